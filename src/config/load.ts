@@ -1,0 +1,50 @@
+// Loading and saving config.json: validated against the one schema, every problem listed as
+// `path: message`, written atomically with mode 0600.
+import fs from 'node:fs';
+import path from 'node:path';
+import writeFileAtomic from 'write-file-atomic';
+import type { z } from 'zod';
+import { ConfigError } from '../errors.js';
+import { configSchema, type Config } from './schema.js';
+
+export function formatIssues(issues: z.core.$ZodIssue[]): string[] {
+  return issues.map((i) => `${i.path.length ? i.path.join('.') : '(top level)'}: ${i.message}`);
+}
+
+/** Validates a parsed config object; throws ConfigError naming the file and each bad path. */
+export function parseConfig(raw: unknown, file: string): Config {
+  const result = configSchema.safeParse(raw);
+  if (!result.success) {
+    throw new ConfigError(
+      `${file} is not a valid sync-cli configuration:`,
+      formatIssues(result.error.issues),
+      `Fix the listed keys (see config/schema.json for every key, its description and default), or move the file away to start from defaults.`,
+    );
+  }
+  return result.data;
+}
+
+/** Reads config.json; a missing file means all defaults. */
+export function loadConfig(file: string): Config {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return parseConfig({}, file);
+    throw new ConfigError(`Cannot read ${file}: ${(err as Error).message}`, [], 'Check the file permissions.');
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(`${file} is not valid JSON: ${(err as Error).message}`, [], 'Fix the JSON syntax.');
+  }
+  return parseConfig(raw, file);
+}
+
+/** Validates and writes atomically with mode 0600. */
+export function saveConfig(file: string, config: Config): void {
+  const valid = parseConfig(config, file);
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  writeFileAtomic.sync(file, JSON.stringify(valid, null, 2) + '\n', { mode: 0o600 });
+}

@@ -1,0 +1,111 @@
+// The one config schema: every key has a description and a default. config/schema.json is
+// generated from it (npm run schema). Passwords are never part of it (R25): a mailbox only says
+// which credential store holds its secret.
+import { z } from 'zod';
+
+const tagList = z.array(z.string().min(1)).describe('CRM tags (Merkmale)');
+
+export const conflictPolicy = z
+  .enum(['crm-wins', 'device-wins', 'newest-wins'])
+  .describe('Who wins a field changed on both sides since the last sync (R20)');
+
+export const mailboxSchema = z
+  .object({
+    user: z.string().min(1).describe('CRM user id this mailbox belongs to'),
+    url: z.url({ protocol: /^https?$/ }).describe('CardDAV/CalDAV server URL (no credentials in it)'),
+    username: z.string().min(1).describe('Login name at the mailbox server'),
+    auth: z.enum(['basic', 'bearer', 'digest']).default('basic').describe('HTTP authentication scheme'),
+    credentialStore: z
+      .enum(['keychain', 'systemd', 'file', 'env'])
+      .default('file')
+      .describe('Where the password of this mailbox is kept (never in config.json)'),
+    addressTags: tagList.optional().describe("Address tags synced to this mailbox (R1); default: the CRM user's"),
+    activityTags: tagList.optional().describe("Activity tags synced to this mailbox (R2); default: the CRM user's"),
+    pastDays: z.number().int().min(0).max(3650).optional().describe('Appointments ended more than this many days ago are not sent (R3)'),
+    syncPrivate: z.boolean().optional().describe('Import device items marked private as private CRM records (R13, R19)'),
+    importAppointmentType: z.string().min(1).optional().describe('Activity type for events created on the device (R19)'),
+    importTaskType: z.string().min(1).optional().describe('Activity type for tasks created on the device (R19)'),
+    intervalSeconds: z.number().int().min(10).optional().describe('Daemon sync interval for this mailbox'),
+    collections: z
+      .object({
+        contacts: z.string().min(1).optional(),
+        appointments: z.string().min(1).optional(),
+        tasks: z.string().min(1).optional(),
+      })
+      .optional()
+      .describe('Collection URLs found at provisioning (filled in by sync-cli)'),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    $schema: z.string().optional(),
+    crm: z
+      .object({
+        dialect: z.enum(['sqlite', 'postgres', 'mysql']).default('sqlite').describe('CRM database kind'),
+        url: z
+          .string()
+          .optional()
+          .describe('Database URL (postgres://…, mysql://…) or SQLite file path; default: crm.sqlite under --home'),
+        schema: z.string().optional().describe('Database schema holding the sync-cli views (PostgreSQL)'),
+        overlapSeconds: z.number().int().min(0).default(120).describe('Re-read window for CRM changes (R6)'),
+      })
+      .default({ dialect: 'sqlite', overlapSeconds: 120 })
+      .describe('Where the CRM is'),
+    sync: z
+      .object({
+        conflict: conflictPolicy.default('crm-wins'),
+        maxDeletePercent: z.number().min(0).max(100).default(50).describe('Mass-delete guard (R21)'),
+        pastDays: z.number().int().min(0).max(3650).default(30).describe('Default past window in days (R3)'),
+        syncPrivate: z.boolean().default(false).describe('Default for private import (R13, R19)'),
+        concurrency: z.number().int().min(1).max(32).default(4).describe('Parallel writes per mailbox'),
+        mailboxConcurrency: z.number().int().min(1).max(64).default(4).describe('Mailboxes synced at once'),
+        subjectFormat: z.string().default('{type}: {subject}').describe('Device subject format (R15)'),
+        vcardVersion: z.enum(['3.0', '4.0']).default('3.0').describe('vCard version for new contacts'),
+        phoneSlots: z.string().optional().describe('Path of a phone-slot table replacing config/phone-slots.json (R12)'),
+        collectionNames: z
+          .object({
+            contacts: z.string().default('CRM Kontakte'),
+            appointments: z.string().default('CRM Termine'),
+            tasks: z.string().default('CRM Aufgaben'),
+          })
+          .default({ contacts: 'CRM Kontakte', appointments: 'CRM Termine', tasks: 'CRM Aufgaben' })
+          .describe('Display names of the collections sync-cli creates in each mailbox'),
+      })
+      .default({
+        conflict: 'crm-wins',
+        maxDeletePercent: 50,
+        pastDays: 30,
+        syncPrivate: false,
+        concurrency: 4,
+        mailboxConcurrency: 4,
+        subjectFormat: '{type}: {subject}',
+        vcardVersion: '3.0',
+        collectionNames: { contacts: 'CRM Kontakte', appointments: 'CRM Termine', tasks: 'CRM Aufgaben' },
+      })
+      .describe('Sync behaviour'),
+    dav: z
+      .object({
+        timeoutMs: z.number().int().min(100).default(30_000).describe('Timeout per HTTP request'),
+        retries: z.number().int().min(0).max(10).default(3).describe('Retries for network errors, 5xx and 429'),
+        concurrency: z.number().int().min(1).max(32).default(4).describe('Concurrent requests per server'),
+        caFile: z.string().optional().describe('Extra CA certificate file (PEM) for TLS verification'),
+      })
+      .default({ timeoutMs: 30_000, retries: 3, concurrency: 4 })
+      .describe('Mailbox server transport'),
+    daemon: z
+      .object({
+        intervalSeconds: z.number().int().min(10).default(300).describe('Default sync interval'),
+        maxBackoffSeconds: z.number().int().min(10).default(3600).describe('Cap of the retry backoff'),
+        httpPort: z.number().int().min(0).max(65535).optional().describe('Loopback port for /healthz, /metrics and /hooks/crm; off when unset'),
+        retentionDays: z.number().int().min(1).default(10).describe('Purge state of mailboxes unassigned or unused this long'),
+      })
+      .default({ intervalSeconds: 300, maxBackoffSeconds: 3600, retentionDays: 10 })
+      .describe('Daemon settings'),
+    mailboxes: z.array(mailboxSchema).default([]).describe('Mailbox assignments, one per CRM user'),
+  })
+  .strict();
+
+export type Config = z.infer<typeof configSchema>;
+export type MailboxConfig = z.infer<typeof mailboxSchema>;
+export type ConflictPolicy = z.infer<typeof conflictPolicy>;

@@ -1,0 +1,40 @@
+// winston logger: human lines to stderr by default, JSON lines for the daemon
+// (`--log-format json`). Every record passes the redaction layer first (R25).
+import winston from 'winston';
+import { redact, redactString } from './redact.js';
+
+export type LogFormat = 'human' | 'json';
+export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
+export type Logger = winston.Logger;
+
+const redactFormat = winston.format((info) => {
+  const SPLAT = Symbol.for('splat');
+  for (const key of Object.keys(info)) {
+    (info as Record<string, unknown>)[key] = redact((info as Record<string, unknown>)[key]);
+  }
+  if (typeof info.message === 'string') info.message = redactString(info.message);
+  delete (info as Record<symbol, unknown>)[SPLAT];
+  return info;
+});
+
+const human = winston.format.printf((info) => {
+  const { level, message, timestamp: _t, ...rest } = info as Record<string, unknown>;
+  const extra = Object.keys(rest).length ? ' ' + Object.entries(rest).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ') : '';
+  return `${String(level)}: ${String(message)}${extra}`;
+});
+
+export function createLogger(opts: { level?: LogLevel; format?: LogFormat; stream?: NodeJS.WritableStream } = {}): Logger {
+  const format = opts.format ?? 'human';
+  return winston.createLogger({
+    level: opts.level ?? 'info',
+    format: winston.format.combine(
+      redactFormat(),
+      format === 'json' ? winston.format.combine(winston.format.timestamp(), winston.format.json()) : human,
+    ),
+    transports: [
+      opts.stream
+        ? new winston.transports.Stream({ stream: opts.stream })
+        : new winston.transports.Console({ stderrLevels: ['error', 'warn', 'info', 'debug', 'verbose', 'silly'] }),
+    ],
+  });
+}
