@@ -18,6 +18,7 @@ export type ActionRunner = (cmd: Command, fn: (ctx: Context) => Promise<number |
 const runAction: ActionRunner = async (cmd, fn) => {
   const ctx = createContext(globalOptions(cmd));
   try {
+    ctx.config(); // a bad config.json stops every command up front (exit 2, every problem listed)
     const code = await fn(ctx);
     if (typeof code === 'number') process.exitCode = code;
   } finally {

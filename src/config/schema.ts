@@ -28,9 +28,9 @@ export const mailboxSchema = z
     intervalSeconds: z.number().int().min(10).optional().describe('Daemon sync interval for this mailbox'),
     collections: z
       .object({
-        contacts: z.string().min(1).optional(),
-        appointments: z.string().min(1).optional(),
-        tasks: z.string().min(1).optional(),
+        contacts: z.string().min(1).optional().describe('Address book URL'),
+        appointments: z.string().min(1).optional().describe('Calendar URL'),
+        tasks: z.string().min(1).optional().describe('Task list URL'),
       })
       .optional()
       .describe('Collection URLs found at provisioning (filled in by sync-cli)'),
@@ -65,9 +65,9 @@ export const configSchema = z
         phoneSlots: z.string().optional().describe('Path of a phone-slot table replacing config/phone-slots.json (R12)'),
         collectionNames: z
           .object({
-            contacts: z.string().default('CRM Kontakte'),
-            appointments: z.string().default('CRM Termine'),
-            tasks: z.string().default('CRM Aufgaben'),
+            contacts: z.string().default('CRM Kontakte').describe('Address book for CRM addresses'),
+            appointments: z.string().default('CRM Termine').describe('Calendar for CRM appointments'),
+            tasks: z.string().default('CRM Aufgaben').describe('Task list for CRM tasks'),
           })
           .default({ contacts: 'CRM Kontakte', appointments: 'CRM Termine', tasks: 'CRM Aufgaben' })
           .describe('Display names of the collections sync-cli creates in each mailbox'),

@@ -1,7 +1,7 @@
 // winston logger: human lines to stderr by default, JSON lines for the daemon
 // (`--log-format json`). Every record passes the redaction layer first (R25).
 import winston from 'winston';
-import { redact, redactString } from './redact.js';
+import { redactEntry, redactString } from './redact.js';
 
 export type LogFormat = 'human' | 'json';
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
@@ -10,7 +10,7 @@ export type Logger = winston.Logger;
 const redactFormat = winston.format((info) => {
   const SPLAT = Symbol.for('splat');
   for (const key of Object.keys(info)) {
-    (info as Record<string, unknown>)[key] = redact((info as Record<string, unknown>)[key]);
+    if (key !== 'level') (info as Record<string, unknown>)[key] = redactEntry(key, (info as Record<string, unknown>)[key]);
   }
   if (typeof info.message === 'string') info.message = redactString(info.message);
   delete (info as Record<symbol, unknown>)[SPLAT];

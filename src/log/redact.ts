@@ -25,6 +25,11 @@ export function redactString(input: string): string {
   return out;
 }
 
+/** The value of one key/value pair, masked entirely when the key names a secret. */
+export function redactEntry(key: string, value: unknown, depth = 0): unknown {
+  return SECRET_KEY.test(key) && value != null && value !== '' ? MASK : redact(value, depth);
+}
+
 /** Deep copy with secrets masked; keys that name a secret lose their value entirely. */
 export function redact<T>(value: T, depth = 0): T {
   if (depth > 8) return value;
@@ -37,9 +42,7 @@ export function redact<T>(value: T, depth = 0): T {
   }
   if (value && typeof value === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-      out[k] = SECRET_KEY.test(k) && v != null && v !== '' ? MASK : redact(v, depth + 1);
-    }
+    for (const [k, v] of Object.entries(value as Record<string, unknown>)) out[k] = redactEntry(k, v, depth + 1);
     return out as T;
   }
   return value;

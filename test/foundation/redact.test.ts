@@ -1,0 +1,47 @@
+import { PassThrough } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { createLogger } from '../../src/log/logger.js';
+import { redact, redactString, registerSecret } from '../../src/log/redact.js';
+
+function capture(format: 'human' | 'json') {
+  const stream = new PassThrough();
+  const chunks: string[] = [];
+  stream.on('data', (c) => chunks.push(String(c)));
+  const logger = createLogger({ level: 'debug', format, stream });
+  return { logger, text: () => chunks.join('') };
+}
+
+describe('R25: credentials never reach a log', () => {
+  it('R25: URL userinfo is removed from messages and metadata', async () => {
+    for (const format of ['human', 'json'] as const) {
+      const { logger, text } = capture(format);
+      logger.info('connecting to https://anna:geheim123@dav.example.de/dav/', { url: 'https://anna:geheim123@dav.example.de/' });
+      await new Promise((r) => setImmediate(r));
+      expect(text()).toContain('dav.example.de');
+      expect(text()).not.toContain('geheim123');
+      expect(text()).not.toContain('anna:');
+    }
+  });
+
+  it('R25: Authorization headers and secret-named keys are masked', async () => {
+    const { logger, text } = capture('json');
+    logger.debug('request', { headers: { Authorization: 'Basic YW5uYTpnZWhlaW0xMjM=', Accept: 'text/vcard' }, password: 'pw-9876' });
+    logger.warn('raw header dump: authorization: Bearer eyJhbGciOi.secret.token');
+    await new Promise((r) => setImmediate(r));
+    expect(text()).not.toContain('YW5uYTpnZWhlaW0xMjM=');
+    expect(text()).not.toContain('pw-9876');
+    expect(text()).not.toContain('eyJhbGciOi');
+    expect(text()).toContain('text/vcard');
+  });
+
+  it('R25: a registered secret is masked wherever it appears, also in errors', async () => {
+    registerSecret('S3cr3t-Pass!');
+    const { logger, text } = capture('human');
+    logger.error('login failed', { error: new Error('server said: bad password S3cr3t-Pass! for anna') });
+    await new Promise((r) => setImmediate(r));
+    expect(text()).toContain('login failed');
+    expect(text()).not.toContain('S3cr3t-Pass!');
+    expect(redactString('x S3cr3t-Pass! y')).toBe('x *** y');
+    expect(redact({ nested: ['S3cr3t-Pass!'] })).toEqual({ nested: ['***'] });
+  });
+});
