@@ -1,0 +1,74 @@
+// A JSON file `{ "<ref>": "<secret>" }` under the data dir, mode 0600, holding nothing but
+// secrets. The fallback when no keychain answers.
+import fs from 'node:fs';
+import path from 'node:path';
+import writeFileAtomic from 'write-file-atomic';
+import { CredentialStoreError, type CredentialStore, type StoreAvailability } from './store.js';
+
+export class FileCredentialStore implements CredentialStore {
+  readonly kind = 'file' as const;
+  constructor(readonly file: string) {}
+
+  private read(): Record<string, string> {
+    let text: string;
+    try {
+      text = fs.readFileSync(this.file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
+      throw new CredentialStoreError(`Cannot read the secrets file ${this.file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, 'Check that the file belongs to the user running sync-cli.');
+    }
+    let data: unknown;
+    try {
+      data = JSON.parse(text);
+    } catch {
+      // The parse error message would quote the file's contents, i.e. secrets.
+      throw new CredentialStoreError(`The secrets file ${this.file} is not valid JSON`, 'Move it away and assign the mailboxes again (sync-cli users assign …).');
+    }
+    if (!data || typeof data !== 'object' || Array.isArray(data) || Object.values(data).some((v) => typeof v !== 'string')) {
+      throw new CredentialStoreError(`The secrets file ${this.file} is not an object of strings`, 'Move it away and assign the mailboxes again (sync-cli users assign …).');
+    }
+    return data as Record<string, string>;
+  }
+
+  private write(data: Record<string, string>): void {
+    fs.mkdirSync(path.dirname(this.file), { recursive: true, mode: 0o700 });
+    writeFileAtomic.sync(this.file, JSON.stringify(data, null, 2) + '\n', { mode: 0o600 });
+    // write-file-atomic keeps an existing file's mode; force 0600 in case it was widened.
+    fs.chmodSync(this.file, 0o600);
+  }
+
+  async get(ref: string): Promise<string | null> {
+    return this.read()[ref] ?? null;
+  }
+
+  async set(ref: string, secret: string): Promise<void> {
+    const data = this.read();
+    data[ref] = secret;
+    this.write(data);
+  }
+
+  async delete(ref: string): Promise<void> {
+    const data = this.read();
+    if (!(ref in data)) return;
+    delete data[ref];
+    this.write(data);
+  }
+
+  async available(): Promise<StoreAvailability> {
+    try {
+      const st = fs.statSync(this.file);
+      if (process.platform !== 'win32' && (st.mode & 0o077) !== 0) {
+        return { ok: false, detail: `${this.file} has mode ${(st.mode & 0o777).toString(8)}; run: chmod 600 ${this.file}` };
+      }
+      this.read();
+      return { ok: true, detail: `${this.file} (mode 600)` };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { ok: true, detail: `${this.file} (created on first assign)` };
+      return { ok: false, detail: (err as Error).message };
+    }
+  }
+
+  describe(ref: string): string {
+    return `${this.file} key "${ref}"`;
+  }
+}
