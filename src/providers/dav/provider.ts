@@ -1,0 +1,491 @@
+// CardDAV/CalDAV mailbox. tsdav builds the XML request bodies and parses multistatus answers
+// (davRequest, propfind, syncCollection, makeCollection, makeCalendar); every byte goes through
+// our DavTransport (passed to tsdav as its `fetch`), and the decisions tsdav gets wrong for us
+// are made here: no href-extension filter (smartCollectionSync loses items), per-item 404s in
+// multiget, no write without a precondition, invalid sync tokens → full listing.
+import { DAVNamespace, davRequest, getDAVAttribute, makeCalendar, propfind, syncCollection, type DAVResponse } from 'tsdav';
+import type { ElementCompact } from 'xml-js';
+import { DavProtocolError, MissingEtagError, NotFoundError, PreconditionFailedError, ServerError } from './errors.js';
+import { canonicalHref, hrefPath, safeFileName, sameUrl, withTrailingSlash } from './href.js';
+import { DavTransport, errorForStatus, expectOk, type HttpResult, type RequestOptions } from './transport.js';
+import type {
+  CollectionDelta,
+  CollectionKind,
+  CollectionRef,
+  DavItem,
+  ItemRef,
+  MailboxAccount,
+  MailboxProvider,
+  ProbeResult,
+  TransportOptions,
+} from './types.js';
+
+/** Hrefs per multiget REPORT: big enough to be cheap, small enough for 1 MB items. */
+export const MULTIGET_BATCH = 50;
+/** Upper bound of sync-collection pages followed in one delta (a server looping its token). */
+const MAX_SYNC_PAGES = 1000;
+
+type TsdavFetch = NonNullable<Parameters<typeof davRequest>[0]['fetch']>;
+
+interface Discovery {
+  principal: string;
+  addressbookHome: string;
+  calendarHome: string;
+}
+
+interface CollectionProps {
+  url: string;
+  displayName: string;
+  isAddressbook: boolean;
+  isCalendar: boolean;
+  components: string[] | undefined;
+  supportsSyncToken: boolean;
+  ctag: string | undefined;
+}
+
+const NULL_BODY_STATUSES = new Set([204, 205, 304]);
+
+function asArray<T>(v: T | T[] | undefined | null): T[] {
+  if (v === undefined || v === null) return [];
+  return Array.isArray(v) ? v : [v];
+}
+
+/** Text of a parsed XML value (tsdav turns numeric text into numbers and may wrap in _cdata/_text). */
+function text(v: unknown): string | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return String(v);
+  if (typeof v === 'object') {
+    const o = v as { _cdata?: unknown; _text?: unknown };
+    if (o._cdata !== undefined) return asArray(o._cdata).map(String).join('');
+    if (o._text !== undefined) return asArray(o._text).map(String).join('');
+    if (Object.keys(o).length === 0) return '';
+  }
+  return undefined;
+}
+
+/** tsdav's XML parser trims text: put back the final line break a vCard/iCalendar ends with. */
+function restoreFinalNewline(data: string): string {
+  if (data === '' || data.endsWith('\n')) return data;
+  return data + (data.includes('\r\n') ? '\r\n' : '\n');
+}
+
+const COMPONENT: Record<Exclude<CollectionKind, 'contacts'>, string> = { appointments: 'VEVENT', tasks: 'VTODO' };
+
+const COLLECTION_PROPS: ElementCompact = {
+  'd:displayname': {},
+  'd:resourcetype': {},
+  'd:supported-report-set': {},
+  'd:sync-token': {},
+  'cs:getctag': {},
+  'c:supported-calendar-component-set': {},
+};
+
+export class DavMailbox implements MailboxProvider {
+  private readonly transport: DavTransport;
+  private discovery: Discovery | undefined;
+
+  constructor(
+    private readonly account: MailboxAccount,
+    opts: TransportOptions,
+  ) {
+    this.transport = new DavTransport(account, opts);
+  }
+
+  // --- plumbing -------------------------------------------------------------------------
+
+  /** A fetch for tsdav that goes through our transport. Non-2xx answers come back as answers. */
+  private tsdavFetch(options: Pick<RequestOptions, 'retryServerErrors'> = {}, seen?: { last?: HttpResult }): TsdavFetch {
+    return (async (input: string | URL | Request, init?: RequestInit) => {
+      const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+      const headers: Record<string, string> = {};
+      new Headers(init?.headers).forEach((value, key) => {
+        headers[key] = value;
+      });
+      const body = typeof init?.body === 'string' ? init.body : init?.body == null ? undefined : String(init.body);
+      const result = await this.transport.request(init?.method ?? 'GET', url, { headers, body, ...options });
+      if (seen) seen.last = result;
+      return new Response(NULL_BODY_STATUSES.has(result.status) ? null : result.text, {
+        status: result.status,
+        statusText: result.statusText,
+        headers: result.headers,
+      });
+    }) as TsdavFetch;
+  }
+
+  /** A multistatus parsed by tsdav, or the HTTP answer when the server did not send one. */
+  private static isMultistatus(responses: DAVResponse[]): boolean {
+    const first = responses[0];
+    return first !== undefined && typeof first.raw === 'object' && first.raw !== null && 'multistatus' in first.raw;
+  }
+
+  private async propfind(url: string, props: ElementCompact, depth: '0' | '1'): Promise<{ responses: DAVResponse[]; http: HttpResult }> {
+    const seen: { last?: HttpResult } = {};
+    const responses = await propfind({ url, props, depth, fetch: this.tsdavFetch({}, seen) });
+    const http = seen.last!;
+    if (!DavMailbox.isMultistatus(responses)) throw errorForStatus('PROPFIND', url, http);
+    return { responses, http };
+  }
+
+  private collectionProps(r: DAVResponse, base: string): CollectionProps {
+    const props = (r.props ?? {}) as Record<string, unknown>;
+    const resourcetype = Object.keys((props.resourcetype as object | undefined) ?? {});
+    const reports = asArray((props.supportedReportSet as { supportedReport?: unknown } | undefined)?.supportedReport).flatMap((sr) =>
+      Object.keys(((sr as { report?: object } | undefined)?.report as object | undefined) ?? {}),
+    );
+    const compSet = props.supportedCalendarComponentSet as { comp?: unknown } | undefined;
+    const components = compSet
+      ? asArray(compSet.comp)
+          .map((c) => (c as { _attributes?: { name?: string } })._attributes?.name?.toUpperCase())
+          .filter((n): n is string => Boolean(n))
+      : undefined;
+    return {
+      url: withTrailingSlash(canonicalHref(String(asArray(r.href)[0] ?? ''), base)),
+      displayName: text(props.displayname) ?? '',
+      isAddressbook: resourcetype.includes('addressbook'),
+      isCalendar: resourcetype.includes('calendar'),
+      components: components && components.length > 0 ? components : undefined,
+      supportsSyncToken: reports.includes('syncCollection') || text(props.syncToken) !== undefined,
+      ctag: text(props.getctag),
+    };
+  }
+
+  // --- discovery --------------------------------------------------------------------------
+
+  private async findPrincipal(): Promise<string> {
+    const candidates = [this.account.url];
+    const origin = new URL(this.account.url).origin;
+    candidates.push(`${origin}/.well-known/carddav`, `${origin}/.well-known/caldav`);
+    let lastError: unknown;
+    for (const url of candidates) {
+      try {
+        const { responses, http } = await this.propfind(url, { 'd:current-user-principal': {} }, '0');
+        for (const r of responses) {
+          const href = text((r.props?.currentUserPrincipal as { href?: unknown } | undefined)?.href);
+          if (href) return withTrailingSlash(canonicalHref(href, http.url || url));
+        }
+      } catch (err) {
+        // 404/405 on one candidate is normal (no well-known redirect); auth and network are not.
+        if (!(err instanceof NotFoundError) && !(err instanceof ServerError) && !(err instanceof Error && err.name === 'ItemRejectedError')) throw err;
+        lastError = err;
+      }
+    }
+    throw new DavProtocolError(
+      `no CardDAV/CalDAV principal found at ${new URL(this.account.url).origin} (tried the URL, /.well-known/carddav and /.well-known/caldav)`,
+      `set the mailbox URL to the server's DAV root or principal URL${lastError instanceof Error ? ` (last answer: ${lastError.message})` : ''}`,
+    );
+  }
+
+  private async discover(): Promise<Discovery> {
+    if (this.discovery) return this.discovery;
+    const principal = await this.findPrincipal();
+    const { responses } = await this.propfind(principal, { 'card:addressbook-home-set': {}, 'c:calendar-home-set': {} }, '0');
+    const props = (responses.find((r) => r.ok)?.props ?? {}) as Record<string, unknown>;
+    const home = (v: unknown) => {
+      const href = text(asArray((v as { href?: unknown } | undefined)?.href)[0]);
+      return href ? withTrailingSlash(canonicalHref(href, principal)) : undefined;
+    };
+    const addressbookHome = home(props.addressbookHomeSet);
+    const calendarHome = home(props.calendarHomeSet);
+    if (!addressbookHome || !calendarHome) {
+      throw new DavProtocolError(
+        `the principal ${principal} has no ${!addressbookHome ? 'addressbook-home-set (CardDAV)' : 'calendar-home-set (CalDAV)'}`,
+        'the mailbox server must offer both CardDAV and CalDAV for this account',
+      );
+    }
+    this.discovery = { principal, addressbookHome, calendarHome };
+    return this.discovery;
+  }
+
+  private fits(kind: CollectionKind, c: CollectionProps): boolean {
+    if (kind === 'contacts') return c.isAddressbook;
+    return c.isCalendar && (c.components === undefined || c.components.includes(COMPONENT[kind]));
+  }
+
+  private toRef(kind: CollectionKind, c: CollectionProps): CollectionRef {
+    return { kind, url: c.url, displayName: c.displayName, supportsSyncToken: c.supportsSyncToken };
+  }
+
+  private async createCollection(kind: CollectionKind, name: string, home: string): Promise<CollectionRef> {
+    const url = `${home}sync-cli-${kind}-${crypto.randomUUID().slice(0, 8)}/`;
+    const seen: { last?: HttpResult } = {};
+    if (kind === 'contacts') {
+      // Extended MKCOL (RFC 5689) sets the type and the name in one request.
+      // (tsdav's makeCollection does this but is not exported by its package entry.)
+      await davRequest({
+        url,
+        init: {
+          method: 'MKCOL',
+          namespace: 'd',
+          body: {
+            mkcol: {
+              _attributes: getDAVAttribute([DAVNamespace.DAV, DAVNamespace.CARDDAV]),
+              set: { prop: { 'd:resourcetype': { 'd:collection': {}, 'card:addressbook': {} }, 'd:displayname': name } },
+            },
+          },
+        },
+        fetch: this.tsdavFetch({}, seen),
+      });
+    } else {
+      await makeCalendar({
+        url,
+        props: { 'd:displayname': name, 'c:supported-calendar-component-set': { 'c:comp': { _attributes: { name: COMPONENT[kind] } } } },
+        fetch: this.tsdavFetch({}, seen),
+      });
+    }
+    const http = seen.last!;
+    if (http.status !== 201 && http.status !== 200) {
+      throw new DavProtocolError(
+        `cannot create the ${kind} collection "${name}" at ${url}: HTTP ${http.status}`,
+        'create it by hand with that display name, or give the account the right to create collections',
+      );
+    }
+    const { responses } = await this.propfind(url, COLLECTION_PROPS, '0');
+    const r = responses.find((x) => x.ok);
+    if (!r) throw new DavProtocolError(`the new ${kind} collection ${url} cannot be read back`);
+    return this.toRef(kind, { ...this.collectionProps(r, url), url });
+  }
+
+  async provision(names: Record<CollectionKind, string>, known: Partial<Record<CollectionKind, string>> = {}): Promise<Record<CollectionKind, CollectionRef>> {
+    const d = await this.discover();
+    const out: Partial<Record<CollectionKind, CollectionRef>> = {};
+    const listings = new Map<string, CollectionProps[]>();
+    const list = async (home: string) => {
+      let found = listings.get(home);
+      if (!found) {
+        const { responses } = await this.propfind(home, COLLECTION_PROPS, '1');
+        found = responses.filter((r) => r.ok && r.href).map((r) => this.collectionProps(r, home));
+        listings.set(home, found);
+      }
+      return found;
+    };
+    for (const kind of ['contacts', 'appointments', 'tasks'] as const) {
+      const knownUrl = known[kind];
+      if (knownUrl) {
+        try {
+          const { responses } = await this.propfind(knownUrl, COLLECTION_PROPS, '0');
+          const r = responses.find((x) => x.ok);
+          const c = r && this.collectionProps(r, knownUrl);
+          if (c && this.fits(kind, c)) {
+            out[kind] = this.toRef(kind, { ...c, url: withTrailingSlash(canonicalHref(knownUrl, knownUrl)) });
+            continue;
+          }
+        } catch (err) {
+          if (!(err instanceof NotFoundError)) throw err; // deleted on the server: find or create again
+        }
+      }
+      const home = kind === 'contacts' ? d.addressbookHome : d.calendarHome;
+      const existing = (await list(home)).find((c) => c.displayName === names[kind] && this.fits(kind, c) && !sameUrl(c.url, home));
+      out[kind] = existing ? this.toRef(kind, existing) : await this.createCollection(kind, names[kind], home);
+      if (!existing) listings.delete(home);
+    }
+    return out as Record<CollectionKind, CollectionRef>;
+  }
+
+  // --- delta --------------------------------------------------------------------------------
+
+  /** One sync-collection run (following truncation). 'invalid' when the server refuses the token. */
+  private async syncReport(collection: CollectionRef, token: string | null): Promise<CollectionDelta | 'invalid' | 'unsupported'> {
+    const changed = new Map<string, string>();
+    const deleted = new Set<string>();
+    let current = token;
+    for (let page = 0; page < MAX_SYNC_PAGES; page++) {
+      const seen: { last?: HttpResult } = {};
+      const responses = await syncCollection({
+        url: collection.url,
+        props: { 'd:getetag': {} },
+        syncLevel: 1,
+        syncToken: current ?? '',
+        // Xandikos answers 500 to an unknown token: that is an answer, not an outage, when we sent one.
+        fetch: this.tsdavFetch({ retryServerErrors: current === null }, seen),
+      });
+      const http = seen.last!;
+      if (!DavMailbox.isMultistatus(responses)) {
+        if (http.status === 404 || http.status === 410) throw new NotFoundError(collection.url);
+        // RFC 6578 says 403 + valid-sync-token; Radicale sends that, Xandikos 500, others 409/412/400.
+        if (current !== null && [400, 403, 409, 410, 412, 422, 500].includes(http.status)) return 'invalid';
+        if (current === null && [400, 403, 405, 415, 501].includes(http.status)) return 'unsupported';
+        throw errorForStatus('REPORT', collection.url, http);
+      }
+      const raw = responses[0]!.raw as { multistatus?: { syncToken?: unknown } };
+      const nextToken = text(raw.multistatus?.syncToken) ?? null;
+      let truncated = false;
+      for (const r of responses) {
+        for (const rawHref of asArray(r.href)) {
+          const href = canonicalHref(String(rawHref), collection.url);
+          if (sameUrl(href, collection.url)) {
+            if (r.status === 507) truncated = true;
+            continue;
+          }
+          if (r.status === 404 || r.status === 410) {
+            changed.delete(href);
+            if (token !== null) deleted.add(href);
+          } else if (r.ok) {
+            deleted.delete(href);
+            changed.set(href, text(r.props?.getetag) ?? '');
+          }
+        }
+      }
+      if (!truncated || nextToken === null || nextToken === current) {
+        return {
+          changed: [...changed].map(([href, etag]) => ({ href, etag })),
+          deleted: [...deleted],
+          full: token === null,
+          token: nextToken,
+        };
+      }
+      current = nextToken;
+    }
+    throw new DavProtocolError(`the server kept truncating the sync report of ${collection.url} (${MAX_SYNC_PAGES} pages)`);
+  }
+
+  /** For servers without sync-collection: ctag short-circuit, then a Depth 1 listing of etags. */
+  private async listingDelta(collection: CollectionRef, token: string | null): Promise<CollectionDelta> {
+    const { responses: self } = await this.propfind(collection.url, { 'cs:getctag': {}, 'd:sync-token': {} }, '0');
+    const props = self.find((r) => r.ok)?.props ?? {};
+    const ctag = text(props.getctag) ?? text(props.syncToken);
+    const newToken = ctag ? `ctag:${ctag}` : null;
+    if (newToken !== null && token === newToken) return { changed: [], deleted: [], full: false, token };
+    const { responses } = await this.propfind(collection.url, { 'd:getetag': {}, 'd:resourcetype': {} }, '1');
+    const changed: ItemRef[] = [];
+    for (const r of responses) {
+      const href = canonicalHref(String(asArray(r.href)[0] ?? ''), collection.url);
+      if (!r.ok || sameUrl(href, collection.url)) continue;
+      if (Object.keys((r.props?.resourcetype as object | undefined) ?? {}).includes('collection')) continue;
+      changed.push({ href, etag: text(r.props?.getetag) ?? '' });
+    }
+    return { changed, deleted: [], full: true, token: newToken };
+  }
+
+  async delta(collection: CollectionRef, token: string | null): Promise<CollectionDelta> {
+    if (collection.supportsSyncToken) {
+      const usable = token !== null && !token.startsWith('ctag:') ? token : null;
+      if (usable !== null) {
+        const incremental = await this.syncReport(collection, usable);
+        if (typeof incremental === 'object') return incremental;
+      }
+      const full = await this.syncReport(collection, null);
+      if (typeof full === 'object') return full;
+    }
+    return this.listingDelta(collection, token);
+  }
+
+  // --- fetch --------------------------------------------------------------------------------
+
+  private async multiget(collection: CollectionRef, hrefs: string[]): Promise<{ items: DavItem[]; missing: string[] } | undefined> {
+    const card = collection.kind === 'contacts';
+    const seen: { last?: HttpResult } = {};
+    const ns = card ? 'card' : 'c';
+    const responses = await davRequest({
+      url: collection.url,
+      init: {
+        method: 'REPORT',
+        headers: { depth: '1' },
+        namespace: ns,
+        body: {
+          [card ? 'addressbook-multiget' : 'calendar-multiget']: {
+            _attributes: getDAVAttribute(card ? [DAVNamespace.DAV, DAVNamespace.CARDDAV] : [DAVNamespace.DAV, DAVNamespace.CALDAV]),
+            'd:prop': { 'd:getetag': {}, [card ? 'card:address-data' : 'c:calendar-data']: {} },
+            'd:href': hrefs.map(hrefPath),
+          },
+        },
+      },
+      fetch: this.tsdavFetch({}, seen),
+    });
+    if (!DavMailbox.isMultistatus(responses)) {
+      const status = seen.last!.status;
+      if (status >= 500 || status === 429) throw errorForStatus('REPORT', collection.url, seen.last!);
+      return undefined; // the whole batch failed (one bad href on some servers): fetch one by one
+    }
+    const wanted = new Set(hrefs);
+    const items: DavItem[] = [];
+    for (const r of responses) {
+      for (const rawHref of asArray(r.href)) {
+        const href = canonicalHref(String(rawHref), collection.url);
+        if (!wanted.has(href) || !r.ok) continue;
+        const data = text(card ? r.props?.addressData : r.props?.calendarData);
+        if (data === undefined) continue;
+        items.push({ href, etag: text(r.props?.getetag) ?? '', data: restoreFinalNewline(data) });
+        wanted.delete(href);
+      }
+    }
+    return { items, missing: [...wanted] };
+  }
+
+  private async getOne(href: string): Promise<DavItem | undefined> {
+    const res = await this.transport.request('GET', href);
+    if (res.status === 404 || res.status === 410) return undefined;
+    expectOk('GET', href, res);
+    let etag = res.headers.get('etag') ?? '';
+    if (!etag) etag = (await this.etagOf(href)) ?? '';
+    return { href, etag, data: res.text };
+  }
+
+  private async etagOf(href: string): Promise<string | undefined> {
+    const { responses } = await this.propfind(href, { 'd:getetag': {} }, '0');
+    return text(responses.find((r) => r.ok)?.props?.getetag);
+  }
+
+  async fetch(collection: CollectionRef, hrefs: string[]): Promise<{ items: DavItem[]; missing: string[] }> {
+    const canonical = [...new Set(hrefs.map((h) => canonicalHref(h, collection.url)))];
+    const batches: string[][] = [];
+    for (let i = 0; i < canonical.length; i += MULTIGET_BATCH) batches.push(canonical.slice(i, i + MULTIGET_BATCH));
+    const results = await Promise.all(
+      batches.map(async (batch) => {
+        const got = await this.multiget(collection, batch);
+        if (got) return got;
+        const one = await Promise.all(batch.map(async (href) => ({ href, item: await this.getOne(href) })));
+        return { items: one.flatMap((o) => (o.item ? [o.item] : [])), missing: one.filter((o) => !o.item).map((o) => o.href) };
+      }),
+    );
+    // Items whose etag the server did not include get one (rare; keeps ItemRef complete).
+    const items = results.flatMap((r) => r.items);
+    for (const item of items) if (!item.etag) item.etag = (await this.etagOf(item.href)) ?? '';
+    return { items, missing: results.flatMap((r) => r.missing) };
+  }
+
+  // --- writes -------------------------------------------------------------------------------
+
+  private async put(method: 'create' | 'update', url: string, data: string, contentType: string, precondition: Record<string, string>): Promise<ItemRef> {
+    const res = await this.transport.request('PUT', url, { body: data, headers: { 'Content-Type': contentType, ...precondition } });
+    if (res.status === 412) throw new PreconditionFailedError(url, method === 'create' ? 'PUT (create)' : 'PUT');
+    expectOk('PUT', url, res);
+    // A server that changed the data on the way in may withhold the ETag: read it.
+    const etag = res.headers.get('etag') ?? (await this.etagOf(url));
+    if (!etag) throw new ServerError(url, res.status, 'PUT', 'the server gave no ETag for the written item');
+    return { href: url, etag };
+  }
+
+  async create(collection: CollectionRef, name: string, data: string, contentType: string): Promise<ItemRef> {
+    const url = canonicalHref(encodeURIComponent(safeFileName(name)), withTrailingSlash(collection.url));
+    return this.put('create', url, data, contentType, { 'If-None-Match': '*' });
+  }
+
+  async update(ref: ItemRef, data: string, contentType: string): Promise<ItemRef> {
+    // tsdav drops If-Match for an empty etag, turning the write unconditional: never send that.
+    if (!ref.etag) throw new MissingEtagError(ref.href);
+    return this.put('update', ref.href, data, contentType, { 'If-Match': ref.etag });
+  }
+
+  async remove(ref: ItemRef): Promise<void> {
+    if (!ref.etag) throw new MissingEtagError(ref.href);
+    const res = await this.transport.request('DELETE', ref.href, { headers: { 'If-Match': ref.etag } });
+    if (res.status === 404 || res.status === 410) return; // already gone
+    if (res.status === 412) throw new PreconditionFailedError(ref.href, 'DELETE');
+    expectOk('DELETE', ref.href, res);
+  }
+
+  // --- misc ---------------------------------------------------------------------------------
+
+  async probe(): Promise<ProbeResult> {
+    this.discovery = undefined;
+    const { principal } = await this.discover();
+    const last = this.transport.lastServerDate;
+    if (!last) return { principal };
+    const serverTime = Date.parse(last.header);
+    return Number.isNaN(serverTime) ? { principal, serverDate: last.header } : { principal, serverDate: last.header, skewMs: serverTime - last.receivedAt };
+  }
+
+  async close(): Promise<void> {
+    await this.transport.close();
+  }
+}

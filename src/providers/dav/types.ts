@@ -1,0 +1,87 @@
+// The mailbox side as the sync engine sees it: one interface, two implementations
+// (CardDAV/CalDAV in ./provider.ts, a vdir folder in ../vdir/).
+
+export type CollectionKind = 'contacts' | 'appointments' | 'tasks';
+
+export const COLLECTION_KINDS: readonly CollectionKind[] = ['contacts', 'appointments', 'tasks'];
+
+export interface MailboxAccount {
+  /** Server URL (no credentials in it): a root with /.well-known, a principal or a home set. */
+  url: string;
+  username: string;
+  /** Password for basic/digest; the token itself for bearer. */
+  password: string;
+  auth: 'basic' | 'bearer' | 'digest';
+}
+
+export interface TransportOptions {
+  /** Timeout of one HTTP attempt, headers and body together. */
+  timeoutMs: number;
+  /** Retries after the first attempt for network errors, timeouts, 5xx and 429. */
+  retries: number;
+  /** Requests in flight at once for this mailbox. */
+  concurrency: number;
+  /** PEM file with extra CA certificates, trusted in addition to the system ones. */
+  caFile?: string;
+  /** Called once per HTTP exchange (every retry and auth round trip counts). */
+  onRequest?: (method: string, url: string, status: number) => void;
+  /** Base delay of the exponential retry backoff (default 500 ms). */
+  retryBaseMs?: number;
+  /** A Retry-After longer than this is not waited for: RateLimitedError is thrown at once (default 60 s). */
+  maxRetryAfterMs?: number;
+}
+
+export interface CollectionRef {
+  kind: CollectionKind;
+  /** Absolute URL ending in '/'. */
+  url: string;
+  displayName: string;
+  supportsSyncToken: boolean;
+}
+
+export interface ItemRef {
+  /** Absolute URL of the item on the server (canonical percent-encoding); for a vdir, `<folder>/<file>`. */
+  href: string;
+  /** Opaque entity tag exactly as the server sent it (quotes included). */
+  etag: string;
+}
+
+export interface DavItem extends ItemRef {
+  data: string;
+}
+
+export interface CollectionDelta {
+  /** Items new or changed since the token (or all items when full). */
+  changed: ItemRef[];
+  /** Hrefs deleted since the token (empty when full). */
+  deleted: string[];
+  /** True when this is a complete listing (no token, invalid/expired token, or no sync-collection support): the caller diffs against its state. */
+  full: boolean;
+  /** Token to store after the caller has applied the delta; null if the server has none. Servers without sync-collection get `ctag:<ctag>`. */
+  token: string | null;
+}
+
+export interface ProbeResult {
+  principal: string;
+  serverDate?: string;
+  /** Server clock minus local clock, in ms (positive: server ahead). */
+  skewMs?: number;
+}
+
+export interface MailboxProvider {
+  /** Finds principal + home sets, then finds or creates the three collections by display name, returns them. Idempotent. */
+  provision(names: Record<CollectionKind, string>, known?: Partial<Record<CollectionKind, string>>): Promise<Record<CollectionKind, CollectionRef>>;
+  /** Cheap delta: one sync-collection REPORT when nothing changed; full listing when the token is null, invalid or unsupported. */
+  delta(collection: CollectionRef, token: string | null): Promise<CollectionDelta>;
+  /** Multiget in batches; items that vanished are returned in `missing`, not thrown. */
+  fetch(collection: CollectionRef, hrefs: string[]): Promise<{ items: DavItem[]; missing: string[] }>;
+  /** PUT with If-None-Match: *. 412 → PreconditionFailedError (already exists). */
+  create(collection: CollectionRef, name: string, data: string, contentType: string): Promise<ItemRef>;
+  /** PUT with If-Match. Refuses an empty etag. 412 → PreconditionFailedError. */
+  update(ref: ItemRef, data: string, contentType: string): Promise<ItemRef>;
+  /** DELETE with If-Match. 404 = already gone = success. 412 → PreconditionFailedError. */
+  remove(ref: ItemRef): Promise<void>;
+  /** Principal and server clock skew, for `doctor`. */
+  probe(): Promise<ProbeResult>;
+  close(): Promise<void>;
+}
