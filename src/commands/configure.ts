@@ -1,12 +1,22 @@
-// `sync-cli configure`: the terminal UI for mailbox assignments.
+// `sync-cli configure`: the terminal UI for mailbox assignments (src/tui/). Needs a TTY.
 import type { Command } from 'commander';
 import type { ActionRunner } from '../cli.js';
-import { NotImplementedError } from '../errors.js';
+import { adminDepsFromContext } from '../assignments/deps.js';
+import { UsageError } from '../errors.js';
 
 export function registerConfigureCommand(program: Command, run: ActionRunner): void {
   program
     .command('configure')
     .description('terminal UI to assign mailboxes to CRM users (needs a TTY)')
     .addHelpText('after', '\nExample:\n  sync-cli configure')
-    .action((_o, cmd: Command) => run(cmd, async () => { throw new NotImplementedError('configure'); }));
+    .action((_o, cmd: Command) =>
+      run(cmd, async (ctx) => {
+        if (!process.stdin.isTTY || !process.stdout.isTTY) {
+          throw new UsageError('configure needs a terminal; use `sync-cli users assign …`', 'In scripts: sync-cli users assign USER --url URL --username NAME --password-stdin (see sync-cli users assign --help).');
+        }
+        const { runConfigureUi } = await import('../tui/run.js');
+        await runConfigureUi(adminDepsFromContext(ctx));
+        return 0;
+      }),
+    );
 }

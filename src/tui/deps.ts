@@ -1,0 +1,48 @@
+// What the configure screens need, injected so that each screen can be tested with
+// ink-testing-library: the CRM's users and tags, the assignments, test/save/unassign.
+import {
+  assignMailbox,
+  findAssignment,
+  testMailboxConnection,
+  unassignMailbox,
+  validateAssignment,
+  type AdminDeps,
+  type AssignmentDraft,
+  type AssignResult,
+  type ProvisionedCollections,
+} from '../assignments/index.js';
+import type { Config } from '../config/schema.js';
+import type { CrmUser } from '../providers/crm/model.js';
+import { getMailboxPassword } from '../secrets/index.js';
+
+export interface ConfigureDeps {
+  loadUsers(): Promise<CrmUser[]>;
+  loadTags(): Promise<string[]>;
+  /** The current config (re-read after every save). */
+  config(): Config;
+  /** Validates the draft and discovers the collections; throws with the exact error. */
+  testConnection(draft: AssignmentDraft): Promise<ProvisionedCollections>;
+  /** Validates, tests, stores the secret and writes config.json. */
+  save(draft: AssignmentDraft): Promise<AssignResult>;
+  unassign(userId: string): Promise<void>;
+}
+
+export function configureDepsFromAdmin(admin: AdminDeps): ConfigureDeps {
+  return {
+    loadUsers: async () => (await admin.crm()).listUsers(),
+    loadTags: async () => (await admin.crm()).listTags(),
+    config: () => admin.config(),
+    async testConnection(draft) {
+      const crm = await admin.crm();
+      const user = await crm.findUser(draft.user);
+      const existing = user ? findAssignment(admin.config(), user) : undefined;
+      const valid = await validateAssignment(draft, crm, existing);
+      const password = valid.password ?? (existing ? await getMailboxPassword(existing, admin.paths, admin.env) : '');
+      return testMailboxConnection(admin, valid.mailbox, password);
+    },
+    save: (draft) => assignMailbox(admin, draft, { verify: true }),
+    unassign: async (userId) => {
+      await unassignMailbox(admin, userId);
+    },
+  };
+}
