@@ -36,15 +36,13 @@ export interface MailboxConnection {
 
 export type MailboxConnector = (account: MailboxAccount, dav: Config['dav']) => Promise<MailboxConnection>;
 
-/** The real connector: src/providers/dav/index.ts openMailbox(). */
+/** The real connector: src/providers/dav/index.ts openMailbox(), loaded only when a mailbox is contacted. */
 export const davConnector: MailboxConnector = async (account, dav) => {
-  // TODO(issue 5): typed import once src/providers/dav/index.ts lands.
-  const davModule = '../providers/dav/index.js';
-  const { openMailbox } = (await import(davModule)) as { openMailbox: (a: MailboxAccount, o: object) => unknown };
+  const { openMailbox } = await import('../providers/dav/index.js');
   return openMailbox(account, {
     timeoutMs: dav.timeoutMs,
     retries: dav.retries,
     concurrency: dav.concurrency,
     ...(dav.caFile ? { caFile: dav.caFile } : {}),
-  }) as unknown as MailboxConnection;
+  });
 };
