@@ -1,13 +1,41 @@
-// `sync-cli run --once`: one sync pass.
+// `sync-cli run --once`: one sync pass (thin: options → engine → rendering).
 import type { Command } from 'commander';
 import type { ActionRunner } from '../cli.js';
-import { NotImplementedError } from '../errors.js';
+import { UsageError } from '../errors.js';
+
+interface RunFlags {
+  once?: boolean;
+  user: string[];
+  dryRun?: boolean;
+  full?: boolean;
+  forceDelete?: boolean;
+}
 
 export function registerRunCommand(program: Command, run: ActionRunner): void {
   program
     .command('run')
     .description('one sync pass over the chosen (default: all) mailboxes')
-    .option('--once', 'run one pass and exit')
-    .addHelpText('after', '\nExample:\n  sync-cli run --once --user mmueller --dry-run')
-    .action((_o, cmd: Command) => run(cmd, async () => { throw new NotImplementedError('run'); }));
+    .option('--once', 'run one pass and exit (the daemon runs them on a schedule)')
+    .option('--user <user>', 'only this CRM user (login or id); repeatable', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--dry-run', 'print the plan in plain words; write nothing')
+    .option('--full', 'compare everything instead of reading only changes')
+    .option('--force-delete', 'confirm a sync that deletes more than maxDeletePercent of a collection (R21)')
+    .addHelpText(
+      'after',
+      `
+Exit codes: 0 everything synced, 1 an item or mailbox failed, 2 bad usage or configuration.
+--json prints { "mailboxes": [ { "user", "state", "created", "updated", "deleted", "crmUpdates", "conflicts", "errors": [ { "item", "message" } ] } ] }.
+
+Examples:
+  sync-cli run --once
+  sync-cli run --once --user mmueller --dry-run
+  sync-cli run --once --json > result.json`,
+    )
+    .action((flags: RunFlags, cmd: Command) =>
+      run(cmd, async (ctx) => {
+        if (!flags.once) throw new UsageError('run needs --once', 'use `sync-cli run --once` for one pass, or `sync-cli daemon` to keep syncing');
+        const { runSyncCommand } = await import('./run-impl.js');
+        return runSyncCommand(ctx, { users: flags.user, dryRun: flags.dryRun, full: flags.full, forceDelete: flags.forceDelete });
+      }),
+    );
 }

@@ -12,7 +12,7 @@ export const conflictPolicy = z
 export const mailboxSchema = z
   .object({
     user: z.string().min(1).describe('CRM user id this mailbox belongs to'),
-    url: z.url({ protocol: /^https?$/ }).describe('CardDAV/CalDAV server URL (no credentials in it)'),
+    url: z.url({ protocol: /^(https?|file)$/ }).describe('CardDAV/CalDAV server URL (no credentials in it); file:///folder for a vdir'),
     username: z.string().min(1).describe('Login name at the mailbox server'),
     auth: z.enum(['basic', 'bearer', 'digest']).default('basic').describe('HTTP authentication scheme'),
     credentialStore: z

@@ -1,0 +1,76 @@
+// The body of `run --once`, loaded only when the command runs.
+import type { Context } from '../context.js';
+import { runOnce, type MailboxResult, type RunOptions, type SyncEvent } from '../sync/engine.js';
+import { StateStore } from '../sync/state.js';
+
+export function resultJson(results: MailboxResult[]) {
+  return {
+    mailboxes: results.map((r) => ({
+      user: r.login,
+      userId: r.user,
+      state: r.state,
+      created: r.created,
+      updated: r.updated,
+      deleted: r.deleted,
+      crmUpdates: r.crmUpdates,
+      conflicts: r.conflicts,
+      errors: [...(r.error ? [{ item: 'mailbox', message: r.error }] : []), ...r.errors],
+      durationMs: r.durationMs,
+      ...(r.plan ? { plan: r.plan } : {}),
+      ...(r.blocked?.length ? { blocked: r.blocked } : {}),
+    })),
+  };
+}
+
+function summaryTable(results: MailboxResult[]): string[] {
+  const head = ['user', 'state', 'created', 'updated', 'deleted', 'crm', 'conflicts', 'errors', 'time'];
+  const rows = results.map((r) => [r.login, r.state, r.created, r.updated, r.deleted, r.crmUpdates, r.conflicts, r.errors.length + (r.error ? 1 : 0), `${(r.durationMs / 1000).toFixed(1)}s`].map(String));
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const fmt = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [fmt(head), fmt(widths.map((w) => '-'.repeat(w))), ...rows.map(fmt)];
+}
+
+export async function runSyncCommand(ctx: Context, opts: RunOptions): Promise<number> {
+  const config = ctx.config();
+  const crm = await ctx.crm();
+  const state = new StateStore(ctx.paths.stateDb);
+  const live = ctx.out.isTTY && !ctx.out.isJson && !process.env.CI;
+  let render: { update(e: SyncEvent): void; stop(): void } | undefined;
+  if (live) {
+    const { startRunView } = await import('../tui/run-view.js');
+    render = startRunView();
+  }
+  const onEvent = (e: SyncEvent) => {
+    if (render) return render.update(e);
+    if (ctx.out.isJson) return;
+    // Plain lines when not a terminal: on stderr, so stdout stays the summary.
+    if (e.type === 'phase' && e.phase !== 'waiting') process.stderr.write(`${e.user}: ${e.phase}\n`);
+    if (e.type === 'progress' && e.total > 0 && (e.done === e.total || e.done % 50 === 0)) process.stderr.write(`${e.user}: ${e.done}/${e.total} written\n`);
+  };
+  try {
+    const results = await runOnce({ config, paths: ctx.paths, crm, state, onEvent, logger: ctx.logger }, opts);
+    render?.stop();
+    if (ctx.out.isJson) ctx.out.json(resultJson(results));
+    else {
+      if (!results.length) ctx.out.line('No mailbox is assigned yet: see `sync-cli users assign --help`.');
+      for (const r of results) {
+        if (r.plan) {
+          ctx.out.line(`Plan for ${r.login} (dry run, nothing written):`);
+          for (const p of r.plan) ctx.out.line(`  - ${p}`);
+          if (!r.plan.length) ctx.out.line('  nothing to do');
+          for (const b of r.blocked ?? []) ctx.out.line(`  ! would delete ${b.deletes} of ${b.total} ${b.collection} (${b.side}): needs --force-delete (R21)`);
+        }
+      }
+      if (results.length) for (const l of summaryTable(results)) ctx.out.line(l);
+      for (const r of results) {
+        if (r.error) ctx.out.line(`${r.login}: ${r.error}`);
+        for (const e of r.errors.slice(0, 20)) ctx.out.line(`${r.login}: ${e.item}: ${e.message}`);
+        if (r.errors.length > 20) ctx.out.line(`${r.login}: … and ${r.errors.length - 20} more errors`);
+      }
+    }
+    return results.every((r) => r.state === 'success') ? 0 : 1;
+  } finally {
+    render?.stop();
+    state.close();
+  }
+}

@@ -1,0 +1,294 @@
+// One sync pass: for each chosen mailbox, lock (R24) → snapshot → plan → guard (R21) →
+// execute → store tokens, watermark and status (R22). Emits typed progress events that the
+// CLI renders (Ink or plain lines), the daemon logs and tests collect.
+import { fileURLToPath } from 'node:url';
+import pLimit from 'p-limit';
+import type { Paths } from '../config/paths.js';
+import type { Config, MailboxConfig } from '../config/schema.js';
+import { SyncCliError, UsageError } from '../errors.js';
+import type { Logger } from '../log/logger.js';
+import { redactString } from '../log/redact.js';
+import { loadPhoneSlots, type MapperOptions } from '../mappers/index.js';
+import type { CrmProvider, CrmUser } from '../providers/crm/model.js';
+import { openMailbox, openVdirMailbox } from '../providers/dav/index.js';
+import { COLLECTION_KINDS, type CollectionKind, type CollectionRef, type MailboxProvider } from '../providers/dav/types.js';
+import { getMailboxPassword } from '../secrets/index.js';
+import { emptyCounts, executePlan, type ExecuteCounts } from './execute.js';
+import { acquireLock } from './lock.js';
+import { planMailboxSync, type Action, type MailboxPlan } from './plan.js';
+import { parseDeviceItem, readMailboxSnapshot } from './snapshot.js';
+import type { MailboxSnapshot, SyncSettings } from './snapshot-types.js';
+import { StateStore } from './state.js';
+
+export type SyncPhase = 'waiting' | 'connecting' | 'reading' | 'planning' | 'writing' | 'done' | 'failed';
+
+export type SyncEvent =
+  | { type: 'phase'; user: string; phase: SyncPhase }
+  | { type: 'progress'; user: string; done: number; total: number }
+  | { type: 'mailbox-done'; result: MailboxResult };
+
+export interface MailboxResult extends ExecuteCounts {
+  user: string;
+  login: string;
+  state: 'success' | 'failed';
+  /** The whole mailbox failed (not a single item): why. */
+  error?: string;
+  /** --dry-run: the plan in plain words. */
+  plan?: string[];
+  blocked?: MailboxPlan['blocked'];
+  durationMs: number;
+}
+
+export interface RunOptions {
+  users?: string[];
+  dryRun?: boolean;
+  full?: boolean;
+  forceDelete?: boolean;
+}
+
+export interface EngineDeps {
+  config: Config;
+  paths: Paths;
+  crm: CrmProvider;
+  state: StateStore;
+  /** Overridable for tests and the bench (request counting). */
+  openMailbox?: (m: MailboxConfig, password: string) => MailboxProvider;
+  onEvent?: (e: SyncEvent) => void;
+  env?: NodeJS.ProcessEnv;
+  logger?: Logger;
+}
+
+export function mapperOptions(config: Config): MapperOptions {
+  return {
+    phoneSlots: loadPhoneSlots(config.sync.phoneSlots),
+    subjectFormat: config.sync.subjectFormat,
+    vcardVersion: config.sync.vcardVersion,
+    prodId: '-//sync-cli//CRM sync//DE',
+  };
+}
+
+export function effectiveSettings(config: Config, m: MailboxConfig, u: CrmUser): SyncSettings {
+  const withUserTag = (tags: string[]) => [...new Set([u.userTag, ...tags])];
+  return {
+    userId: u.id,
+    login: u.login,
+    userTag: u.userTag,
+    addressTags: withUserTag(m.addressTags ?? u.addressTags),
+    activityTags: withUserTag(m.activityTags ?? u.activityTags),
+    pastDays: m.pastDays ?? config.sync.pastDays,
+    syncPrivate: m.syncPrivate ?? config.sync.syncPrivate,
+    importAppointmentType: m.importAppointmentType ?? u.importAppointmentType,
+    importTaskType: m.importTaskType ?? u.importTaskType,
+    conflict: config.sync.conflict,
+    maxDeletePercent: config.sync.maxDeletePercent,
+  };
+}
+
+function defaultOpenMailbox(config: Config, paths: Paths) {
+  return (m: MailboxConfig, password: string): MailboxProvider => {
+    if (m.url.startsWith('file:')) return openVdirMailbox(fileURLToPath(m.url));
+    return openMailbox({ url: m.url, username: m.username, password, auth: m.auth }, { ...config.dav });
+  };
+}
+
+/** Picks the mailboxes of this run; an unknown --user is a usage error. */
+export async function chooseMailboxes(config: Config, crm: CrmProvider, users: string[] | undefined): Promise<{ mailbox: MailboxConfig; user: CrmUser }[]> {
+  const crmUsers = await crm.listUsers();
+  const byId = new Map(crmUsers.map((u) => [u.id, u]));
+  const assigned = config.mailboxes.map((m) => ({ mailbox: m, user: byId.get(m.user) }));
+  if (users?.length) {
+    const out: { mailbox: MailboxConfig; user: CrmUser }[] = [];
+    for (const want of users) {
+      const u = crmUsers.find((x) => x.id === want || x.login === want);
+      if (!u) throw new UsageError(`unknown CRM user '${want}'`, 'see `sync-cli users list` for the logins');
+      const m = config.mailboxes.find((x) => x.user === u.id);
+      if (!m) throw new UsageError(`CRM user '${want}' has no mailbox assigned`, `assign one with \`sync-cli users assign ${u.login} --url … --username … --password-stdin\``);
+      out.push({ mailbox: m, user: u });
+    }
+    return out;
+  }
+  const missing = assigned.filter((a) => !a.user);
+  if (missing.length) {
+    throw new UsageError(
+      `config.json assigns mailboxes to CRM users that do not exist: ${missing.map((m) => m.mailbox.user).join(', ')}`,
+      'unassign them (`sync-cli users unassign USER`) or fix the CRM',
+    );
+  }
+  return assigned as { mailbox: MailboxConfig; user: CrmUser }[];
+}
+
+export async function runOnce(deps: EngineDeps, opts: RunOptions): Promise<MailboxResult[]> {
+  const chosen = await chooseMailboxes(deps.config, deps.crm, opts.users);
+  const users = await deps.crm.listUsers();
+  const limit = pLimit(deps.config.sync.mailboxConcurrency);
+  for (const c of chosen) deps.onEvent?.({ type: 'phase', user: c.user.login, phase: 'waiting' });
+  return Promise.all(chosen.map((c) => limit(() => syncMailbox(deps, c.mailbox, c.user, users, opts))));
+}
+
+export async function syncMailbox(deps: EngineDeps, m: MailboxConfig, u: CrmUser, users: CrmUser[], opts: RunOptions): Promise<MailboxResult> {
+  const started = Date.now();
+  const emit = (phase: SyncPhase) => deps.onEvent?.({ type: 'phase', user: u.login, phase });
+  const result: MailboxResult = { user: u.id, login: u.login, state: 'success', ...emptyCounts(), durationMs: 0 };
+  const { state, crm, config } = deps;
+  let lock: { release(): void } | undefined;
+  let mailbox: MailboxProvider | undefined;
+  try {
+    lock = acquireLock(deps.paths.lockDir, `mailbox-${u.id}`); // R24
+    if (!opts.dryRun) state.setStatus(u.id, { state: 'in-progress', startedAt: new Date().toISOString() });
+    emit('connecting');
+    const identity = `${m.url} ${m.username}`;
+    if (state.getIdentity(u.id) !== identity) {
+      // Another mailbox than last time: the old state means nothing there.
+      if (!opts.dryRun) {
+        state.resetMailbox(u.id, true);
+        state.setIdentity(u.id, identity);
+      }
+    }
+    const password = m.url.startsWith('file:') ? '' : await getMailboxPassword(m, deps.paths, deps.env);
+    mailbox = (deps.openMailbox ?? defaultOpenMailbox(config, deps.paths))(m, password);
+    const settings = effectiveSettings(config, m, u);
+    const mapper = mapperOptions(config);
+    const collections = await provisionCollections(mailbox, state, config, m, u.id, opts.dryRun ?? false);
+
+    emit('reading');
+    const { snapshot, nextCursors, nextTokens } = await readMailboxSnapshot({
+      crm,
+      mailbox,
+      state,
+      settings,
+      collections,
+      mapper,
+      users,
+      full: opts.full ?? false,
+      overlapSeconds: config.crm.overlapSeconds,
+    });
+
+    emit('planning');
+    const plan = planMailboxSync(snapshot, mapper, { forceDelete: opts.forceDelete });
+    const writes = plan.actions.filter((a) => a.type !== 'state-update' && a.type !== 'foreign' && a.type !== 'foreign-forget' && a.type !== 'state-forget');
+    if (opts.dryRun) {
+      result.plan = plan.actions.map((a) => a.summary);
+      result.blocked = plan.blocked;
+      result.conflicts = plan.conflicts.length;
+      emit('done');
+      return result;
+    }
+    if (plan.blocked.length) {
+      // R21: stop before deleting anything; nothing of this plan is carried out.
+      const what = plan.blocked.map((b) => `${b.deletes} of ${b.total} ${b.collection} on the ${b.side === 'crm' ? 'CRM side (tag removals)' : 'device'}`).join(', ');
+      result.blocked = plan.blocked;
+      throw new SyncCliError(`this sync would delete ${what} — more than ${settings.maxDeletePercent} %; nothing was changed`, {
+        remedy: `if that is intended, run \`sync-cli run --once --user ${u.login} --force-delete\``,
+      });
+    }
+
+    emit('writing');
+    deps.onEvent?.({ type: 'progress', user: u.login, done: 0, total: writes.length });
+    const counts = await executePlan(plan.actions, {
+      crm,
+      mailbox,
+      state,
+      collections,
+      mapper,
+      snapshot,
+      concurrency: config.sync.concurrency,
+      replan: (a) => replanItem(a, { crm, mailbox: mailbox!, snapshot, collections, mapper, state }),
+      onProgress: (done, total) => deps.onEvent?.({ type: 'progress', user: u.login, done, total }),
+    });
+    Object.assign(result, counts, { conflicts: plan.conflicts.length });
+    for (const c of plan.conflicts) {
+      // R20: every conflict is logged with the record id and the fields involved.
+      deps.logger?.warn(`conflict on ${c.key} for ${u.login}: ${c.fields.join(', ')} changed on both sides; decided ${settings.conflict}`);
+    }
+
+    // Tokens and watermark move on only now; items that failed are in the retry table (R22).
+    state.transaction(() => {
+      for (const kind of COLLECTION_KINDS) state.setCollection(u.id, kind, collections[kind].url, nextTokens[kind]);
+      state.setCursors(u.id, nextCursors);
+    });
+    const failed = result.errors.length > 0;
+    result.state = failed ? 'failed' : 'success';
+    const now = new Date().toISOString();
+    state.setStatus(u.id, {
+      state: failed ? 'failed' : 'success',
+      lastSuccess: failed ? state.getStatus(u.id).lastSuccess : now,
+      lastError: failed ? `${result.errors.length} item(s) failed; first: ${result.errors[0]!.item}: ${result.errors[0]!.message}` : null,
+      pending: result.errors.length,
+      finishedAt: now,
+    });
+    emit(failed ? 'failed' : 'done');
+  } catch (err) {
+    result.state = 'failed';
+    result.error = redactString(err instanceof SyncCliError && err.remedy ? `${err.message} (fix: ${err.remedy})` : (err as Error).message);
+    if (!opts.dryRun && !(err instanceof Error && err.name === 'MailboxLockedError')) {
+      state.setStatus(u.id, { state: 'failed', lastError: result.error, finishedAt: new Date().toISOString() });
+    }
+    emit('failed');
+  } finally {
+    await mailbox?.close().catch(() => undefined);
+    lock?.release();
+    result.durationMs = Date.now() - started;
+    deps.onEvent?.({ type: 'mailbox-done', result });
+  }
+  return result;
+}
+
+async function provisionCollections(
+  mailbox: MailboxProvider,
+  state: StateStore,
+  config: Config,
+  m: MailboxConfig,
+  user: string,
+  dryRun: boolean,
+): Promise<Record<CollectionKind, CollectionRef>> {
+  const stored = state.getCollections(user);
+  const known: Partial<Record<CollectionKind, string>> = { ...m.collections };
+  for (const k of COLLECTION_KINDS) if (stored[k]) known[k] = stored[k]!.url;
+  const refs = await mailbox.provision(config.sync.collectionNames, known);
+  if (!dryRun) {
+    for (const k of COLLECTION_KINDS) {
+      const prev = stored[k];
+      // A collection at a new URL (recreated, moved) starts without a token.
+      if (!prev || prev.url !== refs[k].url) state.setCollection(user, k, refs[k].url, null);
+    }
+  }
+  return refs;
+}
+
+/** R20: after a lost race, re-read the one item on both sides and plan it again. */
+async function replanItem(
+  a: Action,
+  deps: { crm: CrmProvider; mailbox: MailboxProvider; snapshot: MailboxSnapshot; collections: Record<CollectionKind, CollectionRef>; mapper: MapperOptions; state: StateStore },
+): Promise<Action[]> {
+  if (!('crmId' in a) || !('kind' in a)) return [];
+  const user = deps.snapshot.settings.userId;
+  const st = deps.state.listItems(user).find((i) => i.kind === a.kind && i.crmId === a.crmId);
+  if (!st) return [];
+  const col = deps.collections[st.collection];
+  const fetched = await deps.mailbox.fetch(col, [st.href]);
+  const rec = a.kind === 'address' ? (await deps.crm.getAddresses([a.crmId]))[0] : (await deps.crm.getActivities([a.crmId]))[0];
+  const mini: MailboxSnapshot = {
+    ...deps.snapshot,
+    crmFull: false,
+    addresses: new Map(a.kind === 'address' && rec ? [[rec.id, rec as never]] : []),
+    activities: new Map(a.kind === 'activity' && rec ? [[rec.id, rec as never]] : []),
+    deleted: new Set(rec ? [] : [`${a.kind}:${a.crmId}`]),
+    device: Object.fromEntries(
+      COLLECTION_KINDS.map((k) => [
+        k,
+        {
+          ref: deps.collections[k],
+          full: false,
+          token: null,
+          changed: k === st.collection ? fetched.items.map((it) => parseDeviceItem(k, it.href, it.etag, it.data, deps.mapper)) : [],
+          deleted: k === st.collection ? fetched.missing : [],
+        },
+      ]),
+    ) as MailboxSnapshot['device'],
+    state: { ...deps.snapshot.state, items: [st], foreign: [] },
+  };
+  // Only this item is planned; a linked-only contact (R5) is not judged without its appointments.
+  return planMailboxSync(mini, deps.mapper, { forceDelete: true }).actions.filter(
+    (x) => 'crmId' in x && x.crmId === a.crmId && !(st.reason === 'linked' && x.type === 'device-delete'),
+  );
+}

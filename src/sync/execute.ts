@@ -1,0 +1,196 @@
+// The executor: the only code that writes to the CRM, the mailbox and the state store. Each
+// action is one remote write followed by one state transaction (R23): a crash in between
+// repeats the action at the next sync instead of losing it. Per-item errors are collected and
+// the other items go on (R22).
+import pLimit from 'p-limit';
+import { contentHash, type MapperOptions } from '../mappers/index.js';
+import type { Activity, ActivityFields, Address, AddressFields, CrmProvider, NewActivity, NewAddress } from '../providers/crm/model.js';
+import { PreconditionFailedError } from '../providers/dav/errors.js';
+import type { CollectionKind, CollectionRef, MailboxProvider } from '../providers/dav/types.js';
+import { CrmVersionConflictError } from '../errors.js';
+import { CONTENT_TYPE, crmFieldHashes, renderForDevice, type Action } from './plan.js';
+import type { MailboxSnapshot } from './snapshot-types.js';
+import type { StateStore } from './state.js';
+
+export interface ExecuteCounts {
+  created: number;
+  updated: number;
+  deleted: number;
+  crmUpdates: number;
+  conflicts: number;
+  errors: { item: string; message: string }[];
+}
+
+export interface ExecuteDeps {
+  crm: CrmProvider;
+  mailbox: MailboxProvider;
+  state: StateStore;
+  collections: Record<CollectionKind, CollectionRef>;
+  mapper: MapperOptions;
+  snapshot: MailboxSnapshot;
+  concurrency: number;
+  /** A lost race (412, CRM version conflict): re-read this item and return fresh actions. */
+  replan?: (action: Action) => Promise<Action[]>;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export function emptyCounts(): ExecuteCounts {
+  return { created: 0, updated: 0, deleted: 0, crmUpdates: 0, conflicts: 0, errors: [] };
+}
+
+function actionItem(a: Action): string {
+  switch (a.type) {
+    case 'device-create':
+    case 'device-update':
+    case 'device-delete':
+    case 'crm-update':
+    case 'crm-untag':
+      return `${a.kind}:${a.crmId}`;
+    case 'crm-create':
+      return a.ref.href;
+    case 'state-update':
+      return `${a.item.kind}:${a.item.crmId}`;
+    case 'state-forget':
+      return `${a.kind}:${a.crmId}`;
+    case 'foreign':
+      return a.item.href;
+    case 'foreign-forget':
+      return a.href;
+    case 'item-error':
+      return a.key;
+  }
+}
+
+export async function executePlan(actions: Action[], deps: ExecuteDeps): Promise<ExecuteCounts> {
+  const counts = emptyCounts();
+  const { crm, mailbox, state, snapshot } = deps;
+  const user = snapshot.settings.userId;
+  const limit = pLimit(deps.concurrency);
+  let done = 0;
+
+  const run = async (a: Action, attempt: number): Promise<void> => {
+    switch (a.type) {
+      case 'device-create': {
+        const ref = await mailbox.create(deps.collections[a.collection], `${a.name}.${a.collection === 'contacts' ? 'vcf' : 'ics'}`, a.data, CONTENT_TYPE[a.collection]);
+        state.upsertItem({ ...a.item, href: ref.href, etag: ref.etag, contentHash: contentHash(a.data) });
+        counts.created++;
+        return;
+      }
+      case 'device-update': {
+        const ref = await mailbox.update(a.ref, a.data, CONTENT_TYPE[a.item.collection]);
+        state.upsertItem({ ...a.item, href: ref.href, etag: ref.etag, contentHash: contentHash(a.data) });
+        counts.updated++;
+        return;
+      }
+      case 'device-delete': {
+        await mailbox.remove(a.ref);
+        state.transaction(() => {
+          state.deleteItem(user, a.kind, a.crmId);
+          state.clearRetry(user, 'device', a.ref.href);
+        });
+        counts.deleted++;
+        return;
+      }
+      case 'crm-update': {
+        const rec: Address | Activity =
+          a.kind === 'address'
+            ? await crm.updateAddress(a.crmId, a.patch as Partial<AddressFields>, a.expectedVersion)
+            : await crm.updateActivity(a.crmId, a.patch as Partial<ActivityFields>, a.expectedVersion);
+        counts.crmUpdates++;
+        counts.conflicts += a.conflicts.length ? 1 : 0;
+        let ref = a.ref;
+        if (a.data !== null) {
+          ref = await mailbox.update(a.ref, a.data, CONTENT_TYPE[a.item.collection]);
+          counts.updated++;
+        }
+        state.transaction(() => {
+          state.upsertItem({ ...a.item, crmVersion: rec.version, fieldHashes: crmFieldHashes(a.kind, rec), href: ref.href, etag: ref.etag, contentHash: a.data ? contentHash(a.data) : '' });
+          state.clearRetry(user, 'device', ref.href);
+          state.clearRetry(user, 'crm', `${a.kind}:${a.crmId}`);
+        });
+        return;
+      }
+      case 'crm-untag': {
+        await crm.removeTag(a.kind, a.crmId, a.tag);
+        state.transaction(() => {
+          if (a.exclude) state.addExclusion(user, a.kind, a.crmId, snapshot.now);
+          state.deleteItem(user, a.kind, a.crmId);
+        });
+        counts.crmUpdates++;
+        return;
+      }
+      case 'crm-create': {
+        const rec: Address | Activity =
+          a.kind === 'address' ? await crm.createAddress(a.input as NewAddress) : await crm.createActivity(a.input as NewActivity);
+        counts.crmUpdates++;
+        // The device item gets what the CRM made of it (type prefix R15, [FFDATA] R16).
+        const data = renderForDevice(a.kind, rec, a.raw, snapshot, deps.mapper);
+        const ref = data === a.raw ? a.ref : await mailbox.update(a.ref, data, CONTENT_TYPE[a.collection]);
+        state.upsertItem({
+          user,
+          kind: a.kind,
+          crmId: rec.id,
+          collection: a.collection,
+          href: ref.href,
+          etag: ref.etag,
+          crmVersion: rec.version,
+          contentHash: contentHash(data),
+          fieldHashes: crmFieldHashes(a.kind, rec),
+          reason: 'scope',
+          links: a.kind === 'activity' ? (rec as Activity).addresses : [],
+        });
+        return;
+      }
+      case 'state-update':
+        state.upsertItem(a.item);
+        return;
+      case 'state-forget':
+        state.deleteItem(user, a.kind, a.crmId);
+        return;
+      case 'foreign':
+        state.upsertForeign(a.item);
+        return;
+      case 'foreign-forget':
+        state.deleteForeign(user, a.href);
+        return;
+      case 'item-error':
+        state.setRetry(user, a.side, a.key, a.message);
+        counts.errors.push({ item: a.key, message: a.message });
+        return;
+    }
+    void attempt;
+  };
+
+  const attemptAction = async (a: Action, attempt: number): Promise<void> => {
+    try {
+      await run(a, attempt);
+    } catch (err) {
+      const lostRace = err instanceof PreconditionFailedError || err instanceof CrmVersionConflictError;
+      if (lostRace && deps.replan && attempt < 2) {
+        // R20: a lost race is retried from fresh data, never overwritten.
+        for (const next of await deps.replan(a)) await attemptAction(next, attempt + 1);
+        return;
+      }
+      const item = actionItem(a);
+      const message = (err as Error).message;
+      counts.errors.push({ item, message });
+      // Remembered so the next sync retries it even though tokens and watermarks move on (R22).
+      if (a.type === 'crm-create' || a.type === 'foreign') state.setRetry(user, 'device', item, message);
+      else if ('ref' in a && a.ref) {
+        state.setRetry(user, 'device', a.ref.href, message);
+        if ('crmId' in a) state.setRetry(user, 'crm', `${a.kind}:${a.crmId}`, message);
+      } else if ('crmId' in a) state.setRetry(user, 'crm', item, message);
+    }
+  };
+
+  await Promise.all(
+    actions.map((a) =>
+      limit(async () => {
+        await attemptAction(a, 0);
+        done++;
+        deps.onProgress?.(done, actions.length);
+      }),
+    ),
+  );
+  return counts;
+}

@@ -1,0 +1,71 @@
+// A per-mailbox lock that holds across processes (R24): a file created with O_EXCL that holds
+// the owner's pid. A lock whose pid is gone (kill -9, crash) is stale and taken over at once —
+// mtime-based libraries (proper-lockfile) would make a restart after a crash wait instead.
+import fs from 'node:fs';
+import path from 'node:path';
+import { SyncCliError } from '../errors.js';
+
+export class MailboxLockedError extends SyncCliError {
+  constructor(
+    readonly name_: string,
+    readonly pid: number,
+  ) {
+    super(`mailbox ${name_} is being synced by another sync-cli process (pid ${pid})`, {
+      exitCode: 1,
+      remedy: 'Wait for that sync to finish; two syncs of one mailbox never run at once (R24).',
+    });
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export interface Lock {
+  release(): void;
+}
+
+export function acquireLock(dir: string, name: string): Lock {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const file = path.join(dir, `${encodeURIComponent(name)}.lock`);
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      const fd = fs.openSync(file, 'wx', 0o600);
+      fs.writeSync(fd, String(process.pid));
+      fs.closeSync(fd);
+      let released = false;
+      return {
+        release() {
+          if (released) return;
+          released = true;
+          try {
+            if (fs.readFileSync(file, 'utf8') === String(process.pid)) fs.unlinkSync(file);
+          } catch {
+            /* already gone */
+          }
+        },
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      let pid = NaN;
+      try {
+        pid = Number(fs.readFileSync(file, 'utf8'));
+      } catch {
+        continue; // vanished between open and read: try again
+      }
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) throw new MailboxLockedError(name, pid);
+      // Stale (owner died) or our own leftover: take it over.
+      try {
+        fs.unlinkSync(file);
+      } catch {
+        /* someone else took it over first; loop decides */
+      }
+    }
+  }
+  throw new SyncCliError(`could not lock mailbox ${name} (${file})`, { exitCode: 1 });
+}

@@ -1,0 +1,573 @@
+// The planner: a pure, synchronous function from a snapshot (both sides + last agreed state) to
+// a list of actions. One decision per record (decideRecord), each branch naming its rule.
+// Only the executor performs the actions.
+import {
+  activityFieldHashes,
+  activityToICal,
+  addressFieldHashes,
+  addressToVCard,
+  crmIdFromUid,
+  mergeDevicePhones,
+  patchICal,
+  patchVCard,
+  stableUid,
+  type DeviceActivity,
+  type DeviceContact,
+  type MapperOptions,
+} from '../mappers/index.js';
+import type {
+  Activity,
+  ActivityFields,
+  Address,
+  AddressFields,
+  NewActivity,
+  NewAddress,
+  RecordKind,
+} from '../providers/crm/model.js';
+import type { CollectionKind, ItemRef } from '../providers/dav/types.js';
+import type { DeviceEntry, MailboxSnapshot, SyncSettings } from './snapshot-types.js';
+import type { ForeignItem, ItemState } from './state.js';
+
+export const CONTENT_TYPE: Record<CollectionKind, string> = {
+  contacts: 'text/vcard; charset=utf-8',
+  appointments: 'text/calendar; charset=utf-8',
+  tasks: 'text/calendar; charset=utf-8',
+};
+
+/** State of an item minus what only the write tells (href, etag, content hash, new CRM version). */
+export type ItemBase = Omit<ItemState, 'href' | 'etag' | 'contentHash'>;
+
+export type Action =
+  | { type: 'device-create'; kind: RecordKind; crmId: string; collection: CollectionKind; name: string; data: string; item: ItemBase; summary: string }
+  | { type: 'device-update'; kind: RecordKind; crmId: string; ref: ItemRef; data: string; item: ItemBase; summary: string }
+  | { type: 'device-delete'; kind: RecordKind; crmId: string; ref: ItemRef; summary: string }
+  | {
+      type: 'crm-update';
+      kind: RecordKind;
+      crmId: string;
+      patch: Partial<AddressFields> | Partial<ActivityFields>;
+      expectedVersion: string;
+      /** The device item as read, and what it must become (null: already right). */
+      ref: ItemRef;
+      data: string | null;
+      item: ItemBase;
+      conflicts: string[];
+      summary: string;
+    }
+  | { type: 'crm-untag'; kind: RecordKind; crmId: string; tag: string; exclude: boolean; summary: string }
+  | {
+      type: 'crm-create';
+      kind: RecordKind;
+      collection: CollectionKind;
+      ref: ItemRef;
+      raw: string;
+      input: NewAddress | NewActivity;
+      summary: string;
+    }
+  | { type: 'state-update'; item: ItemState; summary: string }
+  | { type: 'state-forget'; kind: RecordKind; crmId: string; summary: string }
+  | { type: 'foreign'; item: ForeignItem; summary: string }
+  | { type: 'foreign-forget'; href: string; summary: string }
+  | { type: 'item-error'; key: string; side: 'device' | 'crm'; message: string; summary: string };
+
+export interface DeleteGuardHit {
+  side: 'device' | 'crm';
+  collection: string;
+  deletes: number;
+  total: number;
+}
+
+export interface MailboxPlan {
+  user: string;
+  actions: Action[];
+  /** R21: set when the plan would delete more than maxDeletePercent of a collection. */
+  blocked: DeleteGuardHit[];
+  conflicts: { key: string; fields: string[] }[];
+}
+
+const key = (kind: RecordKind, id: string) => `${kind}:${id}`;
+const DAY_MS = 86_400_000;
+
+// ---------- scope (R1–R5, R7, R9) ----------
+
+function visibleTo(rec: { private: boolean; owner: string | null }, s: SyncSettings): boolean {
+  return !rec.private || rec.owner === s.userId; // R4
+}
+
+function excluded(kind: RecordKind, rec: { id: string; tags: string[] }, s: SyncSettings, exclusions: Set<string>): boolean {
+  // R7: deleted on the device while in scope by another tag; back only when the user tag is back.
+  return exclusions.has(key(kind, rec.id)) && !rec.tags.includes(s.userTag);
+}
+
+export function addressInScope(a: Address, s: SyncSettings, exclusions: Set<string>): boolean {
+  return visibleTo(a, s) && a.tags.some((t) => s.addressTags.includes(t)) && !excluded('address', a, s, exclusions); // R1, R4, R7
+}
+
+export function activityInScope(a: Activity, s: SyncSettings, exclusions: Set<string>): boolean {
+  return visibleTo(a, s) && a.tags.some((t) => s.activityTags.includes(t)) && !excluded('activity', a, s, exclusions); // R2, R4, R8
+}
+
+/** R3: an appointment that ended more than pastDays ago is not sent (tasks have no window). */
+export function withinWindow(a: Activity, now: string, pastDays: number): boolean {
+  if (a.kind !== 'appointment') return true;
+  const endIso = a.end ?? a.start;
+  if (!endIso) return true;
+  return Date.parse(endIso) >= Date.parse(now) - pastDays * DAY_MS;
+}
+
+function ended(a: Activity, now: string): boolean {
+  const endIso = a.end ?? a.start;
+  return endIso !== null && Date.parse(endIso) < Date.parse(now);
+}
+
+// ---------- field values as the device sees them ----------
+
+/** R17: a done appointment shows no alarm on the device, so its alarm is compared as "none". */
+export function deviceVisibleActivityFields(a: Activity): ActivityFields {
+  const f = pickActivityFields(a);
+  if (a.kind === 'appointment' && a.done) f.alarmMinutes = null;
+  return f;
+}
+
+function pickActivityFields(a: ActivityFields): ActivityFields {
+  return {
+    subject: a.subject,
+    start: a.start,
+    end: a.end,
+    allDay: a.allDay,
+    timeZone: a.timeZone,
+    due: a.due,
+    alarmMinutes: a.alarmMinutes,
+    note: a.note,
+    done: a.done,
+  };
+}
+
+function pickAddressFields(a: AddressFields): AddressFields {
+  return {
+    company: a.company,
+    salutation: a.salutation,
+    title: a.title,
+    firstName: a.firstName,
+    lastName: a.lastName,
+    street: a.street,
+    postalCode: a.postalCode,
+    city: a.city,
+    country: a.country,
+    fax: a.fax,
+    email: a.email,
+    note: a.note,
+    phones: a.phones.map((p) => ({ ...p })),
+  };
+}
+
+export function crmFieldHashes(kind: RecordKind, rec: Address | Activity): Record<string, string> {
+  return kind === 'address' ? addressFieldHashes(pickAddressFields(rec as Address)) : activityFieldHashes(deviceVisibleActivityFields(rec as Activity));
+}
+
+function displayName(kind: RecordKind, rec: Address | Activity | undefined, id: string): string {
+  if (!rec) return `${kind} ${id}`;
+  if (kind === 'address') {
+    const a = rec as Address;
+    const name = [a.firstName, a.lastName].filter(Boolean).join(' ') || a.company || id;
+    return `contact "${name}" (${id})`;
+  }
+  const act = rec as Activity;
+  return `${act.kind} "${act.subject}" (${id})`;
+}
+
+// ---------- the per-field merge (R20) ----------
+
+interface MergeResult {
+  /** For each field: take the device value? */
+  fromDevice: Set<string>;
+  conflicts: string[];
+}
+
+function mergeFields(
+  base: Record<string, string> | null,
+  crm: Record<string, string>,
+  dev: Record<string, string>,
+  policy: SyncSettings['conflict'],
+  crmNewer: boolean,
+): MergeResult {
+  const fromDevice = new Set<string>();
+  const conflicts: string[] = [];
+  for (const k of new Set([...Object.keys(crm), ...Object.keys(dev)])) {
+    if (crm[k] === dev[k]) continue; // both agree
+    const crmChanged = !base || crm[k] !== base[k];
+    const devChanged = !base || dev[k] !== base[k];
+    if (devChanged && !crmChanged) fromDevice.add(k);
+    else if (devChanged && crmChanged) {
+      conflicts.push(k); // R20: changed on both sides, the policy decides
+      if (policy === 'device-wins' || (policy === 'newest-wins' && !crmNewer)) fromDevice.add(k);
+    }
+  }
+  return { fromDevice, conflicts };
+}
+
+function applyAddressMerge(crm: Address, dev: DeviceContact, fromDevice: Set<string>): Partial<AddressFields> {
+  const patch: Partial<AddressFields> = {};
+  const d = dev.fields;
+  for (const k of Object.keys(d) as (keyof AddressFields)[]) {
+    if (k === 'phones') continue;
+    if (fromDevice.has(k)) (patch as Record<string, unknown>)[k] = d[k];
+  }
+  const phoneKeys = [...fromDevice].filter((k) => /^phone\d+$/.test(k));
+  if (phoneKeys.length) {
+    // Device numbers for the positions the device wins, CRM numbers elsewhere (R12).
+    const slots = Math.max(d.phones.length, 8);
+    const chosen = Array.from({ length: slots }, (_, i) => {
+      const k = `phone${i + 1}`;
+      const src = fromDevice.has(k) ? d.phones[i] : crm.phones[i];
+      return { number: src?.number ?? '', remark: '' };
+    });
+    patch.phones = mergeDevicePhones(crm.phones, chosen, 8);
+  }
+  return patch;
+}
+
+function applyActivityMerge(
+  crm: Activity,
+  dev: DeviceActivity,
+  fromDevice: Set<string>,
+  now: string,
+): Partial<ActivityFields> {
+  const patch: Partial<ActivityFields> = {};
+  const d = dev.fields;
+  for (const k of Object.keys(d) as (keyof ActivityFields)[]) {
+    if (!fromDevice.has(k)) continue;
+    if (k === 'done' && crm.kind === 'appointment') continue; // appointments: done never comes from the device except R18
+    (patch as Record<string, unknown>)[k] = d[k];
+  }
+  if (crm.kind === 'appointment' && 'alarmMinutes' in patch && patch.alarmMinutes === null && crm.alarmMinutes !== null) {
+    const endsAt = { ...crm, ...patch } as Activity;
+    if (ended(endsAt, now)) {
+      // R18: removing the alarm of an appointment that has ended marks it done (alarm kept in the CRM).
+      delete patch.alarmMinutes;
+      patch.done = true;
+    }
+  }
+  return patch;
+}
+
+// ---------- rendering for the device ----------
+
+function render(
+  kind: RecordKind,
+  rec: Address | Activity,
+  existing: string | null,
+  snap: MailboxSnapshot,
+  opts: MapperOptions,
+): string {
+  if (kind === 'address') {
+    return existing === null ? addressToVCard(rec as Address, opts) : patchVCard(existing, rec as Address, opts);
+  }
+  return existing === null ? activityToICal(rec as Activity, snap.ffdata, opts) : patchICal(existing, rec as Activity, snap.ffdata, opts);
+}
+
+/** Renders a CRM record onto a device item after the executor created it in the CRM. */
+export function renderForDevice(kind: RecordKind, rec: Address | Activity, existing: string | null, snap: Pick<MailboxSnapshot, 'ffdata'>, opts: MapperOptions): string {
+  return render(kind, rec, existing, snap as MailboxSnapshot, opts);
+}
+
+function collectionOf(kind: RecordKind, rec: Address | Activity): CollectionKind {
+  return kind === 'address' ? 'contacts' : (rec as Activity).kind === 'task' ? 'tasks' : 'appointments';
+}
+
+function itemBase(kind: RecordKind, rec: Address | Activity, s: SyncSettings, reason: ItemState['reason'], fieldHashes: Record<string, string>): ItemBase {
+  return {
+    user: s.userId,
+    kind,
+    crmId: rec.id,
+    collection: collectionOf(kind, rec),
+    crmVersion: rec.version,
+    fieldHashes,
+    reason,
+    links: kind === 'activity' ? [...(rec as Activity).addresses] : [],
+  };
+}
+
+// ---------- the plan ----------
+
+export function planMailboxSync(snap: MailboxSnapshot, opts: MapperOptions, flags: { forceDelete?: boolean } = {}): MailboxPlan {
+  const s = snap.settings;
+  const actions: Action[] = [];
+  const conflicts: MailboxPlan['conflicts'] = [];
+  const exclusions = snap.state.exclusions;
+
+  const stateByKey = new Map(snap.state.items.map((i) => [key(i.kind, i.crmId), i]));
+  const stateByHref = new Map(snap.state.items.map((i) => [i.href, i]));
+  const foreignByHref = new Map(snap.state.foreign.map((f) => [f.href, f]));
+
+  // Device side: changes of known items, adoptions by UID (R23), new items, deletions.
+  const deviceByKey = new Map<string, DeviceEntry>();
+  const adoptByKey = new Map<string, DeviceEntry>();
+  const newEntries: DeviceEntry[] = [];
+  const deviceDeleted = new Set<string>();
+  for (const col of Object.values(snap.device)) {
+    for (const e of col.changed) {
+      const st = stateByHref.get(e.href);
+      if (st) {
+        deviceByKey.set(key(st.kind, st.crmId), e);
+        continue;
+      }
+      const foreign = foreignByHref.get(e.href);
+      if (foreign && foreign.etag === e.etag) continue;
+      if (e.error) {
+        actions.push({ type: 'item-error', key: e.href, side: 'device', message: e.error, summary: `skip unreadable device item ${e.href}: ${e.error}` });
+        continue;
+      }
+      const uid = e.contact?.uid ?? e.activity?.uid;
+      const ours = uid ? crmIdFromUid(uid) : null;
+      if (ours && (ours.kind === 'address') === (e.collection === 'contacts') && !stateByKey.has(key(ours.kind, ours.id))) {
+        adoptByKey.set(key(ours.kind, ours.id), e);
+      } else newEntries.push(e);
+    }
+    for (const href of col.deleted) {
+      const st = stateByHref.get(href);
+      if (st) deviceDeleted.add(key(st.kind, st.crmId));
+      else if (foreignByHref.has(href)) actions.push({ type: 'foreign-forget', href, summary: `forget device-only item ${href} (deleted on the device)` });
+    }
+  }
+
+  const decide = (kind: RecordKind, id: string, wantedByLink: boolean): boolean => {
+    const k = key(kind, id);
+    const st = stateByKey.get(k);
+    const rec = kind === 'address' ? snap.addresses.get(id) : snap.activities.get(id);
+    const crmDeleted = snap.deleted.has(k);
+    const dev = deviceByKey.get(k);
+    const adopt = adoptByKey.get(k);
+    const devDeleted = deviceDeleted.has(k);
+    const name = displayName(kind, rec, id);
+
+    // Is it wanted on the device? Unknown (not read this sync) = unchanged = as before.
+    const ownScope = rec
+      ? kind === 'address'
+        ? addressInScope(rec as Address, s, exclusions)
+        : activityInScope(rec as Activity, s, exclusions)
+      : st?.reason === 'scope';
+    const linked = kind === 'address' && wantedByLink && (!rec || (visibleTo(rec as Address, s) && !excluded('address', rec as Address, s, exclusions)));
+    const wanted = !crmDeleted && (ownScope || linked);
+    const reason: ItemState['reason'] = ownScope ? 'scope' : 'linked';
+
+    if (st) {
+      if (devDeleted) {
+        if (crmDeleted || (rec && !wanted)) {
+          actions.push({ type: 'state-forget', kind, crmId: id, summary: `forget ${name}: gone on both sides` });
+        } else {
+          // R7/R8: a device deletion only removes the user tag; excluded while other tags keep it in scope.
+          actions.push({ type: 'crm-untag', kind, crmId: id, tag: s.userTag, exclude: true, summary: `remove tag ${s.userTag} from ${name} (deleted on the device)` });
+        }
+        return false;
+      }
+      if (crmDeleted) {
+        actions.push({ type: 'device-delete', kind, crmId: id, ref: { href: st.href, etag: dev?.etag ?? st.etag }, summary: `delete ${name} on the device (deleted in the CRM, ${kind === 'address' ? 'R7' : 'R8'})` });
+        return false;
+      }
+      if (rec && !wanted) {
+        // R9 (and R5 for linked contacts): out of scope → off the device, nothing written to the CRM.
+        actions.push({ type: 'device-delete', kind, crmId: id, ref: { href: st.href, etag: dev?.etag ?? st.etag }, summary: `delete ${name} on the device (no longer in this user's scope)` });
+        return false;
+      }
+      if (!rec && !dev) {
+        if (wanted) return true; // nothing new on either side
+        // R5: a linked-only contact leaves when no in-scope appointment links it any more.
+        actions.push({ type: 'device-delete', kind, crmId: id, ref: { href: st.href, etag: st.etag }, summary: `delete ${name} on the device (no appointment links it any more, R5)` });
+        return false;
+      }
+      if (dev && dev.etag !== st.etag) {
+        if (dev.error) {
+          actions.push({ type: 'item-error', key: dev.href, side: 'device', message: dev.error, summary: `skip unreadable device item ${dev.href}: ${dev.error}` });
+          return true;
+        }
+        if (!rec) {
+          actions.push({ type: 'item-error', key: dev.href, side: 'crm', message: `CRM ${kind} ${id} could not be read`, summary: `skip ${name}: CRM record not read` });
+          return true;
+        }
+        mergeBoth(kind, rec, st, dev, reason, name);
+        return true;
+      }
+      // Only the CRM changed (R14, R17: e.g. done → alarm removed).
+      if (rec && rec.version !== st.crmVersion) {
+        if (!dev) {
+          actions.push({ type: 'item-error', key: st.href, side: 'device', message: 'device item was not fetched', summary: `skip ${name}` });
+          return true;
+        }
+        const data = render(kind, rec, dev.raw, snap, opts);
+        const base = itemBase(kind, rec, s, reason, crmFieldHashes(kind, rec));
+        if (data === dev.raw) actions.push({ type: 'state-update', item: { ...base, href: st.href, etag: dev.etag, contentHash: st.contentHash }, summary: `note new CRM version of ${name} (device already right)` });
+        else actions.push({ type: 'device-update', kind, crmId: id, ref: { href: st.href, etag: dev.etag }, data, item: base, summary: `update ${name} on the device` });
+      } else if (rec && st.reason !== reason) {
+        actions.push({ type: 'state-update', item: { ...st, reason }, summary: `${name} is now on the device by ${reason}` });
+      }
+      return true;
+    }
+
+    // Not known from the last sync.
+    if (adopt) {
+      if (adopt.error) {
+        actions.push({ type: 'item-error', key: adopt.href, side: 'device', message: adopt.error, summary: `skip unreadable device item ${adopt.href}` });
+        return false;
+      }
+      if (!rec || !wanted) {
+        // A leftover of ours whose record is gone or out of scope (R23 + R7/R9).
+        actions.push({ type: 'device-delete', kind, crmId: id, ref: { href: adopt.href, etag: adopt.etag }, summary: `delete ${name} on the device (left over, not in scope)` });
+        return false;
+      }
+      // R23: re-adopt by UID instead of creating a duplicate; no base, so differences are conflicts.
+      mergeBoth(kind, rec, null, adopt, reason, name);
+      return true;
+    }
+    if (rec && wanted) {
+      if (kind === 'activity' && !withinWindow(rec as Activity, snap.now, s.pastDays)) return false; // R3
+      const data = render(kind, rec, null, snap, opts);
+      actions.push({
+        type: 'device-create',
+        kind,
+        crmId: id,
+        collection: collectionOf(kind, rec),
+        name: stableUid(kind, id),
+        data,
+        item: itemBase(kind, rec, s, reason, crmFieldHashes(kind, rec)),
+        summary: `create ${name} on the device${reason === 'linked' ? ' (linked to an appointment, R5)' : ''}`,
+      });
+      return true;
+    }
+    return false;
+  };
+
+  const mergeBoth = (kind: RecordKind, rec: Address | Activity, st: ItemState | null, dev: DeviceEntry, reason: ItemState['reason'], name: string) => {
+    const crmHashes = crmFieldHashes(kind, rec);
+    let devFields: AddressFields | ActivityFields;
+    if (kind === 'address') devFields = dev.contact!.fields;
+    else {
+      const f: ActivityFields = { ...dev.activity!.fields };
+      // Appointments cannot express "done" on the device; it only changes by R18.
+      if ((rec as Activity).kind === 'appointment') f.done = (rec as Activity).done;
+      devFields = f;
+    }
+    const devHashes = kind === 'address' ? addressFieldHashes(devFields as AddressFields) : activityFieldHashes(devFields as ActivityFields);
+    const crmNewer = dev.lastModified ? Date.parse(rec.updatedAt) >= Date.parse(dev.lastModified) : true;
+    const m = mergeFields(st?.fieldHashes ?? null, crmHashes, devHashes, s.conflict, crmNewer);
+    if (m.conflicts.length) conflicts.push({ key: key(kind, rec.id), fields: m.conflicts });
+    const patch = kind === 'address' ? applyAddressMerge(rec as Address, dev.contact!, m.fromDevice) : applyActivityMerge(rec as Activity, dev.activity!, m.fromDevice, snap.now);
+    const merged = { ...rec, ...patch } as Address | Activity;
+    const data = render(kind, merged, dev.raw, snap, opts);
+    const base = itemBase(kind, merged, s, reason, crmFieldHashes(kind, merged));
+    const conflictNote = m.conflicts.length ? `; conflict on ${m.conflicts.join(', ')} decided ${s.conflict}` : '';
+    if (Object.keys(patch).length) {
+      actions.push({
+        type: 'crm-update',
+        kind,
+        crmId: rec.id,
+        patch,
+        expectedVersion: rec.version,
+        ref: { href: dev.href, etag: dev.etag },
+        data: data === dev.raw ? null : data,
+        item: base,
+        conflicts: m.conflicts,
+        summary: `update ${name} in the CRM from the device (${Object.keys(patch).join(', ')})${conflictNote}`,
+      });
+    } else if (data !== dev.raw) {
+      actions.push({ type: 'device-update', kind, crmId: rec.id, ref: { href: dev.href, etag: dev.etag }, data, item: base, summary: `update ${name} on the device${conflictNote}` });
+    } else {
+      actions.push({ type: 'state-update', item: { ...base, href: dev.href, etag: dev.etag, contentHash: '' }, summary: `note device change of ${name} (nothing the CRM owns)` });
+    }
+  };
+
+  // Activities first: the ones that stay on the device decide which addresses R5 keeps there.
+  const linkedIds = new Set<string>();
+  const activityIds = new Set<string>();
+  for (const i of snap.state.items) if (i.kind === 'activity') activityIds.add(i.crmId);
+  for (const id of snap.activities.keys()) activityIds.add(id);
+  for (const k of [...adoptByKey.keys(), ...snap.deleted]) if (k.startsWith('activity:')) activityIds.add(k.slice(9));
+  for (const id of [...activityIds].sort()) {
+    const onDevice = decide('activity', id, false);
+    if (onDevice) {
+      const rec = snap.activities.get(id);
+      const links = rec ? rec.addresses : (stateByKey.get(key('activity', id))?.links ?? []);
+      const isAppointment = rec ? rec.kind === 'appointment' : stateByKey.get(key('activity', id))?.collection === 'appointments';
+      if (isAppointment) links.forEach((a) => linkedIds.add(a)); // R5
+    }
+  }
+  const addressIds = new Set<string>(linkedIds);
+  for (const i of snap.state.items) if (i.kind === 'address') addressIds.add(i.crmId);
+  for (const id of snap.addresses.keys()) addressIds.add(id);
+  for (const k of [...adoptByKey.keys(), ...snap.deleted]) if (k.startsWith('address:')) addressIds.add(k.slice(8));
+  for (const id of [...addressIds].sort()) {
+    const st = stateByKey.get(key('address', id));
+    if (!st && !snap.addresses.has(id) && !adoptByKey.has(key('address', id))) continue; // linked but not readable
+    decide('address', id, linkedIds.has(id));
+  }
+
+  // Items created on the device (R13, R19).
+  for (const e of newEntries) planDeviceCreated(e, s, actions);
+
+  return { user: s.userId, actions, blocked: flags.forceDelete ? [] : deleteGuard(snap, actions), conflicts };
+}
+
+function planDeviceCreated(e: DeviceEntry, s: SyncSettings, actions: Action[]): void {
+  const ref = { href: e.href, etag: e.etag };
+  if (e.collection === 'contacts' && e.contact) {
+    const c = e.contact;
+    if (c.isPrivate && !s.syncPrivate) {
+      actions.push({ type: 'foreign', item: { user: s.userId, collection: e.collection, href: e.href, etag: e.etag, reason: 'private contact, syncPrivate off (R13)' }, summary: `keep private device contact ${e.href} on the device only (R13)` });
+      return;
+    }
+    const input: NewAddress = { ...c.fields, private: c.isPrivate, owner: s.userId, tags: [s.userTag] };
+    const name = [c.fields.firstName, c.fields.lastName].filter(Boolean).join(' ') || c.fields.company;
+    actions.push({ type: 'crm-create', kind: 'address', collection: e.collection, ref, raw: e.raw, input, summary: `create CRM address "${name}" from the device (R13)` });
+    return;
+  }
+  const a = e.activity;
+  if (!a) return;
+  if (a.recurring) {
+    actions.push({ type: 'foreign', item: { user: s.userId, collection: e.collection, href: e.href, etag: e.etag, reason: 'recurring series are not imported' }, summary: `keep recurring device event ${e.href} on the device only` });
+    return;
+  }
+  if (a.isPrivate && !s.syncPrivate) {
+    actions.push({ type: 'foreign', item: { user: s.userId, collection: e.collection, href: e.href, etag: e.etag, reason: 'private, syncPrivate off (R19)' }, summary: `keep private device ${a.kind} ${e.href} on the device only (R19)` });
+    return;
+  }
+  const input: NewActivity = {
+    ...a.fields,
+    kind: a.kind,
+    type: a.kind === 'task' ? s.importTaskType : s.importAppointmentType,
+    private: a.isPrivate,
+    owner: s.userId,
+    participants: [s.userId],
+    addresses: [],
+    tags: [s.userTag],
+  };
+  actions.push({ type: 'crm-create', kind: 'activity', collection: e.collection, ref, raw: e.raw, input, summary: `create CRM ${a.kind} "${a.fields.subject}" from the device (R19)` });
+}
+
+/** R21: more than maxDeletePercent of a collection with ≥ 10 items, on either side. */
+function deleteGuard(snap: MailboxSnapshot, actions: Action[]): DeleteGuardHit[] {
+  const s = snap.settings;
+  const totals = new Map<string, number>();
+  for (const i of snap.state.items) totals.set(i.collection, (totals.get(i.collection) ?? 0) + 1);
+  const byCollection = new Map<string, number>();
+  const crmByKind = new Map<string, number>();
+  const collectionOfKey = new Map(snap.state.items.map((i) => [key(i.kind, i.crmId), i.collection]));
+  for (const a of actions) {
+    if (a.type === 'device-delete') {
+      const c = collectionOfKey.get(key(a.kind, a.crmId)) ?? (a.kind === 'address' ? 'contacts' : 'appointments');
+      byCollection.set(c, (byCollection.get(c) ?? 0) + 1);
+    } else if (a.type === 'crm-untag') {
+      const c = collectionOfKey.get(key(a.kind, a.crmId)) ?? 'contacts';
+      crmByKind.set(c, (crmByKind.get(c) ?? 0) + 1);
+    }
+  }
+  const hits: DeleteGuardHit[] = [];
+  const check = (side: 'device' | 'crm', counts: Map<string, number>) => {
+    for (const [collection, deletes] of counts) {
+      const total = totals.get(collection) ?? 0;
+      if (total >= 10 && deletes > (total * s.maxDeletePercent) / 100) hits.push({ side, collection, deletes, total });
+    }
+  };
+  check('device', byCollection);
+  check('crm', crmByKind);
+  return hits;
+}

@@ -1,0 +1,65 @@
+// What the planner sees: both sides read (I/O done), device items already parsed, and the state
+// the last sync agreed on. Plain data, so the planner stays pure and testable.
+import type { DeviceActivity, DeviceContact, FfdataContext } from '../mappers/index.js';
+import type { Activity, Address, CrmUser } from '../providers/crm/model.js';
+import type { CollectionKind, CollectionRef } from '../providers/dav/types.js';
+import type { ConflictPolicy } from '../config/schema.js';
+import type { ForeignItem, ItemState } from './state.js';
+
+/** One mailbox's effective settings: assignment overrides, else the CRM user's values (R1–R4, R13, R19–R21). */
+export interface SyncSettings {
+  userId: string;
+  login: string;
+  userTag: string;
+  addressTags: string[];
+  activityTags: string[];
+  pastDays: number;
+  syncPrivate: boolean;
+  importAppointmentType: string;
+  importTaskType: string;
+  conflict: ConflictPolicy;
+  maxDeletePercent: number;
+}
+
+export interface DeviceEntry {
+  collection: CollectionKind;
+  href: string;
+  etag: string;
+  raw: string;
+  /** Parsed; null when `error` is set. */
+  contact?: DeviceContact;
+  activity?: DeviceActivity;
+  error?: string;
+  /** REV / LAST-MODIFIED of the item, for `newest-wins` (R20). */
+  lastModified?: string;
+}
+
+export interface DeviceCollectionSnapshot {
+  ref: CollectionRef;
+  /** True when `changed` lists every item (first sync, lost token, --full). */
+  full: boolean;
+  token: string | null;
+  changed: DeviceEntry[];
+  /** Hrefs gone since the last sync (for full listings: diffed against the state). */
+  deleted: string[];
+}
+
+export interface MailboxSnapshot {
+  settings: SyncSettings;
+  /** ISO time of the start of this sync (CRM clock). */
+  now: string;
+  /** Whether the CRM side was read completely (scope ids known). */
+  crmFull: boolean;
+  /** CRM records read this sync: changed since the watermark, needed by device changes, linked, retried. */
+  addresses: Map<string, Address>;
+  activities: Map<string, Activity>;
+  /** `address:id` / `activity:id` of records gone from the CRM (tombstones, or missing when fetched). */
+  deleted: Set<string>;
+  /** Full reads: ids in the user's scope by tags and privacy. */
+  scope: { addresses: Set<string>; activities: Set<string> } | null;
+  device: Record<CollectionKind, DeviceCollectionSnapshot>;
+  state: { items: ItemState[]; foreign: ForeignItem[]; exclusions: Set<string> };
+  /** Users (participants) and linked addresses, for the [FFDATA] block (R16). */
+  ffdata: FfdataContext;
+  users: Map<string, CrmUser>;
+}

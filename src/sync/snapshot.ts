@@ -1,0 +1,205 @@
+// Reading both sides of one mailbox (the only I/O before planning). Reads only what changed:
+// the CRM feed since the watermark (R6) and each collection's delta since its sync token; it
+// fetches device items only when they changed, or when the CRM changed and they must be patched.
+import { crmIdFromUid, iCalToActivity, vCardToAddress, type MapperOptions } from '../mappers/index.js';
+import type { Activity, Address, ChangePage, CrmCursor, CrmProvider, CrmUser } from '../providers/crm/model.js';
+import type { CollectionKind, CollectionRef, MailboxProvider } from '../providers/dav/types.js';
+import { COLLECTION_KINDS } from '../providers/dav/types.js';
+import type { DeviceCollectionSnapshot, DeviceEntry, MailboxSnapshot, SyncSettings } from './snapshot-types.js';
+import type { CrmCursors, ItemState, StateStore } from './state.js';
+
+const PAGE = 500;
+const BATCH = 200;
+
+export interface SnapshotInput {
+  crm: CrmProvider;
+  mailbox: MailboxProvider;
+  state: StateStore;
+  settings: SyncSettings;
+  collections: Record<CollectionKind, CollectionRef>;
+  mapper: MapperOptions;
+  users: CrmUser[];
+  full: boolean;
+  overlapSeconds: number;
+}
+
+export interface SnapshotResult {
+  snapshot: MailboxSnapshot;
+  /** What to store once the plan has been carried out. */
+  nextCursors: CrmCursors;
+  nextTokens: Record<CollectionKind, string | null>;
+}
+
+async function readFeed<T>(read: (c: CrmCursor | null, limit: number) => Promise<ChangePage<T>>, from: CrmCursor | null, overlapSeconds: number): Promise<{ items: T[]; last: CrmCursor | null }> {
+  // R6: re-read a small overlap so a record committed late with an older stamp is not missed.
+  let cursor: CrmCursor | null = from ? { ts: new Date(Date.parse(from.ts) - overlapSeconds * 1000).toISOString(), id: '' } : null;
+  const items: T[] = [];
+  let last = from;
+  for (;;) {
+    const page = await read(cursor, PAGE);
+    items.push(...page.items);
+    if (page.next) {
+      cursor = page.next;
+      if (!last || page.next.ts > last.ts || (page.next.ts === last.ts && page.next.id > last.id)) last = page.next;
+    }
+    if (!page.more || !page.next) break;
+  }
+  return { items, last };
+}
+
+async function inBatches<T>(ids: string[], get: (ids: string[]) => Promise<T[]>): Promise<T[]> {
+  const out: T[] = [];
+  for (let i = 0; i < ids.length; i += BATCH) out.push(...(await get(ids.slice(i, i + BATCH))));
+  return out;
+}
+
+function lastModifiedOf(raw: string): string | undefined {
+  const m = /^(?:REV|LAST-MODIFIED)(?:;[^:\r\n]*)?:(\S+)/m.exec(raw);
+  if (!m) return undefined;
+  const v = m[1]!;
+  // 20261120T091500Z → ISO
+  const b = /^(\d{4})-?(\d{2})-?(\d{2})T(\d{2}):?(\d{2}):?(\d{2})/.exec(v);
+  return b ? `${b[1]}-${b[2]}-${b[3]}T${b[4]}:${b[5]}:${b[6]}Z` : undefined;
+}
+
+export function parseDeviceItem(collection: CollectionKind, href: string, etag: string, raw: string, mapper: MapperOptions): DeviceEntry {
+  const entry: DeviceEntry = { collection, href, etag, raw, lastModified: lastModifiedOf(raw) };
+  try {
+    if (collection === 'contacts') entry.contact = vCardToAddress(raw, mapper);
+    else entry.activity = iCalToActivity(raw, mapper);
+  } catch (err) {
+    entry.error = (err as Error).message;
+  }
+  return entry;
+}
+
+export async function readMailboxSnapshot(input: SnapshotInput): Promise<SnapshotResult> {
+  const { crm, mailbox, state, settings: s, mapper } = input;
+  const user = s.userId;
+  const now = await crm.now();
+  const items = state.listItems(user);
+  const foreign = state.listForeign(user);
+  const exclusions = state.listExclusions(user);
+  const stored = state.getCursors(user);
+  const crmFull = input.full || stored.addresses === null || stored.activities === null;
+
+  const addresses = new Map<string, Address>();
+  const activities = new Map<string, Activity>();
+  const deleted = new Set<string>();
+  let scope: MailboxSnapshot['scope'] = null;
+  const nowCursor: CrmCursor = { ts: now, id: '' };
+  const nextCursors: CrmCursors = { addresses: nowCursor, activities: nowCursor, tombstones: nowCursor };
+
+  const stateIds = (kind: 'address' | 'activity') => items.filter((i) => i.kind === kind).map((i) => i.crmId);
+  const crmRetries = [...state.listRetries(user, 'crm').keys()];
+
+  const fetchInto = async (kind: 'address' | 'activity', ids: string[], markMissingDeleted: boolean) => {
+    const map = kind === 'address' ? addresses : activities;
+    const want = [...new Set(ids)].filter((id) => !map.has(id));
+    if (!want.length) return;
+    const got = kind === 'address' ? await inBatches(want, (b) => crm.getAddresses(b)) : await inBatches(want, (b) => crm.getActivities(b));
+    for (const r of got) (map as Map<string, Address | Activity>).set(r.id, r);
+    if (markMissingDeleted) for (const id of want) if (!map.has(id)) deleted.add(`${kind}:${id}`);
+  };
+
+  if (crmFull) {
+    // First sync, --full or lost watermark (R6): compare everything in scope and everything known.
+    const ids = await crm.scopeIds({ userId: user, addressTags: s.addressTags, activityTags: s.activityTags });
+    scope = { addresses: new Set(ids.addresses), activities: new Set(ids.activities) };
+    await fetchInto('address', [...ids.addresses, ...stateIds('address')], true);
+    await fetchInto('activity', [...ids.activities, ...stateIds('activity')], true);
+  } else {
+    const a = await readFeed((c, l) => crm.addressChangesSince(c, l), stored.addresses, input.overlapSeconds);
+    const v = await readFeed((c, l) => crm.activityChangesSince(c, l), stored.activities, input.overlapSeconds);
+    const t = await readFeed((c, l) => crm.tombstonesSince(c, l), stored.tombstones, input.overlapSeconds);
+    for (const r of a.items) addresses.set(r.id, r);
+    for (const r of v.items) activities.set(r.id, r);
+    for (const tb of t.items) deleted.add(`${tb.kind}:${tb.id}`);
+    nextCursors.addresses = a.last;
+    nextCursors.activities = v.last;
+    nextCursors.tombstones = t.last;
+    // A record deleted and then seen again (re-created by import) is alive.
+    for (const id of addresses.keys()) deleted.delete(`address:${id}`);
+    for (const id of activities.keys()) deleted.delete(`activity:${id}`);
+  }
+  for (const k of crmRetries) {
+    const [kind, id] = k.split(':') as ['address' | 'activity', string];
+    await fetchInto(kind, [id], true);
+  }
+
+  // Device side, one collection at a time.
+  const storedCollections = state.getCollections(user);
+  const byHref = new Map(items.map((i) => [i.href, i]));
+  const foreignByHref = new Map(foreign.map((f) => [f.href, f]));
+  const deviceRetries = state.listRetries(user, 'device');
+  const device = {} as Record<CollectionKind, DeviceCollectionSnapshot>;
+  const nextTokens = {} as Record<CollectionKind, string | null>;
+  for (const kind of COLLECTION_KINDS) {
+    const ref = input.collections[kind];
+    const token = input.full ? null : (storedCollections[kind]?.token ?? null);
+    const delta = await mailbox.delta(ref, token);
+    nextTokens[kind] = delta.token;
+    const known = items.filter((i) => i.collection === kind);
+    let changed = delta.changed;
+    let gone = delta.deleted;
+    if (delta.full) {
+      const listed = new Set(delta.changed.map((r) => r.href));
+      gone = [...known.map((i) => i.href), ...foreign.filter((f) => f.collection === kind).map((f) => f.href)].filter((h) => !listed.has(h));
+    }
+    // Our own writes come back in the delta with the ETag we stored: not a change.
+    changed = changed.filter((r) => {
+      const st = byHref.get(r.href) ?? foreignByHref.get(r.href);
+      return !st || st.etag !== r.etag || deviceRetries.has(r.href);
+    });
+    const toFetch = new Set(changed.map((r) => r.href));
+    for (const href of deviceRetries.keys()) if (known.some((i) => i.href === href) || href.startsWith(ref.url)) toFetch.add(href);
+    // Items whose CRM record changed must be patched, not rebuilt (R10, R11): fetch them too.
+    for (const st of known) {
+      const rec = st.kind === 'address' ? addresses.get(st.crmId) : activities.get(st.crmId);
+      if (rec && rec.version !== st.crmVersion) toFetch.add(st.href);
+    }
+    for (const href of gone) toFetch.delete(href);
+    const fetched = toFetch.size ? await mailbox.fetch(ref, [...toFetch]) : { items: [], missing: [] };
+    const entries = fetched.items.map((it) => parseDeviceItem(kind, it.href, it.etag, it.data, mapper));
+    device[kind] = { ref, full: delta.full, token: delta.token, changed: entries, deleted: [...new Set([...gone, ...fetched.missing])] };
+  }
+
+  // CRM records that device changes or adoptions need (R20, R23), read by id.
+  const needAddr: string[] = [];
+  const needAct: string[] = [];
+  for (const col of Object.values(device)) {
+    for (const e of col.changed) {
+      const st: ItemState | undefined = byHref.get(e.href);
+      if (st) {
+        (st.kind === 'address' ? needAddr : needAct).push(st.crmId);
+        continue;
+      }
+      const uid = e.contact?.uid ?? e.activity?.uid;
+      const ours = uid ? crmIdFromUid(uid) : null;
+      if (ours) (ours.kind === 'address' ? needAddr : needAct).push(ours.id);
+    }
+  }
+  await fetchInto('address', needAddr, true);
+  await fetchInto('activity', needAct, true);
+
+  // Linked addresses of the activities read: R5 contacts and the [FFDATA] block (R16).
+  const links = new Set<string>();
+  for (const a of activities.values()) a.addresses.forEach((id) => links.add(id));
+  await fetchInto('address', [...links], false);
+
+  const usersById = new Map(input.users.map((u) => [u.id, u]));
+  const snapshot: MailboxSnapshot = {
+    settings: s,
+    now,
+    crmFull,
+    addresses,
+    activities,
+    deleted,
+    scope,
+    device,
+    state: { items, foreign, exclusions },
+    ffdata: { users: usersById, addresses },
+    users: usersById,
+  };
+  return { snapshot, nextCursors, nextTokens };
+}
