@@ -1,0 +1,32 @@
+// Keyboard input and waiting helpers for ink-testing-library.
+import { expect } from 'vitest';
+
+export const KEY = { up: '\u001B[A', down: '\u001B[B', left: '\u001B[D', right: '\u001B[C', enter: '\r', tab: '\t', esc: '\u001B', space: ' ' };
+
+export const tick = (ms = 30) => new Promise((r) => setTimeout(r, ms));
+
+/** Waits until the frame satisfies `check` (it must eventually), returning that frame. */
+export async function waitForFrame(lastFrame: () => string | undefined, check: (frame: string) => boolean, what: string, timeoutMs = 5000): Promise<string> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const frame = lastFrame() ?? '';
+    if (check(frame)) return frame;
+    if (Date.now() > end) expect.fail(`screen never showed ${what}; last frame:\n${frame}`);
+    await tick(20);
+  }
+}
+
+/** Types keys one at a time, letting Ink re-render between them. */
+export async function press(stdin: { write(data: string): void }, ...keys: string[]): Promise<void> {
+  for (const k of keys) {
+    stdin.write(k);
+    await tick();
+  }
+}
+
+/** The screen fits an 80×24 terminal. */
+export function expectFits80x24(frame: string): void {
+  const lines = frame.split('\n');
+  expect(lines.length).toBeLessThanOrEqual(24);
+  for (const l of lines) expect([...l].length, `line too wide: ${l}`).toBeLessThanOrEqual(80);
+}
