@@ -5,7 +5,8 @@
 // multiget, no write without a precondition, invalid sync tokens → full listing.
 import { DAVNamespace, davRequest, getDAVAttribute, makeCalendar, propfind, syncCollection, type DAVResponse } from 'tsdav';
 import type { ElementCompact } from 'xml-js';
-import { DavProtocolError, MissingEtagError, NotFoundError, PreconditionFailedError, ServerError } from './errors.js';
+import { ConfigError } from '../../errors.js';
+import { DavProtocolError, displayUrl, MissingEtagError, NotFoundError, PreconditionFailedError, ServerError } from './errors.js';
 import { canonicalHref, hrefPath, safeFileName, sameUrl, withTrailingSlash } from './href.js';
 import { DavTransport, errorForStatus, expectOk, type HttpResult, type RequestOptions } from './transport.js';
 import type {
@@ -84,11 +85,23 @@ export class DavMailbox implements MailboxProvider {
   private readonly transport: DavTransport;
   private discovery: Discovery | undefined;
 
-  constructor(
-    private readonly account: MailboxAccount,
-    opts: TransportOptions,
-  ) {
-    this.transport = new DavTransport(account, opts);
+  private readonly account: MailboxAccount;
+
+  constructor(account: MailboxAccount, opts: TransportOptions) {
+    let url: URL;
+    try {
+      url = new URL(account.url);
+    } catch {
+      throw new ConfigError(`the mailbox URL ${displayUrl(account.url)} is not a valid URL`, [], 'use a full URL such as https://dav.example.com/');
+    }
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+      throw new ConfigError(`the mailbox URL ${displayUrl(account.url)} must start with https:// or http://`);
+    }
+    // Credentials travel only in the Authorization header (R25), never in the URL.
+    url.username = '';
+    url.password = '';
+    this.account = { ...account, url: url.href };
+    this.transport = new DavTransport(this.account, opts);
   }
 
   // --- plumbing -------------------------------------------------------------------------

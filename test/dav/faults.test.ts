@@ -1,0 +1,246 @@
+// The transport under bad networks and unfriendly servers: a loopback proxy in front of real
+// Xandikos/Radicale injects the faults; the provider must retry what is worth retrying and
+// otherwise fail with the typed error the engine and the user act on — never with a credential.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  AuthError,
+  NetworkError,
+  openMailbox,
+  PreconditionFailedError,
+  RateLimitedError,
+  ServerError,
+  type CollectionKind,
+  type CollectionRef,
+  type MailboxAccount,
+  type MailboxProvider,
+  type TransportOptions,
+} from '../../src/providers/dav/index.js';
+import { digestAuthorization, parseDigestChallenge } from '../../src/providers/dav/digest.js';
+import { startFaultyProxy, type FaultyProxy } from '../helpers/faulty-proxy.js';
+import { startRadicale, startXandikos, type RadicaleServer, type XandikosServer } from '../helpers/servers.js';
+
+const NAMES: Record<CollectionKind, string> = { contacts: 'Kontakte', appointments: 'Termine', tasks: 'Aufgaben' };
+const VCARD = (uid: string) => `BEGIN:VCARD\r\nVERSION:3.0\r\nUID:${uid}\r\nFN:${uid}\r\nN:${uid};;;;\r\nEND:VCARD\r\n`;
+const TYPE = 'text/vcard; charset=utf-8';
+
+let xandikos: XandikosServer;
+let proxy: FaultyProxy;
+const opened: MailboxProvider[] = [];
+
+function open(account: Partial<MailboxAccount> = {}, opts: Partial<TransportOptions> = {}): MailboxProvider {
+  const p = openMailbox(
+    { url: proxy.url, username: 'user', password: 'not-checked', auth: 'basic', ...account },
+    { timeoutMs: 2000, retries: 2, concurrency: 2, retryBaseMs: 20, ...opts },
+  );
+  opened.push(p);
+  return p;
+}
+
+beforeAll(async () => {
+  xandikos = await startXandikos();
+  proxy = await startFaultyProxy(xandikos.url);
+});
+afterEach(() => {
+  proxy.clear();
+  proxy.requireDigest(undefined);
+});
+afterAll(async () => {
+  await Promise.all(opened.map((p) => p.close()));
+  await proxy?.stop();
+  await xandikos?.stop();
+});
+
+describe('retries through a faulty proxy (Xandikos behind it)', () => {
+  let cols: Record<CollectionKind, CollectionRef>;
+  beforeAll(async () => {
+    cols = await open().provision(NAMES);
+  });
+
+  it('a dropped connection is retried and the request succeeds', async () => {
+    const p = open();
+    proxy.inject({ kind: 'drop' }, 1, 'REPORT');
+    const before = proxy.seen.length;
+    const delta = await p.delta(cols.contacts, null);
+    expect(delta.full).toBe(true);
+    expect(proxy.seen.slice(before).map((s) => s.fault)).toEqual(['drop', 'pass']);
+  });
+
+  it('connections dropped on every attempt end in NetworkError naming the URL', async () => {
+    const p = open({}, { retries: 2 });
+    proxy.inject({ kind: 'drop' }, Infinity);
+    const before = proxy.seen.length;
+    const err = await p.delta(cols.contacts, null).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NetworkError);
+    expect((err as Error).message).toContain(cols.contacts.url);
+    expect(proxy.seen.length - before).toBe(3); // first attempt + 2 retries
+  });
+
+  it('503 with Retry-After is waited for and retried', async () => {
+    const p = open();
+    proxy.inject({ kind: 'status', status: 503, retryAfter: '1' }, 1);
+    const started = Date.now();
+    await p.create(cols.contacts, 'after-503.vcf', VCARD('after-503'), TYPE);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(950);
+    expect(proxy.seen.slice(-2).map((s) => s.fault)).toEqual(['status', 'pass']);
+  });
+
+  it('a lasting 503 ends in ServerError with the status', async () => {
+    const p = open({}, { retries: 1 });
+    proxy.inject({ kind: 'status', status: 503, retryAfter: '0' }, Infinity);
+    const err = await p.fetch(cols.contacts, [`${cols.contacts.url}x.vcf`]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ServerError);
+    expect((err as ServerError).status).toBe(503);
+  });
+
+  it('429 is retried, and a lasting 429 ends in RateLimitedError with retryAfterMs', async () => {
+    const p = open({}, { retries: 1 });
+    proxy.inject({ kind: 'status', status: 429, retryAfter: '1' }, 1);
+    await expect(p.delta(cols.contacts, null)).resolves.toMatchObject({ full: true });
+
+    proxy.inject({ kind: 'status', status: 429, retryAfter: '1' }, Infinity);
+    const err = await p.delta(cols.contacts, null).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RateLimitedError);
+    expect((err as RateLimitedError).retryAfterMs).toBe(1000);
+  });
+
+  it('a Retry-After longer than the limit is not slept through: RateLimitedError at once', async () => {
+    const p = open({}, { retries: 3 });
+    proxy.inject({ kind: 'status', status: 429, retryAfter: '3600' }, Infinity);
+    const before = proxy.seen.length;
+    const started = Date.now();
+    const err = await p.delta(cols.contacts, null).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RateLimitedError);
+    expect((err as RateLimitedError).retryAfterMs).toBe(3_600_000);
+    expect(proxy.seen.length - before).toBe(1);
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+
+  it('an answer slower than the timeout is retried; always slow ends in NetworkError', async () => {
+    const p = open({}, { timeoutMs: 300, retries: 1 });
+    proxy.inject({ kind: 'delay', ms: 800 }, 1);
+    await expect(p.delta(cols.contacts, null)).resolves.toMatchObject({ full: true });
+
+    proxy.inject({ kind: 'delay', ms: 800 }, Infinity);
+    const err = await p.delta(cols.contacts, null).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NetworkError);
+    expect((err as Error).message).toMatch(/no answer within 300 ms/);
+  });
+
+  it('R23: a create whose answer was lost is retried and reported as already existing (412), not duplicated', async () => {
+    const p = open();
+    proxy.inject({ kind: 'lose-answer' }, 1, 'PUT');
+    const err = await p.create(cols.contacts, 'lost-answer.vcf', VCARD('lost-answer'), TYPE).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PreconditionFailedError);
+    const delta = await p.delta(cols.contacts, null);
+    expect(delta.changed.filter((c) => c.href.endsWith('/lost-answer.vcf'))).toHaveLength(1);
+  });
+});
+
+describe('HTTP Digest authentication by challenge/response', () => {
+  it('matches the RFC 2617 and RFC 7616 example responses', () => {
+    const rfc2617 = digestAuthorization(
+      { realm: 'testrealm@host.com', nonce: 'dcd98b7102dd2f0e8b11d0f600bfb0c093', qop: 'auth,auth-int', opaque: '5ccc069c403ebaf9f0171e9517f40e41', algorithm: 'MD5', stale: false },
+      { username: 'Mufasa', password: 'Circle Of Life' },
+      'GET',
+      '/dir/index.html',
+      1,
+      '0a4f113b',
+    );
+    expect(rfc2617).toContain('response="6629fae49393a05397450978507c4ef1"');
+    const challenge = parseDigestChallenge(
+      'Digest realm="http-auth@example.org", qop="auth, auth-int", algorithm=SHA-256, nonce="7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v", opaque="FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS", Digest realm="http-auth@example.org", qop="auth, auth-int", algorithm=MD5, nonce="7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v", opaque="FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS"',
+    );
+    expect(challenge?.algorithm).toBe('SHA-256'); // the stronger of the two offers
+    const rfc7616 = digestAuthorization(challenge!, { username: 'Mufasa', password: 'Circle of Life' }, 'GET', '/dir/index.html', 1, 'f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ');
+    expect(rfc7616).toContain('response="753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1"');
+  });
+
+  it('answers the challenge once, then authenticates every request up front; a stale nonce is renewed', async () => {
+    proxy.requireDigest({ username: 'dora', password: 'dig€st-pw', realm: 'sync-cli test' });
+    const p = open({ username: 'dora', password: 'dig€st-pw', auth: 'digest' });
+    const before = proxy.seen.length;
+    const cols = await p.provision(NAMES);
+    const seen = proxy.seen.slice(before);
+    expect(seen.filter((s) => s.fault === 'auth-challenge')).toHaveLength(1);
+    expect(seen.length).toBeGreaterThan(2);
+
+    proxy.expireNonce();
+    const n = proxy.seen.length;
+    await expect(p.delta(cols.contacts, null)).resolves.toMatchObject({ full: true });
+    expect(proxy.seen.slice(n).map((s) => s.fault)).toEqual(['auth-challenge', 'pass']);
+  });
+
+  it('a wrong digest password ends in AuthError without the password', async () => {
+    proxy.requireDigest({ username: 'dora', password: 'right-pw', realm: 'sync-cli test' });
+    const p = open({ username: 'dora', password: 'wrong-pw-123', auth: 'digest' });
+    const err = await p.probe().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AuthError);
+    expect((err as AuthError).exitCode).toBe(2);
+    expect((err as Error).message).not.toContain('wrong-pw-123');
+  });
+});
+
+describe('Basic auth against Radicale', () => {
+  let radicale: RadicaleServer;
+  beforeAll(async () => {
+    radicale = await startRadicale({ users: { ben: 'ben-secret-pw' } });
+  });
+  afterAll(async () => radicale?.stop());
+
+  it('R25: wrong credentials give AuthError (exit 2) with the URL and never the password', async () => {
+    const p = openMailbox(
+      { url: radicale.url.replace('http://', 'http://ben:leaked-pw-999@'), username: 'ben', password: 'leaked-pw-999', auth: 'basic' },
+      { timeoutMs: 5000, retries: 0, concurrency: 1 },
+    );
+    opened.push(p);
+    const err = await p.provision(NAMES).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AuthError);
+    expect((err as AuthError).exitCode).toBe(2);
+    expect((err as Error).message).toContain('127.0.0.1');
+    expect((err as Error).message).not.toContain('leaked-pw-999');
+    expect(String((err as AuthError).remedy)).not.toContain('leaked-pw-999');
+  });
+
+  it('another user cannot be reached: each user provisions under their own principal', async () => {
+    const p = openMailbox({ url: radicale.url, username: 'ben', password: 'ben-secret-pw', auth: 'basic' }, { timeoutMs: 5000, retries: 0, concurrency: 1 });
+    opened.push(p);
+    const cols = await p.provision(NAMES);
+    expect(cols.contacts.url).toMatch(new RegExp(`^${radicale.url}/ben/`));
+    expect((await p.probe()).principal).toBe(`${radicale.url}/ben/`);
+  });
+});
+
+describe('TLS', () => {
+  let dir: string;
+  let tlsProxy: FaultyProxy;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'sync-cli-tls-'));
+    const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+    ssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=sync-cli test CA');
+    ssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'srv.key', '-out', 'srv.csr', '-subj', '/CN=127.0.0.1');
+    writeFileSync(join(dir, 'ext'), 'subjectAltName=IP:127.0.0.1\n');
+    ssl('x509', '-req', '-in', 'srv.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'srv.pem', '-days', '2', '-extfile', 'ext');
+    tlsProxy = await startFaultyProxy(xandikos.url, { tls: { key: readFileSync(join(dir, 'srv.key'), 'utf8'), cert: readFileSync(join(dir, 'srv.pem'), 'utf8') } });
+  });
+  afterAll(async () => {
+    await tlsProxy?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('an unknown CA is refused (verification is always on) and trusted with caFile', async () => {
+    const account: MailboxAccount = { url: tlsProxy.url, username: 'user', password: 'x', auth: 'basic' };
+    const untrusted = openMailbox(account, { timeoutMs: 3000, retries: 0, concurrency: 1 });
+    opened.push(untrusted);
+    const err = await untrusted.probe().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NetworkError);
+    expect((err as Error).message).toMatch(/certificate/i);
+
+    const trusted = openMailbox(account, { timeoutMs: 3000, retries: 0, concurrency: 1, caFile: join(dir, 'ca.pem') });
+    opened.push(trusted);
+    await expect(trusted.probe()).resolves.toMatchObject({ principal: `${tlsProxy.url}/user/` });
+  });
+});
