@@ -1,0 +1,438 @@
+// CRM address ↔ vCard 3.0/4.0 (R10–R13).
+import ICAL from 'ical.js';
+import type { Address, AddressFields, Phone } from '../providers/crm/model.js';
+import {
+  type ComponentNode,
+  type ContentLine,
+  builtLine,
+  childLines,
+  escapeText,
+  fold,
+  isComponent,
+  parseItem,
+  serializeRoot,
+  splitRaw,
+  stripControl,
+  typesOf,
+  unescapeText,
+} from './content-lines.js';
+import { MappingError } from './errors.js';
+import { type TelLineInfo, assignSlots, faxLine, telLines, telNumber } from './phone-slots.js';
+import type { DeviceContact, MapperOptions } from './types.js';
+import { stableUid } from './uid.js';
+
+const PRIVATE_CATEGORIES = new Set(['private', 'privat']);
+
+// --- new contact: built as a string directly (no parse), it is the hot path of a first upload ---
+
+export function addressToVCard(address: Address, opts: MapperOptions): string {
+  const v4 = opts.vcardVersion === '4.0';
+  let out = `BEGIN:VCARD\r\nVERSION:${v4 ? '4.0' : '3.0'}\r\n`;
+  if (opts.prodId) out += `${fold(`PRODID:${escapeText(opts.prodId)}`)}\r\n`;
+  out += `UID:${stableUid('address', address.id)}\r\n`;
+  out += `${fold(`FN:${escapeText(displayName(address))}`)}\r\n`;
+  out += `${fold(`N:${nValue(address, ['', ''])}`)}\r\n`;
+  if (address.company) out += `${fold(`ORG:${escapeText(address.company)}`)}\r\n`;
+  if (hasPostal(address)) out += `${fold(`ADR;TYPE=work:${adrValue(address, [])}`)}\r\n`;
+  if (address.email) out += `${fold(`EMAIL;TYPE=${v4 ? 'work' : 'INTERNET,WORK'}:${escapeText(address.email)}`)}\r\n`;
+  const slots = opts.phoneSlots;
+  for (let i = 0; i < slots.length; i++) {
+    const n = address.phones[i]?.number ?? '';
+    if (n.trim() !== '') out += `${fold(telText(slots[i]!.types, n, v4))}\r\n`;
+  }
+  if (address.fax) out += `${fold(telText(['work', 'fax'], address.fax, v4))}\r\n`;
+  if (address.note) out += `${fold(`NOTE:${escapeText(address.note)}`)}\r\n`;
+  if (address.private) out += 'CATEGORIES:private\r\n';
+  const rev = revStamp(address.updatedAt);
+  if (rev) out += `REV:${rev}\r\n`;
+  return `${out}END:VCARD\r\n`;
+}
+
+function telText(types: string[], number: string, v4: boolean): string {
+  // vCard 4.0 TEL defaults to a tel: URI; the number is written as text (VALUE=text) exactly as
+  // the CRM holds it (R12), which a tel: URI could not carry (spaces, letters).
+  return `TEL;TYPE=${types.join(',')}${v4 ? ';VALUE=text' : ''}:${escapeText(number)}`;
+}
+
+function displayName(a: AddressFields & { id?: string }): string {
+  const name = [a.title, a.firstName, a.lastName].filter((s) => s.trim() !== '').join(' ');
+  // FN is mandatory (Nextcloud rejects a card without it): fall back to what the user would recognize.
+  return name || a.company || a.email || a.phones.find((p) => p.number)?.number || 'CRM contact';
+}
+
+const SALUTATIONS = /^(herr|frau|firma|familie|fam\.|eheleute|mr\.?|mrs\.?|ms\.?|miss|mx\.?|madame|monsieur|mme\.?|sir|dame)$/i;
+const TITLE_LIKE = /\.|^(dr|prof|dipl|mag|ing|lic|phd|mba|msc|bsc)\b/i;
+
+/** N = family;given;additional;prefixes;suffixes. Prefixes = salutation,title (a comma list). */
+function nValue(a: AddressFields, keep: [string, string]): string {
+  const prefixes = [a.salutation, a.title].filter((s) => s !== '').map(escapeText).join(',');
+  return `${escapeText(a.lastName)};${escapeText(a.firstName)};${keep[0]};${prefixes};${keep[1]}`;
+}
+
+function readPrefixes(raw: string): { salutation: string; title: string } {
+  const parts = splitRaw(raw, ',').map(unescapeText).filter((s) => s !== '');
+  if (parts.length === 0) return { salutation: '', title: '' };
+  if (parts.length === 1) {
+    const p = parts[0]!;
+    // One prefix: a salutation unless it looks like an academic title (see docs/mappers.md).
+    return SALUTATIONS.test(p) || !TITLE_LIKE.test(p) ? { salutation: p, title: '' } : { salutation: '', title: p };
+  }
+  return { salutation: parts[0]!, title: parts.slice(1).join(' ') };
+}
+
+function hasPostal(a: AddressFields): boolean {
+  return a.street !== '' || a.postalCode !== '' || a.city !== '' || a.country !== '';
+}
+
+/** ADR = pobox;ext;street;locality;region;code;country — the CRM owns street, locality, code, country. */
+function adrValue(a: AddressFields, existing: string[]): string {
+  const c = [0, 1, 2, 3, 4, 5, 6].map((i) => existing[i] ?? '');
+  c[2] = escapeText(a.street);
+  c[3] = escapeText(a.city);
+  c[5] = escapeText(a.postalCode);
+  c[6] = escapeText(a.country);
+  return [...c, ...existing.slice(7)].join(';');
+}
+
+function revStamp(iso: string): string | null {
+  const t = Date.parse(iso);
+  if (Number.isNaN(t)) return null;
+  return new Date(t).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+}
+
+// --- reading ---
+
+interface CardModel {
+  root: ComponentNode;
+  card: ComponentNode;
+  version: '2.1' | '3.0' | '4.0';
+}
+
+function parseCard(raw: string | Buffer): CardModel {
+  const root = parseItem(raw);
+  const card = root.children.find((c): c is ComponentNode => isComponent(c) && c.name === 'VCARD');
+  if (!card) throw new MappingError('no BEGIN:VCARD component', { line: 1 });
+  const versionLine = childLines(card).find((l) => l.name === 'VERSION');
+  const v = versionLine?.value.trim();
+  const version = root.convertedFrom21 ? '2.1' : v === '4.0' ? '4.0' : '3.0';
+  validateWithIcal(serializeRoot(root));
+  return { root, card, version };
+}
+
+/** ical.js is the strict reference parser: whatever it rejects is reported with the line it names. */
+function validateWithIcal(text: string): void {
+  try {
+    ICAL.parse(text);
+  } catch (e) {
+    const msg = (e as Error).message;
+    const quoted = /"([^"]*)"|'([^']*)'/.exec(msg);
+    const needle = quoted ? (quoted[1] ?? quoted[2] ?? '') : '';
+    const lines = text.split('\r\n');
+    const idx = needle ? lines.findIndex((l) => l.includes(needle)) : -1;
+    throw new MappingError(`rejected by the iCalendar/vCard parser: ${msg}`, idx >= 0 ? { line: idx + 1, lineText: lines[idx], cause: e } : { cause: e });
+  }
+}
+
+interface OwnedLines {
+  n?: ContentLine;
+  fn?: ContentLine;
+  org?: ContentLine;
+  adr?: ContentLine;
+  email?: ContentLine;
+  note?: ContentLine;
+  uid?: ContentLine;
+  fax?: TelLineInfo;
+  bySlot: Array<TelLineInfo | undefined>;
+  unslotted: TelLineInfo[];
+  categories: ContentLine[];
+}
+
+/** Which device line holds which CRM field; the reader and the patcher share this choice. */
+function ownedLines(lines: ContentLine[], opts: MapperOptions): OwnedLines {
+  const first = (name: string) => lines.find((l) => l.name === name);
+  const adrs = lines.filter((l) => l.name === 'ADR');
+  const emails = lines.filter((l) => l.name === 'EMAIL');
+  // R10: the business address; a card without one gets its first untyped address used.
+  const adr = adrs.find((l) => typesOf(l).includes('work')) ?? adrs.find((l) => typesOf(l).every((t) => t === 'pref' || t === 'postal' || t === 'parcel'));
+  const email = emails.find((l) => typesOf(l).includes('work')) ?? emails.find((l) => typesOf(l).every((t) => t === 'pref' || t === 'internet'));
+  const tels = telLines(lines, opts.phoneSlots);
+  const { bySlot, unslotted } = assignSlots(tels, opts.phoneSlots);
+  return {
+    n: first('N'),
+    fn: first('FN'),
+    org: first('ORG'),
+    adr,
+    email,
+    note: first('NOTE'),
+    uid: first('UID'),
+    fax: faxLine(tels),
+    bySlot,
+    unslotted,
+    categories: lines.filter((l) => l.name === 'CATEGORIES'),
+  };
+}
+
+function categoryTokens(lines: ContentLine[]): string[] {
+  return lines.flatMap((l) => splitRaw(l.value, ',').map((t) => unescapeText(t).trim()));
+}
+
+export function vCardToAddress(raw: string | Buffer, opts: MapperOptions): DeviceContact {
+  const { card, version } = parseCard(raw);
+  const lines = childLines(card);
+  const o = ownedLines(lines, opts);
+  const nParts = o.n ? splitRaw(o.n.value, ';') : [];
+  const { salutation, title } = readPrefixes(nParts[3] ?? '');
+  const adrParts = o.adr ? splitRaw(o.adr.value, ';').map(unescapeText) : [];
+  const phones: Phone[] = o.bySlot.map((t) => ({ number: t ? telNumber(t.line) : '', remark: '' }));
+  while (phones.length && phones[phones.length - 1]!.number === '') phones.pop();
+  const fields: AddressFields = {
+    company: o.org ? unescapeText(splitRaw(o.org.value, ';')[0] ?? '') : '',
+    salutation,
+    title,
+    firstName: unescapeText(nParts[1] ?? ''),
+    lastName: unescapeText(nParts[0] ?? ''),
+    street: adrParts[2] ?? '',
+    postalCode: adrParts[5] ?? '',
+    city: adrParts[3] ?? '',
+    country: adrParts[6] ?? '',
+    fax: o.fax ? telNumber(o.fax.line) : '',
+    email: o.email ? unescapeText(o.email.value).trim() : '',
+    note: o.note ? unescapeText(o.note.value) : '',
+    phones,
+  };
+  if (!o.n && !o.fn) throw new MappingError('the card has neither N nor FN', { remedy: 'Give the contact a name on the device.' });
+  return {
+    uid: o.uid ? unescapeText(o.uid.value).trim() : '',
+    fields,
+    isPrivate: categoryTokens(o.categories).some((t) => PRIVATE_CATEGORIES.has(t.toLowerCase())),
+    unslottedPhones: o.unslotted.map((t) => telNumber(t.line)),
+    version,
+  };
+}
+
+// --- patching an existing device card (R10, R11): only CRM-owned lines change ---
+
+export function patchVCard(existing: string, address: Address, opts: MapperOptions): string {
+  const { root, card, version } = parseCard(existing);
+  const v4 = version === '4.0';
+  const lines = childLines(card);
+  const o = ownedLines(lines, opts);
+  // Edits are collected as replacements/removals/insertions on the card's children.
+  const replace = new Map<ContentLine, ContentLine | null>();
+  const insertBefore = new Map<ContentLine | null, ContentLine[]>(); // null = before END
+  const insert = (anchor: ContentLine | null, l: ContentLine) => {
+    const list = insertBefore.get(anchor) ?? [];
+    list.push(l);
+    insertBefore.set(anchor, list);
+  };
+  const setValue = (line: ContentLine, value: string) => {
+    if (line.value !== value) replace.set(line, { ...line, value, original: null });
+  };
+  const afterLast = (name: string): ContentLine | null => {
+    // Insert after the last line of that name: i.e. before the line that follows it.
+    let idx = -1;
+    card.children.forEach((c, i) => {
+      if (!isComponent(c) && c.name === name) idx = i;
+    });
+    for (let i = idx + 1; idx >= 0 && i < card.children.length; i++) {
+      const c = card.children[i]!;
+      if (!isComponent(c)) return c;
+    }
+    return null;
+  };
+
+  if (!o.uid) insert(afterLast('VERSION'), builtLine('UID', stableUid('address', address.id)));
+  const fn = escapeText(displayName(address));
+  if (o.fn) setValue(o.fn, fn);
+  else insert(afterLast('VERSION'), builtLine('FN', fn));
+  if (o.n) {
+    const parts = splitRaw(o.n.value, ';');
+    const newN = nValue(address, [parts[2] ?? '', parts.slice(4).join(';')]);
+    if (!sameN(o.n.value, newN)) setValue(o.n, newN);
+  } else insert(afterLast('FN'), builtLine('N', nValue(address, ['', ''])));
+
+  if (o.org) {
+    const parts = splitRaw(o.org.value, ';');
+    if (unescapeText(parts[0] ?? '') !== address.company) {
+      if (address.company === '' && parts.length === 1) replace.set(o.org, null);
+      else setValue(o.org, [escapeText(address.company), ...parts.slice(1)].join(';'));
+    }
+  } else if (address.company) insert(afterLast('N'), builtLine('ORG', escapeText(address.company)));
+
+  if (o.adr) {
+    const parts = splitRaw(o.adr.value, ';');
+    const cur = parts.map(unescapeText);
+    if (cur[2] !== address.street || cur[3] !== address.city || cur[5] !== address.postalCode || cur[6] !== address.country) {
+      const next = adrValue(address, parts);
+      if (!hasPostal(address) && splitRaw(next, ';').every((p) => p === '')) replace.set(o.adr, null);
+      else setValue(o.adr, next);
+    }
+  } else if (hasPostal(address)) insert(afterLast('ADR') ?? afterLast('ORG'), builtLine('ADR', adrValue(address, []), [{ name: 'TYPE', values: ['work'] }]));
+
+  if (o.email) {
+    if (unescapeText(o.email.value).trim() !== address.email) {
+      if (address.email === '') replace.set(o.email, null);
+      else setValue(o.email, escapeText(address.email));
+    }
+  } else if (address.email) insert(afterLast('EMAIL') ?? afterLast('ADR'), builtLine('EMAIL', escapeText(address.email), [{ name: 'TYPE', values: v4 ? ['work'] : ['INTERNET', 'WORK'] }]));
+
+  // Phones (R12): slot i holds CRM position i+1; numbers 9+ are never written; device-only lines stay.
+  const telAnchor = () => afterLast('TEL') ?? afterLast('EMAIL') ?? afterLast('N');
+  const pendingTel: Array<{ slot: number; line: ContentLine }> = [];
+  opts.phoneSlots.forEach((slot, i) => {
+    const want = address.phones[i]?.number ?? '';
+    const have = o.bySlot[i];
+    if (have) {
+      if (want.trim() === '') removeTel(have, lines, replace);
+      else if (telNumber(have.line) !== want) setValue(have.line, /^tel:/i.test(have.line.value) ? `tel:${encodeTel(want)}` : escapeText(want));
+    } else if (want.trim() !== '') {
+      pendingTel.push({ slot: i, line: telLine(slot.types, want, v4) });
+    }
+  });
+  for (const p of pendingTel) {
+    // Keep the n-th-of-a-type order that assignSlots relies on: a new number goes before any
+    // existing line that holds a later slot of the same types.
+    const key = opts.phoneSlots[p.slot]!.types.join(',');
+    let anchor: ContentLine | null = null;
+    for (let j = p.slot + 1; j < opts.phoneSlots.length; j++) {
+      const later = o.bySlot[j];
+      if (later && opts.phoneSlots[j]!.types.join(',') === key) {
+        anchor = later.line;
+        break;
+      }
+    }
+    insert(anchor ?? telAnchor(), p.line);
+  }
+
+  if (o.fax) {
+    if (telNumber(o.fax.line) !== address.fax) {
+      if (address.fax === '') removeTel(o.fax, lines, replace);
+      else setValue(o.fax.line, /^tel:/i.test(o.fax.line.value) ? `tel:${encodeTel(address.fax)}` : escapeText(address.fax));
+    }
+  } else if (address.fax) insert(telAnchor(), telLine(['work', 'fax'], address.fax, v4));
+
+  if (o.note) {
+    if (unescapeText(o.note.value) !== stripControl(address.note).replace(/\r\n?/g, '\n')) {
+      if (address.note === '') replace.set(o.note, null);
+      else setValue(o.note, escapeText(address.note));
+    }
+  } else if (address.note) insert(null, builtLine('NOTE', escapeText(address.note)));
+
+  // Category "private" mirrors the CRM flag; the device's other categories are kept.
+  const tokens = categoryTokens(o.categories);
+  const hasPrivate = tokens.some((t) => PRIVATE_CATEGORIES.has(t.toLowerCase()));
+  if (address.private && !hasPrivate) {
+    const first = o.categories[0];
+    if (first) setValue(first, first.value === '' ? 'private' : `${first.value},private`);
+    else insert(null, builtLine('CATEGORIES', 'private'));
+  } else if (!address.private && hasPrivate) {
+    for (const l of o.categories) {
+      const kept = splitRaw(l.value, ',').filter((t) => !PRIVATE_CATEGORIES.has(unescapeText(t).trim().toLowerCase()));
+      if (kept.length === 0) replace.set(l, null);
+      else setValue(l, kept.join(','));
+    }
+  }
+
+  const changed = replace.size > 0 || insertBefore.size > 0 || version === '2.1';
+  if (!changed) return existing;
+
+  // Bookkeeping only when something changed: one REV, one PRODID (never duplicated).
+  const rev = revStamp(address.updatedAt);
+  const revLines = lines.filter((l) => l.name === 'REV');
+  revLines.forEach((l, i) => replace.set(l, i === 0 && rev ? { ...l, value: rev, params: [], original: null } : null));
+  if (revLines.length === 0 && rev) insert(null, builtLine('REV', rev));
+  if (opts.prodId) {
+    const prodLines = lines.filter((l) => l.name === 'PRODID');
+    prodLines.forEach((l, i) => replace.set(l, i === 0 ? { ...l, value: escapeText(opts.prodId!), original: null } : null));
+    if (prodLines.length === 0) insert(afterLast('VERSION'), builtLine('PRODID', escapeText(opts.prodId)));
+  }
+
+  const children: Array<ContentLine | ComponentNode> = [];
+  for (const c of card.children) {
+    if (!isComponent(c)) {
+      for (const l of insertBefore.get(c) ?? []) children.push(l);
+      if (replace.has(c)) {
+        const r = replace.get(c);
+        if (r) children.push(r);
+        continue;
+      }
+    }
+    children.push(c);
+  }
+  for (const l of insertBefore.get(null) ?? []) children.push(l);
+  card.children = children;
+  return serializeRoot(root);
+}
+
+function sameN(a: string, b: string): boolean {
+  const pa = splitRaw(a, ';').map(unescapeText);
+  const pb = splitRaw(b, ';').map(unescapeText);
+  const prefA = splitRaw(splitRaw(a, ';')[3] ?? '', ',').map(unescapeText).filter(Boolean).join('\u0000');
+  const prefB = splitRaw(splitRaw(b, ';')[3] ?? '', ',').map(unescapeText).filter(Boolean).join('\u0000');
+  return pa[0] === pb[0] && pa[1] === pb[1] && prefA === prefB;
+}
+
+function telLine(types: string[], number: string, v4: boolean): ContentLine {
+  const params = [{ name: 'TYPE', values: [...types] }];
+  if (v4) params.push({ name: 'VALUE', values: ['text'] });
+  return builtLine('TEL', escapeText(number), params);
+}
+
+function encodeTel(n: string): string {
+  return n.replace(/\s+/g, '-').replace(/[^0-9A-Za-z+*#\-.()/;=]/g, (c) => encodeURIComponent(c));
+}
+
+/** Removes a TEL line and, when nothing else uses its Apple group, the group's X-ABLabel. */
+function removeTel(t: TelLineInfo, lines: ContentLine[], replace: Map<ContentLine, ContentLine | null>): void {
+  replace.set(t.line, null);
+  const g = t.line.group?.toLowerCase();
+  if (!g) return;
+  const others = lines.filter((l) => l.group?.toLowerCase() === g && l !== t.line);
+  if (others.every((l) => l.name.startsWith('X-AB'))) for (const l of others) replace.set(l, null);
+}
+
+/**
+ * Merges device phone edits into the CRM list (R12). `devicePhones` are slot-positioned
+ * (DeviceContact.fields.phones). A device number equal to a CRM number keeps that CRM position
+ * (so reordering on the device never moves numbers); an edited number updates its own position;
+ * a number whose position is taken goes to the first free position ≤ slotCount; a position whose
+ * number disappeared from the device is emptied (its remark stays). Numbers 9+ and every remark
+ * are kept as the CRM has them.
+ */
+export function mergeDevicePhones(crmPhones: Phone[], devicePhones: Phone[], slotCount: number): Phone[] {
+  const result: Phone[] = crmPhones.map((p) => ({ ...p }));
+  while (result.length < slotCount) result.push({ number: '', remark: '' });
+  const crmNumbers = result.slice(0, slotCount).map((p) => p.number);
+  const device = devicePhones.slice(0, slotCount).map((p, i) => ({ pos: i, number: p.number }));
+  const matched = new Set<number>(); // CRM positions whose number is still on the device
+  const pending: Array<{ pos: number; number: string }> = [];
+  for (const d of device) {
+    if (d.number.trim() === '') continue;
+    // Prefer the device's own position, then any other CRM position holding the same number.
+    let q = crmNumbers[d.pos] === d.number && !matched.has(d.pos) ? d.pos : -1;
+    if (q < 0) q = crmNumbers.findIndex((n, i) => n === d.number && !matched.has(i));
+    if (q >= 0) matched.add(q);
+    else pending.push(d);
+  }
+  const taken = new Set<number>(matched);
+  const next = crmNumbers.map((n, i) => (matched.has(i) ? n : ''));
+  const leftovers: string[] = [];
+  for (const d of pending) {
+    if (!taken.has(d.pos)) {
+      next[d.pos] = d.number; // edited in place, or added into an empty slot
+      taken.add(d.pos);
+    } else leftovers.push(d.number);
+  }
+  for (const n of leftovers) {
+    const free = next.findIndex((x, i) => x === '' && !taken.has(i));
+    if (free >= 0) {
+      next[free] = n;
+      taken.add(free);
+    }
+  }
+  for (let i = 0; i < slotCount; i++) result[i] = { number: next[i]!, remark: result[i]!.remark };
+  // Trailing empty positions without a remark are not CRM data; positions 9+ are untouched.
+  let end = result.length;
+  while (end > crmPhones.length && end > 0 && result[end - 1]!.number === '' && result[end - 1]!.remark === '') end--;
+  return result.slice(0, end);
+}
