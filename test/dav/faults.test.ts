@@ -130,6 +130,62 @@ describe('retries through a faulty proxy (Xandikos behind it)', () => {
     expect((err as Error).message).toMatch(/no answer within 300 ms/);
   });
 
+  it('a truncated sync report (507 on the collection) is followed with the new token until complete', async () => {
+    const p = open();
+    const col = cols.tasks;
+    const ics = (uid: string) =>
+      `BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\nBEGIN:VTODO\r\nUID:${uid}\r\nDTSTAMP:20260101T000000Z\r\nSUMMARY:${uid}\r\nEND:VTODO\r\nEND:VCALENDAR\r\n`;
+    const a = await p.create(col, 'trunc-a.ics', ics('trunc-a'), 'text/calendar');
+    const b = await p.create(col, 'trunc-b.ics', ics('trunc-b'), 'text/calendar');
+    const mid = await p.delta(col, null); // a real token that covers a and b
+    const c = await p.create(col, 'trunc-c.ics', ics('trunc-c'), 'text/calendar');
+    await p.remove(a);
+    // Page 1 as a paging server (Google, RFC 6578 §3.6) would send it: a and b, then "more" (507)
+    // with the token to continue from; page 2 comes from the real server.
+    const path = (u: string) => new URL(u).pathname;
+    proxy.inject(
+      {
+        kind: 'respond',
+        status: 207,
+        body: `<?xml version="1.0" encoding="utf-8"?><d:multistatus xmlns:d="DAV:">
+<d:response><d:href>${path(a.href)}</d:href><d:propstat><d:prop><d:getetag>${a.etag}</d:getetag></d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response>
+<d:response><d:href>${path(b.href)}</d:href><d:propstat><d:prop><d:getetag>${b.etag}</d:getetag></d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response>
+<d:response><d:href>${path(col.url)}</d:href><d:status>HTTP/1.1 507 Insufficient Storage</d:status><d:error><d:number-of-matches-within-limits/></d:error></d:response>
+<d:sync-token>${mid.token}</d:sync-token></d:multistatus>`,
+      },
+      1,
+      'REPORT',
+    );
+    const before = proxy.seen.length;
+    const full = await p.delta(col, null);
+    expect(proxy.seen.slice(before).map((s) => s.method)).toEqual(['REPORT', 'REPORT']);
+    expect(full.full).toBe(true);
+    const hrefs = full.changed.map((x) => x.href);
+    expect(hrefs).toEqual(expect.arrayContaining([b.href, c.href]));
+    expect(hrefs).not.toContain(a.href); // deleted on page 2: not part of the complete listing
+    expect(full.token).not.toBe(mid.token);
+  });
+
+  it('a whole-request 507 on the initial sync falls back to a PROPFIND listing', async () => {
+    const p = open();
+    proxy.inject({ kind: 'respond', status: 507, body: '<d:error xmlns:d="DAV:"><d:number-of-matches-within-limits/></d:error>' }, 1, 'REPORT');
+    const before = proxy.seen.length;
+    const delta = await p.delta(cols.tasks, null);
+    expect(delta.full).toBe(true);
+    expect(delta.changed.length).toBeGreaterThan(0);
+    expect(proxy.seen.slice(before).map((s) => s.method)).toEqual(['REPORT', 'PROPFIND', 'PROPFIND']);
+  });
+
+  it('a multiget refused as a whole falls back to one GET per item and still names the missing', async () => {
+    const p = open();
+    const ok = await p.create(cols.contacts, 'batch-ok.vcf', VCARD('batch-ok'), TYPE);
+    const gone = `${cols.contacts.url}never-existed.vcf`;
+    proxy.inject({ kind: 'status', status: 400 }, 1, 'REPORT');
+    const { items, missing } = await p.fetch(cols.contacts, [ok.href, gone]);
+    expect(items.map((i) => [i.href, i.etag])).toEqual([[ok.href, ok.etag]]);
+    expect(missing).toEqual([gone]);
+  });
+
   it('R23: a create whose answer was lost is retried and reported as already existing (412), not duplicated', async () => {
     const p = open();
     proxy.inject({ kind: 'lose-answer' }, 1, 'PUT');

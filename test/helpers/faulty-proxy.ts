@@ -19,7 +19,9 @@ export type Fault =
   /** Forward, but hold the answer back this long. */
   | { kind: 'delay'; ms: number }
   /** Forward (the server applies the request), then close the connection without answering. */
-  | { kind: 'lose-answer' };
+  | { kind: 'lose-answer' }
+  /** Answer with this canned body instead of forwarding (e.g. a truncated sync page a real server would send). */
+  | { kind: 'respond'; status: number; body: string; contentType?: string };
 
 export interface DigestRequirement {
   username: string;
@@ -116,6 +118,11 @@ export async function startFaultyProxy(target: string, opts: { tls?: { key: stri
       if (fault?.kind === 'status') {
         res.writeHead(fault.status, { ...(fault.retryAfter ? { 'Retry-After': fault.retryAfter } : {}), 'Content-Type': 'text/plain' });
         res.end(`injected ${fault.status}`);
+        return;
+      }
+      if (fault?.kind === 'respond') {
+        res.writeHead(fault.status, { 'Content-Type': fault.contentType ?? 'application/xml; charset=utf-8' });
+        res.end(fault.body);
         return;
       }
       const headers = { ...req.headers, host: targetUrl.host };

@@ -315,8 +315,10 @@ export class DavMailbox implements MailboxProvider {
       if (!DavMailbox.isMultistatus(responses)) {
         if (http.status === 404 || http.status === 410) throw new NotFoundError(collection.url);
         // RFC 6578 says 403 + valid-sync-token; Radicale sends that, Xandikos 500, others 409/412/400.
-        if (current !== null && [400, 403, 409, 410, 412, 422, 500].includes(http.status)) return 'invalid';
-        if (current === null && [400, 403, 405, 415, 501].includes(http.status)) return 'unsupported';
+        if (current !== null && [400, 403, 409, 410, 412, 422, 500, 507].includes(http.status)) return 'invalid';
+        // A whole-request 507 (number-of-matches-within-limits: Nextcloud with a limit, Yandex on big
+        // calendars) means the server will not list it this way: use PROPFIND instead.
+        if (current === null && [400, 403, 405, 415, 501, 507].includes(http.status)) return 'unsupported';
         throw errorForStatus('REPORT', collection.url, http);
       }
       const raw = responses[0]!.raw as { multistatus?: { syncToken?: unknown } };

@@ -169,7 +169,8 @@ export class DavTransport {
         async () => {
           const result = await this.limit(() => this.authenticatedExchange(method, url, options));
           const status = result.status;
-          if (status === 429 || (status >= 500 && retryServerErrors && status !== 501 && status !== 505)) {
+          // 501/505 (not supported) and 507 (quota, or "too many results") do not heal by retrying.
+          if (status === 429 || (status >= 500 && retryServerErrors && ![501, 505, 507].includes(status))) {
             const retryAfterMs = parseRetryAfter(result.headers.get('retry-after'));
             if (retryAfterMs !== undefined && retryAfterMs > maxRetryAfter) {
               throw new AbortError(new RetryableStatus(result, retryAfterMs));
