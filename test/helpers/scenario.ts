@@ -1,0 +1,176 @@
+// A sync scenario: an embedded CRM (or PostgreSQL) under a temp --home, a real mailbox server
+// (Radicale or Xandikos) and plain-HTTP "devices" that act as a phone would.
+import fs from 'node:fs';
+import { parseConfig, saveConfig } from '../../src/config/load.js';
+import { resolvePaths, type Paths } from '../../src/config/paths.js';
+import type { Config, MailboxConfig } from '../../src/config/schema.js';
+import { openSqlCrmProvider, SqlCrmProvider } from '../../src/providers/crm/index.js';
+import { importExchange, parseExchangeText } from '../../src/providers/crm/exchange.js';
+import { storeMailboxPassword } from '../../src/secrets/index.js';
+import { runOnce, type MailboxResult, type RunOptions } from '../../src/sync/engine.js';
+import { StateStore } from '../../src/sync/state.js';
+import { openMailbox } from '../../src/providers/dav/index.js';
+import { startRadicale, startXandikos, type RunningServer } from './servers.js';
+import { tempHome } from './cli.js';
+
+import { smallCrm } from './small-crm.js';
+
+export type CollectionKind = 'contacts' | 'appointments' | 'tasks';
+
+export interface DeviceItem {
+  href: string;
+  etag: string;
+  data: string;
+}
+
+/** A phone: plain WebDAV requests with Basic auth, no sync-cli code involved. */
+export class Device {
+  constructor(
+    readonly base: string,
+    readonly username: string,
+    readonly password: string,
+    readonly collections: Record<CollectionKind, string>,
+  ) {}
+
+  private headers(extra: Record<string, string> = {}) {
+    return { Authorization: 'Basic ' + Buffer.from(`${this.username}:${this.password}`).toString('base64'), ...extra };
+  }
+
+  async list(kind: CollectionKind): Promise<DeviceItem[]> {
+    const url = this.collections[kind];
+    const res = await fetch(url, {
+      method: 'PROPFIND',
+      headers: this.headers({ Depth: '1', 'Content-Type': 'application/xml' }),
+      body: '<?xml version="1.0"?><d:propfind xmlns:d="DAV:"><d:prop><d:getetag/></d:prop></d:propfind>',
+    });
+    if (res.status !== 207) throw new Error(`PROPFIND ${url}: ${res.status}`);
+    const xml = await res.text();
+    const out: DeviceItem[] = [];
+    for (const m of xml.matchAll(/<(?:\w+:)?response>([\s\S]*?)<\/(?:\w+:)?response>/g)) {
+      const href = /<(?:\w+:)?href>([^<]+)</.exec(m[1]!)?.[1];
+      const etag = /<(?:\w+:)?getetag>([^<]+)</.exec(m[1]!)?.[1];
+      if (!href || !etag) continue;
+      const abs = new URL(href, url).href;
+      if (abs === url) continue;
+      const get = await fetch(abs, { headers: this.headers() });
+      out.push({ href: abs, etag: (get.headers.get('etag') ?? etag).replace(/&quot;/g, '"'), data: await get.text() });
+    }
+    return out;
+  }
+
+  async find(kind: CollectionKind, needle: string | RegExp): Promise<DeviceItem | undefined> {
+    return (await this.list(kind)).find((i) => (typeof needle === 'string' ? i.data.includes(needle) : needle.test(i.data)));
+  }
+
+  async put(href: string, data: string, etag?: string): Promise<number> {
+    const ct = href.endsWith('.vcf') ? 'text/vcard; charset=utf-8' : 'text/calendar; charset=utf-8';
+    const res = await fetch(href, { method: 'PUT', headers: this.headers({ 'Content-Type': ct, ...(etag ? { 'If-Match': etag } : {}) }), body: data });
+    return res.status;
+  }
+
+  async create(kind: CollectionKind, name: string, data: string): Promise<string> {
+    const href = new URL(name, this.collections[kind]).href;
+    const status = await this.put(href, data);
+    if (status >= 300) throw new Error(`device PUT ${href}: ${status}`);
+    return href;
+  }
+
+  async remove(href: string): Promise<number> {
+    return (await fetch(href, { method: 'DELETE', headers: this.headers() })).status;
+  }
+}
+
+export interface ScenarioOptions {
+  server?: 'radicale' | 'xandikos';
+  /** An exchange document (default: smallCrm()). */
+  exchange?: unknown;
+  config?: Partial<Config['sync']>;
+  mailbox?: Partial<MailboxConfig>;
+  /** CRM logins that get a mailbox (default: all users of the fixture). */
+  logins?: string[];
+}
+
+export class Scenario {
+  private constructor(
+    readonly home: string,
+    readonly paths: Paths,
+    readonly server: RunningServer,
+    readonly crm: SqlCrmProvider,
+    readonly serverKind: 'radicale' | 'xandikos',
+    readonly passwords: Record<string, string>,
+  ) {}
+
+  static async create(opts: ScenarioOptions = {}): Promise<Scenario> {
+    const home = tempHome('sync-cli-scenario-');
+    const paths = resolvePaths(home);
+    const exchange = parseExchangeText(JSON.stringify(opts.exchange ?? smallCrm()), 'fixture');
+    const logins = opts.logins ?? exchange.users.map((u) => u.login);
+    const passwords = Object.fromEntries(logins.map((l) => [l, `pw-${l}-${Math.random().toString(36).slice(2, 8)}`]));
+    const kind = opts.server ?? 'radicale';
+    const server = kind === 'radicale' ? await startRadicale({ users: passwords }) : await startXandikos();
+    await SqlCrmProvider.createTables({ dialect: 'sqlite', url: paths.crmDb });
+    const crm = await openSqlCrmProvider({ dialect: 'sqlite', overlapSeconds: 120 }, paths);
+    await importExchange(crm, exchange, 'fixture');
+    const mailboxes = exchange.users
+      .filter((u) => logins.includes(u.login))
+      .map((u) => ({ user: u.id, url: server.url + '/', username: u.login, credentialStore: 'file' as const, ...opts.mailbox }));
+    const config = parseConfig({ sync: { ...opts.config }, mailboxes }, 'test config');
+    saveConfig(paths.configFile, config);
+    for (const m of config.mailboxes) await storeMailboxPassword(m, passwords[m.username]!, paths);
+    return new Scenario(home, paths, server, crm, kind, passwords);
+  }
+
+  config(): Config {
+    return parseConfig(JSON.parse(fs.readFileSync(this.paths.configFile, 'utf8')), this.paths.configFile);
+  }
+
+  setConfig(mutate: (c: Config) => void): void {
+    const c = this.config();
+    mutate(c);
+    saveConfig(this.paths.configFile, c);
+  }
+
+  /** One `run --once` pass in-process (the CLI is tested separately). */
+  async sync(opts: RunOptions = {}): Promise<MailboxResult[]> {
+    const state = new StateStore(this.paths.stateDb);
+    try {
+      return await runOnce({ config: this.config(), paths: this.paths, crm: this.crm, state }, opts);
+    } finally {
+      state.close();
+    }
+  }
+
+  async syncOk(opts: RunOptions = {}): Promise<MailboxResult[]> {
+    const r = await this.sync(opts);
+    const bad = r.filter((x) => x.state !== 'success');
+    if (bad.length) throw new Error(`sync failed: ${JSON.stringify(bad.map((b) => ({ user: b.login, error: b.error, errors: b.errors })))}`);
+    return r;
+  }
+
+  /** The device of a CRM login, with the collection URLs sync-cli provisioned. */
+  async device(login: string): Promise<Device> {
+    const users = await this.crm.listUsers();
+    const u = users.find((x) => x.login === login)!;
+    const state = new StateStore(this.paths.stateDb);
+    const cols = state.getCollections(u.id);
+    state.close();
+    let collections = Object.fromEntries(Object.entries(cols).map(([k, v]) => [k, v!.url])) as Record<CollectionKind, string>;
+    if (!collections.contacts) {
+      const mb = openMailbox({ url: this.server.url + '/', username: login, password: this.passwords[login] ?? 'x', auth: 'basic' }, { timeoutMs: 10_000, retries: 0, concurrency: 2 });
+      const refs = await mb.provision(this.config().sync.collectionNames);
+      collections = { contacts: refs.contacts.url, appointments: refs.appointments.url, tasks: refs.tasks.url };
+      await mb.close();
+    }
+    return new Device(this.server.url, login, this.passwords[login] ?? 'x', collections);
+  }
+
+  async userId(login: string): Promise<string> {
+    return (await this.crm.findUser(login))!.id;
+  }
+
+  async stop(): Promise<void> {
+    await this.crm.close();
+    await this.server.stop();
+    fs.rmSync(this.home, { recursive: true, force: true });
+  }
+}
