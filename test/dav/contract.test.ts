@@ -6,7 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  ItemRejectedError,
   MissingEtagError,
+  UidConflictError,
   openMailbox,
   openVdirMailbox,
   PreconditionFailedError,
@@ -156,6 +158,26 @@ describe.each(backends)('mailbox contract: $name', (backend) => {
     const after = await provider.fetch(cols.contacts, [created.href]);
     expect(after.items).toEqual([]);
     expect(after.missing).toEqual([created.href]);
+  });
+
+  it('content the server refuses gives ItemRejectedError (never a 412 the engine would loop on)', async () => {
+    const attempt = provider.create(cols.contacts, 'garbage.vcf', 'hello, not a vCard', VCARD_TYPE);
+    if (!backend.isDav) {
+      // A folder does not validate content: it stores what it is given.
+      await expect(attempt).resolves.toMatchObject({ etag: expect.any(String) });
+      return;
+    }
+    const err = await attempt.catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ItemRejectedError);
+    expect((err as Error).message).toContain('garbage.vcf');
+    console.log(`${backend.name} refuses invalid vCard content: ${(err as Error).message}`);
+  });
+
+  it('R23: a second item with an existing UID: Radicale refuses (UidConflictError), the others store both', async () => {
+    const first = await provider.create(cols.contacts, 'uid-dup-1.vcf', vcard('uid-dup', 'Dup'), VCARD_TYPE);
+    const second = provider.create(cols.contacts, 'uid-dup-2.vcf', vcard('uid-dup', 'Dup'), VCARD_TYPE);
+    if (backend.name === 'Radicale') await expect(second).rejects.toBeInstanceOf(UidConflictError);
+    else expect((await second).href).not.toBe(first.href);
   });
 
   it('R6: sync deltas report creates, changes and deletes since the token; no change costs one request', async () => {

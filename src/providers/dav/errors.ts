@@ -90,6 +90,16 @@ export class ItemRejectedError extends SyncCliError {
   }
 }
 
+/**
+ * Another item in the collection already has this UID (Radicale: 409 with CARDDAV/CALDAV
+ * no-uid-conflict). The engine re-adopts the existing item by UID instead of creating (R23).
+ */
+export class UidConflictError extends ItemRejectedError {
+  constructor(url: string, method: string) {
+    super(url, 409, method, 'another item in this collection has the same UID');
+  }
+}
+
 /** Connection refused/reset/dropped, DNS failure, TLS failure or timeout, after all retries. */
 export class NetworkError extends SyncCliError {
   constructor(

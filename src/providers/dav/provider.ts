@@ -6,7 +6,7 @@
 import { DAVNamespace, davRequest, getDAVAttribute, makeCalendar, propfind, syncCollection, type DAVResponse } from 'tsdav';
 import type { ElementCompact } from 'xml-js';
 import { ConfigError } from '../../errors.js';
-import { DavProtocolError, displayUrl, MissingEtagError, NotFoundError, PreconditionFailedError, ServerError } from './errors.js';
+import { DavProtocolError, displayUrl, ItemRejectedError, MissingEtagError, NotFoundError, PreconditionFailedError, ServerError, UidConflictError } from './errors.js';
 import { canonicalHref, hrefPath, safeFileName, sameUrl, withTrailingSlash } from './href.js';
 import { DavTransport, errorForStatus, expectOk, type HttpResult, type RequestOptions } from './transport.js';
 import type {
@@ -463,6 +463,16 @@ export class DavMailbox implements MailboxProvider {
   private async put(method: 'create' | 'update', url: string, data: string, contentType: string, precondition: Record<string, string>): Promise<ItemRef> {
     const res = await this.transport.request('PUT', url, { body: data, headers: { 'Content-Type': contentType, ...precondition } });
     if (res.status === 412) throw new PreconditionFailedError(url, method === 'create' ? 'PUT (create)' : 'PUT');
+    if (res.status === 409 && /no-uid-conflict/.test(res.text)) throw new UidConflictError(url, 'PUT');
+    if (res.status === 207) {
+      // Xandikos refuses invalid content with a multistatus (412 + valid-calendar-data) instead of
+      // a 4xx: that is a refusal of the content, not a lost race — never report it as 412.
+      const inner = Number(/HTTP\/1\.[01] (\d{3})/.exec(res.text)?.[1] ?? 0);
+      if (inner < 200 || inner >= 300) {
+        const why = /responsedescription>([^<]*)</.exec(res.text)?.[1];
+        throw new ItemRejectedError(url, inner || 207, 'PUT', why);
+      }
+    }
     expectOk('PUT', url, res);
     // A server that changed the data on the way in may withhold the ETag: read it.
     const etag = res.headers.get('etag') ?? (await this.etagOf(url));
