@@ -1,15 +1,54 @@
 // Opens the configured CRM provider: the embedded SQLite CRM under --home by default, or a
 // PostgreSQL / MariaDB database that follows the view contract (docs/crm-views.md).
+// The database password is never part of config.json (R25): `crm connect` moves it into the
+// 0600 secrets file; SYNC_CLI_CRM_PASSWORD overrides it (service managers, containers).
 import type { Paths } from '../../config/paths.js';
 import type { Config } from '../../config/schema.js';
 import { ConfigError } from '../../errors.js';
+import { registerSecret } from '../../log/redact.js';
+import { FileCredentialStore } from '../../secrets/file-store.js';
+import type { CrmConnectionOptions } from './connect.js';
 import type { CrmProvider } from './model.js';
 import { SqlCrmProvider } from './sql-provider.js';
-import type { CrmConnectionOptions } from './connect.js';
 
 export { SqlCrmProvider } from './sql-provider.js';
 export { describeCrmUrl } from './connect.js';
 export type { CrmConnectionOptions } from './connect.js';
+
+/** Reference of the CRM database password in the secrets file. */
+export const CRM_PASSWORD_REF = 'crm:database';
+export const CRM_PASSWORD_ENV = 'SYNC_CLI_CRM_PASSWORD';
+
+/** Splits a database URL into the URL without password (for config.json) and the password. */
+export function splitCrmUrl(url: string): { url: string; password: string | null } {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return { url, password: null };
+  }
+  if (!u.password) return { url, password: null };
+  const password = decodeURIComponent(u.password);
+  registerSecret(password);
+  u.password = '';
+  return { url: u.toString(), password };
+}
+
+/** The URL with the stored password put back (env SYNC_CLI_CRM_PASSWORD first, then the secrets file). */
+async function withStoredPassword(url: string, paths: Paths, env: NodeJS.ProcessEnv): Promise<string> {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return url;
+  }
+  if (u.password) return url;
+  const password = env[CRM_PASSWORD_ENV] || (await new FileCredentialStore(paths.secretsFile).get(CRM_PASSWORD_REF));
+  if (!password) return url;
+  registerSecret(password);
+  u.password = encodeURIComponent(password);
+  return u.toString();
+}
 
 /** Connection options for the configured CRM (sqlite default file: paths.crmDb). */
 export function crmConnectionOptions(crm: Config['crm'], paths: Paths): CrmConnectionOptions {
@@ -20,11 +59,13 @@ export function crmConnectionOptions(crm: Config['crm'], paths: Paths): CrmConne
   return { dialect: crm.dialect, url: crm.url, schema: crm.schema };
 }
 
-export async function openCrmProvider(crm: Config['crm'], paths: Paths): Promise<CrmProvider> {
-  return SqlCrmProvider.open(crmConnectionOptions(crm, paths));
+/** Same as openCrmProvider, typed as the SQL provider (import/export, explain). */
+export async function openSqlCrmProvider(crm: Config['crm'], paths: Paths, env: NodeJS.ProcessEnv = process.env): Promise<SqlCrmProvider> {
+  const opts = crmConnectionOptions(crm, paths);
+  if (opts.dialect !== 'sqlite') opts.url = await withStoredPassword(opts.url, paths, env);
+  return SqlCrmProvider.open(opts);
 }
 
-/** Same as openCrmProvider, typed as the SQL provider (import/export, explain). */
-export async function openSqlCrmProvider(crm: Config['crm'], paths: Paths): Promise<SqlCrmProvider> {
-  return SqlCrmProvider.open(crmConnectionOptions(crm, paths));
+export async function openCrmProvider(crm: Config['crm'], paths: Paths): Promise<CrmProvider> {
+  return openSqlCrmProvider(crm, paths);
 }
