@@ -26,6 +26,8 @@ export interface ContentLine {
   params: Param[];
   /** Raw (still escaped) value. */
   value: string;
+  /** Text before the value's colon as written (group, name, params); kept when only the value changes. */
+  head: string | null;
 }
 
 export interface ComponentNode {
@@ -43,9 +45,24 @@ export function isComponent(x: ContentLine | ComponentNode): x is ComponentNode 
 }
 
 const utf8Strict = new TextDecoder('utf-8', { fatal: true });
+
 // Legacy cards (vCard 2.1 exports, old Outlook) are mostly Windows-1252; it is a superset of the
-// printable part of ISO-8859-1, so it is the better guess when the bytes are not UTF-8.
-const cp1252 = new TextDecoder('windows-1252');
+// printable part of ISO-8859-1, so it is the better guess when the bytes are not UTF-8. Node
+// builds without full ICU decode 'windows-1252' as plain latin1 (0x80 → U+0080, not €), so the
+// 0x80–0x9F block is mapped here.
+const CP1252_HIGH =
+  '\u20ac\u0081\u201a\u0192\u201e\u2026\u2020\u2021\u02c6\u2030\u0160\u2039\u0152\u008d\u017d\u008f' +
+  '\u0090\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u02dc\u2122\u0161\u203a\u0153\u009d\u017e\u0178';
+const cp1252 = {
+  decode(bytes: Uint8Array): string {
+    let out = '';
+    for (let i = 0; i < bytes.length; i += 8192) {
+      const chunk = bytes.subarray(i, i + 8192);
+      out += String.fromCharCode(...Array.from(chunk, (b) => (b >= 0x80 && b <= 0x9f ? CP1252_HIGH.charCodeAt(b - 0x80) : b)));
+    }
+    return out;
+  },
+};
 
 /** Bytes or text → text: UTF-8 when valid, Windows-1252 otherwise; BOM removed. */
 export function decodeItem(raw: string | Buffer | Uint8Array): string {
@@ -172,7 +189,7 @@ export function parseLine(text: string): Omit<ContentLine, 'original' | 'lineNo'
     else params.push({ name: pname, values });
   }
   if (text[i] !== ':') return null;
-  return { group, name, params, value: text.slice(i + 1) };
+  return { group, name, params, value: text.slice(i + 1), head: text.slice(0, i) };
 }
 
 /**
@@ -222,7 +239,7 @@ export function parseItem(raw: string | Buffer): ComponentNode {
 }
 
 export function builtLine(name: string, value: string, params: Param[] = [], group: string | null = null): ContentLine {
-  return { original: null, lineNo: 0, group, name, params, value };
+  return { original: null, lineNo: 0, group, name, params, value, head: null };
 }
 
 // vCard 2.1 bare parameter values that are not types.
@@ -238,6 +255,7 @@ function convertV21(root: ComponentNode): void {
       if (line.name === 'VERSION') {
         line.value = '3.0';
         line.original = null;
+        line.head = null;
         continue;
       }
       let encoding = '';
@@ -257,6 +275,7 @@ function convertV21(root: ComponentNode): void {
       if (types.length) rest.unshift({ name: 'TYPE', values: types });
       if (encoding === 'BASE64') rest.push({ name: 'ENCODING', values: ['b'] });
       line.params = rest;
+      line.head = null;
       if (encoding === 'QUOTED-PRINTABLE') {
         const decoded = decodeQuotedPrintable(line.value, charset);
         // 2.1 separates structured parts with ';' like 3.0, but has no ',' lists and raw line breaks.
@@ -283,8 +302,8 @@ function decodeQuotedPrintable(value: string, charset: string): string {
     }
   }
   const buf = Uint8Array.from(bytes);
-  let label = charset.toLowerCase() || 'utf-8';
-  if (label === 'iso-8859-1' || label === 'latin1') label = 'windows-1252';
+  const label = charset.toLowerCase() || 'utf-8';
+  if (label === 'iso-8859-1' || label === 'latin1' || label === 'windows-1252' || label === 'cp1252') return cp1252.decode(buf);
   try {
     return new TextDecoder(label, { fatal: true }).decode(buf);
   } catch {
@@ -331,6 +350,7 @@ function paramValue(v: string): string {
 
 export function formatLine(line: ContentLine): string {
   if (line.original !== null) return line.original;
+  if (line.head !== null) return fold(`${line.head}:${line.value}`);
   let s = line.group ? `${line.group}.${line.name}` : line.name;
   for (const p of line.params) s += `;${p.name}=${p.values.map(paramValue).join(',')}`;
   return fold(`${s}:${line.value}`);

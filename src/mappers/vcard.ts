@@ -339,7 +339,7 @@ export function patchVCard(existing: string, address: Address, opts: MapperOptio
   // Bookkeeping only when something changed: one REV, one PRODID (never duplicated).
   const rev = revStamp(address.updatedAt);
   const revLines = lines.filter((l) => l.name === 'REV');
-  revLines.forEach((l, i) => replace.set(l, i === 0 && rev ? { ...l, value: rev, params: [], original: null } : null));
+  revLines.forEach((l, i) => replace.set(l, i === 0 && rev ? { ...l, value: rev, params: [], head: null, original: null } : null));
   if (revLines.length === 0 && rev) insert(null, builtLine('REV', rev));
   if (opts.prodId) {
     const prodLines = lines.filter((l) => l.name === 'PRODID');
