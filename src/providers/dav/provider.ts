@@ -178,7 +178,7 @@ export class DavMailbox implements MailboxProvider {
         }
       } catch (err) {
         // 404/405 on one candidate is normal (no well-known redirect); auth and network are not.
-        if (!(err instanceof NotFoundError) && !(err instanceof ServerError) && !(err instanceof Error && err.name === 'ItemRejectedError')) throw err;
+        if (!(err instanceof NotFoundError) && !(err instanceof ServerError) && !(err instanceof ItemRejectedError)) throw err;
         lastError = err;
       }
     }
