@@ -3,6 +3,7 @@
 import { Box, Text, useInput } from 'ink';
 import TextInput from 'ink-text-input';
 import { useState } from 'react';
+import { useSyncState } from './use-sync-state.js';
 import type { AssignmentDraft, ProvisionedCollections } from '../assignments/index.js';
 import { collectionKinds } from '../assignments/connection.js';
 import type { Config, MailboxConfig } from '../config/schema.js';
@@ -73,6 +74,16 @@ export function draftFromValues(user: CrmUser, v: FormValues): AssignmentDraft {
 
 type Result = { kind: 'idle' } | { kind: 'busy'; what: string } | { kind: 'ok'; collections: ProvisionedCollections } | { kind: 'error'; message: string };
 
+/** A collection URL on the form's server is shown as its path, so that it fits 80 columns. */
+function shortUrl(url: string, serverUrl: string): string {
+  try {
+    const u = new URL(url);
+    return u.origin === new URL(serverUrl).origin ? u.pathname : url;
+  } catch {
+    return url;
+  }
+}
+
 function errorMessage(err: unknown): string {
   const e = err as { message?: string; remedy?: string };
   return redactString(`${e.message ?? String(err)}${e.remedy ? `\nfix: ${e.remedy}` : ''}`);
@@ -90,9 +101,9 @@ export interface AssignmentFormProps {
 }
 
 export function AssignmentForm({ user, existing, tags, config, testConnection, save, onSaved, onCancel }: AssignmentFormProps) {
-  const [values, setValues] = useState<FormValues>(() => initialValues(existing));
-  const [focus, setFocus] = useState(0);
-  const [result, setResult] = useState<Result>({ kind: 'idle' });
+  const [values, setValues, valuesRef] = useSyncState<FormValues>(() => initialValues(existing));
+  const [focus, setFocus, focusRef] = useSyncState(0);
+  const [result, setResult, resultRef] = useSyncState<Result>({ kind: 'idle' });
   const [picking, setPicking] = useState<'addressTags' | 'activityTags' | null>(null);
   const item = ITEMS[focus]!;
   const busy = result.kind === 'busy';
@@ -104,7 +115,9 @@ export function AssignmentForm({ user, existing, tags, config, testConnection, s
 
   useInput(
     (input, key) => {
-      if (busy) return;
+      const item = ITEMS[focusRef.current]!;
+      const values = valuesRef.current;
+      if (resultRef.current.kind === 'busy') return;
       if (key.escape) return onCancel();
       if (key.upArrow || (key.shift && key.tab)) return setFocus((f) => (f + ITEMS.length - 1) % ITEMS.length);
       if (key.downArrow || key.tab) return setFocus((f) => (f + 1) % ITEMS.length);
@@ -219,8 +232,8 @@ export function AssignmentForm({ user, existing, tags, config, testConnection, s
             {collectionKinds.map((k) => {
               const c = result.collections[k];
               return (
-                <Text key={k} wrap="truncate-middle">
-                  {`  ${k.padEnd(12)} ${c.displayName} → ${c.url}${c.supportsSyncToken ? '' : ' (no sync-token)'}`}
+                <Text key={k} wrap="truncate-end">
+                  {`  ${k.padEnd(12)} ${c.displayName} → ${shortUrl(c.url, values.url)}${c.supportsSyncToken ? '' : ' (no sync-token)'}`}
                 </Text>
               );
             })}

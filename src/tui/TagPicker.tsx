@@ -1,7 +1,7 @@
 // Chooses tags from the CRM's tags (checkbox list). The user tag is always on (R1, R2).
 import { Box, Text, useInput } from 'ink';
-import { useState } from 'react';
 import { Help } from './Help.js';
+import { useSyncState } from './use-sync-state.js';
 
 export const TAG_ROWS = 15;
 
@@ -15,9 +15,10 @@ export interface TagPickerProps {
 }
 
 export function TagPicker({ title, tags, selected, userTag, onDone, onCancel }: TagPickerProps) {
-  const [index, setIndex] = useState(0);
-  const [chosen, setChosen] = useState(() => new Set([userTag, ...selected]));
+  const [index, setIndex, indexRef] = useSyncState(0);
+  const [chosen, setChosen, chosenRef] = useSyncState(() => new Set([userTag, ...selected]));
   useInput((input, key) => {
+    const index = indexRef.current;
     if (key.upArrow) setIndex((i) => Math.max(0, i - 1));
     else if (key.downArrow) setIndex((i) => Math.min(tags.length - 1, i + 1));
     else if (input === ' ') {
@@ -29,7 +30,7 @@ export function TagPicker({ title, tags, selected, userTag, onDone, onCancel }: 
         else next.add(tag);
         return next;
       });
-    } else if (key.return) onDone(tags.filter((t) => chosen.has(t)));
+    } else if (key.return) onDone(tags.filter((t) => chosenRef.current.has(t)));
     else if (key.escape) onCancel();
   });
   const first = Math.max(0, Math.min(index - Math.floor(TAG_ROWS / 2), tags.length - TAG_ROWS));

@@ -1,9 +1,9 @@
 // Screen 1: the CRM users with their mailbox and state.
 import { Box, Text, useInput } from 'ink';
-import { useState } from 'react';
 import type { Config } from '../config/schema.js';
 import type { CrmUser } from '../providers/crm/model.js';
 import { Help } from './Help.js';
+import { useSyncState } from './use-sync-state.js';
 
 /** Rows of users visible at once, so that the screen fits 80×24. */
 export const USER_ROWS = 14;
@@ -23,8 +23,9 @@ export interface UserListProps {
 }
 
 export function UserList({ users, config, message, initialIndex = 0, onEdit, onUnassign, onQuit }: UserListProps) {
-  const [index, setIndex] = useState(Math.min(initialIndex, Math.max(users.length - 1, 0)));
+  const [index, setIndex, indexRef] = useSyncState(Math.min(initialIndex, Math.max(users.length - 1, 0)));
   useInput((input, key) => {
+    const index = indexRef.current;
     if (key.upArrow || input === 'k') setIndex((i) => Math.max(0, i - 1));
     else if (key.downArrow || input === 'j') setIndex((i) => Math.min(users.length - 1, i + 1));
     else if (key.pageDown) setIndex((i) => Math.min(users.length - 1, i + USER_ROWS));

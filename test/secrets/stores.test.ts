@@ -140,9 +140,14 @@ describe('keychain credential store (Secret Service)', () => {
     keyring.stdin!.end('keyring-unlock');
     previousBus = process.env.DBUS_SESSION_BUS_ADDRESS;
     process.env.DBUS_SESSION_BUS_ADDRESS = address;
-    // Wait until the daemon owns org.freedesktop.secrets.
+    // Wait until the daemon owns org.freedesktop.secrets and has created its default keyring.
     const store = new KeychainCredentialStore();
-    for (let i = 0; i < 50 && !(await store.available()).ok; i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 100; i++) {
+      const ready = await store.set('probe-ready', 'x').then(() => true, () => false);
+      if (ready) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await store.delete('probe-ready').catch(() => undefined);
   });
   afterAll(() => {
     for (const c of children.reverse()) c.kill();
