@@ -11,6 +11,7 @@ import { redactString } from '../log/redact.js';
 import { loadPhoneSlots, type MapperOptions } from '../mappers/index.js';
 import type { CrmProvider, CrmUser } from '../providers/crm/model.js';
 import { openMailbox, openVdirMailbox } from '../providers/dav/index.js';
+import { NotFoundError, PreconditionFailedError } from '../providers/dav/errors.js';
 import { COLLECTION_KINDS, type CollectionKind, type CollectionRef, type MailboxProvider } from '../providers/dav/types.js';
 import { getMailboxPassword } from '../secrets/index.js';
 import { emptyCounts, executePlan, type ExecuteCounts } from './execute.js';
@@ -84,7 +85,7 @@ export function effectiveSettings(config: Config, m: MailboxConfig, u: CrmUser):
   };
 }
 
-function defaultOpenMailbox(config: Config, paths: Paths) {
+function defaultOpenMailbox(config: Config) {
   return (m: MailboxConfig, password: string): MailboxProvider => {
     if (m.url.startsWith('file:')) return openVdirMailbox(fileURLToPath(m.url));
     return openMailbox({ url: m.url, username: m.username, password, auth: m.auth }, { ...config.dav });
@@ -145,23 +146,38 @@ export async function syncMailbox(deps: EngineDeps, m: MailboxConfig, u: CrmUser
       }
     }
     const password = m.url.startsWith('file:') ? '' : await getMailboxPassword(m, deps.paths, deps.env);
-    mailbox = (deps.openMailbox ?? defaultOpenMailbox(config, deps.paths))(m, password);
+    mailbox = (deps.openMailbox ?? defaultOpenMailbox(config))(m, password);
     const settings = effectiveSettings(config, m, u);
     const mapper = mapperOptions(config);
-    const collections = await provisionCollections(mailbox, state, config, m, u.id, opts.dryRun ?? false);
+    let collections = await provisionCollections(mailbox, state, config, m, u.id, opts.dryRun ?? false);
 
     emit('reading');
-    const { snapshot, nextCursors, nextTokens } = await readMailboxSnapshot({
-      crm,
-      mailbox,
-      state,
-      settings,
-      collections,
-      mapper,
-      users,
-      full: opts.full ?? false,
-      overlapSeconds: config.crm.overlapSeconds,
-    });
+    const read = () =>
+      readMailboxSnapshot({
+        crm,
+        mailbox: mailbox!,
+        state,
+        settings,
+        collections,
+        mapper,
+        users,
+        full: opts.full ?? false,
+        overlapSeconds: config.crm.overlapSeconds,
+      });
+    let snap: Awaited<ReturnType<typeof read>>;
+    try {
+      snap = await read();
+    } catch (err) {
+      if (!(err instanceof NotFoundError) || opts.dryRun) throw err;
+      // A collection vanished on the server (deleted in a client, server reset): start this
+      // mailbox afresh; items still there are re-adopted by UID (R23), nothing is untagged.
+      deps.logger?.warn(`a collection of ${u.login}'s mailbox is gone (${err.url}); provisioning again`);
+      state.resetMailbox(u.id, true);
+      state.setIdentity(u.id, identity);
+      collections = await provisionCollections(mailbox, state, config, { ...m, collections: undefined }, u.id, false);
+      snap = await read();
+    }
+    const { snapshot, nextCursors, nextTokens } = snap;
 
     emit('planning');
     const plan = planMailboxSync(snapshot, mapper, { forceDelete: opts.forceDelete });
@@ -192,7 +208,7 @@ export async function syncMailbox(deps: EngineDeps, m: MailboxConfig, u: CrmUser
       mapper,
       snapshot,
       concurrency: config.sync.concurrency,
-      replan: (a) => replanItem(a, { crm, mailbox: mailbox!, snapshot, collections, mapper, state }),
+      replan: (a, err) => replanItem(a, err, { crm, mailbox: mailbox!, snapshot, collections, mapper, state }),
       onProgress: (done, total) => deps.onEvent?.({ type: 'progress', user: u.login, done, total }),
     });
     Object.assign(result, counts, { conflicts: plan.conflicts.length });
@@ -258,14 +274,23 @@ async function provisionCollections(
 /** R20: after a lost race, re-read the one item on both sides and plan it again. */
 async function replanItem(
   a: Action,
+  err: Error,
   deps: { crm: CrmProvider; mailbox: MailboxProvider; snapshot: MailboxSnapshot; collections: Record<CollectionKind, CollectionRef>; mapper: MapperOptions; state: StateStore },
 ): Promise<Action[]> {
   if (!('crmId' in a) || !('kind' in a)) return [];
   const user = deps.snapshot.settings.userId;
-  const st = deps.state.listItems(user).find((i) => i.kind === a.kind && i.crmId === a.crmId);
-  if (!st) return [];
-  const col = deps.collections[st.collection];
-  const fetched = await deps.mailbox.fetch(col, [st.href]);
+  let st = deps.state.listItems(user).find((i) => i.kind === a.kind && i.crmId === a.crmId);
+  let href = st?.href;
+  let collection = st?.collection;
+  if (a.type === 'device-create' && err instanceof PreconditionFailedError) {
+    // The item exists already (a create whose answer was lost, or a crash before the state
+    // was written): adopt it by UID (R23) instead of failing.
+    href = err.url;
+    collection = a.collection;
+    st = undefined;
+  }
+  if (!href || !collection) return [];
+  const fetched = await deps.mailbox.fetch(deps.collections[collection], [href]);
   const rec = a.kind === 'address' ? (await deps.crm.getAddresses([a.crmId]))[0] : (await deps.crm.getActivities([a.crmId]))[0];
   const mini: MailboxSnapshot = {
     ...deps.snapshot,
@@ -280,15 +305,15 @@ async function replanItem(
           ref: deps.collections[k],
           full: false,
           token: null,
-          changed: k === st.collection ? fetched.items.map((it) => parseDeviceItem(k, it.href, it.etag, it.data, deps.mapper)) : [],
-          deleted: k === st.collection ? fetched.missing : [],
+          changed: k === collection ? fetched.items.map((it) => parseDeviceItem(k, it.href, it.etag, it.data, deps.mapper)) : [],
+          deleted: k === collection ? fetched.missing : [],
         },
       ]),
     ) as MailboxSnapshot['device'],
-    state: { ...deps.snapshot.state, items: [st], foreign: [] },
+    state: { ...deps.snapshot.state, items: st ? [st] : [], foreign: [] },
   };
   // Only this item is planned; a linked-only contact (R5) is not judged without its appointments.
   return planMailboxSync(mini, deps.mapper, { forceDelete: true }).actions.filter(
-    (x) => 'crmId' in x && x.crmId === a.crmId && !(st.reason === 'linked' && x.type === 'device-delete'),
+    (x) => 'crmId' in x && x.crmId === a.crmId && !(st?.reason === 'linked' && x.type === 'device-delete'),
   );
 }

@@ -30,7 +30,7 @@ export interface ExecuteDeps {
   snapshot: MailboxSnapshot;
   concurrency: number;
   /** A lost race (412, CRM version conflict): re-read this item and return fresh actions. */
-  replan?: (action: Action) => Promise<Action[]>;
+  replan?: (action: Action, err: Error) => Promise<Action[]>;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -68,7 +68,7 @@ export async function executePlan(actions: Action[], deps: ExecuteDeps): Promise
   const limit = pLimit(deps.concurrency);
   let done = 0;
 
-  const run = async (a: Action, attempt: number): Promise<void> => {
+  const run = async (a: Action): Promise<void> => {
     switch (a.type) {
       case 'device-create': {
         const ref = await mailbox.create(deps.collections[a.collection], `${a.name}.${a.collection === 'contacts' ? 'vcf' : 'ics'}`, a.data, CONTENT_TYPE[a.collection]);
@@ -158,17 +158,16 @@ export async function executePlan(actions: Action[], deps: ExecuteDeps): Promise
         counts.errors.push({ item: a.key, message: a.message });
         return;
     }
-    void attempt;
   };
 
   const attemptAction = async (a: Action, attempt: number): Promise<void> => {
     try {
-      await run(a, attempt);
+      await run(a);
     } catch (err) {
       const lostRace = err instanceof PreconditionFailedError || err instanceof CrmVersionConflictError;
       if (lostRace && deps.replan && attempt < 2) {
         // R20: a lost race is retried from fresh data, never overwritten.
-        for (const next of await deps.replan(a)) await attemptAction(next, attempt + 1);
+        for (const next of await deps.replan(a, err as Error)) await attemptAction(next, attempt + 1);
         return;
       }
       const item = actionItem(a);

@@ -11,7 +11,7 @@ import {
   patchICal,
   patchVCard,
   stableUid,
-  type DeviceActivity,
+  stripSubjectPrefix,
   type DeviceContact,
   type MapperOptions,
 } from '../mappers/index.js';
@@ -227,14 +227,8 @@ function applyAddressMerge(crm: Address, dev: DeviceContact, fromDevice: Set<str
   return patch;
 }
 
-function applyActivityMerge(
-  crm: Activity,
-  dev: DeviceActivity,
-  fromDevice: Set<string>,
-  now: string,
-): Partial<ActivityFields> {
+function applyActivityMerge(crm: Activity, d: ActivityFields, fromDevice: Set<string>, now: string): Partial<ActivityFields> {
   const patch: Partial<ActivityFields> = {};
-  const d = dev.fields;
   for (const k of Object.keys(d) as (keyof ActivityFields)[]) {
     if (!fromDevice.has(k)) continue;
     if (k === 'done' && crm.kind === 'appointment') continue; // appointments: done never comes from the device except R18
@@ -313,7 +307,7 @@ export function planMailboxSync(snap: MailboxSnapshot, opts: MapperOptions, flag
         continue;
       }
       const foreign = foreignByHref.get(e.href);
-      if (foreign && foreign.etag === e.etag) continue;
+      if (foreign && foreign.etag === e.etag && !(s.syncPrivate && foreign.reason.startsWith('private'))) continue;
       if (e.error) {
         actions.push({ type: 'item-error', key: e.href, side: 'device', message: e.error, summary: `skip unreadable device item ${e.href}: ${e.error}` });
         continue;
@@ -443,6 +437,8 @@ export function planMailboxSync(snap: MailboxSnapshot, opts: MapperOptions, flag
     if (kind === 'address') devFields = dev.contact!.fields;
     else {
       const f: ActivityFields = { ...dev.activity!.fields };
+      // R15: the device shows "type: subject"; only the subject travels back.
+      f.subject = stripSubjectPrefix(f.subject, (rec as Activity).type, opts.subjectFormat);
       // Appointments cannot express "done" on the device; it only changes by R18.
       if ((rec as Activity).kind === 'appointment') f.done = (rec as Activity).done;
       devFields = f;
@@ -451,7 +447,7 @@ export function planMailboxSync(snap: MailboxSnapshot, opts: MapperOptions, flag
     const crmNewer = dev.lastModified ? Date.parse(rec.updatedAt) >= Date.parse(dev.lastModified) : true;
     const m = mergeFields(st?.fieldHashes ?? null, crmHashes, devHashes, s.conflict, crmNewer);
     if (m.conflicts.length) conflicts.push({ key: key(kind, rec.id), fields: m.conflicts });
-    const patch = kind === 'address' ? applyAddressMerge(rec as Address, dev.contact!, m.fromDevice) : applyActivityMerge(rec as Activity, dev.activity!, m.fromDevice, snap.now);
+    const patch = kind === 'address' ? applyAddressMerge(rec as Address, dev.contact!, m.fromDevice) : applyActivityMerge(rec as Activity, devFields as ActivityFields, m.fromDevice, snap.now);
     const merged = { ...rec, ...patch } as Address | Activity;
     const data = render(kind, merged, dev.raw, snap, opts);
     const base = itemBase(kind, merged, s, reason, crmFieldHashes(kind, merged));

@@ -158,6 +158,8 @@ export async function readMailboxSnapshot(input: SnapshotInput): Promise<Snapsho
       const rec = st.kind === 'address' ? addresses.get(st.crmId) : activities.get(st.crmId);
       if (rec && rec.version !== st.crmVersion) toFetch.add(st.href);
     }
+    // Device-only private items are imported once syncPrivate is switched on (R13, R19).
+    if (s.syncPrivate) for (const f of foreign) if (f.collection === kind && f.reason.startsWith('private')) toFetch.add(f.href);
     for (const href of gone) toFetch.delete(href);
     const fetched = toFetch.size ? await mailbox.fetch(ref, [...toFetch]) : { items: [], missing: [] };
     const entries = fetched.items.map((it) => parseDeviceItem(kind, it.href, it.etag, it.data, mapper));

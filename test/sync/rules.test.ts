@@ -34,13 +34,14 @@ describe('scope', () => {
     const mm = await (await s.device('mmueller')).list('contacts');
     const ss = await (await s.device('sschmidt')).list('contacts');
     const names = (items: { data: string }[]) => items.map((i) => /^FN[^:]*:(.*)$/m.exec(unfold(i.data))?.[1]?.trim()).sort();
-    expect(names(mm)).toContain('Erika Mustermann');
-    expect(names(mm)).toContain('Jürgen Größl');
-    expect(names(mm)).not.toContain('Karl Schmidt');
+    const has = (items: { data: string }[], name: string) => names(items).some((n) => n?.includes(name));
+    expect(has(mm, 'Erika Mustermann')).toBe(true);
+    expect(has(mm, 'Jürgen Größl')).toBe(true);
+    expect(has(mm, 'Karl Schmidt')).toBe(false);
     // sschmidt's tags are SS and VIP: a1 comes through VIP.
-    expect(names(ss)).toContain('Erika Mustermann');
-    expect(names(ss)).toContain('Karl Schmidt');
-    expect(names(ss)).not.toContain('Jürgen Größl');
+    expect(has(ss, 'Erika Mustermann')).toBe(true);
+    expect(has(ss, 'Karl Schmidt')).toBe(true);
+    expect(has(ss, 'Jürgen Größl')).toBe(false);
   });
 
   it('R2: an appointment or task is on a mailbox when it carries one of the user\'s activity tags', async () => {
@@ -96,6 +97,7 @@ describe('what changes travel', () => {
     await s.crm.updateAddress('a1', { city: 'Augsburg' }, a1!.version);
     const r = await s.syncOk({ users: ['mmueller'] });
     expect(r[0]).toMatchObject({ created: 0, updated: 1, deleted: 0, crmUpdates: 0 });
+    await s.syncOk({ users: ['sschmidt'] }); // a1 is on sschmidt's phone too (VIP)
     expect(unfold((await (await s.device('mmueller')).find('contacts', 'Mustermann'))!.data)).toContain('Augsburg');
     const full = await s.syncOk({ full: true });
     for (const m of full) expect(m).toMatchObject({ created: 0, updated: 0, deleted: 0, crmUpdates: 0 });
@@ -195,7 +197,8 @@ describe('addresses ↔ contacts', () => {
     await s.crm.updateAddress('a1', { city: 'Freising', note: 'neue Notiz' }, a1!.version);
     await s.syncOk();
     const now = unfold((await dev.find('contacts', 'Mustermann'))!.data);
-    for (const x of extras) expect(now).toContain(x);
+    // Property names are case-insensitive (Radicale re-serializes them upper case).
+    for (const x of extras) expect(now.toLowerCase()).toContain(x.toLowerCase());
     expect(now).toContain('Freising');
     [a1] = await s.crm.getAddresses(['a1']);
     expect(a1!.email).toBe('erika@muster.example');
@@ -260,8 +263,8 @@ describe('appointments and tasks ↔ events', () => {
     const laterEnd = new Date(Date.parse(t1!.end!) + 3600_000);
     const utc = (d: Date) => d.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
     const edited = unfold(item.data)
-      .replace(/^DTSTART[^:]*:.*$/m, `DTSTART:${utc(later)}`)
-      .replace(/^DTEND[^:]*:.*$/m, `DTEND:${utc(laterEnd)}`)
+      .replace(/^DTSTART;TZID=[^:]*:.*$/m, `DTSTART:${utc(later)}`)
+      .replace(/^DTEND;TZID=[^:]*:.*$/m, `DTEND:${utc(laterEnd)}`)
       .replace(/TRIGGER([^:]*):-PT15M/, 'TRIGGER$1:-PT45M');
     expect(await dev.put(item.href, edited, item.etag)).toBeLessThan(300);
     await s.syncOk();
