@@ -119,7 +119,10 @@ function timeKey(v: string | null, asDate: boolean): string {
 export function activityFieldHashes(fields: ActivityFields, key?: string): Record<string, string> {
   const h = hasher(key);
   // All-day as the device can show it: a date-only start or due makes the item all-day there.
-  const allDay = fields.allDay || (fields.start !== null && DATE_ONLY.test(fields.start)) || (fields.due !== null && DATE_ONLY.test(fields.due));
+  // Without start and due there is nothing to be all-day (a task without dates).
+  const allDay =
+    (fields.start !== null || fields.due !== null) &&
+    (fields.allDay || (fields.start !== null && DATE_ONLY.test(fields.start)) || (fields.due !== null && DATE_ONLY.test(fields.due)));
   const alarm = fields.done ? '#done' : fields.start === null && fields.due === null ? '' : fields.alarmMinutes === null ? '' : String(fields.alarmMinutes);
   return {
     subject: h(normalizeText(fields.subject)),

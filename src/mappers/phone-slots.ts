@@ -14,6 +14,11 @@ export interface PhoneSlot {
   match: string[][];
   /** Apple `itemN.X-ABLabel` texts that mean this slot (compared case-insensitively). */
   labels: string[];
+  /**
+   * Written as `itemN.X-ABLabel` next to a new number of this slot, so that a second number of
+   * the same TYPE ("work 2") is told apart by its label and not only by its order.
+   */
+  writeLabel?: string;
 }
 
 const slotSchema = z.object({
@@ -21,6 +26,7 @@ const slotSchema = z.object({
   types: z.array(z.string().min(1)).min(1),
   match: z.array(z.array(z.string())).optional(),
   labels: z.array(z.string()).optional(),
+  writeLabel: z.string().min(1).optional(),
 });
 const tableSchema = z.object({ slots: z.array(slotSchema).min(1).max(8) });
 
@@ -46,7 +52,8 @@ export function loadPhoneSlots(path: string = DEFAULT_PHONE_SLOTS_PATH): PhoneSl
     name: s.name,
     types: s.types.map((t) => t.toLowerCase()),
     match: (s.match ?? [s.types]).map((m) => m.map((t) => t.toLowerCase())),
-    labels: s.labels ?? [],
+    labels: [...(s.labels ?? []), ...(s.writeLabel ? [s.writeLabel] : [])],
+    writeLabel: s.writeLabel,
   }));
 }
 
@@ -72,6 +79,8 @@ export interface TelLineInfo {
   /** Lower-cased TYPE values plus the type an Apple label stands for. */
   types: string[];
   isFax: boolean;
+  /** Slot named by the line's Apple label, if any. */
+  labelSlot: number;
 }
 
 /** TEL lines of a card with their effective types (Apple itemN.X-ABLabel of the same group included). */
@@ -83,12 +92,13 @@ export function telLines(lines: ContentLine[], slots: PhoneSlot[]): TelLineInfo[
     if (line.name !== 'TEL') return;
     const types = typesOf(line);
     const label = line.group ? labels.get(line.group.toLowerCase()) : undefined;
+    let labelSlot = -1;
     if (label !== undefined) {
-      const slot = slots.find((s) => s.labels.some((x) => x.toLowerCase() === label.trim().toLowerCase()));
-      if (slot) types.push(...slot.match[0]!);
+      labelSlot = slots.findIndex((s) => s.labels.some((x) => x.toLowerCase() === label.trim().toLowerCase()));
+      if (labelSlot >= 0) types.push(...slots[labelSlot]!.match[0]!);
       else types.push(appleLabelType(label));
     }
-    out.push({ index, line, types, isFax: types.some((t) => t.includes('fax')) });
+    out.push({ index, line, types, isFax: types.some((t) => t.includes('fax')), labelSlot });
   });
   return out;
 }
@@ -106,8 +116,16 @@ export function assignSlots(tels: TelLineInfo[], slots: PhoneSlot[]): { bySlot: 
   const bySlot: Array<TelLineInfo | undefined> = new Array(slots.length).fill(undefined);
   const unslotted: TelLineInfo[] = [];
   const slotKeys = slots.map((s) => new Set(s.match.map((m) => typeKey(m))));
+  // A line whose label names a slot takes that slot first; the others fill by type and order.
+  const byLabel = new Set<TelLineInfo>();
   for (const t of tels) {
-    if (t.isFax) continue;
+    if (!t.isFax && t.labelSlot >= 0 && bySlot[t.labelSlot] === undefined) {
+      bySlot[t.labelSlot] = t;
+      byLabel.add(t);
+    }
+  }
+  for (const t of tels) {
+    if (t.isFax || byLabel.has(t)) continue;
     const key = typeKey(t.types);
     let placed = false;
     for (let i = 0; i < slots.length; i++) {

@@ -36,9 +36,15 @@ export function addressToVCard(address: Address, opts: MapperOptions): string {
   if (hasPostal(address)) out += `${fold(`ADR;TYPE=work:${adrValue(address, [])}`)}\r\n`;
   if (address.email) out += `${fold(`EMAIL;TYPE=${v4 ? 'work' : 'INTERNET,WORK'}:${escapeText(address.email)}`)}\r\n`;
   const slots = opts.phoneSlots;
+  let item = 0;
   for (let i = 0; i < slots.length; i++) {
     const n = address.phones[i]?.number ?? '';
-    if (n.trim() !== '') out += `${fold(telText(slots[i]!.types, n, v4))}\r\n`;
+    if (n.trim() === '') continue;
+    const label = slots[i]!.writeLabel;
+    if (label) {
+      item++;
+      out += `${fold(`item${item}.${telText(slots[i]!.types, n, v4)}`)}\r\n${fold(`item${item}.X-ABLabel:${escapeText(label)}`)}\r\n`;
+    } else out += `${fold(telText(slots[i]!.types, n, v4))}\r\n`;
   }
   if (address.fax) out += `${fold(telText(['work', 'fax'], address.fax, v4))}\r\n`;
   if (address.note) out += `${fold(`NOTE:${escapeText(address.note)}`)}\r\n`;
@@ -289,6 +295,7 @@ export function patchVCard(existing: string, address: Address, opts: MapperOptio
       pendingTel.push({ slot: i, line: telLine(slot.types, want, v4) });
     }
   });
+  let nextItem = 1 + Math.max(0, ...lines.map((l) => Number(/^item(\d+)$/i.exec(l.group ?? '')?.[1] ?? 0)));
   for (const p of pendingTel) {
     // Keep the n-th-of-a-type order that assignSlots relies on: a new number goes before any
     // existing line that holds a later slot of the same types.
@@ -301,7 +308,13 @@ export function patchVCard(existing: string, address: Address, opts: MapperOptio
         break;
       }
     }
-    insert(anchor ?? telAnchor(), p.line);
+    const at = anchor ?? telAnchor();
+    const label = opts.phoneSlots[p.slot]!.writeLabel;
+    if (label) {
+      const group = `item${nextItem++}`;
+      insert(at, { ...p.line, group });
+      insert(at, builtLine('X-ABLabel', escapeText(label), [], group));
+    } else insert(at, p.line);
   }
 
   if (o.fax) {

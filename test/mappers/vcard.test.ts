@@ -40,7 +40,8 @@ describe('address → vCard (new contact)', () => {
       'ADR;TYPE=work:;;Hauptstraße 5;München;;80331;Deutschland',
       'EMAIL;TYPE=INTERNET,WORK:e.mustermann@example.de',
       'TEL;TYPE=work,voice:+49 89 1234-0',
-      'TEL;TYPE=work,voice:+49 170 5550101',
+      'item1.TEL;TYPE=work,voice:+49 170 5550101',
+      'item1.X-ABLabel:work 2',
       'TEL;TYPE=work,fax:+49 89 1234-99',
       'NOTE:Kundin seit 2019',
       'REV:20261120T081500Z',
@@ -160,13 +161,15 @@ describe('R12: phone slots', () => {
   it('R12: the first eight CRM numbers go to the eight slots in CRM order; 9+ are not sent; remarks never leave the CRM', () => {
     const phones = Array.from({ length: 10 }, (_, i) => ({ number: `+49 30 ${i + 1}`, remark: `Bemerkung ${i + 1}` }));
     const v = addressToVCard(address({ phones, fax: '' }), opts);
-    const tels = unfoldedLines(v).filter((l) => l.startsWith('TEL'));
+    const tels = unfoldedLines(v).filter((l) => /^(item\d+\.)?(TEL|X-ABLabel)/.test(l));
     expect(tels).toEqual([
       'TEL;TYPE=work,voice:+49 30 1',
-      'TEL;TYPE=work,voice:+49 30 2',
+      'item1.TEL;TYPE=work,voice:+49 30 2',
+      'item1.X-ABLabel:work 2',
       'TEL;TYPE=cell,voice:+49 30 3',
       'TEL;TYPE=home,voice:+49 30 4',
-      'TEL;TYPE=home,voice:+49 30 5',
+      'item2.TEL;TYPE=home,voice:+49 30 5',
+      'item2.X-ABLabel:home 2',
       'TEL;TYPE=car,voice:+49 30 6',
       'TEL;TYPE=pager:+49 30 7',
       'TEL;TYPE=other,voice:+49 30 8',
@@ -217,18 +220,24 @@ describe('R12: phone slots', () => {
       'item1.TEL:+49 89 1234-56',
       'TEL;type=IPHONE;type=CELL;type=VOICE:+49 171 2223334',
       'TEL;type=WORK;type=FAX:+49 89 1234-99',
-      'TEL;TYPE=work,voice:+49 89 1234-2',
+      'item6.TEL;TYPE=work,voice:+49 89 1234-2', // next free Apple group number, labelled "work 2"
     ]);
+    expect(after).toContain('item6.X-ABLabel:work 2\r\n');
     expect(vCardToAddress(after, opts).fields.phones.map((p) => p.number)).toEqual(phones.map((p) => p.number));
   });
 
-  it('R12: a new "work" number is inserted before an existing "work 2" line so positions do not swap', () => {
+  it('R12: the labelled "work 2" number keeps position 2 while "work" is empty, and a new "work" number does not move it', () => {
     const v = addressToVCard(address({ phones: [{ number: '1', remark: '' }, { number: '2', remark: '' }] }), opts);
     const withoutFirst = patchVCard(v, address({ phones: [{ number: '', remark: '' }, { number: '2', remark: '' }] }), opts);
-    expect(vCardToAddress(withoutFirst, opts).fields.phones.map((p) => p.number)).toEqual(['2']); // the device sees one work number
+    expect(vCardToAddress(withoutFirst, opts).fields.phones.map((p) => p.number)).toEqual(['', '2']);
     // The CRM still has position 2 only; adding position 1 again must not move "2".
     const back = patchVCard(withoutFirst, address({ phones: [{ number: '9', remark: '' }, { number: '2', remark: '' }] }), opts);
     expect(vCardToAddress(back, opts).fields.phones.map((p) => p.number)).toEqual(['9', '2']);
+  });
+
+  it('R12: without labels (a client that drops X-ABLabel), two work numbers are told apart by their order', () => {
+    const card = 'BEGIN:VCARD\r\nVERSION:3.0\r\nFN:x\r\nN:x;;;;\r\nTEL;TYPE=WORK:+49 1\r\nTEL;TYPE=HOME:+49 3\r\nTEL;TYPE=WORK:+49 2\r\nEND:VCARD\r\n';
+    expect(vCardToAddress(card, opts).fields.phones.map((p) => p.number)).toEqual(['+49 1', '+49 2', '', '+49 3']);
   });
 
   it('R12: mergeDevicePhones — an edit updates the same position, remarks and numbers 9+ stay', () => {
