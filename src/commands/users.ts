@@ -15,7 +15,7 @@ import {
   type AssignmentDraft,
 } from '../assignments/index.js';
 import { adminDepsFromContext } from '../assignments/deps.js';
-import { credentialStoreKinds, describeMailboxSecret } from '../secrets/index.js';
+import { credentialStoreKinds, describeMailboxSecret, systemdUnitCredentialLines } from '../secrets/index.js';
 
 interface AssignOptions {
   url: string;
@@ -132,6 +132,9 @@ async function assign(ctx: Context, user: string, opts: AssignOptions): Promise<
     return 0;
   }
   ctx.out.line(`${result.replaced ? 'Updated' : 'Assigned'} mailbox ${result.mailbox.username} @ ${result.mailbox.url} to ${result.crmUser.login}; password kept in: ${describeMailboxSecret(result.mailbox, ctx.paths)}`);
+  if (result.mailbox.credentialStore === 'systemd') {
+    ctx.out.line(`  the daemon's unit needs: ${systemdUnitCredentialLines([result.mailbox], ctx.paths)[0]}`);
+  }
   if (result.collections) {
     for (const c of Object.values(result.collections)) ctx.out.line(`  ${c.kind.padEnd(12)} ${c.displayName} → ${c.url}${c.supportsSyncToken ? '' : ' (no sync-token: slower change checks)'}`);
   } else {
