@@ -13,6 +13,7 @@ import {
 } from '../assignments/index.js';
 import type { Config } from '../config/schema.js';
 import type { CrmUser } from '../providers/crm/model.js';
+import { registerSecret } from '../log/redact.js';
 import { getMailboxPassword } from '../secrets/index.js';
 
 export interface ConfigureDeps {
@@ -33,6 +34,7 @@ export function configureDepsFromAdmin(admin: AdminDeps): ConfigureDeps {
     loadTags: async () => (await admin.crm()).listTags(),
     config: () => admin.config(),
     async testConnection(draft) {
+      registerSecret(draft.password);
       const crm = await admin.crm();
       const user = await crm.findUser(draft.user);
       const existing = user ? findAssignment(admin.config(), user) : undefined;
