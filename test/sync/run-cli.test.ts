@@ -1,0 +1,69 @@
+// `sync-cli run --once` as a user runs it: the built CLI against a real Radicale.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.js';
+import { Scenario } from '../helpers/scenario.js';
+
+let sc: Scenario;
+beforeAll(async () => {
+  sc = await Scenario.create();
+});
+afterAll(async () => {
+  await sc?.stop();
+});
+
+describe('run --once (CLI)', () => {
+  it('--dry-run prints the plan in plain words and writes nothing', async () => {
+    const r = runCli(['--home', sc.home, 'run', '--once', '--dry-run', '--user', 'mmueller']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/Plan for mmueller \(dry run, nothing written\)/);
+    expect(r.stdout).toMatch(/create contact "Erika Mustermann" \(a1\) on the device/);
+    const dev = await sc.device('mmueller');
+    expect(await dev.list('contacts')).toEqual([]);
+  });
+
+  it('--json prints one document with the documented keys and exits 0; stdout holds nothing else', async () => {
+    const r = runCli(['--home', sc.home, '--json', 'run', '--once']);
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.mailboxes).toHaveLength(2);
+    for (const m of doc.mailboxes) {
+      expect(Object.keys(m)).toEqual(expect.arrayContaining(['user', 'state', 'created', 'updated', 'deleted', 'crmUpdates', 'conflicts', 'errors']));
+      expect(m.state).toBe('success');
+      expect(m.errors).toEqual([]);
+    }
+    expect(doc.mailboxes.find((m: { user: string }) => m.user === 'mmueller').created).toBeGreaterThan(3);
+  });
+
+  it('plain progress lines go to stderr when not a terminal, a summary table to stdout', () => {
+    const r = runCli(['--home', sc.home, 'run', '--once']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/mmueller: reading/);
+    expect(r.stdout).toMatch(/user\s+state\s+created\s+updated\s+deleted/);
+    expect(r.stdout).toMatch(/mmueller\s+success\s+0\s+0\s+0/);
+  });
+
+  it('an unknown --user is a usage error (exit 2) naming the user', () => {
+    const r = runCli(['--home', sc.home, 'run', '--once', '--user', 'niemand']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/unknown CRM user 'niemand'/);
+  });
+
+  it('run without --once says how to run (exit 2)', () => {
+    const r = runCli(['--home', sc.home, 'run']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--once/);
+  });
+
+  it('a failed mailbox makes the run exit 1 and names the reason, without the password', async () => {
+    const { storeMailboxPassword } = await import('../../src/secrets/index.js');
+    await storeMailboxPassword({ user: 'u2', credentialStore: 'file' }, 'falsch-1234', sc.paths);
+    const r = runCli(['--home', sc.home, '--json', 'run', '--once']);
+    expect(r.code).toBe(1);
+    const doc = JSON.parse(r.stdout);
+    const ss = doc.mailboxes.find((m: { user: string }) => m.user === 'sschmidt');
+    expect(ss.state).toBe('failed');
+    expect(ss.errors[0].message).toMatch(/credentials/);
+    expect(r.stdout + r.stderr).not.toContain('falsch-1234');
+    await storeMailboxPassword({ user: 'u2', credentialStore: 'file' }, sc.passwords.sschmidt!, sc.paths);
+  });
+});
