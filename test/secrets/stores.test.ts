@@ -142,10 +142,14 @@ describe('keychain credential store (Secret Service)', () => {
     process.env.DBUS_SESSION_BUS_ADDRESS = address;
     // Wait until the daemon owns org.freedesktop.secrets and has created its default keyring.
     const store = new KeychainCredentialStore();
-    for (let i = 0; i < 100; i++) {
-      const ready = await store.set('probe-ready', 'x').then(() => true, () => false);
-      if (ready) break;
-      await new Promise((r) => setTimeout(r, 100));
+    let roundTrips = 0;
+    for (let i = 0; i < 150 && roundTrips < 2; i++) {
+      const ok = await store
+        .set('probe-ready', 'x')
+        .then(() => store.get('probe-ready'))
+        .then((v) => v === 'x', () => false);
+      roundTrips = ok ? roundTrips + 1 : 0;
+      if (!ok) await new Promise((r) => setTimeout(r, 100));
     }
     await store.delete('probe-ready').catch(() => undefined);
   });

@@ -15,7 +15,7 @@ export async function waitForFrame(lastFrame: () => string | undefined, check: (
   for (;;) {
     const frame = lastFrame() ?? '';
     if (check(frame)) {
-      await tick(100);
+      await tick(250);
       return frame;
     }
     if (Date.now() > end) expect.fail(`screen never showed ${what}; last frame:\n${frame}`);
