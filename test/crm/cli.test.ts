@@ -151,7 +151,7 @@ describe('crm without a CRM, and crm connect', () => {
     const r = cli(home, ['crm', 'connect', 'postgres', '--url', 'postgres://sync:Sup3rGeheim@127.0.0.1:1/crm']);
     expect(r.code).toBe(2);
     // The CLI's redaction layer masks the whole userinfo.
-    expect(r.stderr).toMatch(/^error: Cannot reach the CRM database postgres:\/\/(sync:)?\*\*\*@127\.0\.0\.1:1\/crm: connection refused[^\n]*\n  fix: [^\n]+\n$/);
+    expect(r.stderr).toMatch(/^error: Cannot reach the CRM database postgres:\/\/(sync:)?\*\*\*@127\.0\.0\.1:1\/crm: connection refused[^\n]*\n {2}fix: [^\n]+\n$/);
     expect(r.stderr + r.stdout).not.toContain('Sup3rGeheim');
     expect(fs.existsSync(path.join(home, 'config.json'))).toBe(false);
   });

@@ -2,7 +2,7 @@
 // contract (docs/crm-views.md); the embedded CRM has real tables of the same shapes.
 import { randomUUID } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
-import { CrmNotFoundError, CrmUnavailableError } from '../../errors.js';
+import { CrmNotFoundError, CrmUnavailableError, SyncCliError } from '../../errors.js';
 import { connectionReason, createKysely, describeCrmUrl, probeConnection, type CrmConnectionOptions } from './connect.js';
 import type {
   Activity, ActivityFields, Address, AddressFields, ChangePage, CrmCursor, CrmProvider, CrmUser, NewActivity,
@@ -87,7 +87,17 @@ export class SqlCrmProvider implements CrmProvider {
 
   /** Runs fn in one transaction: all of its writes land or none do. */
   async transaction<T>(fn: (store: CrmStore) => Promise<T>): Promise<T> {
-    return this.db.transaction().execute((trx) => fn(new CrmStore(trx, this.dialect, this.hasExtra)));
+    try {
+      return await this.db.transaction().execute((trx) => fn(new CrmStore(trx, this.dialect, this.hasExtra)));
+    } catch (err) {
+      if (err instanceof SyncCliError) throw err;
+      // A database refusal (read-only view, constraint, lost connection): typed, one line, rolled back.
+      throw new CrmUnavailableError(
+        `The CRM database ${this.description} refused the change (nothing was written): ${connectionReason(err)}`,
+        this.hasExtra ? 'Check that the database is writable and reachable.' : 'The sync_* views must accept writes: updatable views or INSTEAD OF triggers (docs/crm-views.md).',
+        err,
+      );
+    }
   }
 
   async close(): Promise<void> {

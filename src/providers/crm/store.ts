@@ -352,10 +352,7 @@ export class CrmStore {
     await this.bump('sync_addresses', 'address', id, expectedVersion, {
       ...addressFields(d), ...(this.hasExtra ? { extra: extraText(d.extra) } : {}),
     });
-    if (JSON.stringify(before.phones) !== JSON.stringify(d.phones)) {
-      await this.db.deleteFrom('sync_phones').where('address_id', '=', id).execute();
-      await this.writePhones(id, d.phones);
-    }
+    await this.updatePhones(id, before.phones, d.phones);
     if (!sameSet(before.tags, d.tags)) {
       await this.db.deleteFrom('sync_address_tags').where('address_id', '=', id).execute();
       await this.writeAddressTags(id, d.tags);
@@ -433,6 +430,24 @@ export class CrmStore {
     const exists = await this.db.selectFrom(view).select('id').where('id', '=', id).executeTakeFirst();
     if (!exists) throw new CrmNotFoundError(kind, id);
     throw new CrmVersionConflictError(kind, id);
+  }
+
+  /**
+   * Rewrites only the positions whose number or remark changed, so a customer CRM keeps how it
+   * stores the numbers nobody touched (e.g. split into country code, area code, number).
+   */
+  private async updatePhones(id: string, before: { number: string; remark: string }[], after: { number: string; remark: string }[]): Promise<void> {
+    const changed: number[] = [];
+    for (let i = 0; i < Math.max(before.length, after.length); i++) {
+      const b = before[i];
+      const a = after[i];
+      if (!b || !a || b.number !== a.number || b.remark !== a.remark) changed.push(i + 1);
+    }
+    if (!changed.length) return;
+    await this.db.deleteFrom('sync_phones').where('address_id', '=', id).where('position', 'in', changed).execute();
+    await this.writeList('sync_phones', changed.filter((pos) => pos <= after.length).map((pos) => ({
+      address_id: id, position: pos, number: after[pos - 1]!.number, remark: after[pos - 1]!.remark,
+    })));
   }
 
   private async writePhones(id: string, phones: { number: string; remark: string }[]): Promise<void> {
