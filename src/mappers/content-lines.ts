@@ -105,14 +105,24 @@ interface PhysicalLogicalLine {
 }
 
 /** Unfolds (RFC 5545 §3.1) and, for vCard 2.1 quoted-printable values, joins soft line breaks. */
-function unfold(text: string): PhysicalLogicalLine[] {
-  const physical = text.split(/\r\n|\n|\r/);
+function unfold(input: string): PhysicalLogicalLine[] {
+  // Lone CRs (old Mac exports) become line breaks; the common CRLF/LF case skips the regex.
+  const text = input.indexOf('\r') >= 0 && /\r(?!\n)/.test(input) ? input.replace(/\r(?!\n)/g, '\n') : input;
   const out: PhysicalLogicalLine[] = [];
   let cur: PhysicalLogicalLine | null = null;
   let qpSoft = false;
-  for (let i = 0; i < physical.length; i++) {
-    const line = physical[i]!;
-    if (cur && (line.startsWith(' ') || line.startsWith('\t'))) {
+  let pos = 0;
+  let lineNo = 0;
+  const n = text.length;
+  while (pos <= n) {
+    let nl = text.indexOf('\n', pos);
+    if (nl < 0) nl = n;
+    const end = nl > pos && text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
+    const line = text.slice(pos, end);
+    pos = nl + 1;
+    lineNo++;
+    const first = line.charCodeAt(0);
+    if (cur && (first === 32 || first === 9)) {
       cur.text += line.slice(1);
       cur.original += `\r\n${line}`;
       continue;
@@ -128,9 +138,9 @@ function unfold(text: string): PhysicalLogicalLine[] {
       cur = null;
       continue;
     }
-    cur = { text: line, original: line, lineNo: i + 1 };
+    cur = { text: line, original: line, lineNo };
     out.push(cur);
-    qpSoft = line.endsWith('=') && /QUOTED-PRINTABLE/i.test(line.slice(0, line.indexOf(':') + 1 || undefined));
+    qpSoft = line.charCodeAt(line.length - 1) === 61 && /QUOTED-PRINTABLE/i.test(line.slice(0, line.indexOf(':') + 1 || undefined));
   }
   return out;
 }
@@ -207,7 +217,15 @@ export function parseItem(raw: string | Buffer): ComponentNode {
     if (!parsed) {
       throw new MappingError('not a valid content line (expected NAME[;PARAM=VALUE]:VALUE)', { line: l.lineNo, lineText: l.text });
     }
-    const line: ContentLine = { ...parsed, original: l.original, lineNo: l.lineNo };
+    const line: ContentLine = {
+      original: l.original,
+      lineNo: l.lineNo,
+      group: parsed.group,
+      name: parsed.name,
+      params: parsed.params,
+      value: parsed.value,
+      head: parsed.head,
+    };
     const top = stack[stack.length - 1]!;
     if (line.name === 'BEGIN') {
       const comp: ComponentNode = { name: line.value.trim().toUpperCase(), begin: line, end: null, children: [] };
@@ -317,8 +335,11 @@ function decodeQuotedPrintable(value: string, charset: string): string {
 
 // --- text values (RFC 6350 §3.4, RFC 5545 §3.3.11) ---
 
+const NEEDS_ESCAPE = /[\\;,\n\r]/;
 export function escapeText(s: string): string {
-  return stripControl(s).replace(/[\\;,\n]|\r\n?/g, (m) => (m === '\\' ? '\\\\' : m === ';' ? '\\;' : m === ',' ? '\\,' : '\\n'));
+  const t = stripControl(s);
+  if (!NEEDS_ESCAPE.test(t)) return t;
+  return t.replace(/[\\;,\n]|\r\n?/g, (m) => (m === '\\' ? '\\\\' : m === ';' ? '\\;' : m === ',' ? '\\,' : '\\n'));
 }
 
 export function unescapeText(s: string): string {

@@ -1,6 +1,6 @@
 // Content and per-field hashes for change detection and three-way merges (R20) without keeping
 // personal data in the state store.
-import { createHash, createHmac } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import type { ActivityFields, AddressFields } from '../providers/crm/model.js';
 import { type ComponentNode, type ContentLine, isComponent, parseItem, stripControl } from './content-lines.js';
 
@@ -22,16 +22,21 @@ const IGNORED = new Set([
 // Parameters whose values are case-insensitive (RFC 6350 §5, RFC 5545 §3.2).
 const CASELESS_PARAMS = new Set(['TYPE', 'VALUE', 'ENCODING', 'RELATED', 'CHARSET', 'ROLE', 'PARTSTAT', 'CUTYPE', 'RSVP', 'FBTYPE', 'RANGE', 'RELTYPE']);
 
+function canonicalParam(name: string, values: string[]): string {
+  if (!CASELESS_PARAMS.has(name)) return `${name}=${values.join(',')}`;
+  if (values.length === 1 && values[0]!.indexOf(',') < 0) return `${name}=${values[0]!.trim().toLowerCase()}`;
+  const all: string[] = [];
+  for (const v of values) for (const part of v.split(',')) all.push(part.trim().toLowerCase());
+  return `${name}=${all.sort().join(',')}`;
+}
+
 function canonicalLine(l: ContentLine): string {
   let s = l.group ? `${l.group.toLowerCase()}.${l.name}` : l.name;
-  const params = l.params
-    .map((p) => {
-      let values = p.values;
-      if (CASELESS_PARAMS.has(p.name)) values = values.flatMap((v) => v.split(',')).map((v) => v.trim().toLowerCase()).sort();
-      return `${p.name}=${values.join(',')}`;
-    })
-    .sort();
-  for (const p of params) s += `;${p}`;
+  if (l.params.length === 1) s += `;${canonicalParam(l.params[0]!.name, l.params[0]!.values)}`;
+  else if (l.params.length > 1) {
+    const params = l.params.map((p) => canonicalParam(p.name, p.values)).sort();
+    for (const p of params) s += `;${p}`;
+  }
   return `${s}:${l.value}`;
 }
 
@@ -60,18 +65,27 @@ export function contentHash(raw: string): string {
     // A malformed item still gets a hash (of its text) so that a later fix is seen as a change.
     canonical = `raw\n${raw.replace(/\r\n?/g, '\n')}`;
   }
-  return createHash('sha256').update(canonical).digest('hex');
+  return sha256Hex(canonical);
 }
 
 /** Text as both sides can hold it: CR LF as LF, control characters dropped (see content-lines). */
 export function normalizeText(s: string): string {
-  return stripControl(s).replace(/\r\n?/g, '\n');
+  const t = stripControl(s);
+  return t.indexOf('\r') >= 0 ? t.replace(/\r\n?/g, '\n') : t;
 }
+
+// One-shot crypto.hash (Node ≥ 20.12) is cheaper than a Hash object per value.
+const oneShot = (crypto as { hash?: (alg: string, data: string, enc: 'hex') => string }).hash;
+function sha256Hex(v: string): string {
+  return oneShot ? oneShot('sha256', v, 'hex') : crypto.createHash('sha256').update(v).digest('hex');
+}
+const EMPTY_HASH = sha256Hex('').slice(0, 32);
 
 function hasher(key?: string): (v: string) => string {
   // Without a key, short field values (a phone number) could be recovered by trying them all;
   // the engine passes a per-installation secret when it has one.
-  return key ? (v) => createHmac('sha256', key).update(v).digest('hex').slice(0, 32) : (v) => createHash('sha256').update(v).digest('hex').slice(0, 32);
+  if (key) return (v) => crypto.createHmac('sha256', key).update(v).digest('hex').slice(0, 32);
+  return (v) => (v === '' ? EMPTY_HASH : sha256Hex(v).slice(0, 32));
 }
 
 export const ADDRESS_HASH_KEYS = [
