@@ -1,12 +1,47 @@
 // `sync-cli status`: per-mailbox state.
 import type { Command } from 'commander';
 import type { ActionRunner } from '../cli.js';
-import { NotImplementedError } from '../errors.js';
 
 export function registerStatusCommand(program: Command, run: ActionRunner): void {
   program
     .command('status')
     .description('per mailbox: state, last success, last error, pending changes, next run')
-    .addHelpText('after', '\nExample:\n  sync-cli status --json')
-    .action((_o, cmd: Command) => run(cmd, async () => { throw new NotImplementedError('status'); }));
+    .addHelpText(
+      'after',
+      `
+Works while the daemon runs (from another process). Exit 0 when no mailbox is failed, 1 otherwise.
+--json prints { "mailboxes": [ { "user", "state", "lastSuccess", "lastError", "pending", "nextRun" } ] },
+state one of not-started | in-progress | success | failed.
+
+Example:
+  sync-cli status --json`,
+    )
+    .action((_o, cmd: Command) =>
+      run(cmd, async (ctx) => {
+        const { buildStatus, statusTable } = await import('../daemon/status.js');
+        const { runningDaemonPid } = await import('../daemon/daemon.js');
+        const { StateStore } = await import('../sync/state.js');
+        const config = ctx.config();
+        let users = null;
+        try {
+          users = await (await ctx.crm()).listUsers();
+        } catch (err) {
+          ctx.logger.warn(`CRM not reachable (${(err as Error).message}); showing user ids instead of logins`);
+        }
+        const state = new StateStore(ctx.paths.stateDb);
+        try {
+          const doc = buildStatus(config, state, users);
+          if (ctx.out.isJson) ctx.out.json(doc);
+          else {
+            const pid = runningDaemonPid(ctx.paths);
+            ctx.out.line(pid ? `daemon: running (pid ${pid})` : 'daemon: not running');
+            if (!doc.mailboxes.length) ctx.out.line('No mailbox is assigned yet: see `sync-cli users assign --help`.');
+            else for (const l of statusTable(doc)) ctx.out.line(l);
+          }
+          return doc.mailboxes.some((m) => m.state === 'failed') ? 1 : 0;
+        } finally {
+          state.close();
+        }
+      }),
+    );
 }

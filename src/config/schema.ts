@@ -99,8 +99,13 @@ export const configSchema = z
         maxBackoffSeconds: z.number().int().min(10).default(3600).describe('Cap of the retry backoff'),
         httpPort: z.number().int().min(0).max(65535).optional().describe('Loopback port for /healthz, /metrics and /hooks/crm; off when unset'),
         retentionDays: z.number().int().min(1).default(10).describe('Purge state of mailboxes unassigned or unused this long'),
+        retrySeconds: z.number().int().min(1).default(30).describe('First retry delay of a failed mailbox; doubles per failure up to maxBackoffSeconds'),
+        pushPollMs: z.number().int().min(200).max(60_000).default(1000).describe('How often the CRM change feed is checked for pushed changes'),
+        postgresChannel: z.string().regex(/^[a-z_][a-z0-9_]*$/).default('sync_cli_crm').describe('PostgreSQL LISTEN channel the CRM trigger notifies (sql/postgres/notify.sql)'),
+        shutdownGraceSeconds: z.number().int().min(1).max(600).default(20).describe('On SIGTERM: how long running syncs may finish before they are abandoned (keep below TimeoutStopSec)'),
+        webhookSecretFile: z.string().optional().describe('File (0600) with the shared secret of POST /hooks/crm; default: webhook-secret in the data dir; env SYNC_CLI_WEBHOOK_SECRET wins'),
       })
-      .default({ intervalSeconds: 300, maxBackoffSeconds: 3600, retentionDays: 10 })
+      .default({ intervalSeconds: 300, maxBackoffSeconds: 3600, retentionDays: 10, retrySeconds: 30, pushPollMs: 1000, postgresChannel: 'sync_cli_crm', shutdownGraceSeconds: 20 })
       .describe('Daemon settings'),
     mailboxes: z.array(mailboxSchema).default([]).describe('Mailbox assignments, one per CRM user'),
   })

@@ -29,6 +29,10 @@ export interface RunningServer {
 export interface RadicaleServer extends RunningServer {
   /** Usernames → passwords accepted by this instance. */
   users: Record<string, string>;
+  /** Stops the server process but keeps its storage (an outage). */
+  halt(): Promise<void>;
+  /** Starts it again on the same port with the same storage. */
+  resume(): Promise<void>;
 }
 
 export interface XandikosServer extends RunningServer {
@@ -79,7 +83,7 @@ async function waitUntilAnswering(url: string, child: ChildProcess, output: () =
   throw new Error(`server at ${url} did not answer within ${timeoutMs} ms (${String(lastError)}):\n${output()}`);
 }
 
-function spawnServer(cmd: string, args: string[], dataDir: string, url: string): Promise<RunningServer> {
+function spawnServer(cmd: string, args: string[], dataDir: string, url: string): Promise<RunningServer & { halt(): Promise<void> }> {
   installExitHook();
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PYTHONUNBUFFERED: '1' } });
   running.add(child);
@@ -90,7 +94,7 @@ function spawnServer(cmd: string, args: string[], dataDir: string, url: string):
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
   const output = () => out;
-  const stop = async () => {
+  const halt = async () => {
     if (child.exitCode === null && child.signalCode === null) {
       const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
       child.kill('SIGTERM');
@@ -99,10 +103,13 @@ function spawnServer(cmd: string, args: string[], dataDir: string, url: string):
       clearTimeout(timer);
     }
     running.delete(child);
+  };
+  const stop = async () => {
+    await halt();
     rmSync(dataDir, { recursive: true, force: true });
   };
   return waitUntilAnswering(url, child, output).then(
-    () => ({ url, dataDir, output, stop }),
+    () => ({ url, dataDir, output, stop, halt }),
     async (err: unknown) => {
       await stop();
       throw err;
@@ -146,8 +153,20 @@ export async function startRadicale(opts: { users?: Record<string, string> } = {
       '',
     ].join('\n'),
   );
-  const server = await spawnServer('radicale', ['--config', join(dataDir, 'config')], dataDir, `http://127.0.0.1:${port}`);
-  return { ...server, users };
+  const start = () => spawnServer('radicale', ['--config', join(dataDir, 'config')], dataDir, `http://127.0.0.1:${port}`);
+  let current = await start();
+  return {
+    url: current.url,
+    dataDir,
+    users,
+    output: () => current.output(),
+    stop: () => current.stop(),
+    halt: () => current.halt(),
+    async resume() {
+      await current.halt();
+      current = await start();
+    },
+  };
 }
 
 /** Starts Xandikos (no authentication; one principal at /user/ with default collections). */

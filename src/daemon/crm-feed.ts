@@ -1,0 +1,78 @@
+// Push from the CRM side without CRM cooperation: the change feed (the same one the engine reads,
+// indexed by (updated_at, id)) is checked every pushPollMs — three cheap index range reads. A
+// PostgreSQL NOTIFY or a webhook only makes the next check happen at once.
+import type { CrmCursor, CrmProvider } from '../providers/crm/model.js';
+import type { ChangedRecord } from './affected.js';
+
+/** Records stamped this long before the watermark are read again: a slow transaction commits late. */
+const OVERLAP_MS = 5_000;
+const PAGE = 500;
+
+export class CrmFeedWatcher {
+  private cursors: { addresses: CrmCursor | null; activities: CrmCursor | null; tombstones: CrmCursor | null } = {
+    addresses: null,
+    activities: null,
+    tombstones: null,
+  };
+  /** `kind:id:version` seen recently, so the overlap window does not re-trigger syncs. */
+  private seen = new Map<string, number>();
+  private checking: Promise<ChangedRecord[]> | undefined;
+
+  constructor(private readonly crm: CrmProvider) {}
+
+  /** Starts at the CRM's clock: older changes are the first scheduled sync's job. */
+  async init(): Promise<void> {
+    const start: CrmCursor = { ts: await this.crm.now(), id: '' };
+    this.cursors = { addresses: start, activities: start, tombstones: start };
+  }
+
+  /** The records changed since the last check (each reported once). Concurrent calls share one read. */
+  check(): Promise<ChangedRecord[]> {
+    this.checking ??= this.read().finally(() => (this.checking = undefined));
+    return this.checking;
+  }
+
+  private back(c: CrmCursor | null): CrmCursor | null {
+    if (!c) return null;
+    const t = Date.parse(c.ts);
+    return Number.isNaN(t) ? c : { ts: new Date(t - OVERLAP_MS).toISOString(), id: '' };
+  }
+
+  private fresh(key: string, now: number): boolean {
+    if (this.seen.has(key)) return false;
+    this.seen.set(key, now);
+    return true;
+  }
+
+  private async read(): Promise<ChangedRecord[]> {
+    const now = Date.now();
+    const out: ChangedRecord[] = [];
+    const drain = async <T>(
+      cursor: CrmCursor | null,
+      fetch: (c: CrmCursor | null, n: number) => Promise<{ items: T[]; next: CrmCursor | null; more: boolean }>,
+      take: (item: T) => void,
+    ): Promise<CrmCursor | null> => {
+      let c = this.back(cursor);
+      let last = cursor;
+      for (;;) {
+        const page = await fetch(c, PAGE);
+        page.items.forEach(take);
+        if (page.next && (!last || page.next.ts > last.ts || (page.next.ts === last.ts && page.next.id > last.id))) last = page.next;
+        if (!page.more || !page.next) return last;
+        c = page.next;
+      }
+    };
+    this.cursors.addresses = await drain(this.cursors.addresses, (c, n) => this.crm.addressChangesSince(c, n), (a) => {
+      if (this.fresh(`address:${a.id}:${a.version}`, now)) out.push({ kind: 'address', id: a.id, record: a });
+    });
+    this.cursors.activities = await drain(this.cursors.activities, (c, n) => this.crm.activityChangesSince(c, n), (a) => {
+      if (this.fresh(`activity:${a.id}:${a.version}`, now)) out.push({ kind: 'activity', id: a.id, record: a });
+    });
+    this.cursors.tombstones = await drain(this.cursors.tombstones, (c, n) => this.crm.tombstonesSince(c, n), (t) => {
+      if (this.fresh(`tomb:${t.kind}:${t.id}:${t.deletedAt}`, now)) out.push({ kind: t.kind, id: t.id });
+    });
+    // Forget keys older than twice the overlap: they cannot come back through the window.
+    for (const [k, t] of this.seen) if (now - t > 2 * OVERLAP_MS + 60_000) this.seen.delete(k);
+    return out;
+  }
+}

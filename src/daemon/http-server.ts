@@ -1,0 +1,109 @@
+// The daemon's loopback HTTP endpoint (daemon.httpPort; off when unset): GET /healthz,
+// GET /metrics (Prometheus), POST /hooks/crm (signed CRM webhook). Binds 127.0.0.1 only: a
+// reverse proxy or the CRM on the same host reaches it; nothing is exposed by default.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from '../log/logger.js';
+import type { DaemonMetrics } from './metrics.js';
+import { checkWebhookRequest, MAX_WEBHOOK_BYTES, SIGNATURE_HEADER, type WebhookPayload } from './webhook.js';
+
+/** Thrown by the webhook handler for a payload naming something the daemon does not know. */
+export class UnknownWebhookTargetError extends Error {}
+
+export interface DaemonHttpHandlers {
+  health(): { ok: boolean; body: Record<string, unknown> };
+  metrics: DaemonMetrics;
+  /** Undefined when no webhook secret is available. */
+  webhookSecret: string | undefined;
+  /** Returns the logins whose mailboxes will sync; throws UnknownWebhookTargetError → 422. */
+  onWebhook(payload: WebhookPayload): Promise<string[]>;
+}
+
+export interface DaemonHttpServer {
+  port: number;
+  close(): Promise<void>;
+}
+
+function send(res: http.ServerResponse, status: number, body: unknown, type = 'application/json'): void {
+  const text = type === 'application/json' ? JSON.stringify(body) + '\n' : String(body);
+  res.writeHead(status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store' });
+  res.end(text);
+}
+
+/** Reads at most MAX_WEBHOOK_BYTES + 1 bytes; stops reading (and answers 413) beyond. */
+function readLimited(req: http.IncomingMessage): Promise<Buffer | 'too-large'> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > MAX_WEBHOOK_BYTES) return resolve('too-large');
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_WEBHOOK_BYTES) {
+        req.removeAllListeners('data');
+        req.pause();
+        resolve('too-large');
+      } else chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+export function startDaemonHttpServer(port: number, h: DaemonHttpHandlers, logger: Logger): Promise<DaemonHttpServer> {
+  const server = http.createServer((req, res) => {
+    void handle(req, res).catch((err: unknown) => {
+      logger.error(`HTTP ${req.method} ${req.url}: ${(err as Error).message}`);
+      if (!res.headersSent) send(res, 500, { error: 'internal error; see the daemon log' });
+    });
+  });
+  const handle = async (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
+      const { ok, body } = h.health();
+      return send(res, ok ? 200 : 503, body);
+    }
+    if (url.pathname === '/metrics' && req.method === 'GET') {
+      return send(res, 200, await h.metrics.registry.metrics(), h.metrics.registry.contentType);
+    }
+    if (url.pathname === '/hooks/crm') {
+      if (req.method !== 'POST') return send(res, 405, { error: 'use POST' });
+      const reject = (status: number, message: string) => {
+        h.metrics.webhookRejected.inc({ status: String(status) });
+        logger.warn(`webhook refused (${status}): ${message}`);
+        // Connection: close — an oversize body is not drained.
+        res.setHeader('Connection', 'close');
+        send(res, status, { error: message });
+      };
+      if (!h.webhookSecret) return reject(503, 'the webhook is disabled: no shared secret (see docs/operations.md)');
+      const body = await readLimited(req);
+      if (body === 'too-large') return reject(413, `body larger than ${MAX_WEBHOOK_BYTES} bytes`);
+      const verdict = checkWebhookRequest(h.webhookSecret, body, req.headers[SIGNATURE_HEADER] as string | undefined);
+      if (verdict.status !== 202) return reject(verdict.status, verdict.message);
+      try {
+        const logins = await h.onWebhook(verdict.payload);
+        h.metrics.pushes.inc({ source: 'webhook' });
+        return send(res, 202, { mailboxes: logins });
+      } catch (err) {
+        if (err instanceof UnknownWebhookTargetError) return reject(422, err.message);
+        throw err;
+      }
+    }
+    send(res, 404, { error: 'not found; try /healthz, /metrics or POST /hooks/crm' });
+  };
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => {
+      server.off('error', reject);
+      const actual = (server.address() as AddressInfo).port;
+      resolve({
+        port: actual,
+        close: () =>
+          new Promise<void>((done) => {
+            server.close(() => done());
+            server.closeAllConnections();
+          }),
+      });
+    });
+  });
+}

@@ -1,0 +1,47 @@
+// `sync-cli status`: the R22 status of every assigned mailbox, read from the state store (WAL:
+// safe to read while the daemon writes). Mailboxes never synced are `not-started`.
+import type { Config } from '../config/schema.js';
+import type { CrmUser } from '../providers/crm/model.js';
+import type { MailboxState, StateStore } from '../sync/state.js';
+
+export interface MailboxStatusLine {
+  user: string;
+  state: MailboxState;
+  lastSuccess: string | null;
+  lastError: string | null;
+  pending: number;
+  nextRun: string | null;
+}
+
+export interface StatusDocument {
+  mailboxes: MailboxStatusLine[];
+}
+
+/** `users` (from the CRM) turns ids into logins; without it the id is shown. */
+export function buildStatus(config: Config, state: StateStore, users: CrmUser[] | null): StatusDocument {
+  const login = (id: string) => users?.find((u) => u.id === id)?.login ?? id;
+  return {
+    mailboxes: config.mailboxes.map((m) => {
+      const s = state.getStatus(m.user);
+      return { user: login(m.user), state: s.state, lastSuccess: s.lastSuccess, lastError: s.lastError, pending: s.pending, nextRun: s.nextRun };
+    }),
+  };
+}
+
+function ago(iso: string | null, now: number): string {
+  if (!iso) return '-';
+  const s = Math.round((Date.parse(iso) - now) / 1000);
+  const abs = Math.abs(s);
+  const text = abs < 90 ? `${abs}s` : abs < 5400 ? `${Math.round(abs / 60)}m` : abs < 129_600 ? `${Math.round(abs / 3600)}h` : `${Math.round(abs / 86_400)}d`;
+  return s < 0 ? `${text} ago` : `in ${text}`;
+}
+
+export function statusTable(doc: StatusDocument, now = Date.now()): string[] {
+  const head = ['user', 'state', 'last success', 'pending', 'next run'];
+  const rows = doc.mailboxes.map((m) => [m.user, m.state, ago(m.lastSuccess, now), String(m.pending), ago(m.nextRun, now)]);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const fmt = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  const lines = [fmt(head), fmt(widths.map((w) => '-'.repeat(w))), ...rows.map(fmt)];
+  for (const m of doc.mailboxes) if (m.lastError && m.state === 'failed') lines.push(`${m.user}: ${m.lastError}`);
+  return lines;
+}
