@@ -31,7 +31,12 @@ async function readInput(file: string): Promise<string> {
 /** Counts of records in the embedded CRM file, or null when it has no CRM tables yet. */
 async function embeddedCounts(file: string): Promise<{ users: number; addresses: number; activities: number } | null> {
   const { default: Database } = await import('better-sqlite3');
-  const db = new Database(file, { readonly: true, fileMustExist: true });
+  let db: InstanceType<typeof Database>;
+  try {
+    db = new Database(file, { readonly: true, fileMustExist: true });
+  } catch {
+    return null;
+  }
   try {
     const count = (table: string) => (db.prepare(`select count(*) as n from ${table}`).get() as { n: number }).n;
     return { users: count('sync_users'), addresses: count('sync_addresses'), activities: count('sync_activities') };
@@ -48,6 +53,9 @@ async function crmInit(ctx: Context, opts: { demo?: boolean; force?: boolean }):
   if (fs.existsSync(file)) {
     const existing = await embeddedCounts(file);
     const total = existing ? existing.users + existing.addresses + existing.activities : 0;
+    if (!existing && fs.statSync(file).size > 0 && !opts.force) {
+      throw new UsageError(`${file} exists but is not an embedded CRM; nothing was changed.`, 'Move the file away, or add --force to replace it.');
+    }
     if (total > 0 && !opts.force) {
       throw new UsageError(
         `The embedded CRM ${file} already holds data (${existing?.users} users, ${existing?.addresses} addresses, ${existing?.activities} activities); nothing was changed.`,
@@ -91,10 +99,10 @@ async function crmInit(ctx: Context, opts: { demo?: boolean; force?: boolean }):
 
 async function crmImport(ctx: Context, file: string): Promise<void> {
   const source = file === '-' ? 'stdin' : file;
-  const { parseExchangeText, importExchange } = await import('../providers/crm/exchange.js');
-  const parsed = parseExchangeText(await readInput(file), source);
+  const { parseExchangeTextLenient, importExchange } = await import('../providers/crm/exchange.js');
+  const parsed = parseExchangeTextLenient(await readInput(file), source);
   const provider = await sqlProvider(ctx);
-  const summary = await importExchange(provider, parsed, source);
+  const summary = await importExchange(provider, parsed.file, source, parsed.problems);
   if (ctx.out.isJson) {
     ctx.out.json(summary);
     return;

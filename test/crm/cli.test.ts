@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { exportExchange } from '../../src/providers/crm/exchange.js';
 import { SqlCrmProvider } from '../../src/providers/crm/sql-provider.js';
 import { postgresTarget, type TestDatabase } from './databases.js';
 
@@ -13,6 +14,16 @@ const bin = path.join(root, 'bin/sync-cli');
 function cli(home: string, args: string[], input?: string) {
   const r = spawnSync(process.execPath, [bin, '--home', home, ...args], { input, encoding: 'utf8', env: { ...process.env, SYNC_CLI_CRM_PASSWORD: '' } });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** What `crm export` prints, read in-process (a spawn per check would make this file slow). */
+async function exportOf(home: string): Promise<string> {
+  const crm = await SqlCrmProvider.open({ dialect: 'sqlite', url: path.join(home, 'crm.sqlite') });
+  try {
+    return JSON.stringify(await exportExchange(crm), null, 2) + '\n';
+  } finally {
+    await crm.close();
+  }
 }
 
 const homes: string[] = [];
@@ -75,12 +86,12 @@ describe('crm init / export / import', () => {
     expect(appts.some((a) => !a.allDay && a.start?.slice(-6) !== a.end?.slice(-6))).toBe(true);
   });
 
-  it('refuses to overwrite a CRM with data unless --force', () => {
+  it('refuses to overwrite a CRM with data unless --force', async () => {
     const r = cli(home, ['crm', 'init']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/already holds data/);
     expect(r.stderr).toContain('--force');
-    expect(cli(home, ['crm', 'export']).stdout).toBe(exported);
+    expect(await exportOf(home)).toBe(exported);
   });
 
   it('crm export | crm import - touches nothing', () => {
@@ -115,14 +126,23 @@ describe('crm init / export / import', () => {
     ['missing id', JSON.stringify({ users: [{ login: 'x', name: 'X', userTag: 'X' }] }), /users\[0\]\.id: required/],
   ];
   for (const [name, input, message] of bad) {
-    it(`bad input (${name}): exit 2, names record and field, nothing written`, () => {
+    it(`bad input (${name}): exit 2, names record and field, nothing written`, async () => {
       const r = cli(home, ['crm', 'import', '-'], input);
       expect(r.code).toBe(2);
       expect(r.stderr).toMatch(message);
       expect(r.stderr).not.toMatch(/\n\s+at /);
-      expect(cli(home, ['crm', 'export']).stdout).toBe(exported);
+      expect(await exportOf(home)).toBe(exported);
     });
   }
+
+  it('bad input: shape and reference problems are listed together', async () => {
+    const r = cli(home, ['crm', 'import', '-'], JSON.stringify({ addresses: [{ id: 'p1', phones: [{}] }, { id: 'p2', owner: 'nobody' }] }));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/2 problems, nothing was imported/);
+    expect(r.stderr).toContain('addresses[0] (id p1).phones[0].number: required');
+    expect(r.stderr).toContain('addresses[1] (id p2).owner: unknown user "nobody"');
+    expect(await exportOf(home)).toBe(exported);
+  });
 
   it('keeps unknown keys of the exchange file in the embedded CRM', () => {
     const r = cli(home, ['crm', 'import', '-'], JSON.stringify({ addresses: [{ id: 'k1', company: 'Extra GmbH', ffNummer: 4711, custom: { a: 1 } }] }));
@@ -140,6 +160,15 @@ describe('crm init / export / import', () => {
 });
 
 describe('crm without a CRM, and crm connect', () => {
+  it('crm init does not delete a file that is not an embedded CRM', () => {
+    const home = tempHome();
+    fs.writeFileSync(path.join(home, 'crm.sqlite'), 'not a database');
+    const r = cli(home, ['crm', 'init']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/is not an embedded CRM/);
+    expect(fs.readFileSync(path.join(home, 'crm.sqlite'), 'utf8')).toBe('not a database');
+  });
+
   it('import without an embedded CRM says to run crm init (exit 2)', () => {
     const r = cli(tempHome(), ['crm', 'import', path.join(root, 'test/fixtures/crm/small.json')]);
     expect(r.code).toBe(2);

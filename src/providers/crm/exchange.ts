@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import { InputError } from '../../errors.js';
 import type { CrmStore, Extra, StoredActivity, StoredAddress } from './store.js';
-import { sameSet, userToRow } from './store.js';
+import { userToRow } from './store.js';
 import type { SqlCrmProvider } from './sql-provider.js';
 
 const required = (what = 'required') => ({ error: (iss: { input?: unknown }) => (iss.input === undefined ? 'required' : what) });
@@ -131,6 +131,10 @@ function formatPath(path: PropertyKey[]): string {
   return path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('');
 }
 
+/** Position of each validated record in the file, so messages name it even when others were invalid. */
+const sourceIndex = new WeakMap<object, number>();
+const at = (record: object, fallback: number) => sourceIndex.get(record) ?? fallback;
+
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -169,6 +173,7 @@ export function validateExchange(raw: unknown): { file: ExchangeFile; problems: 
         if (first !== undefined) problems.push(`${where}.id: duplicate of ${name}[${first}]`);
         else seen.set(rid, i);
       }
+      sourceIndex.set(result.data, i);
       (file[name] as unknown[]).push(result.data);
     });
   }
@@ -177,15 +182,20 @@ export function validateExchange(raw: unknown): { file: ExchangeFile; problems: 
 
 /** Parses the text of an exchange file; InputError names the source and every problem. */
 export function parseExchangeText(textIn: string, source: string): ExchangeFile {
+  const { file, problems } = parseExchangeTextLenient(textIn, source);
+  if (problems.length) throw importProblems(source, problems);
+  return file;
+}
+
+/** Like parseExchangeText, but returns the valid records with the shape problems (malformed JSON still throws). */
+export function parseExchangeTextLenient(textIn: string, source: string): { file: ExchangeFile; problems: string[] } {
   let raw: unknown;
   try {
     raw = JSON.parse(textIn);
   } catch (err) {
     throw new InputError(`${source} is not valid JSON: ${(err as Error).message}`, 'Fix the JSON syntax; the format is described in crm-exchange.md.');
   }
-  const { file, problems } = validateExchange(raw);
-  if (problems.length) throw importProblems(source, problems);
-  return file;
+  return validateExchange(raw);
 }
 
 function importProblems(source: string, problems: string[]): InputError {
@@ -251,7 +261,7 @@ async function crossCheck(store: CrmStore, file: ExchangeFile): Promise<string[]
     byTag.set(u.userTag, u.id);
   }
   file.users.forEach((u, i) => {
-    const where = `users[${i}] (id ${u.id})`;
+    const where = `users[${at(u, i)}] (id ${u.id})`;
     const loginOwner = byLogin.get(u.login);
     if (loginOwner !== undefined && loginOwner !== u.id) problems.push(`${where}.login: "${u.login}" is already the login of user ${loginOwner}`);
     else byLogin.set(u.login, u.id);
@@ -266,12 +276,13 @@ async function crossCheck(store: CrmStore, file: ExchangeFile): Promise<string[]
   const addressKnown = (x: string) => fileAddresses.has(x) || (dbAddresses.has(x) && !deletedAddresses.has(x));
   file.addresses.forEach((a, i) => {
     if (isDeleted(a)) return;
-    if (a.owner !== null && !userIds.has(a.owner)) problems.push(`addresses[${i}] (id ${a.id}).owner: unknown user "${a.owner}"`);
-    if (a.private && a.owner === null) problems.push(`addresses[${i}] (id ${a.id}).owner: required for a private address (R4)`);
+    const where = `addresses[${at(a, i)}] (id ${a.id})`;
+    if (a.owner !== null && !userIds.has(a.owner)) problems.push(`${where}.owner: unknown user "${a.owner}"`);
+    if (a.private && a.owner === null) problems.push(`${where}.owner: required for a private address (R4)`);
   });
   file.activities.forEach((a, i) => {
     if (isDeleted(a)) return;
-    const where = `activities[${i}] (id ${a.id})`;
+    const where = `activities[${at(a, i)}] (id ${a.id})`;
     if (a.owner !== null && !userIds.has(a.owner)) problems.push(`${where}.owner: unknown user "${a.owner}"`);
     if (a.private && a.owner === null) problems.push(`${where}.owner: required for a private activity (R4)`);
     a.participants.forEach((p, j) => {
@@ -289,11 +300,12 @@ async function crossCheck(store: CrmStore, file: ExchangeFile): Promise<string[]
  * not touched (no version or updatedAt bump); `deleted: true` deletes and leaves a tombstone.
  * Any problem → InputError, nothing written.
  */
-export async function importExchange(provider: SqlCrmProvider, file: ExchangeFile, source: string): Promise<ImportSummary> {
+export async function importExchange(provider: SqlCrmProvider, file: ExchangeFile, source: string, shapeProblems: string[] = []): Promise<ImportSummary> {
   const summary: ImportSummary = { users: counts(), addresses: counts(), activities: counts() };
   const withExtra = provider.hasExtra;
   await provider.transaction(async (store) => {
-    const problems = await crossCheck(store, file);
+    // Shape problems and reference problems are reported together, so one round of fixes suffices.
+    const problems = [...shapeProblems, ...(await crossCheck(store, file))];
     if (problems.length) throw importProblems(source, problems);
 
     const users = new Map((await store.listUsers()).map((u) => [u.id, u]));
@@ -374,4 +386,3 @@ export async function exportExchange(provider: SqlCrmProvider): Promise<Exchange
   return { users, addresses, activities };
 }
 
-export { sameSet };
