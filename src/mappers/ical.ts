@@ -447,7 +447,7 @@ export function patchICal(existing: string, activity: Activity, ctx: FfdataConte
   };
 
   const summaryLine = find('SUMMARY')[0];
-  if (!summaryLine || unescapeText(summaryLine.value) !== o.summary) set('SUMMARY', builtLine('SUMMARY', escapeText(o.summary)));
+  if (!summaryLine || unescapeText(summaryLine.value) !== stripControl(o.summary).replace(/\r\n?/g, '\n')) set('SUMMARY', builtLine('SUMMARY', escapeText(o.summary)));
   setTime('DTSTART', times.start, o.start);
   if (task) setTime('DUE', times.due, o.due);
   else {

@@ -234,6 +234,14 @@ export function patchVCard(existing: string, address: Address, opts: MapperOptio
   const setValue = (line: ContentLine, value: string) => {
     if (line.value !== value) replace.set(line, { ...line, value, original: null });
   };
+  // A vCard 4.0 `tel:` URI cannot hold the number as the CRM writes it (spaces, letters), and
+  // re-encoding would read back differently; the line becomes VALUE=text, keeping group and TYPE.
+  const setTel = (line: ContentLine, number: string) => {
+    if (!/^tel:/i.test(line.value.trim())) return setValue(line, escapeText(number));
+    const params = line.params.filter((p) => p.name !== 'VALUE');
+    params.push({ name: 'VALUE', values: ['text'] });
+    replace.set(line, { ...line, params, value: escapeText(number), head: null, original: null });
+  };
   const afterLast = (name: string): ContentLine | null => {
     // Insert after the last line of that name: i.e. before the line that follows it.
     let idx = -1;
@@ -249,7 +257,9 @@ export function patchVCard(existing: string, address: Address, opts: MapperOptio
 
   if (!o.uid) insert(afterLast('VERSION'), builtLine('UID', stableUid('address', address.id)));
   const fn = escapeText(displayName(address));
-  if (o.fn) setValue(o.fn, fn);
+  if (o.fn) {
+    if (unescapeText(o.fn.value) !== unescapeText(fn)) setValue(o.fn, fn);
+  }
   else insert(afterLast('VERSION'), builtLine('FN', fn));
   if (o.n) {
     const parts = splitRaw(o.n.value, ';');
@@ -259,7 +269,7 @@ export function patchVCard(existing: string, address: Address, opts: MapperOptio
 
   if (o.org) {
     const parts = splitRaw(o.org.value, ';');
-    if (unescapeText(parts[0] ?? '') !== address.company) {
+    if (unescapeText(parts[0] ?? '') !== norm(address.company)) {
       if (address.company === '' && parts.length === 1) replace.set(o.org, null);
       else setValue(o.org, [escapeText(address.company), ...parts.slice(1)].join(';'));
     }
@@ -268,7 +278,7 @@ export function patchVCard(existing: string, address: Address, opts: MapperOptio
   if (o.adr) {
     const parts = splitRaw(o.adr.value, ';');
     const cur = parts.map(unescapeText);
-    if (cur[2] !== address.street || cur[3] !== address.city || cur[5] !== address.postalCode || cur[6] !== address.country) {
+    if (cur[2] !== norm(address.street) || cur[3] !== norm(address.city) || cur[5] !== norm(address.postalCode) || cur[6] !== norm(address.country)) {
       const next = adrValue(address, parts);
       if (!hasPostal(address) && splitRaw(next, ';').every((p) => p === '')) replace.set(o.adr, null);
       else setValue(o.adr, next);
@@ -276,7 +286,7 @@ export function patchVCard(existing: string, address: Address, opts: MapperOptio
   } else if (hasPostal(address)) insert(afterLast('ADR') ?? afterLast('ORG'), builtLine('ADR', adrValue(address, []), [{ name: 'TYPE', values: ['work'] }]));
 
   if (o.email) {
-    if (unescapeText(o.email.value).trim() !== address.email) {
+    if (unescapeText(o.email.value).trim() !== norm(address.email).trim()) {
       if (address.email === '') replace.set(o.email, null);
       else setValue(o.email, escapeText(address.email));
     }
@@ -290,7 +300,7 @@ export function patchVCard(existing: string, address: Address, opts: MapperOptio
     const have = o.bySlot[i];
     if (have) {
       if (want.trim() === '') removeTel(have, lines, replace);
-      else if (telNumber(have.line) !== want) setValue(have.line, /^tel:/i.test(have.line.value) ? `tel:${encodeTel(want)}` : escapeText(want));
+      else if (telNumber(have.line) !== norm(want).trim()) setTel(have.line, want);
     } else if (want.trim() !== '') {
       pendingTel.push({ slot: i, line: telLine(slot.types, want, v4) });
     }
@@ -318,9 +328,9 @@ export function patchVCard(existing: string, address: Address, opts: MapperOptio
   }
 
   if (o.fax) {
-    if (telNumber(o.fax.line) !== address.fax) {
+    if (telNumber(o.fax.line) !== norm(address.fax).trim()) {
       if (address.fax === '') removeTel(o.fax, lines, replace);
-      else setValue(o.fax.line, /^tel:/i.test(o.fax.line.value) ? `tel:${encodeTel(address.fax)}` : escapeText(address.fax));
+      else setTel(o.fax.line, address.fax);
     }
   } else if (address.fax) insert(telAnchor(), telLine(['work', 'fax'], address.fax, v4));
 
@@ -391,8 +401,10 @@ function telLine(types: string[], number: string, v4: boolean): ContentLine {
   return builtLine('TEL', escapeText(number), params);
 }
 
-function encodeTel(n: string): string {
-  return n.replace(/\s+/g, '-').replace(/[^0-9A-Za-z+*#\-.()/;=]/g, (c) => encodeURIComponent(c));
+/** CRM text as a device holds it after a round trip: CR LF as LF, control characters dropped. */
+function norm(s: string): string {
+  const t = stripControl(s);
+  return t.indexOf('\r') >= 0 ? t.replace(/\r\n?/g, '\n') : t;
 }
 
 /** Removes a TEL line and, when nothing else uses its Apple group, the group's X-ABLabel. */

@@ -69,6 +69,16 @@ describe('CRM → device → CRM is the identity on CRM-owned fields', () => {
     );
   });
 
+  it('R11: patching a card with the address it already shows changes nothing (no needless upload)', () => {
+    fc.assert(
+      fc.property(addressArb, fc.constantFrom(opts3, opts4), (a, o) => {
+        const v = addressToVCard(a, o);
+        expect(patchVCard(v, a, o)).toBe(v);
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
   it('R11/R12: addresses through a patch of an existing card', () => {
     fc.assert(
       fc.property(addressArb, addressArb, (first, second) => {
@@ -127,6 +137,16 @@ describe('CRM → device → CRM is the identity on CRM-owned fields', () => {
         expect(dev.kind).toBe(a.kind);
         expect(activityFieldHashes(dev.fields)).toEqual(activityFieldHashes(a));
         expect(dev.isPrivate).toBe(a.private);
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('R14: patching an item with the activity it already shows changes nothing', () => {
+    fc.assert(
+      fc.property(activityArb, (a) => {
+        const text = activityToICal(a, ctx(), opts3);
+        expect(patchICal(text, a, ctx(), opts3)).toBe(text);
       }),
       { numRuns: RUNS },
     );

@@ -119,6 +119,14 @@ describe('R11: synced fields both ways, everything else untouched', () => {
     expect(patchVCard(ios, { ...address(), ...same, phones: same.phones.map((p) => ({ ...p })) }, opts)).toBe(ios);
   });
 
+  it('R12: patching a vCard 4.0 tel: URI writes the number as text, exactly as the CRM holds it', () => {
+    const card = 'BEGIN:VCARD\r\nVERSION:4.0\r\nFN:x\r\nN:x;;;;\r\nitem1.TEL;VALUE=uri;TYPE="work,voice":tel:+49-89-1\r\nEND:VCARD\r\n';
+    expect(vCardToAddress(card, opts).fields.phones[0]!.number).toBe('+49-89-1');
+    const after = patchVCard(card, address({ phones: [{ number: '+49 89 2', remark: '' }] }), opts);
+    expect(unfoldedLines(after)).toContain('item1.TEL;TYPE="work,voice";VALUE=text:+49 89 2');
+    expect(vCardToAddress(after, opts).fields.phones[0]!.number).toBe('+49 89 2');
+  });
+
   it('R11: reads every synced field from a DAVx5 vCard 4.0', () => {
     const c = vCardToAddress(fixture('davx5-v4.vcf'), opts);
     expect(c.version).toBe('4.0');
