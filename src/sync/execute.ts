@@ -11,6 +11,7 @@ import { CrmVersionConflictError } from '../errors.js';
 import { CONTENT_TYPE, crmFieldHashes, renderForDevice, type Action } from './plan.js';
 import type { MailboxSnapshot } from './snapshot-types.js';
 import type { StateStore } from './state.js';
+import { failpoint, withSyncMarker } from './marker.js';
 
 export interface ExecuteCounts {
   created: number;
@@ -72,6 +73,7 @@ export async function executePlan(actions: Action[], deps: ExecuteDeps): Promise
     switch (a.type) {
       case 'device-create': {
         const ref = await mailbox.create(deps.collections[a.collection], `${a.name}.${a.collection === 'contacts' ? 'vcf' : 'ics'}`, a.data, CONTENT_TYPE[a.collection]);
+        failpoint('after-device-create');
         state.upsertItem({ ...a.item, href: ref.href, etag: ref.etag, contentHash: contentHash(a.data) });
         counts.created++;
         return;
@@ -97,7 +99,7 @@ export async function executePlan(actions: Action[], deps: ExecuteDeps): Promise
             ? await crm.updateAddress(a.crmId, a.patch as Partial<AddressFields>, a.expectedVersion)
             : await crm.updateActivity(a.crmId, a.patch as Partial<ActivityFields>, a.expectedVersion);
         counts.crmUpdates++;
-        counts.conflicts += a.conflicts.length ? 1 : 0;
+        failpoint('after-crm-update');
         let ref = a.ref;
         if (a.data !== null) {
           ref = await mailbox.update(a.ref, a.data, CONTENT_TYPE[a.item.collection]);
@@ -120,13 +122,20 @@ export async function executePlan(actions: Action[], deps: ExecuteDeps): Promise
         return;
       }
       case 'crm-create': {
+        // Remembered first: a crash right after the CRM write is recovered, not imported twice (R23).
+        state.setRetry(user, 'import', a.ref.href, 'import from the device in progress');
         const rec: Address | Activity =
           a.kind === 'address' ? await crm.createAddress(a.input as NewAddress) : await crm.createActivity(a.input as NewActivity);
         counts.crmUpdates++;
-        // The device item gets what the CRM made of it (type prefix R15, [FFDATA] R16).
-        const data = renderForDevice(a.kind, rec, a.raw, snapshot, deps.mapper);
-        const ref = data === a.raw ? a.ref : await mailbox.update(a.ref, data, CONTENT_TYPE[a.collection]);
-        state.upsertItem({
+        failpoint('after-crm-create');
+        // The device item gets what the CRM made of it (type prefix R15, [FFDATA] R16) and the
+        // link to its CRM record (marker, R23).
+        const data = withSyncMarker(renderForDevice(a.kind, rec, a.raw, snapshot, deps.mapper), a.kind, rec.id);
+        const ref = await mailbox.update(a.ref, data, CONTENT_TYPE[a.collection]);
+        failpoint('after-device-update');
+        state.transaction(() => {
+          state.clearRetry(user, 'import', a.ref.href);
+          state.upsertItem({
           user,
           kind: a.kind,
           crmId: rec.id,
@@ -138,6 +147,7 @@ export async function executePlan(actions: Action[], deps: ExecuteDeps): Promise
           fieldHashes: crmFieldHashes(a.kind, rec),
           reason: 'scope',
           links: a.kind === 'activity' ? (rec as Activity).addresses : [],
+          });
         });
         return;
       }

@@ -313,7 +313,8 @@ export function planMailboxSync(snap: MailboxSnapshot, opts: MapperOptions, flag
         continue;
       }
       const uid = e.contact?.uid ?? e.activity?.uid;
-      const ours = uid ? crmIdFromUid(uid) : null;
+      // Ours by UID (created by sync-cli) or by marker (imported from the device), R23.
+      const ours = (uid ? crmIdFromUid(uid) : null) ?? e.crmRef ?? null;
       if (ours && (ours.kind === 'address') === (e.collection === 'contacts') && !stateByKey.has(key(ours.kind, ours.id))) {
         adoptByKey.set(key(ours.kind, ours.id), e);
       } else newEntries.push(e);

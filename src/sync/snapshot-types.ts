@@ -30,6 +30,9 @@ export interface DeviceEntry {
   contact?: DeviceContact;
   activity?: DeviceActivity;
   error?: string;
+  /** The CRM record this item belongs to when its UID is not ours: the X-SYNC-CLI-ID marker of
+   *  an item imported from the device, or a pending import recovered after a crash (R23). */
+  crmRef?: { kind: 'address' | 'activity'; id: string };
   /** REV / LAST-MODIFIED of the item, for `newest-wins` (R20). */
   lastModified?: string;
 }

@@ -7,6 +7,8 @@ import type { CollectionKind, CollectionRef, MailboxProvider } from '../provider
 import { COLLECTION_KINDS } from '../providers/dav/types.js';
 import type { DeviceCollectionSnapshot, DeviceEntry, MailboxSnapshot, SyncSettings } from './snapshot-types.js';
 import type { CrmCursors, ItemState, StateStore } from './state.js';
+import { syncMarkerOf } from './marker.js';
+import { addressFieldHashes, activityFieldHashes } from '../mappers/index.js';
 
 const PAGE = 500;
 const BATCH = 200;
@@ -64,6 +66,8 @@ function lastModifiedOf(raw: string): string | undefined {
 
 export function parseDeviceItem(collection: CollectionKind, href: string, etag: string, raw: string, mapper: MapperOptions): DeviceEntry {
   const entry: DeviceEntry = { collection, href, etag, raw, lastModified: lastModifiedOf(raw) };
+  const marker = syncMarkerOf(raw);
+  if (marker) entry.crmRef = marker;
   try {
     if (collection === 'contacts') entry.contact = vCardToAddress(raw, mapper);
     else entry.activity = iCalToActivity(raw, mapper);
@@ -177,12 +181,13 @@ export async function readMailboxSnapshot(input: SnapshotInput): Promise<Snapsho
         continue;
       }
       const uid = e.contact?.uid ?? e.activity?.uid;
-      const ours = uid ? crmIdFromUid(uid) : null;
+      const ours = (uid ? crmIdFromUid(uid) : null) ?? e.crmRef ?? null;
       if (ours) (ours.kind === 'address' ? needAddr : needAct).push(ours.id);
     }
   }
   await fetchInto('address', needAddr, true);
   await fetchInto('activity', needAct, true);
+  await recoverPendingImports(input, device, byHref, addresses, activities);
 
   // Linked addresses of the activities read: R5 contacts and the [FFDATA] block (R16).
   const links = new Set<string>();
@@ -204,4 +209,50 @@ export async function readMailboxSnapshot(input: SnapshotInput): Promise<Snapsho
     users: usersById,
   };
   return { snapshot, nextCursors, nextTokens };
+}
+
+/**
+ * A crash between creating a CRM record from a device item and writing the state leaves a
+ * pending import (R23). Find the record it created — in the user's scope, not linked to any
+ * device item, with the same CRM-owned fields — and link the device item to it instead of
+ * importing it again.
+ */
+async function recoverPendingImports(
+  input: SnapshotInput,
+  device: Record<CollectionKind, DeviceCollectionSnapshot>,
+  byHref: Map<string, ItemState>,
+  addresses: Map<string, Address>,
+  activities: Map<string, Activity>,
+): Promise<void> {
+  const { crm, state, settings: s } = input;
+  const pending = state.listRetries(s.userId, 'import');
+  if (!pending.size) return;
+  const entries = Object.values(device).flatMap((c) => c.changed).filter((e) => pending.has(e.href) && !byHref.has(e.href) && !e.crmRef && !e.error);
+  if (!entries.length) return;
+  const mapped = new Set(state.listItems(s.userId).map((i) => `${i.kind}:${i.crmId}`));
+  const scope = await crm.scopeIds({ userId: s.userId, addressTags: [s.userTag], activityTags: [s.userTag] });
+  const free = (kind: 'address' | 'activity', ids: string[]) => ids.filter((id) => !mapped.has(`${kind}:${id}`));
+  const candAddr = await inBatches(free('address', scope.addresses), (b) => crm.getAddresses(b));
+  const candAct = await inBatches(free('activity', scope.activities), (b) => crm.getActivities(b));
+  const same = (a: Record<string, string>, b: Record<string, string>) => Object.keys(a).every((k) => a[k] === b[k]);
+  const taken = new Set<string>();
+  for (const e of entries) {
+    if (e.contact) {
+      const want = addressFieldHashes(e.contact.fields);
+      const hit = candAddr.find((a) => !taken.has(a.id) && same(want, addressFieldHashes(a)));
+      if (hit) {
+        taken.add(hit.id);
+        addresses.set(hit.id, hit);
+        e.crmRef = { kind: 'address', id: hit.id };
+      }
+    } else if (e.activity) {
+      const want = activityFieldHashes(e.activity.fields);
+      const hit = candAct.find((a) => !taken.has(a.id) && a.kind === e.activity!.kind && same({ ...want, subject: '' }, { ...activityFieldHashes(a), subject: '' }));
+      if (hit) {
+        taken.add(hit.id);
+        activities.set(hit.id, hit);
+        e.crmRef = { kind: 'activity', id: hit.id };
+      }
+    }
+  }
 }

@@ -278,16 +278,16 @@ export class StateStore {
   }
 
   // --- items to retry at the next sync (R22) ---
-  listRetries(user: string, side: 'crm' | 'device'): Map<string, string> {
+  listRetries(user: string, side: 'crm' | 'device' | 'import'): Map<string, string> {
     const rows = this.db.prepare('SELECT key, message FROM retry WHERE user = ? AND side = ?').all(user, side) as { key: string; message: string }[];
     return new Map(rows.map((r) => [r.key, r.message]));
   }
 
-  setRetry(user: string, side: 'crm' | 'device', key: string, message: string): void {
+  setRetry(user: string, side: 'crm' | 'device' | 'import', key: string, message: string): void {
     this.db.prepare('INSERT OR REPLACE INTO retry (user, side, key, message) VALUES (?, ?, ?, ?)').run(user, side, key, message);
   }
 
-  clearRetry(user: string, side: 'crm' | 'device', key: string): void {
+  clearRetry(user: string, side: 'crm' | 'device' | 'import', key: string): void {
     this.db.prepare('DELETE FROM retry WHERE user = ? AND side = ? AND key = ?').run(user, side, key);
   }
 

@@ -12,6 +12,7 @@ import { StateStore } from '../../src/sync/state.js';
 import { openMailbox } from '../../src/providers/dav/index.js';
 import { startRadicale, startXandikos, type RunningServer } from './servers.js';
 import { tempHome } from './cli.js';
+import { postgresTarget } from '../crm/databases.js';
 
 import { smallCrm } from './small-crm.js';
 
@@ -86,11 +87,15 @@ export interface ScenarioOptions {
   exchange?: unknown;
   config?: Partial<Config['sync']>;
   mailbox?: Partial<MailboxConfig>;
+  /** Where the CRM lives (default: the embedded SQLite CRM). */
+  crm?: 'sqlite' | 'postgres';
   /** CRM logins that get a mailbox (default: all users of the fixture). */
   logins?: string[];
 }
 
 export class Scenario {
+  private dropCrm: (() => Promise<void>) | undefined;
+
   private constructor(
     readonly home: string,
     readonly paths: Paths,
@@ -108,16 +113,25 @@ export class Scenario {
     const passwords = Object.fromEntries(logins.map((l) => [l, `pw-${l}-${Math.random().toString(36).slice(2, 8)}`]));
     const kind = opts.server ?? 'radicale';
     const server = kind === 'radicale' ? await startRadicale({ users: passwords }) : await startXandikos();
-    await SqlCrmProvider.createTables({ dialect: 'sqlite', url: paths.crmDb });
-    const crm = await openSqlCrmProvider({ dialect: 'sqlite', overlapSeconds: 120 }, paths);
+    let crmConfig: Config['crm'] = { dialect: 'sqlite', overlapSeconds: 120 };
+    let drop: (() => Promise<void>) | undefined;
+    if (opts.crm === 'postgres') {
+      const db = await postgresTarget.create();
+      drop = () => db.drop();
+      crmConfig = { dialect: 'postgres', url: db.options.url, schema: db.options.schema, overlapSeconds: 120 };
+      await SqlCrmProvider.createTables(db.options);
+    } else await SqlCrmProvider.createTables({ dialect: 'sqlite', url: paths.crmDb });
+    const crm = await openSqlCrmProvider(crmConfig, paths);
     await importExchange(crm, exchange, 'fixture');
     const mailboxes = exchange.users
       .filter((u) => logins.includes(u.login))
       .map((u) => ({ user: u.id, url: server.url + '/', username: u.login, credentialStore: 'file' as const, ...opts.mailbox }));
-    const config = parseConfig({ sync: { ...opts.config }, mailboxes }, 'test config');
+    const config = parseConfig({ crm: crmConfig, sync: { ...opts.config }, mailboxes }, 'test config');
     saveConfig(paths.configFile, config);
     for (const m of config.mailboxes) await storeMailboxPassword(m, passwords[m.username]!, paths);
-    return new Scenario(home, paths, server, crm, kind, passwords);
+    const sc = new Scenario(home, paths, server, crm, kind, passwords);
+    sc.dropCrm = drop;
+    return sc;
   }
 
   config(): Config {
@@ -170,6 +184,7 @@ export class Scenario {
 
   async stop(): Promise<void> {
     await this.crm.close();
+    await this.dropCrm?.();
     await this.server.stop();
     fs.rmSync(this.home, { recursive: true, force: true });
   }

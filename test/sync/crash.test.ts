@@ -21,7 +21,7 @@ function bigCrm() {
   const ev = doc.activities[0]!;
   for (let i = 0; i < 55; i++) {
     const day = new Date(Date.now() + (i + 1) * 86_400_000).toISOString().slice(0, 10);
-    doc.activities.push({ ...ev, id: `e${i}`, subject: `Besprechung ${i}`, start: `${day}T08:00:00+00:00`, end: `${day}T09:00:00+00:00`, addresses: [] });
+    doc.activities.push({ ...ev, id: `e${i}`, subject: `Besprechung ${i}`, start: `${day}T08:00:00+00:00`, end: `${day}T09:00:00+00:00`, addresses: [] } as (typeof doc.activities)[number]);
   }
   return doc;
 }
@@ -89,3 +89,40 @@ it('R23: kill -9 at random points of a 300-item sync, 20 times: the next run con
   const [b5] = await s.crm.getAddresses(['b5']);
   expect(b5!.note).toMatch(/^Handy-Notiz \d+$/);
 }, 240_000);
+
+// The windows between a remote write and the state write, hit on purpose (SYNC_CLI_FAILPOINT).
+it.each(['after-crm-create', 'after-device-update', 'after-device-create', 'after-crm-update'])(
+  'R23: killed at %s, the next run converges without duplicates',
+  async (point) => {
+    const s = await Scenario.create({ logins: ['mmueller'] });
+    try {
+      const dev = await s.device('mmueller');
+      if (point === 'after-crm-update') {
+        await s.syncOk();
+        const card = (await dev.find('contacts', 'Mustermann'))!;
+        await dev.put(card.href, card.data.replace(/^NOTE:.*\r\n/m, '').replace('END:VCARD', 'NOTE:Handy\r\nEND:VCARD'), card.etag);
+      } else if (point !== 'after-device-create') {
+        await s.syncOk();
+        await dev.create('contacts', 'tel.vcf', 'BEGIN:VCARD\r\nVERSION:3.0\r\nUID:tel-x\r\nFN:Tina Telefon\r\nN:Telefon;Tina;;;\r\nEND:VCARD\r\n');
+      }
+      const code = await new Promise<number | null>((resolve) => {
+        const child = spawn(process.execPath, [cliPath, '--home', s.home, 'run', '--once'], { stdio: 'ignore', env: { ...process.env, SYNC_CLI_FAILPOINT: point } });
+        child.on('exit', (c, sig) => resolve(sig === 'SIGKILL' ? -9 : c));
+      });
+      expect(code).toBe(-9); // the failpoint was reached
+      await s.syncOk();
+      const again = await s.syncOk();
+      expect(again[0]).toMatchObject({ created: 0, updated: 0, deleted: 0, crmUpdates: 0 });
+      const contacts = await dev.list('contacts');
+      expect(new Set(contacts.map(uidOf)).size).toBe(contacts.length);
+      const scope = await s.crm.scopeIds({ userId: 'u1', addressTags: ['MM'], activityTags: [] });
+      const all = await s.crm.getAddresses(scope.addresses);
+      if (point === 'after-crm-create' || point === 'after-device-update') expect(all.filter((a) => a.lastName === 'Telefon')).toHaveLength(1);
+      if (point === 'after-crm-update') expect(all.find((a) => a.id === 'a1')!.note).toBe('Handy');
+      for (const a of all) expect(contacts.filter((c) => c.data.includes(a.lastName)).length).toBeGreaterThanOrEqual(1);
+    } finally {
+      await s.stop();
+    }
+  },
+  60_000,
+);
