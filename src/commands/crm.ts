@@ -116,6 +116,10 @@ async function crmImport(ctx: Context, file: string): Promise<void> {
 async function crmExport(ctx: Context): Promise<void> {
   const { exportExchange } = await import('../providers/crm/exchange.js');
   const doc = await exportExchange(await sqlProvider(ctx));
+  // `crm export | head` closes the pipe early: that is the reader's choice, not an error.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+  });
   process.stdout.write(JSON.stringify(doc, null, 2) + '\n');
 }
 

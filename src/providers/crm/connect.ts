@@ -1,7 +1,7 @@
 // Opens a Kysely instance on one of the three CRM dialects and turns connection failures into
 // one-line CrmUnavailableErrors that name the URL without its password.
 import Database from 'better-sqlite3';
-import { Kysely, MysqlDialect, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import { CompiledQuery, Kysely, MysqlDialect, PostgresDialect, SqliteDialect, SqliteDriver, sql, type DatabaseConnection, type Driver, type SqliteDialectConfig } from 'kysely';
 import { createPool } from 'mysql2';
 import pg from 'pg';
 import { CrmUnavailableError } from '../../errors.js';
@@ -55,6 +55,26 @@ export function connectionReason(err: unknown): string {
   return redactString(text.split('\n')[0] ?? text);
 }
 
+/**
+ * SQLite write transactions start with BEGIN IMMEDIATE: a deferred transaction that later
+ * upgrades to a write fails at once with SQLITE_BUSY when the daemon and a CLI command write
+ * together; an immediate one waits for busy_timeout instead.
+ */
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+}
+
+class ImmediateSqliteDialect extends SqliteDialect {
+  constructor(private readonly config: SqliteDialectConfig) {
+    super(config);
+  }
+  override createDriver(): Driver {
+    return new ImmediateSqliteDriver(this.config);
+  }
+}
+
 const SAFE_SCHEMA = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 export function createKysely(opts: CrmConnectionOptions): Kysely<CrmDatabase> {
@@ -73,7 +93,7 @@ export function createKysely(opts: CrmConnectionOptions): Kysely<CrmDatabase> {
       }
       database.pragma('journal_mode = WAL');
       database.pragma('busy_timeout = 5000');
-      return new Kysely<CrmDatabase>({ dialect: new SqliteDialect({ database }) });
+      return new Kysely<CrmDatabase>({ dialect: new ImmediateSqliteDialect({ database }) });
     }
     case 'postgres': {
       if (opts.schema && !SAFE_SCHEMA.test(opts.schema)) {
