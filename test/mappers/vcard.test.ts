@@ -205,6 +205,12 @@ describe('R12: phone slots', () => {
     expect(c.fields.phones.every((p) => p.remark === '')).toBe(true);
   });
 
+  it('R12: Nextcloud (sabre/vobject) quoted TYPE lists: two work numbers, home and other', () => {
+    const c = vCardToAddress(fixture('nextcloud-v3.vcf'), opts);
+    expect(c.fields.phones.map((p) => p.number)).toEqual(['+49 221 12345', '+49 221 12346', '', '+49 221 77777', '', '', '', '+49 221 88888']);
+    expect(c.unslottedPhones).toEqual([]);
+  });
+
   it('R12: DAVx5 numbers: work, cell, car, home and an untyped one (DAVx5 writes "other" without TYPE)', () => {
     const c = vCardToAddress(fixture('davx5-v4.vcf'), opts);
     expect(c.fields.phones.map((p) => p.number)).toEqual(['+49 30 555-1000', '', '+49 160 5551234', '+49 30 555-2000', '', '+49 160 5559999', '', '+49 30 555-3000']);
