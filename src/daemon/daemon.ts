@@ -283,7 +283,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     scheduler.start();
     notifier.ready();
     cleanups.push(notifier.startWatchdog(() => !shuttingDown));
-    logger.info(`daemon started (pid ${process.pid}): ${config.mailboxes.length} mailbox(es), interval ${opts.intervalSeconds ?? config.daemon.intervalSeconds} s, push every ${config.daemon.pushPollMs} ms`);
+    logger.info(`daemon started (pid ${process.pid}): ${config.mailboxes.length} mailbox(es), interval ${opts.intervalSeconds ?? config.daemon.intervalSeconds} s, push every ${config.daemon.pushPollMs} ms, sd_notify ${notifier.transport}`);
 
     const signal = await (opts.stopSignal ?? waitForSignal());
     shuttingDown = true;
