@@ -8,6 +8,8 @@ export interface MapperOptions {
   subjectFormat: string;
   /** vCard version of new contacts. */
   vcardVersion: '3.0' | '4.0';
+  /** Key for the per-field hashes (HMAC), kept outside the state store (the engine's state.key). */
+  hashKey?: string;
   /** PRODID written on new items and on items we patch. */
   prodId?: string;
   /** Zone for floating device times (no TZID, no Z); default UTC. */

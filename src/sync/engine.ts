@@ -1,6 +1,9 @@
 // One sync pass: for each chosen mailbox, lock (R24) → snapshot → plan → guard (R21) →
 // execute → store tokens, watermark and status (R22). Emits typed progress events that the
 // CLI renders (Ink or plain lines), the daemon logs and tests collect.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pLimit from 'p-limit';
 import type { Paths } from '../config/paths.js';
@@ -59,8 +62,29 @@ export interface EngineDeps {
   logger?: Logger;
 }
 
-export function mapperOptions(config: Config): MapperOptions {
+/**
+ * The key of the per-field hashes: random, 0600, next to (not inside) the state store, so a
+ * copy of the state store alone reveals no field values, not even short ones like phone numbers.
+ */
+export function fieldHashKey(paths: Paths): string {
+  const file = path.join(paths.dataDir, 'state.key');
+  try {
+    return fs.readFileSync(file, 'utf8').trim();
+  } catch {
+    fs.mkdirSync(paths.dataDir, { recursive: true, mode: 0o700 });
+    const key = crypto.randomBytes(32).toString('hex');
+    try {
+      fs.writeFileSync(file, key + '\n', { mode: 0o600, flag: 'wx' });
+      return key;
+    } catch {
+      return fs.readFileSync(file, 'utf8').trim(); // another process made it first
+    }
+  }
+}
+
+export function mapperOptions(config: Config, hashKey?: string): MapperOptions {
   return {
+    hashKey,
     phoneSlots: loadPhoneSlots(config.sync.phoneSlots),
     subjectFormat: config.sync.subjectFormat,
     vcardVersion: config.sync.vcardVersion,
@@ -148,7 +172,7 @@ export async function syncMailbox(deps: EngineDeps, m: MailboxConfig, u: CrmUser
     const password = m.url.startsWith('file:') ? '' : await getMailboxPassword(m, deps.paths, deps.env);
     mailbox = (deps.openMailbox ?? defaultOpenMailbox(config))(m, password);
     const settings = effectiveSettings(config, m, u);
-    const mapper = mapperOptions(config);
+    const mapper = mapperOptions(config, fieldHashKey(deps.paths));
     let collections = await provisionCollections(mailbox, state, config, m, u.id, opts.dryRun ?? false);
 
     emit('reading');

@@ -106,7 +106,7 @@ export async function executePlan(actions: Action[], deps: ExecuteDeps): Promise
           counts.updated++;
         }
         state.transaction(() => {
-          state.upsertItem({ ...a.item, crmVersion: rec.version, fieldHashes: crmFieldHashes(a.kind, rec), href: ref.href, etag: ref.etag, contentHash: a.data ? contentHash(a.data) : '' });
+          state.upsertItem({ ...a.item, crmVersion: rec.version, fieldHashes: crmFieldHashes(a.kind, rec, deps.mapper), href: ref.href, etag: ref.etag, contentHash: a.data ? contentHash(a.data) : '' });
           state.clearRetry(user, 'device', ref.href);
           state.clearRetry(user, 'crm', `${a.kind}:${a.crmId}`);
         });
@@ -144,7 +144,7 @@ export async function executePlan(actions: Action[], deps: ExecuteDeps): Promise
           etag: ref.etag,
           crmVersion: rec.version,
           contentHash: contentHash(data),
-          fieldHashes: crmFieldHashes(a.kind, rec),
+          fieldHashes: crmFieldHashes(a.kind, rec, deps.mapper),
           reason: 'scope',
           links: a.kind === 'activity' ? (rec as Activity).addresses : [],
           });

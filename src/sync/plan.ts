@@ -161,8 +161,11 @@ function pickAddressFields(a: AddressFields): AddressFields {
   };
 }
 
-export function crmFieldHashes(kind: RecordKind, rec: Address | Activity): Record<string, string> {
-  return kind === 'address' ? addressFieldHashes(pickAddressFields(rec as Address)) : activityFieldHashes(deviceVisibleActivityFields(rec as Activity));
+/** Per-field hashes of the CRM-owned fields, keyed (HMAC) so the state store holds no personal data. */
+export function crmFieldHashes(kind: RecordKind, rec: Address | Activity, opts: Pick<MapperOptions, 'hashKey'>): Record<string, string> {
+  return kind === 'address'
+    ? addressFieldHashes(pickAddressFields(rec as Address), opts.hashKey)
+    : activityFieldHashes(deviceVisibleActivityFields(rec as Activity), opts.hashKey);
 }
 
 function displayName(kind: RecordKind, rec: Address | Activity | undefined, id: string): string {
@@ -390,7 +393,7 @@ export function planMailboxSync(snap: MailboxSnapshot, opts: MapperOptions, flag
           return true;
         }
         const data = render(kind, rec, dev.raw, snap, opts);
-        const base = itemBase(kind, rec, s, reason, crmFieldHashes(kind, rec));
+        const base = itemBase(kind, rec, s, reason, crmFieldHashes(kind, rec, opts));
         if (data === dev.raw) actions.push({ type: 'state-update', item: { ...base, href: st.href, etag: dev.etag, contentHash: st.contentHash }, summary: `note new CRM version of ${name} (device already right)` });
         else actions.push({ type: 'device-update', kind, crmId: id, ref: { href: st.href, etag: dev.etag }, data, item: base, summary: `update ${name} on the device` });
       } else if (rec && st.reason !== reason) {
@@ -424,7 +427,7 @@ export function planMailboxSync(snap: MailboxSnapshot, opts: MapperOptions, flag
         collection: collectionOf(kind, rec),
         name: stableUid(kind, id),
         data,
-        item: itemBase(kind, rec, s, reason, crmFieldHashes(kind, rec)),
+        item: itemBase(kind, rec, s, reason, crmFieldHashes(kind, rec, opts)),
         summary: `create ${name} on the device${reason === 'linked' ? ' (linked to an appointment, R5)' : ''}`,
       });
       return true;
@@ -433,7 +436,7 @@ export function planMailboxSync(snap: MailboxSnapshot, opts: MapperOptions, flag
   };
 
   const mergeBoth = (kind: RecordKind, rec: Address | Activity, st: ItemState | null, dev: DeviceEntry, reason: ItemState['reason'], name: string) => {
-    const crmHashes = crmFieldHashes(kind, rec);
+    const crmHashes = crmFieldHashes(kind, rec, opts);
     let devFields: AddressFields | ActivityFields;
     if (kind === 'address') devFields = dev.contact!.fields;
     else {
@@ -444,14 +447,14 @@ export function planMailboxSync(snap: MailboxSnapshot, opts: MapperOptions, flag
       if ((rec as Activity).kind === 'appointment') f.done = (rec as Activity).done;
       devFields = f;
     }
-    const devHashes = kind === 'address' ? addressFieldHashes(devFields as AddressFields) : activityFieldHashes(devFields as ActivityFields);
+    const devHashes = kind === 'address' ? addressFieldHashes(devFields as AddressFields, opts.hashKey) : activityFieldHashes(devFields as ActivityFields, opts.hashKey);
     const crmNewer = dev.lastModified ? Date.parse(rec.updatedAt) >= Date.parse(dev.lastModified) : true;
     const m = mergeFields(st?.fieldHashes ?? null, crmHashes, devHashes, s.conflict, crmNewer);
     if (m.conflicts.length) conflicts.push({ key: key(kind, rec.id), fields: m.conflicts });
     const patch = kind === 'address' ? applyAddressMerge(rec as Address, dev.contact!, m.fromDevice) : applyActivityMerge(rec as Activity, devFields as ActivityFields, m.fromDevice, snap.now);
     const merged = { ...rec, ...patch } as Address | Activity;
     const data = render(kind, merged, dev.raw, snap, opts);
-    const base = itemBase(kind, merged, s, reason, crmFieldHashes(kind, merged));
+    const base = itemBase(kind, merged, s, reason, crmFieldHashes(kind, merged, opts));
     const conflictNote = m.conflicts.length ? `; conflict on ${m.conflicts.join(', ')} decided ${s.conflict}` : '';
     if (Object.keys(patch).length) {
       actions.push({

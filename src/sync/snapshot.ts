@@ -238,16 +238,16 @@ async function recoverPendingImports(
   const taken = new Set<string>();
   for (const e of entries) {
     if (e.contact) {
-      const want = addressFieldHashes(e.contact.fields);
-      const hit = candAddr.find((a) => !taken.has(a.id) && same(want, addressFieldHashes(a)));
+      const want = addressFieldHashes(e.contact.fields, input.mapper.hashKey);
+      const hit = candAddr.find((a) => !taken.has(a.id) && same(want, addressFieldHashes(a, input.mapper.hashKey)));
       if (hit) {
         taken.add(hit.id);
         addresses.set(hit.id, hit);
         e.crmRef = { kind: 'address', id: hit.id };
       }
     } else if (e.activity) {
-      const want = activityFieldHashes(e.activity.fields);
-      const hit = candAct.find((a) => !taken.has(a.id) && a.kind === e.activity!.kind && same({ ...want, subject: '' }, { ...activityFieldHashes(a), subject: '' }));
+      const want = activityFieldHashes(e.activity.fields, input.mapper.hashKey);
+      const hit = candAct.find((a) => !taken.has(a.id) && a.kind === e.activity!.kind && same({ ...want, subject: '' }, { ...activityFieldHashes(a, input.mapper.hashKey), subject: '' }));
       if (hit) {
         taken.add(hit.id);
         activities.set(hit.id, hit);

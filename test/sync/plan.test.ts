@@ -46,7 +46,7 @@ function snapshot(p: Partial<MailboxSnapshot> = {}): MailboxSnapshot {
 function stateOf(kind: 'address' | 'activity', rec: Address | Activity, href: string, reason: ItemState['reason'] = 'scope'): ItemState {
   return {
     user: 'u1', kind, crmId: rec.id, collection: kind === 'address' ? 'contacts' : 'appointments', href, etag: '"e1"', crmVersion: rec.version,
-    contentHash: 'h', fieldHashes: crmFieldHashes(kind, rec), reason, links: kind === 'activity' ? (rec as Activity).addresses : [],
+    contentHash: 'h', fieldHashes: crmFieldHashes(kind, rec, opts), reason, links: kind === 'activity' ? (rec as Activity).addresses : [],
   };
 }
 

@@ -470,3 +470,21 @@ describe('conflicts, safety, status', () => {
     for (const m of r) expect(m).toMatchObject({ created: 0, updated: 0, deleted: 0, crmUpdates: 0, errors: [] });
   });
 });
+
+describe('state store', () => {
+  it('R25: the state store holds ids, hrefs, ETags and keyed hashes — no names, numbers or notes', async () => {
+    const s = await setup();
+    const Database = (await import('better-sqlite3')).default;
+    const db = new Database(s.paths.stateDb, { readonly: true });
+    const dump = JSON.stringify(
+      (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all() as string[]).map((t) => db.prepare(`SELECT * FROM ${t}`).all()),
+    );
+    db.close();
+    expect(dump).toContain('a1'); // ids are there
+    for (const personal of ['Mustermann', 'Größl', '+49 89 1234-0', '1234-0', 'München', 'Hausmeister', s.passwords.mmueller!]) {
+      expect(dump).not.toContain(personal);
+    }
+    expect(fs.statSync(s.paths.stateDb).mode & 0o777).toBe(0o600);
+    expect(fs.statSync(`${s.paths.dataDir}/state.key`).mode & 0o777).toBe(0o600);
+  });
+});
