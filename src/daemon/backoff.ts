@@ -5,7 +5,7 @@
 export function backoffSeconds(failures: number, baseSeconds: number, capSeconds: number, random: () => number = Math.random): number {
   const exp = Math.min(capSeconds, baseSeconds * 2 ** Math.max(0, failures - 1));
   // Half fixed, half random: never retries sooner than exp/2, never later than the cap.
-  return Math.max(1, Math.min(capSeconds, exp / 2 + random() * (exp / 2)));
+  return Math.min(capSeconds, exp / 2 + random() * (exp / 2));
 }
 
 /** Offset of the first run of mailbox `index` of `count`, spread over one stagger window. */

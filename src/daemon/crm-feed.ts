@@ -24,6 +24,9 @@ export class CrmFeedWatcher {
   async init(): Promise<void> {
     const start: CrmCursor = { ts: await this.crm.now(), id: '' };
     this.cursors = { addresses: start, activities: start, tombstones: start };
+    // Mark what the overlap window holds now as seen: it predates the daemon, and the first
+    // scheduled sync covers it.
+    await this.read();
   }
 
   /** The records changed since the last check (each reported once). Concurrent calls share one read. */

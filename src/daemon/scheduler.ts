@@ -39,6 +39,7 @@ interface Entry {
 /** Pushes arriving within this window are coalesced into one sync. */
 const PUSH_DEBOUNCE_MS = 150;
 const BUSY_RETRY_MS = 5_000;
+const STAGGER_STEP_SECONDS = 1;
 
 export class Scheduler {
   private readonly entries = new Map<string, Entry>();
@@ -61,7 +62,9 @@ export class Scheduler {
     }
     const fresh = list.filter((m) => !this.entries.has(m.user));
     fresh.forEach((m, i) => {
-      const dueAt = now + staggerOffsetSeconds(i, fresh.length, Math.min(this.opts.staggerSeconds, m.intervalSeconds)) * 1000;
+      // About one second apart, at most over the stagger window (or the interval, if shorter).
+      const window = Math.min(this.opts.staggerSeconds, m.intervalSeconds, fresh.length * STAGGER_STEP_SECONDS);
+      const dueAt = now + staggerOffsetSeconds(i, fresh.length, window) * 1000;
       this.entries.set(m.user, { mailbox: m, dueAt, failures: 0, running: false, again: false, reason: 'start' });
       this.opts.onNextRun?.(m.user, new Date(dueAt), 0);
     });

@@ -1,0 +1,128 @@
+// Scheduler timing with real (short) timers and a fake sync: concurrency bound, backoff with
+// its next run reported, pushes coalesced and re-run after a running sync, config changes.
+import { describe, expect, it } from 'vitest';
+import { backoffSeconds, staggerOffsetSeconds } from '../../src/daemon/backoff.js';
+import { Scheduler, type RunOutcome } from '../../src/daemon/scheduler.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('backoff', () => {
+  it('doubles per failure, stays within [exp/2, exp] and never passes the cap', () => {
+    expect(backoffSeconds(1, 30, 3600, () => 0)).toBe(15);
+    expect(backoffSeconds(1, 30, 3600, () => 1)).toBe(30);
+    expect(backoffSeconds(3, 30, 3600, () => 1)).toBe(120);
+    expect(backoffSeconds(20, 30, 3600, () => 1)).toBe(3600);
+    expect(backoffSeconds(20, 30, 3600, () => 0)).toBe(1800);
+    for (let f = 1; f < 30; f++) expect(backoffSeconds(f, 30, 600)).toBeLessThanOrEqual(600);
+  });
+
+  it('staggers first runs evenly over the window', () => {
+    expect([0, 1, 2, 3].map((i) => staggerOffsetSeconds(i, 4, 60))).toEqual([0, 15, 30, 45]);
+    expect(staggerOffsetSeconds(0, 1, 60)).toBe(0);
+  });
+});
+
+describe('Scheduler', () => {
+  it('never runs more mailboxes at once than the concurrency allows, and runs each again after its interval', async () => {
+    let now = 0;
+    let max = 0;
+    const runs: string[] = [];
+    const s = new Scheduler({
+      concurrency: 2,
+      retrySeconds: 1,
+      maxBackoffSeconds: 10,
+      staggerSeconds: 0,
+      runMailbox: async (u) => {
+        now++;
+        max = Math.max(max, now);
+        runs.push(u);
+        await sleep(40);
+        now--;
+        return 'success';
+      },
+    });
+    s.setMailboxes(['a', 'b', 'c', 'd', 'e'].map((u) => ({ user: u, login: u, intervalSeconds: 0.3 })));
+    s.start();
+    await sleep(500);
+    await s.stop(1000);
+    expect(max).toBe(2);
+    for (const u of ['a', 'b', 'c', 'd', 'e']) expect(runs.filter((r) => r === u).length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('R22: a failed mailbox is retried with growing delays and reports each next run; success resets', async () => {
+    const outcomes: RunOutcome[] = ['failed', 'failed', 'success'];
+    const times: number[] = [];
+    const next: { at: number; failures: number }[] = [];
+    const s = new Scheduler({
+      concurrency: 1,
+      retrySeconds: 0.1,
+      maxBackoffSeconds: 10,
+      staggerSeconds: 0,
+      random: () => 1,
+      runMailbox: async () => {
+        times.push(Date.now());
+        return outcomes.shift() ?? 'success';
+      },
+      onNextRun: (_u, at, failures) => next.push({ at: at.getTime(), failures }),
+    });
+    s.setMailboxes([{ user: 'a', login: 'a', intervalSeconds: 60 }]);
+    s.start();
+    await sleep(600);
+    await s.stop(100);
+    expect(times.length).toBe(3);
+    expect(times[1]! - times[0]!).toBeGreaterThanOrEqual(90); // 0.1 s
+    expect(times[2]! - times[1]!).toBeGreaterThanOrEqual(190); // 0.2 s
+    expect(next.map((n) => n.failures)).toEqual([0, 1, 2, 0]);
+    expect(next.at(-1)!.at - times[2]!).toBeGreaterThan(59_000); // back to the interval
+  });
+
+  it('a push during a running sync runs that mailbox once more right after; pushes for others start at once', async () => {
+    const runs: string[] = [];
+    const s = new Scheduler({
+      concurrency: 4,
+      retrySeconds: 1,
+      maxBackoffSeconds: 10,
+      staggerSeconds: 0,
+      runMailbox: async (u, reason) => {
+        runs.push(`${u}:${reason}`);
+        await sleep(100);
+        return 'success';
+      },
+    });
+    s.setMailboxes([
+      { user: 'a', login: 'a', intervalSeconds: 60 },
+      { user: 'b', login: 'b', intervalSeconds: 60 },
+    ]);
+    s.start();
+    await sleep(30);
+    s.trigger(['a', 'a', 'zz'], 'push'); // a is running; zz is unknown and ignored
+    await sleep(400);
+    s.trigger(['b'], 'push');
+    await sleep(250);
+    await s.stop(500);
+    expect(runs.filter((r) => r.startsWith('a:'))).toEqual(['a:start', 'a:push']);
+    expect(runs.filter((r) => r.startsWith('b:'))).toEqual(['b:start', 'b:push']);
+  });
+
+  it('an unassigned mailbox is dropped and a new one starts', async () => {
+    const runs: string[] = [];
+    const s = new Scheduler({ concurrency: 2, retrySeconds: 1, maxBackoffSeconds: 10, staggerSeconds: 0, runMailbox: async (u) => (runs.push(u), 'success') });
+    s.setMailboxes([{ user: 'a', login: 'a', intervalSeconds: 0.1 }]);
+    s.start();
+    await sleep(50);
+    expect(s.setMailboxes([{ user: 'b', login: 'b', intervalSeconds: 60 }])).toEqual({ added: ['b'], removed: ['a'] });
+    const before = runs.filter((r) => r === 'a').length;
+    await sleep(300);
+    await s.stop(100);
+    expect(runs.filter((r) => r === 'a').length).toBe(before);
+    expect(runs).toContain('b');
+  });
+
+  it('stop() reports a sync that outlives the grace time', async () => {
+    const s = new Scheduler({ concurrency: 1, retrySeconds: 1, maxBackoffSeconds: 10, staggerSeconds: 0, runMailbox: () => sleep(1000).then(() => 'success' as const) });
+    s.setMailboxes([{ user: 'a', login: 'a', intervalSeconds: 60 }]);
+    s.start();
+    await sleep(20);
+    expect(await s.stop(50)).toBe(false);
+  });
+});
