@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import * as L from './lib.mjs';
 import { topFunctions } from './cpuprofile-top.mjs';
+import { importCosts } from './startup.mjs';
 
 const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
@@ -105,7 +106,7 @@ function vdirsyncerConfig(dir, pairs) {
   mkdirSync(dir, { recursive: true });
   const lines = ['[general]', `status_path = "${join(dir, 'status')}"`, ''];
   for (const p of pairs) {
-    lines.push(`[pair ${p.name}]`, `a = "${p.name}_local"`, `b = "${p.name}_remote"`, 'collections = null', 'conflict_resolution = "a wins"', '');
+    lines.push(`[pair ${p.name}]`, `a = "${p.name}_local"`, `b = "${p.name}_remote"`, 'collections = null', `conflict_resolution = "${p.winner ?? 'a'} wins"`, '');
     lines.push(`[storage ${p.name}_local]`, 'type = "filesystem"', `path = "${p.local}"`, `fileext = "${p.ext}"`, '');
     lines.push(`[storage ${p.name}_remote]`, `type = "${p.type}"`, `url = "${p.url}"`, `username = "${p.user}"`, `password = "${L.PASSWORD}"`, '');
   }
@@ -152,6 +153,25 @@ async function withProfile(home, args, name) {
   await L.cli(home, args, { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', dir] });
   const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
   return file ? { file: join('bench', 'results', `${mode}-profiles`, name, file), top: topFunctions(join(dir, file), 15) } : undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Step 0: what a process start costs (the floor of every no-change run).
+async function step0() {
+  const s = {};
+  R.steps['0-startup'] = s;
+  log('startup: node -e 0, sync-cli --version, packages loaded by run --once');
+  s.nodeBare = await L.hyperfine('node -e 0', `${process.execPath} -e 0`, { runs: SIZES.runs + 5 });
+  s.syncCliVersion = await L.hyperfine('sync-cli --version', `${process.execPath} ${L.CLI} --version`, { runs: SIZES.runs + 5 });
+  const home = L.crmHome(L.exchangeDoc({ addresses: 1, appointments: 0 }), 'startup');
+  const vdir = mkdtempSync(join(tmpdir(), 'bench-vdir-startup-'));
+  L.assign(home, pathToFileURL(vdir).href);
+  await L.cli(home, ['run', '--once']);
+  const traced = await L.measured(process.execPath, ['--import', join(L.ROOT, 'bench', 'trace-imports.mjs'), L.CLI, '--home', home, 'run', '--once']);
+  s.packagesLoaded = (traced.stderr.match(/\[trace-imports\] (.*)/) ?? [])[1];
+  s.noChangeTinyVdir = await L.hyperfine('sync-cli run --once, 1-item vdir', `${process.execPath} ${L.CLI} --home ${home} run --once`, { runs: SIZES.runs + 5 });
+  s.importCosts = importCosts(quick ? 1 : 3);
+  log('startup', { bare: s.nodeBare.mean, version: s.syncCliVersion.mean, tiny: s.noChangeTinyVdir.mean });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -299,8 +319,10 @@ async function step2b() {
 
   const vsDir = mkdtempSync(join(tmpdir(), 'bench-vdirsyncer-big-'));
   cpSync(src.contacts, join(vsDir, 'local'), { recursive: true });
-  const cfg = vdirsyncerConfig(vsDir, [{ name: 'contacts', local: join(vsDir, 'local'), ext: '.vcf', type: 'carddav', url: `${proxy.url}/vdir/contacts/`, user: 'vdir' }]);
+  const cfg = vdirsyncerConfig(vsDir, [{ name: 'contacts', local: join(vsDir, 'local'), ext: '.vcf', type: 'carddav', url: `${proxy.url}/vdir/contacts/`, user: 'vdir', winner: 'b' }]);
   await vdirsyncerDiscover(cfg);
+  // vdirsyncer sees the server's re-serialised items as different from the files: with "b wins"
+  // its first sync rewrites local files instead of re-uploading 10k items (30+ min on Radicale).
   log('10k: vdirsyncer first sync (both sides hold the same items)');
   proxy.reset();
   const vfirst = ok(await L.measured('vdirsyncer', ['-c', cfg, 'sync']), 'vdirsyncer 10k first');
@@ -351,6 +373,14 @@ function markdown() {
   const m = R.machine;
   const lines = [`# Bench results (${mode}, ${R.startedAt}, ${R.totalSeconds}s)`, ''];
   lines.push(`Machine: ${m.nproc} cores (${m.cpu}), ${m.memGb} GB, Node ${m.node}, Radicale ${m.radicale}, Xandikos ${m.xandikos}, vdirsyncer ${m.vdirsyncer}, ${m.hyperfine}, commit ${m.commit}`, '');
+  const s0 = R.steps['0-startup'];
+  if (s0) {
+    lines.push('## 0. Process start (floor of every no-change run)', '');
+    lines.push('| command | mean s | ± s | user s | sys s |', '|---|---|---|---|---|');
+    for (const v of [s0.nodeBare, s0.syncCliVersion, s0.noChangeTinyVdir]) lines.push(`| ${v.name} | ${round(v.mean)} | ${round(v.stddev)} | ${round(v.user)} | ${round(v.system)} |`);
+    lines.push('', `Packages loaded by \`run --once\` (SQLite CRM, vdir mailbox): ${s0.packagesLoaded}`, '');
+    lines.push('Import time, each alone in a fresh process (median ms): ' + s0.importCosts.map((c) => `${c.module} ${c.medianMs}`).join(', '), '');
+  }
   const s1 = R.steps['1-initial'];
   if (s1) {
     lines.push(`## 1. Initial sync, ${SIZES.contacts} contacts + ${SIZES.appointments} appointments, Radicale`, '');
@@ -399,6 +429,7 @@ function profileTable(top) {
 // ---------------------------------------------------------------------------------------------
 if (!existsSync(join(L.ROOT, 'dist', 'cli.js'))) throw new Error('build first: npm run build');
 try {
+  if (want('0')) await step0();
   if (want('1') || want('2') || want('3')) await steps123();
   if (want('2b')) await step2b();
   if (want('4')) await step4();

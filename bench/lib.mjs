@@ -279,5 +279,5 @@ export async function hyperfine(name, command, { runs = 5, warmup = 1 } = {}) {
   const r = await measured('hyperfine', ['--style', 'basic', '-N', '--warmup', String(warmup), '--runs', String(runs), '--export-json', json, '-n', name, command]);
   if (r.code !== 0) throw new Error(`hyperfine ${name} failed:\n${r.stdout}\n${r.stderr}`);
   const res = JSON.parse(readFileSync(json, 'utf8')).results[0];
-  return { mean: res.mean, stddev: res.stddev, min: res.min, max: res.max, runs: res.times.length, user: res.user, system: res.system };
+  return { name, mean: res.mean, stddev: res.stddev, min: res.min, max: res.max, runs: res.times.length, user: res.user, system: res.system };
 }
