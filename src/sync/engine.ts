@@ -334,7 +334,12 @@ async function replanItem(
         },
       ]),
     ) as MailboxSnapshot['device'],
-    state: { ...deps.snapshot.state, items: st ? [st] : [], foreign: [] },
+    state: {
+      ...deps.snapshot.state,
+      items: st ? [st] : [],
+      foreign: [],
+      pendingCreates: a.type === 'device-create' ? new Map([[`${a.kind}:${a.crmId}`, a.item.fieldHashes]]) : deps.snapshot.state.pendingCreates,
+    },
   };
   // Only this item is planned; a linked-only contact (R5) is not judged without its appointments.
   return planMailboxSync(mini, deps.mapper, { forceDelete: true }).actions.filter(

@@ -72,9 +72,14 @@ export async function executePlan(actions: Action[], deps: ExecuteDeps): Promise
   const run = async (a: Action): Promise<void> => {
     switch (a.type) {
       case 'device-create': {
+        // What we are about to write is the merge base if a crash cuts this create short (R23).
+        state.setRetry(user, 'create', `${a.kind}:${a.crmId}`, JSON.stringify(a.item.fieldHashes));
         const ref = await mailbox.create(deps.collections[a.collection], `${a.name}.${a.collection === 'contacts' ? 'vcf' : 'ics'}`, a.data, CONTENT_TYPE[a.collection]);
         failpoint('after-device-create');
-        state.upsertItem({ ...a.item, href: ref.href, etag: ref.etag, contentHash: contentHash(a.data) });
+        state.transaction(() => {
+          state.upsertItem({ ...a.item, href: ref.href, etag: ref.etag, contentHash: contentHash(a.data) });
+          state.clearRetry(user, 'create', `${a.kind}:${a.crmId}`);
+        });
         counts.created++;
         return;
       }

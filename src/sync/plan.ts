@@ -413,8 +413,9 @@ export function planMailboxSync(snap: MailboxSnapshot, opts: MapperOptions, flag
         actions.push({ type: 'device-delete', kind, crmId: id, ref: { href: adopt.href, etag: adopt.etag }, summary: `delete ${name} on the device (left over, not in scope)` });
         return false;
       }
-      // R23: re-adopt by UID instead of creating a duplicate; no base, so differences are conflicts.
-      mergeBoth(kind, rec, null, adopt, reason, name);
+      // R23: re-adopt by UID instead of creating a duplicate. The base is what a create cut short
+      // by a crash wrote; without one (state store lost) differences are conflicts.
+      mergeBoth(kind, rec, null, adopt, reason, name, snap.state.pendingCreates?.get(k) ?? null);
       return true;
     }
     if (rec && wanted) {
@@ -435,7 +436,15 @@ export function planMailboxSync(snap: MailboxSnapshot, opts: MapperOptions, flag
     return false;
   };
 
-  const mergeBoth = (kind: RecordKind, rec: Address | Activity, st: ItemState | null, dev: DeviceEntry, reason: ItemState['reason'], name: string) => {
+  const mergeBoth = (
+    kind: RecordKind,
+    rec: Address | Activity,
+    st: ItemState | null,
+    dev: DeviceEntry,
+    reason: ItemState['reason'],
+    name: string,
+    pendingBase: Record<string, string> | null = null,
+  ) => {
     const crmHashes = crmFieldHashes(kind, rec, opts);
     let devFields: AddressFields | ActivityFields;
     if (kind === 'address') devFields = dev.contact!.fields;
@@ -449,7 +458,7 @@ export function planMailboxSync(snap: MailboxSnapshot, opts: MapperOptions, flag
     }
     const devHashes = kind === 'address' ? addressFieldHashes(devFields as AddressFields, opts.hashKey) : activityFieldHashes(devFields as ActivityFields, opts.hashKey);
     const crmNewer = dev.lastModified ? Date.parse(rec.updatedAt) >= Date.parse(dev.lastModified) : true;
-    const m = mergeFields(st?.fieldHashes ?? null, crmHashes, devHashes, s.conflict, crmNewer);
+    const m = mergeFields(st?.fieldHashes ?? pendingBase, crmHashes, devHashes, s.conflict, crmNewer);
     if (m.conflicts.length) conflicts.push({ key: key(kind, rec.id), fields: m.conflicts });
     const patch = kind === 'address' ? applyAddressMerge(rec as Address, dev.contact!, m.fromDevice) : applyActivityMerge(rec as Activity, devFields as ActivityFields, m.fromDevice, snap.now);
     const merged = { ...rec, ...patch } as Address | Activity;

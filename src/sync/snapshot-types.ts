@@ -61,7 +61,13 @@ export interface MailboxSnapshot {
   /** Full reads: ids in the user's scope by tags and privacy. */
   scope: { addresses: Set<string>; activities: Set<string> } | null;
   device: Record<CollectionKind, DeviceCollectionSnapshot>;
-  state: { items: ItemState[]; foreign: ForeignItem[]; exclusions: Set<string> };
+  state: {
+    items: ItemState[];
+    foreign: ForeignItem[];
+    exclusions: Set<string>;
+    /** `kind:id` → field hashes of a device create that may have happened before a crash (R23). */
+    pendingCreates?: Map<string, Record<string, string>>;
+  };
   /** Users (participants) and linked addresses, for the [FFDATA] block (R16). */
   ffdata: FfdataContext;
   users: Map<string, CrmUser>;

@@ -204,7 +204,12 @@ export async function readMailboxSnapshot(input: SnapshotInput): Promise<Snapsho
     deleted,
     scope,
     device,
-    state: { items, foreign, exclusions },
+    state: {
+      items,
+      foreign,
+      exclusions,
+      pendingCreates: new Map([...state.listRetries(user, 'create')].map(([k, v]) => [k, JSON.parse(v) as Record<string, string>])),
+    },
     ffdata: { users: usersById, addresses },
     users: usersById,
   };

@@ -239,6 +239,8 @@ export class StateStore {
            crm_version=@crmVersion, content_hash=@contentHash, field_hashes=@fieldHashes, reason=@reason, links=@links`,
       )
       .run({ ...item, fieldHashes: JSON.stringify(item.fieldHashes), links: JSON.stringify(item.links) });
+    // A device create that was pending is settled once the item is known.
+    this.db.prepare("DELETE FROM retry WHERE user = ? AND side = 'create' AND key = ?").run(item.user, `${item.kind}:${item.crmId}`);
   }
 
   deleteItem(user: string, kind: RecordKind, crmId: string): void {
@@ -278,16 +280,16 @@ export class StateStore {
   }
 
   // --- items to retry at the next sync (R22) ---
-  listRetries(user: string, side: 'crm' | 'device' | 'import'): Map<string, string> {
+  listRetries(user: string, side: 'crm' | 'device' | 'import' | 'create'): Map<string, string> {
     const rows = this.db.prepare('SELECT key, message FROM retry WHERE user = ? AND side = ?').all(user, side) as { key: string; message: string }[];
     return new Map(rows.map((r) => [r.key, r.message]));
   }
 
-  setRetry(user: string, side: 'crm' | 'device' | 'import', key: string, message: string): void {
+  setRetry(user: string, side: 'crm' | 'device' | 'import' | 'create', key: string, message: string): void {
     this.db.prepare('INSERT OR REPLACE INTO retry (user, side, key, message) VALUES (?, ?, ?, ?)').run(user, side, key, message);
   }
 
-  clearRetry(user: string, side: 'crm' | 'device' | 'import', key: string): void {
+  clearRetry(user: string, side: 'crm' | 'device' | 'import' | 'create', key: string): void {
     this.db.prepare('DELETE FROM retry WHERE user = ? AND side = ? AND key = ?').run(user, side, key);
   }
 
