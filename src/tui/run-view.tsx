@@ -1,7 +1,7 @@
 // Live progress of `run --once` in a terminal (Ink): one line per mailbox with its phase and
-// items written.
+// items written. Rendered on stderr so stdout keeps the summary.
 import { Box, Text, render } from 'ink';
-import React, { useEffect, useState } from 'react';
+import React from 'react';
 import type { SyncEvent, SyncPhase } from '../sync/engine.js';
 
 interface Row {
@@ -10,31 +10,27 @@ interface Row {
   total: number;
 }
 
-type Listener = (rows: Map<string, Row>) => void;
+const COLOR: Partial<Record<SyncPhase, string>> = { failed: 'red', done: 'green' };
 
-function RunView({ subscribe }: { subscribe: (l: Listener) => void }) {
-  const [rows, setRows] = useState(new Map<string, Row>());
-  useEffect(() => subscribe((r) => setRows(new Map(r))), [subscribe]);
+export function RunView({ rows }: { rows: Map<string, Row> }) {
   return (
     <Box flexDirection="column">
       {[...rows.entries()].map(([user, r]) => (
         <Text key={user}>
-          <Text color={r.phase === 'failed' ? 'red' : r.phase === 'done' ? 'green' : 'yellow'}>{r.phase.padEnd(10)}</Text> {user.padEnd(16)}{' '}
-          {r.total > 0 ? `${r.done}/${r.total} written` : ''}
+          <Text color={COLOR[r.phase] ?? 'yellow'}>{r.phase.padEnd(10)}</Text> {user.padEnd(16)} {r.total > 0 ? `${r.done}/${r.total} written` : ''}
         </Text>
       ))}
     </Box>
   );
 }
 
-export function startRunView(): { update(e: SyncEvent): void; stop(): void } {
+export function startRunView(stream: NodeJS.WriteStream = process.stderr): { update(e: SyncEvent): void; stop(): void } {
   const rows = new Map<string, Row>();
-  let listener: Listener | undefined;
-  const app = render(<RunView subscribe={(l) => (listener = l)} />, { stdout: process.stderr });
+  const app = render(<RunView rows={rows} />, { stdout: stream, patchConsole: false });
   let stopped = false;
   return {
     update(e) {
-      if (e.type === 'mailbox-done') return;
+      if (stopped || e.type === 'mailbox-done') return;
       const row = rows.get(e.user) ?? { phase: 'waiting', done: 0, total: 0 };
       if (e.type === 'phase') row.phase = e.phase;
       else {
@@ -42,11 +38,12 @@ export function startRunView(): { update(e: SyncEvent): void; stop(): void } {
         row.total = e.total;
       }
       rows.set(e.user, row);
-      listener?.(rows);
+      app.rerender(<RunView rows={new Map(rows)} />);
     },
     stop() {
       if (stopped) return;
       stopped = true;
+      app.rerender(<RunView rows={new Map(rows)} />);
       app.unmount();
     },
   };
