@@ -71,6 +71,7 @@ export function ConfigureApp({ deps }: { deps: ConfigureDeps }) {
     <UserList
       users={loaded.users}
       config={config}
+      syncStates={deps.syncStates?.() ?? {}}
       initialIndex={listIndex}
       {...(screen.message ? { message: screen.message } : {})}
       onEdit={(user, i) => {

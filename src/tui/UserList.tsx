@@ -15,6 +15,8 @@ function cell(text: string, width: number): string {
 export interface UserListProps {
   users: CrmUser[];
   config: Config;
+  /** Sync state per CRM user id (R22), for assigned users. */
+  syncStates?: Record<string, string>;
   message?: string;
   initialIndex?: number;
   onEdit(user: CrmUser, index: number): void;
@@ -22,7 +24,7 @@ export interface UserListProps {
   onQuit(): void;
 }
 
-export function UserList({ users, config, message, initialIndex = 0, onEdit, onUnassign, onQuit }: UserListProps) {
+export function UserList({ users, config, syncStates = {}, message, initialIndex = 0, onEdit, onUnassign, onQuit }: UserListProps) {
   const [index, setIndex, indexRef] = useSyncState(Math.min(initialIndex, Math.max(users.length - 1, 0)));
   useInput((input, key) => {
     const index = indexRef.current;
@@ -55,7 +57,7 @@ export function UserList({ users, config, message, initialIndex = 0, onEdit, onU
         }
         return (
           <Text key={u.id} inverse={selected} wrap="truncate-end">
-            {(selected ? '› ' : '  ') + cell(u.login, 14) + cell(u.name, 22) + cell(host, 30) + (m ? 'assigned' : 'not assigned')}
+            {(selected ? '› ' : '  ') + cell(u.login, 14) + cell(u.name, 22) + cell(host, 30) + (m ? (syncStates[u.id] ?? 'not-started') : 'not assigned')}
           </Text>
         );
       })}

@@ -1,5 +1,7 @@
 // What the configure screens need, injected so that each screen can be tested with
 // ink-testing-library: the CRM's users and tags, the assignments, test/save/unassign.
+import fs from 'node:fs';
+import { StateStore } from '../sync/state.js';
 import {
   assignMailbox,
   findAssignment,
@@ -26,6 +28,8 @@ export interface ConfigureDeps {
   /** Validates, tests, stores the secret and writes config.json. */
   save(draft: AssignmentDraft): Promise<AssignResult>;
   unassign(userId: string): Promise<void>;
+  /** Sync state per CRM user id from the state store (R22); empty before the first sync. */
+  syncStates?(): Record<string, string>;
 }
 
 export function configureDepsFromAdmin(admin: AdminDeps): ConfigureDeps {
@@ -33,6 +37,7 @@ export function configureDepsFromAdmin(admin: AdminDeps): ConfigureDeps {
     loadUsers: async () => (await admin.crm()).listUsers(),
     loadTags: async () => (await admin.crm()).listTags(),
     config: () => admin.config(),
+    syncStates: () => readSyncStates(admin.paths.stateDb),
     async testConnection(draft) {
       registerSecret(draft.password);
       const crm = await admin.crm();
@@ -47,4 +52,15 @@ export function configureDepsFromAdmin(admin: AdminDeps): ConfigureDeps {
       await unassignMailbox(admin, userId);
     },
   };
+}
+
+/** The last sync state of each mailbox, read from the state store when it exists. */
+export function readSyncStates(stateDb: string): Record<string, string> {
+  if (!fs.existsSync(stateDb)) return {};
+  const state = new StateStore(stateDb);
+  try {
+    return Object.fromEntries(state.listStatuses().map((s) => [s.user, s.state]));
+  } finally {
+    state.close();
+  }
 }

@@ -99,7 +99,7 @@ describe.skipIf(!hasTmux)('configure in tmux', () => {
     expect(screen).toMatch(/tasks\s+CRM Aufgaben/);
     await keys('Right', 'Enter');
     screen = await waitForScreen('Saved:');
-    expect(screen).toMatch(new RegExp(`${anna.login}\\s+.*anna@127\\.0\\.0\\.1:\\d+\\s+assigned`));
+    expect(screen).toMatch(new RegExp(`${anna.login}\\s+.*anna@127\\.0\\.0\\.1:\\d+\\s+not-started`));
     for (const line of screen.split('\n')) expect([...line.trimEnd()].length).toBeLessThanOrEqual(80);
     await keys('q');
 

@@ -21,7 +21,7 @@ interface Recorded {
   unassigned: string[];
 }
 
-function fakeDeps(opts: { testError?: Error; config?: Config } = {}): ConfigureDeps & { recorded: Recorded } {
+function fakeDeps(opts: { testError?: Error; config?: Config; syncStates?: Record<string, string> } = {}): ConfigureDeps & { recorded: Recorded } {
   let config = opts.config ?? configSchema.parse({});
   const recorded: Recorded = { tests: [], saves: [], unassigned: [] };
   return {
@@ -29,6 +29,7 @@ function fakeDeps(opts: { testError?: Error; config?: Config } = {}): ConfigureD
     loadUsers: async () => demoUsers,
     loadTags: async () => demoTags,
     config: () => config,
+    syncStates: () => opts.syncStates ?? {},
     async testConnection(draft) {
       recorded.tests.push(draft);
       if (opts.testError) throw opts.testError;
@@ -58,10 +59,17 @@ afterEach(() => {
 });
 
 describe('user list', () => {
+  it('R22: shows the last sync state of each assigned mailbox', async () => {
+    const config = withAnnaAssigned();
+    app = render(<ConfigureApp deps={fakeDeps({ config, syncStates: { [config.mailboxes[0]!.user]: 'failed' } })} />);
+    const frame = await waitForFrame(app.lastFrame, (f) => f.includes('clara'), 'the user list');
+    expect(frame).toMatch(/anna\s+Anna Schmidt\s+anna@dav\.example\.com\s+failed/);
+  });
+
   it('shows every CRM user with mailbox and state, the keyboard help, and fits 80×24', async () => {
     app = render(<ConfigureApp deps={fakeDeps({ config: withAnnaAssigned() })} />);
     const frame = await waitForFrame(app.lastFrame, (f) => f.includes('clara'), 'the user list');
-    expect(frame).toMatch(/anna\s+Anna Schmidt\s+anna@dav\.example\.com\s+assigned/);
+    expect(frame).toMatch(/anna\s+Anna Schmidt\s+anna@dav\.example\.com\s+not-started/);
     expect(frame).toMatch(/bernd\s+Bernd Müller\s+—\s+not assigned/);
     expect(frame).toContain('Enter assign/edit');
     expect(frame).toContain('q quit');
@@ -106,7 +114,7 @@ describe('assignment form', () => {
     expect(deps.recorded.tests).toEqual([{ user: 'u3', url: 'https://dav.example.com/', username: 'clara', password: 'geheim-123' }]);
     await press(app.stdin, KEY.right, KEY.enter);
     frame = await waitForFrame(app.lastFrame, (f) => f.includes('Saved:'), 'the list after saving');
-    expect(frame).toMatch(/clara\s+Clara Weber\s+clara@dav\.example\.com\s+assigned/);
+    expect(frame).toMatch(/clara\s+Clara Weber\s+clara@dav\.example\.com\s+not-started/);
     expect(deps.recorded.saves).toHaveLength(1);
   });
 
