@@ -7,7 +7,7 @@ import type { Config, MailboxConfig } from '../../src/config/schema.js';
 import { openSqlCrmProvider, SqlCrmProvider } from '../../src/providers/crm/index.js';
 import { importExchange, parseExchangeText } from '../../src/providers/crm/exchange.js';
 import { storeMailboxPassword } from '../../src/secrets/index.js';
-import { runOnce, type MailboxResult, type RunOptions } from '../../src/sync/engine.js';
+import { runOnce, type EngineDeps, type MailboxResult, type RunOptions } from '../../src/sync/engine.js';
 import { StateStore } from '../../src/sync/state.js';
 import { openMailbox } from '../../src/providers/dav/index.js';
 import { startRadicale, startXandikos, type RunningServer } from './servers.js';
@@ -145,10 +145,10 @@ export class Scenario {
   }
 
   /** One `run --once` pass in-process (the CLI is tested separately). */
-  async sync(opts: RunOptions = {}): Promise<MailboxResult[]> {
+  async sync(opts: RunOptions = {}, deps: Partial<EngineDeps> = {}): Promise<MailboxResult[]> {
     const state = new StateStore(this.paths.stateDb);
     try {
-      return await runOnce({ config: this.config(), paths: this.paths, crm: this.crm, state }, opts);
+      return await runOnce({ config: this.config(), paths: this.paths, crm: this.crm, state, ...deps }, opts);
     } finally {
       state.close();
     }

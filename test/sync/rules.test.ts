@@ -387,6 +387,40 @@ describe('conflicts, safety, status', () => {
     expect((await s.crm.getAddresses(['a1']))[0]!.note).toBe('Handy-Notiz');
   });
 
+  it('R20: a write that loses a race (412) is retried from fresh data, never overwriting the phone\'s change', async () => {
+    const s = await setup();
+    const dev = await s.device('mmueller');
+    const [a1] = await s.crm.getAddresses(['a1']);
+    await s.crm.updateAddress('a1', { city: 'Rosenheim' }, a1!.version);
+    let raced = false;
+    const { openMailbox } = await import('../../src/providers/dav/index.js');
+    const r = await s.sync(
+      { users: ['mmueller'] },
+      {
+        openMailbox: (m, password) => {
+          const real = openMailbox({ url: m.url, username: m.username, password, auth: m.auth }, { timeoutMs: 10_000, retries: 1, concurrency: 2 });
+          // Just before our update, the phone edits the same contact.
+          const update = real.update.bind(real);
+          real.update = async (ref, data, ct) => {
+            if (!raced) {
+              raced = true;
+              const item = (await dev.find('contacts', 'Mustermann'))!;
+              await dev.put(item.href, unfold(item.data).replace(/^NOTE:.*$/m, 'NOTE:im Rennen geändert'), item.etag);
+            }
+            return update(ref, data, ct);
+          };
+          return real;
+        },
+      },
+    );
+    expect(raced).toBe(true);
+    expect(r[0]!.state).toBe('success');
+    const card = unfold((await dev.find('contacts', 'Mustermann'))!.data);
+    expect(card).toContain('Rosenheim');
+    expect(card).toContain('im Rennen geändert');
+    expect((await s.crm.getAddresses(['a1']))[0]!.note).toBe('im Rennen geändert');
+  });
+
   it('R21: a sync that would delete more than half of a collection of 10+ items stops until --force-delete', async () => {
     const doc = smallCrm();
     for (let i = 0; i < 12; i++) {
