@@ -446,7 +446,7 @@ describe('conflicts, safety, status', () => {
     state0.close();
     await s.syncOk();
     const dev = await s.device('mmueller');
-    await dev.create('contacts', 'kaputt.vcf', 'BEGIN:VCARD\r\nVERSION:3.0\r\nUID:broken-1\r\nFN:Kaputt\r\nN:Kaputt;;;;\r\nBDAY:\r\nX-BROKEN;;;=:\r\nTEL;TYPE=CELL\r\nEND:VCARD\r\n').catch(() => undefined);
+    // (An unreadable single item is covered on a vdir in item-errors.test.ts: Radicale refuses it.)
     await dev.create('contacts', 'gut.vcf', 'BEGIN:VCARD\r\nVERSION:3.0\r\nUID:good-1\r\nFN:Gute Person\r\nN:Person;Gute;;;\r\nEND:VCARD\r\n');
     // sschmidt's mailbox gets a wrong password: that mailbox fails, the other goes on.
     const { storeMailboxPassword } = await import('../../src/secrets/index.js');
@@ -464,7 +464,7 @@ describe('conflicts, safety, status', () => {
     expect(state.getStatus('u2').lastError).toBeTruthy();
     expect(state.getStatus('u1').lastSuccess).toBeTruthy();
     state.close();
-    expect(['success', 'failed']).toContain(mm.state);
+    expect(mm.state).toBe('success');
   });
 
   it('R23: with the state store lost, the next sync re-adopts every item by UID — no duplicates on either side', async () => {
