@@ -9,6 +9,7 @@ import pLimit from 'p-limit';
 import type { Paths } from '../config/paths.js';
 import type { Config, MailboxConfig } from '../config/schema.js';
 import { SyncCliError, UsageError } from '../errors.js';
+import { effectiveSettings as assignmentSettings } from '../assignments/assign.js';
 import type { Logger } from '../log/logger.js';
 import { redactString } from '../log/redact.js';
 import { loadPhoneSlots, type MapperOptions } from '../mappers/index.js';
@@ -92,18 +93,13 @@ export function mapperOptions(config: Config, hashKey?: string): MapperOptions {
   };
 }
 
+/** What `users list` shows as the effective settings, plus the identity and global policies. */
 export function effectiveSettings(config: Config, m: MailboxConfig, u: CrmUser): SyncSettings {
-  const withUserTag = (tags: string[]) => [...new Set([u.userTag, ...tags])];
   return {
     userId: u.id,
     login: u.login,
     userTag: u.userTag,
-    addressTags: withUserTag(m.addressTags ?? u.addressTags),
-    activityTags: withUserTag(m.activityTags ?? u.activityTags),
-    pastDays: m.pastDays ?? config.sync.pastDays,
-    syncPrivate: m.syncPrivate ?? config.sync.syncPrivate,
-    importAppointmentType: m.importAppointmentType ?? u.importAppointmentType,
-    importTaskType: m.importTaskType ?? u.importTaskType,
+    ...assignmentSettings(u, m, config),
     conflict: config.sync.conflict,
     maxDeletePercent: config.sync.maxDeletePercent,
   };
