@@ -88,7 +88,7 @@ export const configSchema = z
       .object({
         timeoutMs: z.number().int().min(100).default(30_000).describe('Timeout per HTTP request'),
         retries: z.number().int().min(0).max(10).default(3).describe('Retries for network errors, 5xx and 429'),
-        concurrency: z.number().int().min(1).max(32).default(4).describe('Concurrent requests per server'),
+        concurrency: z.number().int().min(1).max(32).default(4).describe('Concurrent requests per server, shared by all mailboxes on it'),
         caFile: z.string().optional().describe('Extra CA certificate file (PEM) for TLS verification'),
       })
       .default({ timeoutMs: 30_000, retries: 3, concurrency: 4 })

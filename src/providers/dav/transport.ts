@@ -79,6 +79,27 @@ function describeNetworkError(err: unknown, timeoutMs: number): string {
   return String(err);
 }
 
+/**
+ * One limit per server (origin) for the whole process: mailboxes synced in parallel on the same
+ * server share it, so `dav.concurrency` bounds what one server sees, not what one mailbox sends.
+ */
+const serverLimits = new Map<string, LimitFunction>();
+
+function serverLimit(url: string, concurrency: number): LimitFunction {
+  let origin: string;
+  try {
+    origin = new URL(url).origin;
+  } catch {
+    origin = url;
+  }
+  let limit = serverLimits.get(origin);
+  if (!limit) {
+    limit = pLimit(Math.max(1, concurrency));
+    serverLimits.set(origin, limit);
+  }
+  return limit;
+}
+
 export class DavTransport {
   private readonly agent: Agent;
   private readonly limit: LimitFunction;
@@ -101,7 +122,7 @@ export class DavTransport {
     }
     // TLS verification stays on: there is deliberately no option to turn it off.
     this.agent = new Agent({ keepAliveTimeout: 30_000, connections: Math.max(1, opts.concurrency), ...(ca ? { connect: { ca } } : {}) });
-    this.limit = pLimit(Math.max(1, opts.concurrency));
+    this.limit = serverLimit(account.url, opts.concurrency);
   }
 
   private authorization(method: string, url: string): string | undefined {
