@@ -25,9 +25,9 @@ it('a PostgreSQL CRM write notifies the daemon (LISTEN sync_cli_crm) within 2 s 
     return;
   }
   const { db, provider } = await openWithTables(postgresTarget);
-  let listener: PgListener | undefined;
+  const handles: { listener?: PgListener } = {};
   cleanup = async () => {
-    await listener?.close();
+    await handles.listener?.close();
     await provider.close();
     await (db as TestDatabase).drop();
   };
@@ -38,7 +38,7 @@ it('a PostgreSQL CRM write notifies the daemon (LISTEN sync_cli_crm) within 2 s 
 
   const payloads: string[] = [];
   const home = tempHome();
-  listener = listenForCrmNotifications({ dialect: 'postgres', url: db.options.url, schema: db.options.schema, overlapSeconds: 120 }, 'sync_cli_crm', resolvePaths(home), createLogger({ level: 'error' }), (p) => payloads.push(p), {});
+  handles.listener = listenForCrmNotifications({ dialect: 'postgres', url: db.options.url, schema: db.options.schema, overlapSeconds: 120 }, 'sync_cli_crm', resolvePaths(home), createLogger({ level: 'error' }), (p) => payloads.push(p), {});
   const deadline = Date.now() + 5000;
   while (!payloads.includes('reconnected') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   expect(payloads).toContain('reconnected'); // listening
