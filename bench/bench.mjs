@@ -207,8 +207,22 @@ async function steps123() {
   cpu0 = L.procCpuSeconds(rad.pid);
   const init = ok(await L.cli(home, ['run', '--once', '--json']), 'sync-cli initial run');
   step1.syncCli = { ...pick(init), serverCpu: round(L.procCpuSeconds(rad.pid) - cpu0), requests: proxy.byMethod(), result: summaryOf(init) };
-  step1.wallRatio = round(init.wall / floor.wall);
   log('sync-cli', step1.syncCli);
+  if (!quick) {
+    // A second floor after our run: on a shared 2-core machine one floor alone is noise.
+    log('floor again: raw PUT loop into fresh collections');
+    await makeCollection(proxy.url, 'floor', '/floor/contacts2/', 'contacts', 'floor contacts 2');
+    await makeCollection(proxy.url, 'floor', '/floor/calendar2/', 'appointments', 'floor calendar 2');
+    cpu0 = L.procCpuSeconds(rad.pid);
+    const again = await rawPutLoop(proxy.url, 'floor', [
+      { path: '/floor/contacts2/', items: contacts, type: 'text/vcard; charset=utf-8' },
+      { path: '/floor/calendar2/', items: appts, type: 'text/calendar; charset=utf-8' },
+    ]);
+    step1.floorAfter = { ...again, wall: round(again.wall), serverCpu: round(L.procCpuSeconds(rad.pid) - cpu0) };
+    log('floor after', step1.floorAfter);
+  }
+  const floorWall = Math.min(floor.wall, step1.floorAfter?.wall ?? Infinity);
+  step1.wallRatio = round(init.wall / floorWall);
 
   log('vdirsyncer initial sync (same vCards + .ics) into fresh collections');
   await makeCollection(proxy.url, 'vdir', '/vdir/contacts/', 'contacts', 'vdirsyncer contacts');
@@ -230,13 +244,26 @@ async function steps123() {
   step1.targets = { wallRatio: '≤ 1.1', cpuRatio: '≤ 0.333', wallMet: step1.wallRatio <= 1.1, cpuMet: step1.cpuRatio <= 1 / 3 };
   log('vdirsyncer', step1.vdirsyncer);
 
+  if (profile) {
+    // Where our CPU goes in an upload: a profiled initial sync of a smaller CRM into a fresh
+    // Radicale (empty collections are fast, so this takes seconds, not minutes).
+    const n = quick ? 100 : 500;
+    const prad = await L.startRadicale();
+    const phome = L.crmHome(L.exchangeDoc({ addresses: n, appointments: n / 5 }), 'prof');
+    L.assign(phome, `${prad.url}/`);
+    step1.profileInitialDav = { items: n + n / 5, ...(await withProfile(phome, ['run', '--once'], 'initial-dav')) };
+    const measuredAgain = await L.cli(phome, ['run', '--once']);
+    step1.profileInitialDav.noChangeAfter = pick(measuredAgain);
+    await prad.stop();
+  }
+
   if (want('2')) {
     const s2 = {};
     R.steps['2-nochange-2k'] = s2;
     log('no-change: one counted run each');
     proxy.reset();
     const one = ok(await L.cli(home, ['run', '--once', '--json']), 'no-change run');
-    s2.syncCliOneRun = { ...pick(one), requests: proxy.byMethod(), requestList: proxy.requests(), result: summaryOf(one) };
+    s2.syncCliOneRun = { ...pick(one), requests: proxy.byMethod(), requestList: proxy.timedRequests(), result: summaryOf(one) };
     proxy.reset();
     const vone = ok(await L.measured('vdirsyncer', ['-c', cfg, 'sync']), 'vdirsyncer no-change');
     s2.vdirsyncerOneRun = { ...pick(vone), requests: proxy.byMethod() };
@@ -260,7 +287,7 @@ async function steps123() {
     L.cliSync(home, ['crm', 'import', file]);
     proxy.reset();
     const r = ok(await L.cli(home, ['run', '--once', '--json']), 'one-change run');
-    s3.syncCli = { ...pick(r), requests: proxy.byMethod(), requestList: proxy.requests(), result: summaryOf(r) };
+    s3.syncCli = { ...pick(r), requests: proxy.byMethod(), requestList: proxy.timedRequests(), result: summaryOf(r) };
     const put = proxy.requests().find((l) => l.startsWith('PUT'));
     // The device side holds the new street now: read it back (as a phone would).
     if (put) {
@@ -307,6 +334,7 @@ async function step2b() {
   const proxy = await L.startCountingProxy(rad.url);
 
   const home = L.crmHome(doc, 'big');
+  const importedAt = Date.now();
   L.assign(home, `${proxy.url}/`);
   log('10k: sync-cli first run (adopts the items by UID)');
   proxy.reset();
@@ -314,7 +342,7 @@ async function step2b() {
   s.syncCliAdopt = { ...pick(first), requests: proxy.byMethod(), result: summaryOf(first) };
   proxy.reset();
   const one = ok(await L.cli(home, ['run', '--once', '--json']), 'sync-cli 10k no-change');
-  s.syncCliOneRun = { ...pick(one), requests: proxy.byMethod(), requestList: proxy.requests(), result: summaryOf(one) };
+  s.syncCliOneRun = { ...pick(one), requests: proxy.byMethod(), requestList: proxy.timedRequests(), result: summaryOf(one) };
   log('10k sync-cli', s.syncCliAdopt, s.syncCliOneRun);
 
   const vsDir = mkdtempSync(join(tmpdir(), 'bench-vdirsyncer-big-'));
@@ -329,7 +357,19 @@ async function step2b() {
   s.vdirsyncerFirst = { ...pick(vfirst), requests: proxy.byMethod() };
   log('10k vdirsyncer first', s.vdirsyncerFirst);
 
+  // R6: records changed within crm.overlapSeconds (120 s) of the last sync are re-read on every
+  // run; the import of 10k records was just now, so wait that window out: a no-change run in
+  // practice comes long after the last CRM change. (Step 4 shows a run inside the window.)
+  const wait = importedAt + 125_000 - Date.now();
+  if (wait > 0) {
+    log(`10k: waiting ${Math.round(wait / 1000)} s for the CRM overlap window to pass`);
+    await new Promise((r) => setTimeout(r, wait));
+  }
   log('10k: hyperfine');
+  proxy.reset();
+  const settled = ok(await L.cli(home, ['run', '--once', '--json']), 'sync-cli 10k no-change after the window');
+  s.syncCliOneRunInsideWindow = s.syncCliOneRun;
+  s.syncCliOneRun = { ...pick(settled), requests: proxy.byMethod(), requestList: proxy.timedRequests(), result: summaryOf(settled) };
   s.syncCli = await L.hyperfine('sync-cli no-change 10k', `${process.execPath} ${L.CLI} --home ${home} run --once`, { runs: SIZES.runs });
   proxy.reset();
   s.vdirsyncer = await L.hyperfine('vdirsyncer no-change 10k', `vdirsyncer -c ${cfg} sync`, { runs: SIZES.runs, warmup: 0 });
@@ -354,6 +394,7 @@ async function step4() {
   L.assign(home, pathToFileURL(vdir).href);
   const init = ok(await L.cli(home, ['run', '--once', '--json']), 'sync-cli 20k initial (vdir)');
   s.initial = { ...pick(init), result: summaryOf(init) };
+  // Right after the initial sync: inside the CRM overlap window (R6), all records are re-read.
   const none = ok(await L.cli(home, ['run', '--once', '--json']), 'sync-cli 20k no-change (vdir)');
   s.noChange = { ...pick(none), result: summaryOf(none) };
   const full = ok(await L.cli(home, ['run', '--once', '--json', '--full']), 'sync-cli 20k --full (vdir)');
@@ -385,10 +426,12 @@ function markdown() {
   if (s1) {
     lines.push(`## 1. Initial sync, ${SIZES.contacts} contacts + ${SIZES.appointments} appointments, Radicale`, '');
     lines.push('| | wall s | CPU s (user+sys) | peak RSS MB | server CPU s | requests |', '|---|---|---|---|---|---|');
-    lines.push(`| raw PUT floor (${CONCURRENCY} concurrent) | ${s1.floor.wall} | — | — | ${s1.floor.serverCpu} | PUT ${s1.floor.puts} (${s1.floor.failures} failed) |`);
+    lines.push(`| raw PUT floor (${CONCURRENCY} concurrent), before | ${s1.floor.wall} | — | — | ${s1.floor.serverCpu} | PUT ${s1.floor.puts} (${s1.floor.failures} failed) |`);
+    if (s1.floorAfter) lines.push(`| raw PUT floor, after sync-cli | ${s1.floorAfter.wall} | — | — | ${s1.floorAfter.serverCpu} | PUT ${s1.floorAfter.puts} (${s1.floorAfter.failures} failed) |`);
     lines.push(`| sync-cli run --once | ${s1.syncCli.wall} | ${s1.syncCli.cpu} | ${s1.syncCli.rssMb} | ${s1.syncCli.serverCpu} | ${JSON.stringify(s1.syncCli.requests)} |`);
     lines.push(`| vdirsyncer sync | ${s1.vdirsyncer.wall} | ${s1.vdirsyncer.cpu} | ${s1.vdirsyncer.rssMb} | ${s1.vdirsyncer.serverCpu} | ${JSON.stringify(s1.vdirsyncer.requests)} |`, '');
-    lines.push(`wall / floor = **${s1.wallRatio}** (target ≤ 1.1: ${s1.targets.wallMet ? 'met' : 'MISSED'}); CPU sync-cli / vdirsyncer = **${s1.cpuRatio}** (target ≤ 0.333: ${s1.targets.cpuMet ? 'met' : 'MISSED'})`, '');
+    if (s1.profileInitialDav?.top) lines.push(`CPU profile of an initial sync of ${s1.profileInitialDav.items} items into a fresh Radicale (${s1.profileInitialDav.file}), top self time:`, '', ...profileTable(s1.profileInitialDav.top), '');
+    lines.push(`wall / faster floor = **${s1.wallRatio}** (target ≤ 1.1: ${s1.targets.wallMet ? 'met' : 'MISSED'}); CPU sync-cli / vdirsyncer = **${s1.cpuRatio}** (target ≤ 0.333: ${s1.targets.cpuMet ? 'met' : 'MISSED'})`, '');
   }
   const noChange = (title, s, n) => {
     if (!s) return;
@@ -404,7 +447,7 @@ function markdown() {
   const b = R.steps['2b-nochange-10k'];
   if (b) {
     noChange(`2b. No-change run at ${SIZES.big} contacts (Radicale, filled on disk)`, b,
-      `fill on disk ${b.fillSeconds} s; sync-cli first run (adopting ${SIZES.big} items) ${b.syncCliAdopt.wall} s wall, ${b.syncCliAdopt.cpu} s CPU, ${JSON.stringify(b.syncCliAdopt.requests)}, result ${JSON.stringify(b.syncCliAdopt.result)}; vdirsyncer first sync ${b.vdirsyncerFirst.wall} s wall, ${b.vdirsyncerFirst.cpu} s CPU, ${b.vdirsyncerFirst.rssMb} MB, ${JSON.stringify(b.vdirsyncerFirst.requests)}`);
+      `a no-change run inside the CRM overlap window (right after the import, all ${SIZES.big} records re-read): ${b.syncCliOneRunInsideWindow.wall} s wall, ${b.syncCliOneRunInsideWindow.cpu} s CPU, ${b.syncCliOneRunInsideWindow.rssMb} MB; fill on disk ${b.fillSeconds} s; sync-cli first run (adopting ${SIZES.big} items) ${b.syncCliAdopt.wall} s wall, ${b.syncCliAdopt.cpu} s CPU, ${JSON.stringify(b.syncCliAdopt.requests)}, result ${JSON.stringify(b.syncCliAdopt.result)}; vdirsyncer first sync ${b.vdirsyncerFirst.wall} s wall, ${b.vdirsyncerFirst.cpu} s CPU, ${b.vdirsyncerFirst.rssMb} MB, ${JSON.stringify(b.vdirsyncerFirst.requests)}`);
   }
   const s3 = R.steps['3-one-change'];
   if (s3) {
@@ -416,7 +459,7 @@ function markdown() {
   if (s4) {
     lines.push(`## 4. ${s4.items}-item vdir mailbox (file://)`, '');
     lines.push('| run | wall s | CPU s | peak RSS MB | result |', '|---|---|---|---|---|');
-    for (const [k, v] of [['initial sync', s4.initial], ['no-change', s4.noChange], ['--full, nothing to do', s4.full]]) lines.push(`| ${k} | ${v.wall} | ${v.cpu} | ${v.rssMb} | ${JSON.stringify(v.result)} |`);
+    for (const [k, v] of [['initial sync', s4.initial], ['no-change (inside the 120 s CRM overlap window)', s4.noChange], ['--full, nothing to do', s4.full]]) lines.push(`| ${k} | ${v.wall} | ${v.cpu} | ${v.rssMb} | ${JSON.stringify(v.result)} |`);
     lines.push('');
     if (s4.profileInitial) lines.push(`CPU profile of the initial sync (${s4.profileInitial.file}), top self time:`, '', ...profileTable(s4.profileInitial.top), '');
   }

@@ -177,7 +177,9 @@ export async function startCountingProxy(target) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   let log = [];
   const server = http.createServer((req, res) => {
-    log.push(`${req.method} ${req.url}`);
+    const entry = { line: `${req.method} ${req.url}`, started: process.hrtime.bigint(), ms: NaN };
+    log.push(entry);
+    res.on('finish', () => (entry.ms = Number(process.hrtime.bigint() - entry.started) / 1e6));
     const up = http.request({ host: t.hostname, port: t.port, method: req.method, path: req.url, headers: { ...req.headers, host: t.host }, agent }, (ur) => {
       res.writeHead(ur.statusCode ?? 502, ur.headers);
       ur.pipe(res);
@@ -194,10 +196,13 @@ export async function startCountingProxy(target) {
   return {
     url: `http://127.0.0.1:${port}`,
     reset() { log = []; },
-    requests() { return [...log]; },
+    /** "METHOD path" per request, in arrival order. */
+    requests() { return log.map((e) => e.line); },
+    /** "METHOD path (N ms)": how long the server (through the proxy) took for each. */
+    timedRequests() { return log.map((e) => `${e.line} (${Math.round(e.ms)} ms)`); },
     byMethod() {
       const m = {};
-      for (const l of log) { const k = l.split(' ')[0]; m[k] = (m[k] ?? 0) + 1; }
+      for (const e of log) { const k = e.line.split(' ')[0]; m[k] = (m[k] ?? 0) + 1; }
       return m;
     },
     async stop() {
