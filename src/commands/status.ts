@@ -28,7 +28,9 @@ Example:
         } catch (err) {
           ctx.logger.warn(`CRM not reachable (${(err as Error).message}); showing user ids instead of logins`);
         }
-        const state = new StateStore(ctx.paths.stateDb);
+        // No state store yet (nothing ever synced): report without creating one.
+        const fs = await import('node:fs');
+        const state = fs.existsSync(ctx.paths.stateDb) ? new StateStore(ctx.paths.stateDb) : null;
         try {
           const doc = buildStatus(config, state, users);
           if (ctx.out.isJson) ctx.out.json(doc);
@@ -40,7 +42,7 @@ Example:
           }
           return doc.mailboxes.some((m) => m.state === 'failed') ? 1 : 0;
         } finally {
-          state.close();
+          state?.close();
         }
       }),
     );

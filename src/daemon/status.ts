@@ -18,11 +18,11 @@ export interface StatusDocument {
 }
 
 /** `users` (from the CRM) turns ids into logins; without it the id is shown. */
-export function buildStatus(config: Config, state: StateStore, users: CrmUser[] | null): StatusDocument {
+export function buildStatus(config: Config, state: StateStore | null, users: CrmUser[] | null): StatusDocument {
   const login = (id: string) => users?.find((u) => u.id === id)?.login ?? id;
   return {
     mailboxes: config.mailboxes.map((m) => {
-      const s = state.getStatus(m.user);
+      const s = state?.getStatus(m.user) ?? { state: 'not-started' as const, lastSuccess: null, lastError: null, pending: 0, nextRun: null };
       return { user: login(m.user), state: s.state, lastSuccess: s.lastSuccess, lastError: s.lastError, pending: s.pending, nextRun: s.nextRun };
     }),
   };
