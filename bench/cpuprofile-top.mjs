@@ -29,6 +29,25 @@ export function topFunctions(file, n = 15) {
     .concat([{ name: '(total sampled)', where: '', selfMs: Math.round(total / 1000), pct: 100 }]);
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
+/** Self time grouped by package (node_modules/X), dist/ file, or node: internals. */
+export function byPackage(file, n = 15) {
+  const prof = JSON.parse(readFileSync(file, 'utf8'));
+  const byId = new Map(prof.nodes.map((node) => [node.id, node]));
+  const agg = new Map();
+  let total = 0;
+  for (let i = 0; i < prof.samples.length; i++) {
+    const cf = byId.get(prof.samples[i]).callFrame;
+    const us = prof.timeDeltas[i] ?? 0;
+    total += us;
+    const m = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(cf.url) ?? /\/(dist\/.*)$/.exec(cf.url);
+    const key = m ? m[1] : cf.url.startsWith('node:') ? 'node: internals' : cf.functionName || '(native)';
+    agg.set(key, (agg.get(key) ?? 0) + us);
+  }
+  return [...agg.entries()].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, us]) => ({ group: k, selfMs: Math.round(us / 1000), pct: +((100 * us) / total).toFixed(1) }));
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv.includes('--by-package')) {
+  for (const t of byPackage(process.argv[2], 25)) console.log(`${String(t.selfMs).padStart(7)} ms ${String(t.pct).padStart(5)} %  ${t.group}`);
+} else if (process.argv[1] === fileURLToPath(import.meta.url)) {
   for (const t of topFunctions(process.argv[2], Number(process.argv[3] ?? 25))) console.log(`${String(t.selfMs).padStart(7)} ms ${String(t.pct).padStart(5)} %  ${t.name}  ${t.where}`);
 }
