@@ -74,7 +74,8 @@ describe.skipIf(!hasTmux)('configure in tmux', () => {
     const command = `env DBUS_SESSION_BUS_ADDRESS=unix:path=/nonexistent/bus ${process.execPath} ${cliPath} --home ${crm.home} configure; sleep 30`;
     tmux('new-session', '-d', '-s', session, '-x', '80', '-y', '24', command);
 
-    let screen = await waitForScreen('mailbox assignments');
+    // The first screen waits for node, the CRM and Ink to start: generous under a loaded CI.
+    let screen = await waitForScreen('mailbox assignments', 60_000);
     expect(screen).toContain('q quit');
     expect(screen).toMatch(new RegExp(`${anna.login}\\s+.*not assigned`));
     for (let i = 0; i < index; i++) await keys('Down');
@@ -124,5 +125,5 @@ describe.skipIf(!hasTmux)('configure in tmux', () => {
       expect(fs.readFileSync(f).includes(Buffer.from(PASSWORD)), `password in ${f}`).toBe(false);
     }
     for (const s of [...screens, list.stdout, list.stderr, doctor.stdout, doctor.stderr]) expect(s).not.toContain(PASSWORD);
-  });
+  }, 150_000);
 });
