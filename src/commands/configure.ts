@@ -14,6 +14,10 @@ export function registerConfigureCommand(program: Command, run: ActionRunner): v
         if (!process.stdin.isTTY || !process.stdout.isTTY) {
           throw new UsageError('configure needs a terminal; use `sync-cli users assign …`', 'In scripts: sync-cli users assign USER --url URL --username NAME --password-stdin (see sync-cli users assign --help).');
         }
+        // A person is at this terminal: Ink would show only the final frame if it saw a CI
+        // variable (it reads it when loaded), so the UI would stay blank.
+        delete process.env.CI;
+        delete process.env.CONTINUOUS_INTEGRATION;
         const { runConfigureUi } = await import('../tui/run.js');
         await runConfigureUi(adminDepsFromContext(ctx));
         return 0;

@@ -71,7 +71,8 @@ describe.skipIf(!hasTmux)('configure in tmux', () => {
     const anna = crm.users.find((u) => u.login === 'anna') ?? crm.users[0]!;
     const index = crm.users.indexOf(anna);
     // No Secret Service: the password goes to the 0600 file.
-    const command = `env DBUS_SESSION_BUS_ADDRESS=unix:path=/nonexistent/bus ${process.execPath} ${cliPath} --home ${crm.home} configure; sleep 30`;
+    // A person at a terminal: no CI variable (Ink renders only the last frame when it sees one).
+    const command = `env -u CI -u CONTINUOUS_INTEGRATION DBUS_SESSION_BUS_ADDRESS=unix:path=/nonexistent/bus ${process.execPath} ${cliPath} --home ${crm.home} configure; sleep 30`;
     tmux('new-session', '-d', '-s', session, '-x', '80', '-y', '24', command);
 
     // The first screen waits for node, the CRM and Ink to start: generous under a loaded CI.
