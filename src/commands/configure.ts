@@ -1,7 +1,6 @@
 // `sync-cli configure`: the terminal UI for mailbox assignments (src/tui/). Needs a TTY.
 import type { Command } from 'commander';
 import type { ActionRunner } from '../cli.js';
-import { adminDepsFromContext } from '../assignments/deps.js';
 import { UsageError } from '../errors.js';
 
 export function registerConfigureCommand(program: Command, run: ActionRunner): void {
@@ -19,6 +18,7 @@ export function registerConfigureCommand(program: Command, run: ActionRunner): v
         delete process.env.CI;
         delete process.env.CONTINUOUS_INTEGRATION;
         const { runConfigureUi } = await import('../tui/run.js');
+        const { adminDepsFromContext } = await import('../assignments/deps.js');
         await runConfigureUi(adminDepsFromContext(ctx));
         return 0;
       }),

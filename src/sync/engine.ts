@@ -198,9 +198,14 @@ export async function syncMailbox(deps: EngineDeps, m: MailboxConfig, u: CrmUser
       snap = await read();
     }
     const { snapshot, nextCursors, nextTokens } = snap;
+    if (snap.unchanged && opts.dryRun) {
+      result.plan = [];
+      emit('done');
+      return result;
+    }
 
     emit('planning');
-    const plan = planMailboxSync(snapshot, mapper, { forceDelete: opts.forceDelete });
+    const plan: MailboxPlan = snap.unchanged ? { user: u.id, actions: [], blocked: [], conflicts: [] } : planMailboxSync(snapshot, mapper, { forceDelete: opts.forceDelete });
     const writes = plan.actions.filter((a) => a.type !== 'state-update' && a.type !== 'foreign' && a.type !== 'foreign-forget' && a.type !== 'state-forget');
     if (opts.dryRun) {
       result.plan = plan.actions.map((a) => a.summary);
@@ -278,6 +283,16 @@ async function provisionCollections(
   dryRun: boolean,
 ): Promise<Record<CollectionKind, CollectionRef>> {
   const stored = state.getCollections(user);
+  // Known from an earlier sync (a token proves it worked): go straight to the delta — no
+  // discovery requests. A collection gone since then answers 404 and is provisioned again.
+  if (COLLECTION_KINDS.every((k) => stored[k]?.token)) {
+    return Object.fromEntries(
+      COLLECTION_KINDS.map((k) => {
+        const { url, token } = stored[k]!;
+        return [k, { kind: k, url, displayName: config.sync.collectionNames[k], supportsSyncToken: !/^(ctag|vdir):/.test(token!) }];
+      }),
+    ) as Record<CollectionKind, CollectionRef>;
+  }
   const known: Partial<Record<CollectionKind, string>> = { ...m.collections };
   for (const k of COLLECTION_KINDS) if (stored[k]) known[k] = stored[k]!.url;
   const refs = await mailbox.provision(config.sync.collectionNames, known);

@@ -3,7 +3,7 @@
 // fetches device items only when they changed, or when the CRM changed and they must be patched.
 import { crmIdFromUid, iCalToActivity, vCardToAddress, type MapperOptions } from '../mappers/index.js';
 import type { Activity, Address, ChangePage, CrmCursor, CrmProvider, CrmUser } from '../providers/crm/model.js';
-import type { CollectionKind, CollectionRef, MailboxProvider } from '../providers/dav/types.js';
+import type { CollectionDelta, CollectionKind, CollectionRef, MailboxProvider } from '../providers/dav/types.js';
 import { COLLECTION_KINDS } from '../providers/dav/types.js';
 import type { DeviceCollectionSnapshot, DeviceEntry, MailboxSnapshot, SyncSettings } from './snapshot-types.js';
 import type { CrmCursors, ItemState, StateStore } from './state.js';
@@ -27,6 +27,8 @@ export interface SnapshotInput {
 
 export interface SnapshotResult {
   snapshot: MailboxSnapshot;
+  /** Nothing changed on either side: there is nothing to plan. */
+  unchanged?: boolean;
   /** What to store once the plan has been carried out. */
   nextCursors: CrmCursors;
   nextTokens: Record<CollectionKind, string | null>;
@@ -81,20 +83,23 @@ export async function readMailboxSnapshot(input: SnapshotInput): Promise<Snapsho
   const { crm, mailbox, state, settings: s, mapper } = input;
   const user = s.userId;
   const now = await crm.now();
-  const items = state.listItems(user);
-  const foreign = state.listForeign(user);
-  const exclusions = state.listExclusions(user);
   const stored = state.getCursors(user);
-  const crmFull = input.full || stored.addresses === null || stored.activities === null;
+  // Scope settings changed since the watermark (e.g. a tag added to the user): records that did
+  // not change in the CRM may enter or leave the scope, so the CRM side is read completely.
+  const fingerprint = JSON.stringify([s.addressTags, s.activityTags, s.pastDays, s.syncPrivate, s.userTag]);
+  const crmFull = input.full || stored.addresses === null || stored.activities === null || stored.settings !== fingerprint;
 
   const addresses = new Map<string, Address>();
   const activities = new Map<string, Activity>();
   const deleted = new Set<string>();
   let scope: MailboxSnapshot['scope'] = null;
   const nowCursor: CrmCursor = { ts: now, id: '' };
-  const nextCursors: CrmCursors = { addresses: nowCursor, activities: nowCursor, tombstones: nowCursor };
+  const nextCursors: CrmCursors = { addresses: nowCursor, activities: nowCursor, tombstones: nowCursor, settings: fingerprint };
 
-  const stateIds = (kind: 'address' | 'activity') => items.filter((i) => i.kind === kind).map((i) => i.crmId);
+  // The state of every item is read only when something changed (a no-change sync reads none).
+  let itemsCache: ItemState[] | undefined;
+  const loadItems = () => (itemsCache ??= state.listItems(user));
+  const stateIds = (kind: 'address' | 'activity') => loadItems().filter((i) => i.kind === kind).map((i) => i.crmId);
   const crmRetries = [...state.listRetries(user, 'crm').keys()];
 
   const fetchInto = async (kind: 'address' | 'activity', ids: string[], markMissingDeleted: boolean) => {
@@ -131,18 +136,62 @@ export async function readMailboxSnapshot(input: SnapshotInput): Promise<Snapsho
     await fetchInto(kind, [id], true);
   }
 
-  // Device side, one collection at a time.
+  // Device side: one delta per collection (a single REPORT each when nothing changed).
   const storedCollections = state.getCollections(user);
-  const byHref = new Map(items.map((i) => [i.href, i]));
-  const foreignByHref = new Map(foreign.map((f) => [f.href, f]));
   const deviceRetries = state.listRetries(user, 'device');
-  const device = {} as Record<CollectionKind, DeviceCollectionSnapshot>;
+  const deltas = {} as Record<CollectionKind, CollectionDelta>;
   const nextTokens = {} as Record<CollectionKind, string | null>;
   for (const kind of COLLECTION_KINDS) {
-    const ref = input.collections[kind];
     const token = input.full ? null : (storedCollections[kind]?.token ?? null);
-    const delta = await mailbox.delta(ref, token);
-    nextTokens[kind] = delta.token;
+    deltas[kind] = await mailbox.delta(input.collections[kind], token);
+    nextTokens[kind] = deltas[kind].token;
+  }
+
+  // Nothing new on either side (our own writes coming back with the ETag we stored do not
+  // count): the plan would be empty, so it is not made (R6: a no-change sync costs the feed
+  // queries and one REPORT per collection).
+  const quiet =
+    !crmFull &&
+    addresses.size === 0 &&
+    activities.size === 0 &&
+    deleted.size === 0 &&
+    crmRetries.length === 0 &&
+    deviceRetries.size === 0 &&
+    state.listRetries(user, 'import').size === 0 &&
+    state.listRetries(user, 'create').size === 0 &&
+    !(s.syncPrivate && state.listForeign(user).some((f) => f.reason.startsWith('private'))) &&
+    COLLECTION_KINDS.every((k) => !deltas[k].full && deltas[k].deleted.length === 0 && deltas[k].changed.every((r) => state.etagOf(user, r.href) === r.etag));
+  if (quiet) {
+    const empty = { ref: input.collections.contacts, full: false, token: null, changed: [], deleted: [] };
+    return {
+      unchanged: true,
+      nextCursors,
+      nextTokens,
+      snapshot: {
+        settings: s,
+        now,
+        crmFull,
+        addresses,
+        activities,
+        deleted,
+        scope,
+        device: { contacts: empty, appointments: { ...empty, ref: input.collections.appointments }, tasks: { ...empty, ref: input.collections.tasks } },
+        state: { items: [], foreign: [], exclusions: new Set() },
+        ffdata: { users: new Map(), addresses },
+        users: new Map(),
+      },
+    };
+  }
+
+  const items = loadItems();
+  const foreign = state.listForeign(user);
+  const exclusions = state.listExclusions(user);
+  const byHref = new Map(items.map((i) => [i.href, i]));
+  const foreignByHref = new Map(foreign.map((f) => [f.href, f]));
+  const device = {} as Record<CollectionKind, DeviceCollectionSnapshot>;
+  for (const kind of COLLECTION_KINDS) {
+    const ref = input.collections[kind];
+    const delta = deltas[kind];
     const known = items.filter((i) => i.collection === kind);
     let changed = delta.changed;
     let gone = delta.deleted;

@@ -49,6 +49,8 @@ export interface CrmCursors {
   addresses: CrmCursor | null;
   activities: CrmCursor | null;
   tombstones: CrmCursor | null;
+  /** Fingerprint of the scope settings the watermark was read under (tags, window, privacy). */
+  settings?: string;
 }
 
 const MIGRATIONS: string[] = [
@@ -234,6 +236,11 @@ export class StateStore {
     return (this.db.prepare('SELECT * FROM item WHERE user = ?').all(user) as ItemRow[]).map(rowToItem);
   }
 
+  /** The ETag sync-cli last stored for a device item (item or device-only), if any. */
+  etagOf(user: string, href: string): string | undefined {
+    return (this.db.prepare('SELECT etag FROM item WHERE user = ? AND href = ? UNION ALL SELECT etag FROM foreign_item WHERE user = ? AND href = ?').pluck().get(user, href, user, href) as string | undefined) ?? undefined;
+  }
+
   upsertItem(item: ItemState): void {
     this.db
       .prepare(
@@ -243,8 +250,10 @@ export class StateStore {
            crm_version=@crmVersion, content_hash=@contentHash, field_hashes=@fieldHashes, reason=@reason, links=@links`,
       )
       .run({ ...item, fieldHashes: JSON.stringify(item.fieldHashes), links: JSON.stringify(item.links) });
-    // A device create that was pending is settled once the item is known.
+    // A device create that was pending is settled once the item is known; an item imported from
+    // the device is no longer device-only.
     this.db.prepare("DELETE FROM retry WHERE user = ? AND side = 'create' AND key = ?").run(item.user, `${item.kind}:${item.crmId}`);
+    this.db.prepare('DELETE FROM foreign_item WHERE user = ? AND href = ?').run(item.user, item.href);
   }
 
   deleteItem(user: string, kind: RecordKind, crmId: string): void {

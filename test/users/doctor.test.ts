@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import type { MailboxConnection, ProvisionedCollections } from '../../src/assignments/index.js';
 import { resolvePaths } from '../../src/config/paths.js';
 import { configSchema } from '../../src/config/schema.js';
-import { runDoctorChecks, type DoctorCheck } from '../../src/commands/doctor.js';
+import { runDoctorChecks, type DoctorCheck } from '../../src/commands/doctor-checks.js';
 import { storeMailboxPassword } from '../../src/secrets/index.js';
 import { memoryCrm } from './fake-crm.js';
 

@@ -2,8 +2,7 @@
 // one-line CrmUnavailableErrors that name the URL without its password.
 import Database from 'better-sqlite3';
 import { CompiledQuery, Kysely, MysqlDialect, PostgresDialect, SqliteDialect, SqliteDriver, sql, type DatabaseConnection, type Driver, type SqliteDialectConfig } from 'kysely';
-import { createPool } from 'mysql2';
-import pg from 'pg';
+import { createRequire } from 'node:module';
 import { CrmUnavailableError } from '../../errors.js';
 import { redactString } from '../../log/redact.js';
 import type { CrmDatabase } from './rows.js';
@@ -75,6 +74,12 @@ class ImmediateSqliteDialect extends SqliteDialect {
   }
 }
 
+// The client drivers of PostgreSQL and MariaDB load only when that dialect is configured: an
+// installation on the embedded CRM (and every `run --once` there) does not pay for them.
+const requireDriver = createRequire(import.meta.url);
+const loadPg = () => requireDriver('pg') as typeof import('pg');
+const loadMysql = () => requireDriver('mysql2') as typeof import('mysql2');
+
 const SAFE_SCHEMA = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 export function createKysely(opts: CrmConnectionOptions): Kysely<CrmDatabase> {
@@ -101,6 +106,7 @@ export function createKysely(opts: CrmConnectionOptions): Kysely<CrmDatabase> {
       }
       const settings = ['-c TimeZone=UTC'];
       if (opts.schema) settings.push(`-c search_path=${opts.schema}`);
+      const pg = loadPg();
       const pool = new pg.Pool({
         connectionString: opts.url,
         options: settings.join(' '),
@@ -116,7 +122,7 @@ export function createKysely(opts: CrmConnectionOptions): Kysely<CrmDatabase> {
       return new Kysely<CrmDatabase>({ dialect: new PostgresDialect({ pool }) });
     }
     case 'mysql': {
-      const pool = createPool({ uri: opts.url, dateStrings: true, timezone: 'Z', charset: 'utf8mb4', connectTimeout: 5000, connectionLimit: 4 });
+      const pool = loadMysql().createPool({ uri: opts.url, dateStrings: true, timezone: 'Z', charset: 'utf8mb4', connectTimeout: 5000, connectionLimit: 4 });
       return new Kysely<CrmDatabase>({ dialect: new MysqlDialect({ pool }) });
     }
   }

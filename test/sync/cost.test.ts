@@ -1,0 +1,51 @@
+// What a sync costs on the wire: a no-change run is one REPORT per collection (measured.md: a
+// Depth-1 listing or even a ctag probe first would be many times dearer).
+import { afterEach, expect, it } from 'vitest';
+import { openMailbox } from '../../src/providers/dav/index.js';
+import type { MailboxConfig } from '../../src/config/schema.js';
+import { Scenario } from '../helpers/scenario.js';
+
+let sc: Scenario | undefined;
+afterEach(async () => {
+  await sc?.stop();
+  sc = undefined;
+});
+
+function counting(requests: string[]) {
+  return (m: MailboxConfig, password: string) =>
+    openMailbox({ url: m.url, username: m.username, password, auth: m.auth }, { timeoutMs: 10_000, retries: 1, concurrency: 4, onRequest: (method) => requests.push(method) });
+}
+
+it('R6: a no-change run sends one sync-collection REPORT per collection and nothing else', async () => {
+  sc = await Scenario.create({ logins: ['mmueller'] });
+  await sc.syncOk();
+  await sc.syncOk(); // our own writes come back once in the delta: settled here
+  const requests: string[] = [];
+  const r = await sc.sync({}, { openMailbox: counting(requests) });
+  expect(r[0]).toMatchObject({ state: 'success', created: 0, updated: 0, deleted: 0, crmUpdates: 0 });
+  expect(requests).toEqual(['REPORT', 'REPORT', 'REPORT']);
+});
+
+it('R6: one CRM change costs the deltas, one fetch of the item to patch and one PUT', async () => {
+  sc = await Scenario.create({ logins: ['mmueller'] });
+  await sc.syncOk();
+  await sc.syncOk();
+  const [a2] = await sc.crm.getAddresses(['a2']);
+  await sc.crm.updateAddress('a2', { city: 'Kelheim' }, a2!.version);
+  const requests: string[] = [];
+  const r = await sc.sync({}, { openMailbox: counting(requests) });
+  expect(r[0]).toMatchObject({ updated: 1 });
+  expect(requests.filter((m) => m === 'PUT')).toHaveLength(1);
+  expect(requests.filter((m) => m === 'PROPFIND')).toHaveLength(0);
+  expect(requests.length).toBeLessThanOrEqual(5); // 3 deltas + 1 multiget + 1 PUT
+});
+
+it('R1: a tag added to the mailbox\'s address tags brings those addresses without --full', async () => {
+  sc = await Scenario.create({ logins: ['mmueller'] });
+  await sc.syncOk();
+  const dev = await sc.device('mmueller');
+  expect(await dev.find('contacts', 'Schmidt & Söhne')).toBeUndefined();
+  sc.setConfig((c) => (c.mailboxes[0]!.addressTags = ['MM', 'SS']));
+  await sc.syncOk();
+  expect(await dev.find('contacts', 'Schmidt & Söhne')).toBeDefined();
+});
