@@ -2,7 +2,7 @@
 // `path: message`, written atomically with mode 0600.
 import fs from 'node:fs';
 import path from 'node:path';
-import writeFileAtomic from 'write-file-atomic';
+import { createRequire } from 'node:module';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { configSchema, type Config } from './schema.js';
@@ -42,9 +42,12 @@ export function loadConfig(file: string): Config {
   return parseConfig(raw, file);
 }
 
+// Loaded on the first save only: most commands read the config and never write it.
+const lazyRequire = createRequire(import.meta.url);
+
 /** Validates and writes atomically with mode 0600. */
 export function saveConfig(file: string, config: Config): void {
   const valid = parseConfig(config, file);
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  writeFileAtomic.sync(file, JSON.stringify(valid, null, 2) + '\n', { mode: 0o600 });
+  (lazyRequire('write-file-atomic') as typeof import('write-file-atomic')).sync(file, JSON.stringify(valid, null, 2) + '\n', { mode: 0o600 });
 }

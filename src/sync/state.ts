@@ -141,13 +141,24 @@ export class StateStore {
     this.db.close();
   }
 
+  /** Statements are prepared once per store: preparing is a measurable share of a large sync. */
+  private readonly statements = new Map<string, Database.Statement>();
+  private sql(text: string): Database.Statement {
+    let st = this.statements.get(text);
+    if (!st) {
+      st = this.db.prepare(text);
+      this.statements.set(text, st);
+    }
+    return st;
+  }
+
   transaction<T>(fn: () => T): T {
     return this.db.transaction(fn)();
   }
 
   // --- mailbox status (R22) ---
   getStatus(user: string): MailboxStatus {
-    const r = this.db.prepare('SELECT * FROM mailbox WHERE user = ?').get(user) as Record<string, unknown> | undefined;
+    const r = this.sql('SELECT * FROM mailbox WHERE user = ?').get(user) as Record<string, unknown> | undefined;
     return {
       user,
       state: (r?.state as MailboxState) ?? 'not-started',
@@ -174,7 +185,7 @@ export class StateStore {
   }
 
   listStatuses(): MailboxStatus[] {
-    const users = this.db.prepare('SELECT user FROM mailbox ORDER BY user').pluck().all() as string[];
+    const users = this.sql('SELECT user FROM mailbox ORDER BY user').pluck().all() as string[];
     return users.map((u) => this.getStatus(u));
   }
 
@@ -183,38 +194,38 @@ export class StateStore {
    * another mailbox, the old state is useless: the caller resets it.
    */
   getIdentity(user: string): string | null {
-    return (this.db.prepare('SELECT identity FROM mailbox WHERE user = ?').pluck().get(user) as string | null) ?? null;
+    return (this.sql('SELECT identity FROM mailbox WHERE user = ?').pluck().get(user) as string | null) ?? null;
   }
 
   setIdentity(user: string, identity: string): void {
     this.setStatus(user, {});
-    this.db.prepare('UPDATE mailbox SET identity = ? WHERE user = ?').run(identity, user);
+    this.sql('UPDATE mailbox SET identity = ? WHERE user = ?').run(identity, user);
   }
 
   getCursors(user: string): CrmCursors {
-    const raw = this.db.prepare('SELECT cursors FROM mailbox WHERE user = ?').pluck().get(user) as string | null | undefined;
+    const raw = this.sql('SELECT cursors FROM mailbox WHERE user = ?').pluck().get(user) as string | null | undefined;
     return raw ? (JSON.parse(raw) as CrmCursors) : { addresses: null, activities: null, tombstones: null };
   }
 
   setCursors(user: string, cursors: CrmCursors): void {
     this.setStatus(user, {});
-    this.db.prepare('UPDATE mailbox SET cursors = ? WHERE user = ?').run(JSON.stringify(cursors), user);
+    this.sql('UPDATE mailbox SET cursors = ? WHERE user = ?').run(JSON.stringify(cursors), user);
   }
 
   /** Forgets everything about a mailbox (unassigned, pointed elsewhere, retention). */
   resetMailbox(user: string, keepStatus = false): void {
     this.transaction(() => {
       for (const t of ['collection', 'item', 'foreign_item', 'exclusion', 'retry']) {
-        this.db.prepare(`DELETE FROM ${t} WHERE user = ?`).run(user);
+        this.sql(`DELETE FROM ${t} WHERE user = ?`).run(user);
       }
-      if (keepStatus) this.db.prepare('UPDATE mailbox SET cursors = NULL WHERE user = ?').run(user);
-      else this.db.prepare('DELETE FROM mailbox WHERE user = ?').run(user);
+      if (keepStatus) this.sql('UPDATE mailbox SET cursors = NULL WHERE user = ?').run(user);
+      else this.sql('DELETE FROM mailbox WHERE user = ?').run(user);
     });
   }
 
   // --- collections ---
   getCollections(user: string): Partial<Record<CollectionKind, { url: string; token: string | null }>> {
-    const rows = this.db.prepare('SELECT kind, url, sync_token FROM collection WHERE user = ?').all(user) as {
+    const rows = this.sql('SELECT kind, url, sync_token FROM collection WHERE user = ?').all(user) as {
       kind: CollectionKind;
       url: string;
       sync_token: string | null;
@@ -233,12 +244,12 @@ export class StateStore {
 
   // --- items ---
   listItems(user: string): ItemState[] {
-    return (this.db.prepare('SELECT * FROM item WHERE user = ?').all(user) as ItemRow[]).map(rowToItem);
+    return (this.sql('SELECT * FROM item WHERE user = ?').all(user) as ItemRow[]).map(rowToItem);
   }
 
   /** The ETag sync-cli last stored for a device item (item or device-only), if any. */
   etagOf(user: string, href: string): string | undefined {
-    return (this.db.prepare('SELECT etag FROM item WHERE user = ? AND href = ? UNION ALL SELECT etag FROM foreign_item WHERE user = ? AND href = ?').pluck().get(user, href, user, href) as string | undefined) ?? undefined;
+    return (this.sql('SELECT etag FROM item WHERE user = ? AND href = ? UNION ALL SELECT etag FROM foreign_item WHERE user = ? AND href = ?').pluck().get(user, href, user, href) as string | undefined) ?? undefined;
   }
 
   upsertItem(item: ItemState): void {
@@ -252,17 +263,17 @@ export class StateStore {
       .run({ ...item, fieldHashes: JSON.stringify(item.fieldHashes), links: JSON.stringify(item.links) });
     // A device create that was pending is settled once the item is known; an item imported from
     // the device is no longer device-only.
-    this.db.prepare("DELETE FROM retry WHERE user = ? AND side = 'create' AND key = ?").run(item.user, `${item.kind}:${item.crmId}`);
-    this.db.prepare('DELETE FROM foreign_item WHERE user = ? AND href = ?').run(item.user, item.href);
+    this.sql("DELETE FROM retry WHERE user = ? AND side = 'create' AND key = ?").run(item.user, `${item.kind}:${item.crmId}`);
+    this.sql('DELETE FROM foreign_item WHERE user = ? AND href = ?').run(item.user, item.href);
   }
 
   deleteItem(user: string, kind: RecordKind, crmId: string): void {
-    this.db.prepare('DELETE FROM item WHERE user = ? AND kind = ? AND crm_id = ?').run(user, kind, crmId);
+    this.sql('DELETE FROM item WHERE user = ? AND kind = ? AND crm_id = ?').run(user, kind, crmId);
   }
 
   // --- foreign device items ---
   listForeign(user: string): ForeignItem[] {
-    return this.db.prepare('SELECT user, collection, href, etag, reason FROM foreign_item WHERE user = ?').all(user) as ForeignItem[];
+    return this.sql('SELECT user, collection, href, etag, reason FROM foreign_item WHERE user = ?').all(user) as ForeignItem[];
   }
 
   upsertForeign(f: ForeignItem): void {
@@ -275,40 +286,40 @@ export class StateStore {
   }
 
   deleteForeign(user: string, href: string): void {
-    this.db.prepare('DELETE FROM foreign_item WHERE user = ? AND href = ?').run(user, href);
+    this.sql('DELETE FROM foreign_item WHERE user = ? AND href = ?').run(user, href);
   }
 
   // --- R7 exclusions ---
   listExclusions(user: string): Set<string> {
-    const rows = this.db.prepare('SELECT kind, crm_id FROM exclusion WHERE user = ?').all(user) as { kind: string; crm_id: string }[];
+    const rows = this.sql('SELECT kind, crm_id FROM exclusion WHERE user = ?').all(user) as { kind: string; crm_id: string }[];
     return new Set(rows.map((r) => `${r.kind}:${r.crm_id}`));
   }
 
   addExclusion(user: string, kind: RecordKind, crmId: string, since: string): void {
-    this.db.prepare('INSERT OR REPLACE INTO exclusion (user, kind, crm_id, since) VALUES (?, ?, ?, ?)').run(user, kind, crmId, since);
+    this.sql('INSERT OR REPLACE INTO exclusion (user, kind, crm_id, since) VALUES (?, ?, ?, ?)').run(user, kind, crmId, since);
   }
 
   removeExclusion(user: string, kind: RecordKind, crmId: string): void {
-    this.db.prepare('DELETE FROM exclusion WHERE user = ? AND kind = ? AND crm_id = ?').run(user, kind, crmId);
+    this.sql('DELETE FROM exclusion WHERE user = ? AND kind = ? AND crm_id = ?').run(user, kind, crmId);
   }
 
   // --- items to retry at the next sync (R22) ---
   listRetries(user: string, side: 'crm' | 'device' | 'import' | 'create'): Map<string, string> {
-    const rows = this.db.prepare('SELECT key, message FROM retry WHERE user = ? AND side = ?').all(user, side) as { key: string; message: string }[];
+    const rows = this.sql('SELECT key, message FROM retry WHERE user = ? AND side = ?').all(user, side) as { key: string; message: string }[];
     return new Map(rows.map((r) => [r.key, r.message]));
   }
 
   setRetry(user: string, side: 'crm' | 'device' | 'import' | 'create', key: string, message: string): void {
-    this.db.prepare('INSERT OR REPLACE INTO retry (user, side, key, message) VALUES (?, ?, ?, ?)').run(user, side, key, message);
+    this.sql('INSERT OR REPLACE INTO retry (user, side, key, message) VALUES (?, ?, ?, ?)').run(user, side, key, message);
   }
 
   clearRetry(user: string, side: 'crm' | 'device' | 'import' | 'create', key: string): void {
-    this.db.prepare('DELETE FROM retry WHERE user = ? AND side = ? AND key = ?').run(user, side, key);
+    this.sql('DELETE FROM retry WHERE user = ? AND side = ? AND key = ?').run(user, side, key);
   }
 
   /** Users with state but no assignment any more, or not synced for `days` (retention). */
   staleUsers(assigned: Set<string>, olderThan: string): string[] {
-    const rows = this.db.prepare('SELECT user, last_success, finished_at FROM mailbox').all() as {
+    const rows = this.sql('SELECT user, last_success, finished_at FROM mailbox').all() as {
       user: string;
       last_success: string | null;
       finished_at: string | null;
