@@ -1,0 +1,29 @@
+// Bundles the compiled CLI (dist/) into dist/bundle/: one process start reads a few files
+// instead of several hundred modules (kysely, undici, zod, winston, …), which halves the start
+// of every `run --once`. Native addons, the TUI stack and the optional database drivers stay
+// external and load from node_modules when used.
+import { build } from 'esbuild';
+
+await build({
+  entryPoints: ['dist/cli.js'],
+  outdir: 'dist/bundle',
+  bundle: true,
+  splitting: true, // dynamic imports (command bodies, TUI) stay separate chunks
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  sourcemap: true,
+  logLevel: 'warning',
+  external: ['better-sqlite3', '@napi-rs/keyring', 'unix-dgram', 'ink', 'ink-text-input', 'react', 'yoga-layout', 'pg', 'mysql2'],
+  // CommonJS dependencies use require, __filename and __dirname; give the ESM chunks those.
+  banner: {
+    js: [
+      "import { createRequire as __syncCliRequire } from 'node:module';",
+      "import { fileURLToPath as __syncCliPath } from 'node:url';",
+      "import { dirname as __syncCliDirname } from 'node:path';",
+      'const require = __syncCliRequire(import.meta.url);',
+      'const __filename = __syncCliPath(import.meta.url);',
+      'const __dirname = __syncCliDirname(__filename);',
+    ].join(' '),
+  },
+});
