@@ -28,17 +28,19 @@ export function buildStatus(config: Config, state: StateStore | null, users: Crm
   };
 }
 
-function ago(iso: string | null, now: number): string {
+/** Relative time: a past moment reads "… ago", a future one "in …" (`past` decides for ~now). */
+function ago(iso: string | null, now: number, past = false): string {
   if (!iso) return '-';
-  const s = Math.round((Date.parse(iso) - now) / 1000);
+  let s = Math.round((Date.parse(iso) - now) / 1000);
+  if (past) s = Math.min(s, -0);
   const abs = Math.abs(s);
   const text = abs < 90 ? `${abs}s` : abs < 5400 ? `${Math.round(abs / 60)}m` : abs < 129_600 ? `${Math.round(abs / 3600)}h` : `${Math.round(abs / 86_400)}d`;
-  return s < 0 ? `${text} ago` : `in ${text}`;
+  return s < 0 || Object.is(s, -0) ? `${text} ago` : `in ${text}`;
 }
 
 export function statusTable(doc: StatusDocument, now = Date.now()): string[] {
   const head = ['user', 'state', 'last success', 'pending', 'next run'];
-  const rows = doc.mailboxes.map((m) => [m.user, m.state, ago(m.lastSuccess, now), String(m.pending), ago(m.nextRun, now)]);
+  const rows = doc.mailboxes.map((m) => [m.user, m.state, ago(m.lastSuccess, now, true), String(m.pending), ago(m.nextRun, now)]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const fmt = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
   const lines = [fmt(head), fmt(widths.map((w) => '-'.repeat(w))), ...rows.map(fmt)];
