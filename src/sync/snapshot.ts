@@ -8,6 +8,7 @@ import { COLLECTION_KINDS } from '../providers/dav/types.js';
 import type { DeviceCollectionSnapshot, DeviceEntry, MailboxSnapshot, SyncSettings } from './snapshot-types.js';
 import type { CrmCursors, ItemState, StateStore } from './state.js';
 import { syncMarkerOf } from './marker.js';
+import { activityInScope, addressInScope, withinWindow } from './plan.js';
 import { addressFieldHashes, activityFieldHashes } from '../mappers/index.js';
 
 const PAGE = 500;
@@ -64,6 +65,16 @@ function lastModifiedOf(raw: string): string | undefined {
   // 20261120T091500Z → ISO
   const b = /^(\d{4})-?(\d{2})-?(\d{2})T(\d{2}):?(\d{2}):?(\d{2})/.exec(v);
   return b ? `${b[1]}-${b[2]}-${b[3]}T${b[4]}:${b[5]}:${b[6]}Z` : undefined;
+}
+
+/**
+ * Could a record this mailbox does not hold matter to it? In scope (R1, R2, R4, R7), within the
+ * window for appointments (R3), or an address that an appointment links (R5 — the activity then
+ * changes too, and its links are read with it).
+ */
+function relevant(kind: 'address' | 'activity', rec: Address | Activity, s: SyncSettings, exclusions: Set<string>, now: string): boolean {
+  if (kind === 'address') return addressInScope(rec as Address, s, exclusions);
+  return activityInScope(rec as Activity, s, exclusions) && withinWindow(rec as Activity, now, s.pastDays);
 }
 
 export function parseDeviceItem(collection: CollectionKind, href: string, etag: string, raw: string, mapper: MapperOptions): DeviceEntry {
@@ -130,6 +141,24 @@ export async function readMailboxSnapshot(input: SnapshotInput): Promise<Snapsho
     // A record deleted and then seen again (re-created by import) is alive.
     for (const id of addresses.keys()) deleted.delete(`address:${id}`);
     for (const id of activities.keys()) deleted.delete(`activity:${id}`);
+    // The feed is every user's and re-reads the overlap: drop what concerns this mailbox not at
+    // all — records it already holds at this version, and records outside its scope that it does
+    // not hold (R1, R2, R4). Only what is left can change something here.
+    const exclusions = state.listExclusions(user);
+    const settle = <T extends Address | Activity>(map: Map<string, T>, kind: 'address' | 'activity') => {
+      for (const [id, rec] of map) {
+        const held = state.crmVersionOf(user, kind, id);
+        if (held === undefined ? !relevant(kind, rec, s, exclusions, now) : held === rec.version && !tombstoned(kind, id)) map.delete(id);
+      }
+    };
+    const tombstoned = (kind: string, id: string) => deleted.has(`${kind}:${id}`);
+    settle(addresses, 'address');
+    settle(activities, 'activity');
+    // Tombstones of records this mailbox never held change nothing here either.
+    for (const k of [...deleted]) {
+      const [kind, id] = k.split(':') as ['address' | 'activity', string];
+      if (state.crmVersionOf(user, kind, id) === undefined) deleted.delete(k);
+    }
   }
   for (const k of crmRetries) {
     const [kind, id] = k.split(':') as ['address' | 'activity', string];

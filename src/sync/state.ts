@@ -247,6 +247,11 @@ export class StateStore {
     return (this.sql('SELECT * FROM item WHERE user = ?').all(user) as ItemRow[]).map(rowToItem);
   }
 
+  /** The CRM version of a record as this mailbox last agreed it; undefined when it holds none. */
+  crmVersionOf(user: string, kind: RecordKind, crmId: string): string | undefined {
+    return (this.sql('SELECT crm_version FROM item WHERE user = ? AND kind = ? AND crm_id = ?').pluck().get(user, kind, crmId) as string | undefined) ?? undefined;
+  }
+
   /** The ETag sync-cli last stored for a device item (item or device-only), if any. */
   etagOf(user: string, href: string): string | undefined {
     return (this.sql('SELECT etag FROM item WHERE user = ? AND href = ? UNION ALL SELECT etag FROM foreign_item WHERE user = ? AND href = ?').pluck().get(user, href, user, href) as string | undefined) ?? undefined;
