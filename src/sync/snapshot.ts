@@ -35,9 +35,26 @@ export interface SnapshotResult {
   nextTokens: Record<CollectionKind, string | null>;
 }
 
-async function readFeed<T>(read: (c: CrmCursor | null, limit: number) => Promise<ChangePage<T>>, from: CrmCursor | null, overlapSeconds: number): Promise<{ items: T[]; last: CrmCursor | null }> {
-  // R6: re-read a small overlap so a record committed late with an older stamp is not missed.
-  let cursor: CrmCursor | null = from ? { ts: new Date(Date.parse(from.ts) - overlapSeconds * 1000).toISOString(), id: '' } : null;
+/**
+ * Where to start reading a change feed (R6). A record committed late carries a stamp older than
+ * its commit, but not older than the previous sync's start minus the overlap (the longest
+ * transaction we allow for): only [lastSyncStart − overlap, watermark] can hold records the last
+ * read did not see. So the overlap is re-read once after a burst of changes, not on every sync.
+ */
+export function feedStart(from: CrmCursor | null, lastSyncStart: string | undefined, overlapSeconds: number): CrmCursor | null {
+  if (!from) return null;
+  const mark = Date.parse(from.ts);
+  const since = Math.max(mark, lastSyncStart ? Date.parse(lastSyncStart) : mark) - overlapSeconds * 1000;
+  return since >= mark ? from : { ts: new Date(since).toISOString(), id: '' };
+}
+
+async function readFeed<T>(
+  read: (c: CrmCursor | null, limit: number) => Promise<ChangePage<T>>,
+  from: CrmCursor | null,
+  lastSyncStart: string | undefined,
+  overlapSeconds: number,
+): Promise<{ items: T[]; last: CrmCursor | null }> {
+  let cursor = feedStart(from, lastSyncStart, overlapSeconds);
   const items: T[] = [];
   let last = from;
   for (;;) {
@@ -105,7 +122,7 @@ export async function readMailboxSnapshot(input: SnapshotInput): Promise<Snapsho
   const deleted = new Set<string>();
   let scope: MailboxSnapshot['scope'] = null;
   const nowCursor: CrmCursor = { ts: now, id: '' };
-  const nextCursors: CrmCursors = { addresses: nowCursor, activities: nowCursor, tombstones: nowCursor, settings: fingerprint };
+  const nextCursors: CrmCursors = { addresses: nowCursor, activities: nowCursor, tombstones: nowCursor, settings: fingerprint, syncStart: now };
 
   // The state of every item is read only when something changed (a no-change sync reads none).
   let itemsCache: ItemState[] | undefined;
@@ -129,9 +146,9 @@ export async function readMailboxSnapshot(input: SnapshotInput): Promise<Snapsho
     await fetchInto('address', [...ids.addresses, ...stateIds('address')], true);
     await fetchInto('activity', [...ids.activities, ...stateIds('activity')], true);
   } else {
-    const a = await readFeed((c, l) => crm.addressChangesSince(c, l), stored.addresses, input.overlapSeconds);
-    const v = await readFeed((c, l) => crm.activityChangesSince(c, l), stored.activities, input.overlapSeconds);
-    const t = await readFeed((c, l) => crm.tombstonesSince(c, l), stored.tombstones, input.overlapSeconds);
+    const a = await readFeed((c, l) => crm.addressChangesSince(c, l), stored.addresses, stored.syncStart, input.overlapSeconds);
+    const v = await readFeed((c, l) => crm.activityChangesSince(c, l), stored.activities, stored.syncStart, input.overlapSeconds);
+    const t = await readFeed((c, l) => crm.tombstonesSince(c, l), stored.tombstones, stored.syncStart, input.overlapSeconds);
     for (const r of a.items) addresses.set(r.id, r);
     for (const r of v.items) activities.set(r.id, r);
     for (const tb of t.items) deleted.add(`${tb.kind}:${tb.id}`);

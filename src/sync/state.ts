@@ -51,6 +51,8 @@ export interface CrmCursors {
   tombstones: CrmCursor | null;
   /** Fingerprint of the scope settings the watermark was read under (tags, window, privacy). */
   settings?: string;
+  /** CRM clock at the start of the sync that stored these cursors (bounds the overlap, R6). */
+  syncStart?: string;
 }
 
 const MIGRATIONS: string[] = [

@@ -4,7 +4,7 @@ import { addressToVCard, activityToICal, contentHash, loadPhoneSlots, type Mappe
 import type { Activity, Address } from '../../src/providers/crm/model.js';
 import type { CollectionKind } from '../../src/providers/dav/types.js';
 import { crmFieldHashes, planMailboxSync, type Action } from '../../src/sync/plan.js';
-import { parseDeviceItem } from '../../src/sync/snapshot.js';
+import { feedStart, parseDeviceItem } from '../../src/sync/snapshot.js';
 import type { MailboxSnapshot, SyncSettings } from '../../src/sync/snapshot-types.js';
 import type { ItemState } from '../../src/sync/state.js';
 
@@ -150,5 +150,19 @@ describe('planMailboxSync', () => {
     const snap = snapshot({ addresses: new Map([['a1', a1]]) });
     snap.device.contacts.changed = [dev];
     expect(types(planMailboxSync(snap, opts).actions)).toEqual(['state-update']);
+  });
+});
+
+describe('feedStart (R6 overlap)', () => {
+  const mark = { ts: '2026-11-23T10:00:00.000Z', id: 'a9' };
+  it('R6: right after a change, the overlap before the watermark is read again', () => {
+    expect(feedStart(mark, '2026-11-23T10:00:30.000Z', 120)).toEqual({ ts: '2026-11-23T09:58:30.000Z', id: '' });
+  });
+  it('R6: once a sync started more than the overlap after the watermark, nothing is read twice', () => {
+    expect(feedStart(mark, '2026-11-23T10:05:00.000Z', 120)).toEqual(mark);
+  });
+  it('R6: without an earlier start the overlap is counted back from the watermark; no cursor reads everything', () => {
+    expect(feedStart(mark, undefined, 60)).toEqual({ ts: '2026-11-23T09:59:00.000Z', id: '' });
+    expect(feedStart(null, undefined, 60)).toBeNull();
   });
 });
