@@ -139,6 +139,20 @@ export async function readMailboxSnapshot(input: SnapshotInput): Promise<Snapsho
     if (markMissingDeleted) for (const id of want) if (!map.has(id)) deleted.add(`${kind}:${id}`);
   };
 
+  const snapshotOf = (device: MailboxSnapshot['device'], stateParts: MailboxSnapshot['state'], usersById: Map<string, CrmUser>): MailboxSnapshot => ({
+    settings: s,
+    now,
+    crmFull,
+    addresses,
+    activities,
+    deleted,
+    scope,
+    device,
+    state: stateParts,
+    ffdata: { users: usersById, addresses },
+    users: usersById,
+  });
+
   if (crmFull) {
     // First sync, --full or lost watermark (R6): compare everything in scope and everything known.
     const ids = await crm.scopeIds({ userId: user, addressTags: s.addressTags, activityTags: s.activityTags });
@@ -208,25 +222,9 @@ export async function readMailboxSnapshot(input: SnapshotInput): Promise<Snapsho
     !(s.syncPrivate && state.listForeign(user).some((f) => f.reason.startsWith('private'))) &&
     COLLECTION_KINDS.every((k) => !deltas[k].full && deltas[k].deleted.length === 0 && deltas[k].changed.every((r) => state.etagOf(user, r.href) === r.etag));
   if (quiet) {
-    const empty = { ref: input.collections.contacts, full: false, token: null, changed: [], deleted: [] };
-    return {
-      unchanged: true,
-      nextCursors,
-      nextTokens,
-      snapshot: {
-        settings: s,
-        now,
-        crmFull,
-        addresses,
-        activities,
-        deleted,
-        scope,
-        device: { contacts: empty, appointments: { ...empty, ref: input.collections.appointments }, tasks: { ...empty, ref: input.collections.tasks } },
-        state: { items: [], foreign: [], exclusions: new Set() },
-        ffdata: { users: new Map(), addresses },
-        users: new Map(),
-      },
-    };
+    const empty = (kind: CollectionKind): DeviceCollectionSnapshot => ({ ref: input.collections[kind], full: false, token: null, changed: [], deleted: [] });
+    const device = { contacts: empty('contacts'), appointments: empty('appointments'), tasks: empty('tasks') };
+    return { unchanged: true, nextCursors, nextTokens, snapshot: snapshotOf(device, { items: [], foreign: [], exclusions: new Set() }, new Map()) };
   }
 
   const items = loadItems();
@@ -290,24 +288,8 @@ export async function readMailboxSnapshot(input: SnapshotInput): Promise<Snapsho
   await fetchInto('address', [...links], false);
 
   const usersById = new Map(input.users.map((u) => [u.id, u]));
-  const snapshot: MailboxSnapshot = {
-    settings: s,
-    now,
-    crmFull,
-    addresses,
-    activities,
-    deleted,
-    scope,
-    device,
-    state: {
-      items,
-      foreign,
-      exclusions,
-      pendingCreates: new Map([...state.listRetries(user, 'create')].map(([k, v]) => [k, JSON.parse(v) as Record<string, string>])),
-    },
-    ffdata: { users: usersById, addresses },
-    users: usersById,
-  };
+  const pendingCreates = new Map([...state.listRetries(user, 'create')].map(([k, v]) => [k, JSON.parse(v) as Record<string, string>]));
+  const snapshot = snapshotOf(device, { items, foreign, exclusions, pendingCreates }, usersById);
   return { snapshot, nextCursors, nextTokens };
 }
 
