@@ -154,8 +154,12 @@ export class StateStore {
     return st;
   }
 
+  /** One transaction wrapper for the store's life: each db.transaction() prepares BEGIN/COMMIT anew. */
+  private txRunner: ((fn: () => unknown) => unknown) | undefined;
+
   transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
+    this.txRunner ??= this.db.transaction((f: () => unknown) => f());
+    return this.txRunner(fn) as T;
   }
 
   // --- mailbox status (R22) ---
