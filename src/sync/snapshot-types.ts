@@ -4,19 +4,14 @@ import type { DeviceActivity, DeviceContact, FfdataContext } from '../mappers/in
 import type { Activity, Address, CrmUser } from '../providers/crm/model.js';
 import type { CollectionKind, CollectionRef } from '../providers/dav/types.js';
 import type { ConflictPolicy } from '../config/schema.js';
+import type { EffectiveSettings } from '../assignments/assign.js';
 import type { ForeignItem, ItemState } from './state.js';
 
 /** One mailbox's effective settings: assignment overrides, else the CRM user's values (R1–R4, R13, R19–R21). */
-export interface SyncSettings {
+export interface SyncSettings extends EffectiveSettings {
   userId: string;
   login: string;
   userTag: string;
-  addressTags: string[];
-  activityTags: string[];
-  pastDays: number;
-  syncPrivate: boolean;
-  importAppointmentType: string;
-  importTaskType: string;
   conflict: ConflictPolicy;
   maxDeletePercent: number;
 }

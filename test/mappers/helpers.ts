@@ -1,3 +1,5 @@
+import { expect } from 'vitest';
+import { MappingError } from '../../src/mappers/index.js';
 import type { Activity, Address, CrmUser } from '../../src/providers/crm/model.js';
 import { type FfdataContext, type MapperOptions, loadPhoneSlots } from '../../src/mappers/index.js';
 
@@ -93,4 +95,15 @@ export function task(over: Partial<Activity> = {}): Activity {
 /** Unfolded content lines of an item, for assertions. */
 export function unfoldedLines(text: string): string[] {
   return text.replace(/\r\n[ \t]/g, '').split(/\r\n/).filter(Boolean);
+}
+
+/** Runs fn and returns the MappingError it must throw (the test fails otherwise). */
+export function mappingError(fn: () => unknown): MappingError {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(MappingError);
+    return e as MappingError;
+  }
+  throw new Error('expected a MappingError');
 }

@@ -1,21 +1,11 @@
 import { readFileSync } from 'node:fs';
 import ICAL from 'ical.js';
 import { describe, expect, it } from 'vitest';
-import { MappingError, activityFieldHashes, activityToICal, iCalToActivity, patchICal } from '../../src/mappers/index.js';
-import { appointment, ctx, options, task, unfoldedLines } from './helpers.js';
+import { activityFieldHashes, activityToICal, iCalToActivity, patchICal } from '../../src/mappers/index.js';
+import { appointment, ctx, options, task, mappingError, unfoldedLines } from './helpers.js';
 
 const fixtureText = (name: string) => readFileSync(new URL(`../fixtures/ical/${name}`, import.meta.url), 'utf8');
 const opts = options();
-
-function mappingError(fn: () => unknown): MappingError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(MappingError);
-    return e as MappingError;
-  }
-  throw new Error('expected a MappingError');
-}
 
 function instant(iso: string | null): number {
   return Date.parse(iso!);

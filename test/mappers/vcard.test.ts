@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
-  MappingError,
   addressFieldHashes,
   addressToVCard,
   crmIdFromUid,
@@ -10,21 +9,11 @@ import {
   stableUid,
   vCardToAddress,
 } from '../../src/mappers/index.js';
-import { address, options, unfoldedLines } from './helpers.js';
+import { address, options, mappingError, unfoldedLines } from './helpers.js';
 
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/vcard/${name}`, import.meta.url));
 const fixtureText = (name: string) => fixture(name).toString('utf8');
 const opts = options();
-
-function mappingError(fn: () => unknown): MappingError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(MappingError);
-    return e as MappingError;
-  }
-  throw new Error('expected a MappingError');
-}
 
 describe('address → vCard (new contact)', () => {
   it('writes FN, N with salutation/title prefixes, ORG, work ADR, EMAIL, fax, NOTE, stable UID, one REV, one PRODID', () => {
