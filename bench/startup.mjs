@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { ROOT } from './lib.mjs';
 
 const SPECIFIERS = [
-  'commander', 'zod', 'winston', 'ink', 'react', 'tsdav', 'undici', 'ical.js', 'better-sqlite3', 'kysely', 'pg', 'mysql2',
+  'commander', 'zod', 'winston', 'ink', 'react', 'tsdav', 'ical.js', 'better-sqlite3', 'kysely', 'pg', 'mysql2',
   '@napi-rs/keyring', 'p-limit', 'p-retry', 'write-file-atomic',
   './dist/cli.js', './dist/commands/run.js', './dist/sync/engine.js', './dist/commands/configure.js', './dist/commands/crm.js',
 ];

@@ -1,5 +1,5 @@
 // Bundles the compiled CLI (dist/) into dist/bundle/: one process start reads a few files
-// instead of several hundred modules (kysely, undici, zod, winston, …), which halves the start
+// instead of several hundred modules (kysely, zod, winston, …), which halves the start
 // of every `run --once`. Native addons, the TUI stack and the optional database drivers stay
 // external and load from node_modules when used.
 import { build } from 'esbuild';

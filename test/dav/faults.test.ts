@@ -2,6 +2,10 @@
 // Xandikos/Radicale injects the faults; the provider must retry what is worth retrying and
 // otherwise fail with the typed error the engine and the user act on — never with a credential.
 import { execFileSync } from 'node:child_process';
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { gzipSync } from 'node:zlib';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -298,5 +302,84 @@ describe('TLS', () => {
     const trusted = openMailbox(account, { timeoutMs: 3000, retries: 0, concurrency: 1, caFile: join(dir, 'ca.pem') });
     opened.push(trusted);
     await expect(trusted.probe()).resolves.toMatchObject({ principal: `${tlsProxy.url}/user/` });
+  });
+});
+
+describe('redirects and compressed answers (two loopback origins)', () => {
+  // A server that moved: origin A redirects discovery to origin B (another port = another
+  // origin), which answers with a gzip-compressed multistatus. What reaches each origin is kept.
+  const MULTISTATUS =
+    '<?xml version="1.0"?><d:multistatus xmlns:d="DAV:" xmlns:card="urn:ietf:params:xml:ns:carddav" xmlns:cal="urn:ietf:params:xml:ns:caldav">' +
+    '<d:response><d:href>/dav/</d:href><d:propstat><d:prop>' +
+    '<d:current-user-principal><d:href>/principals/anna/</d:href></d:current-user-principal>' +
+    '<card:addressbook-home-set><d:href>/ab/</d:href></card:addressbook-home-set>' +
+    '<cal:calendar-home-set><d:href>/cal/</d:href></cal:calendar-home-set>' +
+    '</d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response></d:multistatus>';
+  type Seen = { origin: string; method: string; path: string; auth: string | undefined };
+
+  async function listen(server: Server): Promise<number> {
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return (server.address() as AddressInfo).port;
+  }
+  async function closeAll(...servers: Server[]): Promise<void> {
+    for (const s of servers) s.closeAllConnections();
+    await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  }
+  /** Origin B: answers every request with the gzip'd multistatus. */
+  function originB(seen: Seen[]): Server {
+    return createHttpServer((req, res) => {
+      seen.push({ origin: 'B', method: req.method!, path: req.url!, auth: req.headers.authorization });
+      req.resume();
+      res.writeHead(207, { 'Content-Type': 'application/xml; charset=utf-8', 'Content-Encoding': 'gzip' });
+      res.end(gzipSync(MULTISTATUS));
+    });
+  }
+  /** Origin A: / → 301 /dav/, /dav/ → 308 to B. */
+  const redirectTo = (seen: Seen[], bUrl: string) => (req: IncomingMessage, res: ServerResponse) => {
+    seen.push({ origin: 'A', method: req.method!, path: req.url!, auth: req.headers.authorization });
+    req.resume();
+    if (req.url === '/') res.writeHead(301, { Location: '/dav/' }).end();
+    else res.writeHead(308, { Location: `${bUrl}/dav/` }).end();
+  };
+
+  it('follows redirects across origins keeping the method, decodes gzip, and resolves hrefs against the answering URL', async () => {
+    const seen: Seen[] = [];
+    const b = originB(seen);
+    const bUrl = `http://127.0.0.1:${await listen(b)}`;
+    const a = createHttpServer(redirectTo(seen, bUrl));
+    const aUrl = `http://127.0.0.1:${await listen(a)}/`;
+    try {
+      const p = openMailbox({ url: aUrl, username: 'anna', password: 'secret-pw', auth: 'basic' }, { timeoutMs: 2000, retries: 0, concurrency: 1 });
+      opened.push(p);
+      await expect(p.probe()).resolves.toMatchObject({ principal: `${bUrl}/principals/anna/` });
+      expect(seen.map((s) => `${s.origin} ${s.method} ${s.path}`).slice(0, 3)).toEqual(['A PROPFIND /', 'A PROPFIND /dav/', 'B PROPFIND /dav/']);
+      // The configured server sent us there over plain http as configured: credentials follow.
+      expect(seen.every((s) => s.auth?.startsWith('Basic '))).toBe(true);
+    } finally {
+      await closeAll(a, b);
+    }
+  });
+
+  it('R25: a redirect from an https mailbox to plain http never carries the password', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sync-cli-redirect-tls-'));
+    const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+    ssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'k.pem', '-out', 'c.pem', '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1');
+    const seen: Seen[] = [];
+    const b = originB(seen);
+    const bUrl = `http://127.0.0.1:${await listen(b)}`;
+    const a = createHttpsServer({ key: readFileSync(join(dir, 'k.pem')), cert: readFileSync(join(dir, 'c.pem')) }, redirectTo(seen, bUrl));
+    const aUrl = `https://127.0.0.1:${await listen(a)}/`;
+    try {
+      const p = openMailbox({ url: aUrl, username: 'anna', password: 'secret-pw', auth: 'basic' }, { timeoutMs: 2000, retries: 0, concurrency: 1, caFile: join(dir, 'c.pem') });
+      opened.push(p);
+      await p.probe().catch(() => undefined);
+      expect(seen.filter((s) => s.origin === 'A').length).toBeGreaterThan(0);
+      expect(seen.filter((s) => s.origin === 'A').every((s) => s.auth?.startsWith('Basic '))).toBe(true);
+      expect(seen.filter((s) => s.origin === 'B').length).toBeGreaterThan(0);
+      expect(seen.filter((s) => s.origin === 'B').map((s) => s.auth)).toEqual(seen.filter((s) => s.origin === 'B').map(() => undefined));
+    } finally {
+      await closeAll(a, b);
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

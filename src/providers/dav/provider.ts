@@ -120,7 +120,7 @@ export class DavMailbox implements MailboxProvider {
       return new Response(NULL_BODY_STATUSES.has(result.status) ? null : result.text, {
         status: result.status,
         statusText: result.statusText,
-        headers: result.headers,
+        headers: result.headers.toRecord(),
       });
     }) as TsdavFetch;
   }

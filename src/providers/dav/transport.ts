@@ -1,13 +1,19 @@
 // The HTTP layer under the DAV provider: every request of a mailbox goes through here.
-// Keep-alive and an optional extra CA come from one undici Agent; concurrency is bounded with
-// p-limit (per attempt, so a request sleeping before its retry does not hold a slot); retries
-// with exponential backoff (p-retry) for network errors, timeouts, 5xx and 429, waiting at least
-// what Retry-After asks. Each attempt has its own timeout covering headers and body.
+// Node's own http/https client with keep-alive agents (an optional extra CA on the https one):
+// measured at a third of the CPU per request of undici's fetch, which matters against servers
+// that close the connection after every answer (Radicale) — see docs/decisions.md D20.
+// Concurrency is bounded with p-limit (per attempt, so a request sleeping before its retry does
+// not hold a slot); retries with exponential backoff (p-retry) for network errors, timeouts, 5xx
+// and 429, waiting at least what Retry-After asks. Each attempt has its own timeout covering
+// headers and body. Redirects are followed (at most 5; Authorization only to the same origin);
+// gzip/deflate/br answers are decoded.
 import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
 import { rootCertificates } from 'node:tls';
+import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 import pLimit, { type LimitFunction } from 'p-limit';
 import pRetry, { AbortError } from 'p-retry';
-import { Agent, fetch as undiciFetch } from 'undici';
 import { ConfigError } from '../../errors.js';
 import { registerSecret } from '../../log/redact.js';
 import { digestAuthorization, parseDigestChallenge, type DigestChallenge } from './digest.js';
@@ -22,10 +28,26 @@ import {
 } from './errors.js';
 import type { MailboxAccount, TransportOptions } from './types.js';
 
+/** Response headers, looked up case-insensitively (the part of WHATWG Headers we use). */
+export class ResponseHeaders {
+  constructor(readonly raw: http.IncomingHttpHeaders) {}
+  get(name: string): string | null {
+    const v = this.raw[name.toLowerCase()];
+    if (v === undefined) return null;
+    return Array.isArray(v) ? v.join(', ') : v;
+  }
+  /** Plain name → value record (for building a fetch Response). */
+  toRecord(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const name of Object.keys(this.raw)) out[name] = this.get(name)!;
+    return out;
+  }
+}
+
 export interface HttpResult {
   status: number;
   statusText: string;
-  headers: Headers;
+  headers: ResponseHeaders;
   text: string;
   /** Final URL (after redirects). */
   url: string;
@@ -66,9 +88,32 @@ export function parseRetryAfter(value: string | null, now = Date.now()): number 
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
+class AttemptTimeout extends Error {
+  override name = 'TimeoutError';
+}
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const MAX_REDIRECTS = 5;
+
+function decodeBody(buf: Buffer, encoding: string | undefined): string {
+  switch ((encoding ?? '').trim().toLowerCase()) {
+    case 'gzip':
+    case 'x-gzip':
+      return gunzipSync(buf).toString('utf8');
+    case 'deflate':
+      return inflateSync(buf).toString('utf8');
+    case 'br':
+      return brotliDecompressSync(buf).toString('utf8');
+    default:
+      return buf.toString('utf8');
+  }
+}
+
 function describeNetworkError(err: unknown, timeoutMs: number): string {
   if (err instanceof Error) {
     if (err.name === 'TimeoutError' || err.name === 'AbortError') return `no answer within ${timeoutMs} ms`;
+    const code = (err as { code?: string }).code;
+    if (code) return `${code}: ${err.message}`;
     const cause = (err as { cause?: unknown }).cause;
     if (cause instanceof Error) {
       const code = (cause as { code?: string }).code;
@@ -101,7 +146,8 @@ function serverLimit(url: string, concurrency: number): LimitFunction {
 }
 
 export class DavTransport {
-  private readonly agent: Agent;
+  private readonly httpAgent: http.Agent;
+  private readonly httpsAgent: https.Agent;
   private readonly limit: LimitFunction;
   private digest: { challenge: DigestChallenge; nc: number } | undefined;
   /** Date header and local receive time of the last answer (for clock-skew checks). */
@@ -121,7 +167,9 @@ export class DavTransport {
       }
     }
     // TLS verification stays on: there is deliberately no option to turn it off.
-    this.agent = new Agent({ keepAliveTimeout: 30_000, connections: Math.max(1, opts.concurrency), ...(ca ? { connect: { ca } } : {}) });
+    const sockets = Math.max(1, opts.concurrency);
+    this.httpAgent = new http.Agent({ keepAlive: true, maxSockets: sockets });
+    this.httpsAgent = new https.Agent({ keepAlive: true, maxSockets: sockets, ...(ca ? { ca } : {}) });
     this.limit = serverLimit(account.url, opts.concurrency);
   }
 
@@ -137,25 +185,79 @@ export class DavTransport {
     return undefined;
   }
 
-  /** One HTTP exchange, no retries. Network failures throw RetryableNetwork. */
+  /** One request/answer on the wire: no redirects, no retries; network failures and the timeout reject. */
+  private send(method: string, url: URL, headers: Record<string, string>, body: string | undefined): Promise<HttpResult> {
+    const secure = url.protocol === 'https:';
+    const timeoutMs = this.opts.timeoutMs;
+    return new Promise<HttpResult>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const fail = (err: unknown) => {
+        clearTimeout(timer);
+        reject(err);
+      };
+      const payload = body === undefined ? undefined : Buffer.from(body, 'utf8');
+      const req = (secure ? https : http).request(
+        url,
+        {
+          method,
+          agent: secure ? this.httpsAgent : this.httpAgent,
+          headers: { 'Accept-Encoding': 'gzip, deflate, br', ...headers, ...(payload ? { 'Content-Length': String(payload.length) } : {}) },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('error', fail);
+          res.on('end', () => {
+            clearTimeout(timer);
+            if (!res.complete) return reject(new Error('the connection closed before the answer was complete'));
+            try {
+              const text = decodeBody(Buffer.concat(chunks), res.headers['content-encoding']);
+              resolve({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', headers: new ResponseHeaders(res.headers), text, url: url.href });
+            } catch (err) {
+              reject(err);
+            }
+          });
+        },
+      );
+      timer = setTimeout(() => req.destroy(new AttemptTimeout(`no answer within ${timeoutMs} ms`)), timeoutMs);
+      req.on('error', fail);
+      req.end(payload);
+    });
+  }
+
+  /** One HTTP exchange with its redirects, no retries. Network failures throw RetryableNetwork. */
   private async exchange(method: string, url: string, options: RequestOptions): Promise<HttpResult> {
-    const headers: Record<string, string> = { ...options.headers };
-    const authorization = this.authorization(method, url);
-    if (authorization) headers.Authorization = authorization;
-    const signal = AbortSignal.timeout(this.opts.timeoutMs);
-    let result: HttpResult;
-    try {
-      const res = await undiciFetch(url, { method, headers, body: options.body, signal, dispatcher: this.agent });
-      const text = await res.text();
-      result = { status: res.status, statusText: res.statusText, headers: res.headers as unknown as Headers, text, url: res.url || url };
-    } catch (err) {
-      this.opts.onRequest?.(method, url, 0);
-      throw new RetryableNetwork(describeNetworkError(err, this.opts.timeoutMs), err);
+    // Every URL we request comes from the configured server or its answers (hrefs, redirects),
+    // so credentials follow them — but never in clear text when the mailbox URL is https.
+    const secureAccount = this.account.url.startsWith('https:');
+    let target = new URL(url);
+    let currentMethod = method;
+    let body = options.body;
+    for (let hop = 0; ; hop++) {
+      const headers: Record<string, string> = { ...options.headers };
+      const authorization = secureAccount && target.protocol === 'http:' ? undefined : this.authorization(currentMethod, target.href);
+      if (authorization) headers.Authorization = authorization;
+      if (body === undefined) {
+        for (const name of Object.keys(headers)) if (name.toLowerCase() === 'content-type') delete headers[name];
+      }
+      let result: HttpResult;
+      try {
+        result = await this.send(currentMethod, target, headers, body);
+      } catch (err) {
+        this.opts.onRequest?.(currentMethod, target.href, 0);
+        throw new RetryableNetwork(describeNetworkError(err, this.opts.timeoutMs), err);
+      }
+      this.opts.onRequest?.(currentMethod, target.href, result.status);
+      const date = result.headers.get('date');
+      if (date) this.lastServerDate = { header: date, receivedAt: Date.now() };
+      const location = result.headers.get('location');
+      if (!REDIRECTS.has(result.status) || !location || hop >= MAX_REDIRECTS) return result;
+      target = new URL(location, target);
+      if (result.status === 303 || ((result.status === 301 || result.status === 302) && currentMethod === 'POST')) {
+        currentMethod = 'GET';
+        body = undefined;
+      }
     }
-    this.opts.onRequest?.(method, url, result.status);
-    const date = result.headers.get('date');
-    if (date) this.lastServerDate = { header: date, receivedAt: Date.now() };
-    return result;
   }
 
   /** Exchange plus the authentication round trip (Digest challenge, stale nonce). */
@@ -228,7 +330,8 @@ export class DavTransport {
   }
 
   async close(): Promise<void> {
-    await this.agent.close();
+    this.httpAgent.destroy();
+    this.httpsAgent.destroy();
   }
 }
 
