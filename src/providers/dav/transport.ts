@@ -190,7 +190,7 @@ export class DavTransport {
     const secure = url.protocol === 'https:';
     const timeoutMs = this.opts.timeoutMs;
     return new Promise<HttpResult>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
+      const timer = setTimeout(() => req.destroy(new AttemptTimeout(`no answer within ${timeoutMs} ms`)), timeoutMs);
       const fail = (err: unknown) => {
         clearTimeout(timer);
         reject(err);
@@ -219,7 +219,6 @@ export class DavTransport {
           });
         },
       );
-      timer = setTimeout(() => req.destroy(new AttemptTimeout(`no answer within ${timeoutMs} ms`)), timeoutMs);
       req.on('error', fail);
       req.end(payload);
     });
