@@ -69,17 +69,21 @@ export async function executePlan(actions: Action[], deps: ExecuteDeps): Promise
   const limit = pLimit(deps.concurrency);
   let done = 0;
 
+  // What each device create is about to write is the merge base if a crash cuts it short (R23):
+  // recorded for all creates of the plan in one transaction before the first write. A record
+  // whose create never ran is harmless: the next plan creates the item again and overwrites it.
+  const pendingCreate = (a: Extract<Action, { type: 'device-create' }>) => state.setRetry(user, 'create', `${a.kind}:${a.crmId}`, JSON.stringify(a.item.fieldHashes));
+  const prewritten = new Set<Action>(actions.filter((a) => a.type === 'device-create'));
+  state.transaction(() => prewritten.forEach((a) => pendingCreate(a as Extract<Action, { type: 'device-create' }>)));
+
   const run = async (a: Action): Promise<void> => {
     switch (a.type) {
       case 'device-create': {
-        // What we are about to write is the merge base if a crash cuts this create short (R23).
-        state.setRetry(user, 'create', `${a.kind}:${a.crmId}`, JSON.stringify(a.item.fieldHashes));
+        if (!prewritten.has(a)) pendingCreate(a); // a create a lost race re-planned
         const ref = await mailbox.create(deps.collections[a.collection], `${a.name}.${a.collection === 'contacts' ? 'vcf' : 'ics'}`, a.data, CONTENT_TYPE[a.collection]);
         failpoint('after-device-create');
-        state.transaction(() => {
-          state.upsertItem({ ...a.item, href: ref.href, etag: ref.etag, contentHash: contentHash(a.data) });
-          state.clearRetry(user, 'create', `${a.kind}:${a.crmId}`);
-        });
+        // One transaction: the item and, settled by it, the pending create.
+        state.transaction(() => state.upsertItem({ ...a.item, href: ref.href, etag: ref.etag, contentHash: contentHash(a.data) }));
         counts.created++;
         return;
       }

@@ -180,8 +180,8 @@ export class StateStore {
   setStatus(user: string, patch: Partial<Omit<MailboxStatus, 'user'>>): void {
     const cur = this.getStatus(user);
     const next = { ...cur, ...patch };
-    this.db
-      .prepare(
+    this
+      .sql(
         `INSERT INTO mailbox (user, state, last_success, last_error, next_run, pending, started_at, finished_at)
          VALUES (@user, @state, @lastSuccess, @lastError, @nextRun, @pending, @startedAt, @finishedAt)
          ON CONFLICT(user) DO UPDATE SET state=@state, last_success=@lastSuccess, last_error=@lastError,
@@ -240,8 +240,8 @@ export class StateStore {
   }
 
   setCollection(user: string, kind: CollectionKind, url: string, token: string | null): void {
-    this.db
-      .prepare(
+    this
+      .sql(
         `INSERT INTO collection (user, kind, url, sync_token) VALUES (?, ?, ?, ?)
          ON CONFLICT(user, kind) DO UPDATE SET url = excluded.url, sync_token = excluded.sync_token`,
       )
@@ -264,8 +264,8 @@ export class StateStore {
   }
 
   upsertItem(item: ItemState): void {
-    this.db
-      .prepare(
+    this
+      .sql(
         `INSERT INTO item (user, kind, crm_id, collection, href, etag, crm_version, content_hash, field_hashes, reason, links)
          VALUES (@user, @kind, @crmId, @collection, @href, @etag, @crmVersion, @contentHash, @fieldHashes, @reason, @links)
          ON CONFLICT(user, kind, crm_id) DO UPDATE SET collection=@collection, href=@href, etag=@etag,
@@ -288,8 +288,8 @@ export class StateStore {
   }
 
   upsertForeign(f: ForeignItem): void {
-    this.db
-      .prepare(
+    this
+      .sql(
         `INSERT INTO foreign_item (user, collection, href, etag, reason) VALUES (@user, @collection, @href, @etag, @reason)
          ON CONFLICT(user, href) DO UPDATE SET etag=@etag, reason=@reason, collection=@collection`,
       )
