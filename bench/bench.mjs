@@ -1,6 +1,6 @@
 // The sync engine benchmark (issue 6): every number of bench/README.md comes from one run of
 // this script. `npm run bench` (full, ~15–25 min) or `npm run bench -- --quick` (smoke, ~3 min).
-// Options: --quick, --only=1,2,2b,3,4 (steps), --no-profile.
+// Options: --quick, --only=0,1,1x,2,2b,3,4 (steps), --no-profile.
 // Writes bench/results/<mode>-latest.json and .md and prints the .md.
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -166,6 +166,68 @@ async function step0() {
   s.noChangeTinyVdir = await L.hyperfine('sync-cli run --once, 1-item vdir', `${process.execPath} ${L.CLI} --home ${home} run --once`, { runs: SIZES.runs + 5 });
   s.importCosts = importCosts(quick ? 1 : 3);
   log('startup', { bare: s.nodeBare.mean, version: s.syncCliVersion.mean, tiny: s.noChangeTinyVdir.mean });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Step 1x: the initial upload of step 1 against Xandikos, which keeps connections alive (HTTP/1.1)
+// where Radicale closes each one: how much of step 1's client CPU is the server's connection
+// handling. Xandikos has one principal (/user/, no auth): floor, sync-cli and vdirsyncer each
+// write their own collections under it, one after the other.
+async function step1x() {
+  const doc = L.exchangeDoc({ addresses: SIZES.contacts, appointments: SIZES.appointments });
+  const src = await syncToVdir(doc, 'src-x');
+  const contacts = vdirItems(src.contacts, '.vcf');
+  const appts = vdirItems(src.appointments, '.ics');
+  const xan = await L.startXandikos();
+  const proxy = await L.startCountingProxy(xan.url);
+  const s = {};
+  R.steps['1x-initial-xandikos'] = s;
+  try {
+    log('1x floor (Xandikos)');
+    await makeCollection(proxy.url, 'floor', '/user/contacts/floor/', 'contacts', 'floor contacts');
+    await makeCollection(proxy.url, 'floor', '/user/calendars/floor/', 'appointments', 'floor calendar');
+    let cpu0 = L.procCpuSeconds(xan.pid);
+    const floor = await rawPutLoop(proxy.url, 'floor', [
+      { path: '/user/contacts/floor/', folder: src.contacts, items: contacts, type: 'text/vcard; charset=utf-8' },
+      { path: '/user/calendars/floor/', folder: src.appointments, items: appts, type: 'text/calendar; charset=utf-8' },
+    ]);
+    s.floor = { ...floor, wall: round(floor.wall), serverCpu: round(L.procCpuSeconds(xan.pid) - cpu0) };
+    log('1x floor', s.floor);
+
+    log('1x sync-cli initial sync (Xandikos)');
+    const home = L.crmHome(doc, 'x');
+    L.assign(home, `${proxy.url}/`);
+    proxy.reset();
+    cpu0 = L.procCpuSeconds(xan.pid);
+    const init = ok(await L.cli(home, ['run', '--once', '--json']), 'sync-cli initial run (Xandikos)');
+    s.syncCli = { ...pick(init), serverCpu: round(L.procCpuSeconds(xan.pid) - cpu0), requests: proxy.byMethod(), result: summaryOf(init) };
+    log('1x sync-cli', s.syncCli);
+
+    log('1x vdirsyncer (Xandikos)');
+    await makeCollection(proxy.url, 'vdir', '/user/contacts/vdir/', 'contacts', 'vdirsyncer contacts');
+    await makeCollection(proxy.url, 'vdir', '/user/calendars/vdir/', 'appointments', 'vdirsyncer calendar');
+    const vsDir = mkdtempSync(join(tmpdir(), 'bench-vdirsyncer-x-'));
+    const vsLocal = join(vsDir, 'local');
+    cpSync(src.contacts, join(vsLocal, 'contacts'), { recursive: true });
+    cpSync(src.appointments, join(vsLocal, 'calendar'), { recursive: true });
+    const cfg = vdirsyncerConfig(vsDir, [
+      { name: 'contacts', local: join(vsLocal, 'contacts'), ext: '.vcf', type: 'carddav', url: `${proxy.url}/user/contacts/vdir/`, user: 'vdir' },
+      { name: 'calendar', local: join(vsLocal, 'calendar'), ext: '.ics', type: 'caldav', url: `${proxy.url}/user/calendars/vdir/`, user: 'vdir' },
+    ]);
+    await vdirsyncerDiscover(cfg);
+    proxy.reset();
+    cpu0 = L.procCpuSeconds(xan.pid);
+    const vs = ok(await L.measured('vdirsyncer', ['-c', cfg, 'sync']), 'vdirsyncer initial sync (Xandikos)');
+    s.vdirsyncer = { ...pick(vs), serverCpu: round(L.procCpuSeconds(xan.pid) - cpu0), requests: proxy.byMethod() };
+    log('1x vdirsyncer', s.vdirsyncer);
+    s.wallRatio = round(init.wall / floor.wall);
+    s.cpuRatio = round(init.cpu / vs.cpu);
+    s.cpuVsFloor = round(init.cpu / floor.cpu);
+    s.floorCpuVsVdirsyncer = round(floor.cpu / vs.cpu);
+  } finally {
+    await proxy.stop();
+    await xan.stop();
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -432,6 +494,14 @@ function markdown() {
     if (s1.profileInitialDav?.top) lines.push(`CPU profile of an initial sync of ${s1.profileInitialDav.items} items into a fresh Radicale (${s1.profileInitialDav.file}), top self time:`, '', ...profileTable(s1.profileInitialDav.top), '');
     lines.push(`wall / faster floor = **${s1.wallRatio}** (target ≤ 1.1: ${s1.targets.wallMet ? 'met' : 'MISSED'}); CPU sync-cli / vdirsyncer = **${s1.cpuRatio}** (target ≤ 0.333: ${s1.targets.cpuMet ? 'met' : 'MISSED'}); CPU sync-cli / raw-PUT floor process = **${s1.cpuVsFloor}**; the floor process alone / vdirsyncer = **${s1.floorCpuVsVdirsyncer}**`, '');
   }
+  const x = R.steps['1x-initial-xandikos'];
+  if (x?.vdirsyncer) {
+    lines.push(`## 1x. The same initial upload against Xandikos (keeps connections alive)`, '', '| | wall s | CPU s (user+sys) | peak RSS MB | server CPU s | requests |', '|---|---|---|---|---|---|');
+    lines.push(`| raw PUT floor (${CONCURRENCY} concurrent, Node process) | ${x.floor.wall} | ${x.floor.cpu} | ${x.floor.rssMb} | ${x.floor.serverCpu} | PUT ${x.floor.puts} (${x.floor.failures} failed) |`);
+    lines.push(`| sync-cli run --once | ${x.syncCli.wall} | ${x.syncCli.cpu} | ${x.syncCli.rssMb} | ${x.syncCli.serverCpu} | ${JSON.stringify(x.syncCli.requests)} |`);
+    lines.push(`| vdirsyncer sync | ${x.vdirsyncer.wall} | ${x.vdirsyncer.cpu} | ${x.vdirsyncer.rssMb} | ${x.vdirsyncer.serverCpu} | ${JSON.stringify(x.vdirsyncer.requests)} |`, '');
+    lines.push(`wall / floor = **${x.wallRatio}**; CPU sync-cli / vdirsyncer = **${x.cpuRatio}**; CPU sync-cli / floor process = **${x.cpuVsFloor}**; the floor process alone / vdirsyncer = **${x.floorCpuVsVdirsyncer}**`, '');
+  }
   const noChange = (title, s, n) => {
     if (!s) return;
     lines.push(`## ${title}`, '');
@@ -473,6 +543,7 @@ if (!existsSync(join(L.ROOT, 'dist', 'cli.js'))) throw new Error('build first: n
 try {
   if (want('0')) await step0();
   if (want('1') || want('2') || want('3')) await steps123();
+  if (want('1x')) await step1x();
   if (want('2b')) await step2b();
   if (want('4')) await step4();
 } finally {
