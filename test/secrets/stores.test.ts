@@ -132,7 +132,16 @@ describe('keychain credential store (Secret Service)', () => {
   beforeAll(async () => {
     if (!hasKeyring) return;
     const dir = tmp();
-    const bus = spawn('dbus-daemon', ['--session', '--nofork', '--print-address=1', `--address=unix:path=${dir}/bus`], { stdio: ['ignore', 'pipe', 'ignore'] });
+    // A bus without service activation: asked for org.freedesktop.secrets before our daemon has
+    // taken the name (a loaded CI), Debian's session bus would start a second gnome-keyring from
+    // /usr/share/dbus-1/services with the real HOME, locked — and it would keep the name.
+    fs.writeFileSync(
+      path.join(dir, 'bus.conf'),
+      `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN" "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig><type>session</type><listen>unix:path=${dir}/bus</listen>
+<policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/></policy></busconfig>\n`,
+    );
+    const bus = spawn('dbus-daemon', [`--config-file=${path.join(dir, 'bus.conf')}`, '--nofork', '--print-address=1'], { stdio: ['ignore', 'pipe', 'ignore'] });
     children.push(bus);
     const address = await new Promise<string>((resolve) => bus.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim())));
     const env = { ...process.env, DBUS_SESSION_BUS_ADDRESS: address, HOME: dir, XDG_DATA_HOME: path.join(dir, 'data'), XDG_RUNTIME_DIR: dir };
