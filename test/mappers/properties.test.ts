@@ -338,3 +338,23 @@ describe('any input: a result or a MappingError, never another exception', () =>
     );
   });
 });
+
+describe('folding (RFC 5545 §3.1 / RFC 6350 §3.2)', () => {
+  it('every physical line is at most 75 octets, no UTF-8 sequence is split, unfolding gives the line back', async () => {
+    const { fold } = await import('../../src/mappers/content-lines.js');
+    const line = fc.string({ unit: fc.constantFrom('a', 'ä', '€', '😀', ' ', ':', 'ß'), minLength: 20, maxLength: 300, size: 'max' }).map((v) => `NOTE:${v}`);
+    fc.assert(
+      fc.property(line, (l) => {
+        const folded = fold(l);
+        const physical = folded.split('\r\n');
+        for (const p of physical) {
+          expect(Buffer.byteLength(p, 'utf8')).toBeLessThanOrEqual(75);
+          expect(p).not.toMatch(/[\uD800-\uDBFF]$|^ ?[\uDC00-\uDFFF]/); // no surrogate pair cut in two
+        }
+        expect(physical.slice(1).every((p) => p.startsWith(' '))).toBe(true);
+        expect(folded.replace(/\r\n /g, '')).toBe(l);
+      }),
+      { numRuns: RUNS },
+    );
+  });
+});
