@@ -246,6 +246,11 @@ export async function syncMailbox(deps: EngineDeps, m: MailboxConfig, u: CrmUser
     state.transaction(() => {
       for (const kind of COLLECTION_KINDS) state.setCollection(u.id, kind, collections[kind].url, nextTokens[kind]);
       state.setCursors(u.id, nextCursors);
+      // After a sync without a single error every create of this plan is settled and any device
+      // item an older, cut-short create made has been adopted: pending creates left now belong to
+      // records that left the scope before their create ran. Kept, they would make every later
+      // sync take the full path.
+      if (counts.errors.length === 0) state.clearRetries(u.id, 'create');
     });
     const failed = result.errors.length > 0;
     result.state = failed ? 'failed' : 'success';

@@ -82,14 +82,22 @@ export async function executePlan(actions: Action[], deps: ExecuteDeps): Promise
         if (!prewritten.has(a)) pendingCreate(a); // a create a lost race re-planned
         const ref = await mailbox.create(deps.collections[a.collection], `${a.name}.${a.collection === 'contacts' ? 'vcf' : 'ics'}`, a.data, CONTENT_TYPE[a.collection]);
         failpoint('after-device-create');
-        // One transaction: the item and, settled by it, the pending create.
-        state.transaction(() => state.upsertItem({ ...a.item, href: ref.href, etag: ref.etag, contentHash: contentHash(a.data) }));
+        // One transaction: the item and, settled by it, the pending create and an earlier failure.
+        state.transaction(() => {
+          state.upsertItem({ ...a.item, href: ref.href, etag: ref.etag, contentHash: contentHash(a.data) });
+          state.clearRetry(user, 'crm', `${a.kind}:${a.crmId}`);
+        });
         counts.created++;
         return;
       }
       case 'device-update': {
         const ref = await mailbox.update(a.ref, a.data, CONTENT_TYPE[a.item.collection]);
-        state.upsertItem({ ...a.item, href: ref.href, etag: ref.etag, contentHash: contentHash(a.data) });
+        state.transaction(() => {
+          state.upsertItem({ ...a.item, href: ref.href, etag: ref.etag, contentHash: contentHash(a.data) });
+          // An earlier failure of this item is settled (R22): the next syncs can be quiet again.
+          state.clearRetry(user, 'device', a.ref.href);
+          state.clearRetry(user, 'crm', `${a.kind}:${a.crmId}`);
+        });
         counts.updated++;
         return;
       }

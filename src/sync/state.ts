@@ -324,6 +324,10 @@ export class StateStore {
     this.sql('INSERT OR REPLACE INTO retry (user, side, key, message) VALUES (?, ?, ?, ?)').run(user, side, key, message);
   }
 
+  clearRetries(user: string, side: 'crm' | 'device' | 'import' | 'create'): void {
+    this.sql('DELETE FROM retry WHERE user = ? AND side = ?').run(user, side);
+  }
+
   clearRetry(user: string, side: 'crm' | 'device' | 'import' | 'create', key: string): void {
     this.sql('DELETE FROM retry WHERE user = ? AND side = ? AND key = ?').run(user, side, key);
   }

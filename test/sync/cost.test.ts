@@ -49,3 +49,30 @@ it('R1: a tag added to the mailbox\'s address tags brings those addresses withou
   await sc.syncOk();
   expect(await dev.find('contacts', 'Schmidt & Söhne')).toBeDefined();
 });
+
+it('R22/R23: retry and pending-create records left by a cut-short sync are settled, and the syncs after are quiet again', async () => {
+  sc = await Scenario.create({ logins: ['mmueller'] });
+  await sc.syncOk();
+  await sc.syncOk();
+  const user = await sc.userId('mmueller');
+  // What a sync cut short leaves: a pending create whose record has since left the scope, and
+  // an earlier failure of an item that is now fine.
+  const { StateStore } = await import('../../src/sync/state.js');
+  const state = new StateStore(sc.paths.stateDb);
+  const [held] = state.listItems(user).filter((i) => i.kind === 'address');
+  state.setRetry(user, 'create', 'address:gone-before-its-create', '{}');
+  state.setRetry(user, 'crm', `address:${held!.crmId}`, 'HTTP 503 last time');
+  state.close();
+  // The held address changes in the CRM: its device update settles the earlier failure.
+  const [rec] = await sc.crm.getAddresses([held!.crmId]);
+  await sc.crm.updateAddress(held!.crmId, { city: 'Kelheim' }, rec!.version);
+  const settling = await sc.syncOk();
+  expect(settling[0]).toMatchObject({ updated: 1, errors: [] });
+  const after = new StateStore(sc.paths.stateDb);
+  expect(after.listRetries(user, 'create').size).toBe(0);
+  expect(after.listRetries(user, 'crm').size).toBe(0);
+  after.close();
+  const requests: string[] = [];
+  await sc.sync({}, { openMailbox: counting(requests) });
+  expect(requests).toEqual(['REPORT', 'REPORT', 'REPORT']);
+});

@@ -18,6 +18,7 @@ import { ConfigError } from '../../errors.js';
 import { registerSecret } from '../../log/redact.js';
 import { digestAuthorization, parseDigestChallenge, type DigestChallenge } from './digest.js';
 import {
+  displayUrl,
   AuthError,
   ItemRejectedError,
   NetworkError,
@@ -92,10 +93,20 @@ class AttemptTimeout extends Error {
   override name = 'TimeoutError';
 }
 
+/** Node refused to send the request at all (invalid header value, bad URL): retrying cannot help. */
+class RequestRefused extends Error {}
+
+class TransportClosed extends Error {
+  constructor() {
+    super('the mailbox connection was closed');
+  }
+}
+
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const MAX_REDIRECTS = 5;
 
 function decodeBody(buf: Buffer, encoding: string | undefined): string {
+  if (buf.length === 0) return '';
   switch ((encoding ?? '').trim().toLowerCase()) {
     case 'gzip':
     case 'x-gzip':
@@ -148,6 +159,7 @@ function serverLimit(url: string, concurrency: number): LimitFunction {
 export class DavTransport {
   private readonly httpAgent: http.Agent;
   private readonly httpsAgent: https.Agent;
+  private closed = false;
   private readonly limit: LimitFunction;
   private digest: { challenge: DigestChallenge; nc: number } | undefined;
   /** Date header and local receive time of the last answer (for clock-skew checks). */
@@ -187,54 +199,63 @@ export class DavTransport {
 
   /** One request/answer on the wire: no redirects, no retries; network failures and the timeout reject. */
   private send(method: string, url: URL, headers: Record<string, string>, body: string | undefined): Promise<HttpResult> {
+    if (this.closed) return Promise.reject(new TransportClosed());
     const secure = url.protocol === 'https:';
     const timeoutMs = this.opts.timeoutMs;
     return new Promise<HttpResult>((resolve, reject) => {
+      const payload = body === undefined ? undefined : Buffer.from(body, 'utf8');
+      let req: http.ClientRequest;
+      try {
+        req = (secure ? https : http).request(url, {
+          method,
+          agent: secure ? this.httpsAgent : this.httpAgent,
+          headers: { 'Accept-Encoding': 'gzip, deflate, br', ...headers, ...(payload ? { 'Content-Length': String(payload.length) } : {}) },
+        });
+      } catch (err) {
+        // Refused before anything was sent (e.g. a header value with a line break): not retryable.
+        return reject(new RequestRefused((err as Error).message));
+      }
       const timer = setTimeout(() => req.destroy(new AttemptTimeout(`no answer within ${timeoutMs} ms`)), timeoutMs);
       const fail = (err: unknown) => {
         clearTimeout(timer);
         reject(err);
       };
-      const payload = body === undefined ? undefined : Buffer.from(body, 'utf8');
-      const req = (secure ? https : http).request(
-        url,
-        {
-          method,
-          agent: secure ? this.httpsAgent : this.httpAgent,
-          headers: { 'Accept-Encoding': 'gzip, deflate, br', ...headers, ...(payload ? { 'Content-Length': String(payload.length) } : {}) },
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('error', fail);
-          res.on('end', () => {
-            clearTimeout(timer);
-            if (!res.complete) return reject(new Error('the connection closed before the answer was complete'));
-            try {
-              const text = decodeBody(Buffer.concat(chunks), res.headers['content-encoding']);
-              resolve({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', headers: new ResponseHeaders(res.headers), text, url: url.href });
-            } catch (err) {
-              reject(err);
-            }
-          });
-        },
-      );
+      req.on('response', (res: http.IncomingMessage) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', fail);
+        res.on('end', () => {
+          clearTimeout(timer);
+          if (!res.complete) return reject(new Error('the connection closed before the answer was complete'));
+          try {
+            const text = decodeBody(Buffer.concat(chunks), res.headers['content-encoding']);
+            resolve({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', headers: new ResponseHeaders(res.headers), text, url: url.href });
+          } catch (err) {
+            reject(err);
+          }
+        });
+      });
       req.on('error', fail);
       req.end(payload);
     });
   }
 
-  /** One HTTP exchange with its redirects, no retries. Network failures throw RetryableNetwork. */
+  /**
+   * One HTTP exchange with its redirects, no retries. Network failures throw RetryableNetwork.
+   * Credentials go with every URL the provider asks for (they come from the configured server's
+   * answers), but across a redirect only to the same origin (or its https upgrade): an open
+   * redirect must not hand the password to another host. A redirect from https to plain http
+   * is refused: the request body (contact data) would travel in clear text.
+   */
   private async exchange(method: string, url: string, options: RequestOptions): Promise<HttpResult> {
-    // Every URL we request comes from the configured server or its answers (hrefs, redirects),
-    // so credentials follow them — but never in clear text when the mailbox URL is https.
-    const secureAccount = this.account.url.startsWith('https:');
-    let target = new URL(url);
+    const first = new URL(url);
+    let target = first;
     let currentMethod = method;
     let body = options.body;
     for (let hop = 0; ; hop++) {
       const headers: Record<string, string> = { ...options.headers };
-      const authorization = secureAccount && target.protocol === 'http:' ? undefined : this.authorization(currentMethod, target.href);
+      const sameServer = hop === 0 || target.origin === first.origin || (target.protocol === 'https:' && target.host === first.host);
+      const authorization = sameServer ? this.authorization(currentMethod, target.href) : undefined;
       if (authorization) headers.Authorization = authorization;
       if (body === undefined) {
         for (const name of Object.keys(headers)) if (name.toLowerCase() === 'content-type') delete headers[name];
@@ -244,14 +265,25 @@ export class DavTransport {
         result = await this.send(currentMethod, target, headers, body);
       } catch (err) {
         this.opts.onRequest?.(currentMethod, target.href, 0);
-        throw new RetryableNetwork(describeNetworkError(err, this.opts.timeoutMs), err);
+        const network = new RetryableNetwork(describeNetworkError(err, this.opts.timeoutMs), err);
+        throw err instanceof RequestRefused || err instanceof TransportClosed ? new AbortError(network) : network;
       }
       this.opts.onRequest?.(currentMethod, target.href, result.status);
       const date = result.headers.get('date');
       if (date) this.lastServerDate = { header: date, receivedAt: Date.now() };
       const location = result.headers.get('location');
       if (!REDIRECTS.has(result.status) || !location || hop >= MAX_REDIRECTS) return result;
-      target = new URL(location, target);
+      let next: URL;
+      try {
+        next = new URL(location, target);
+      } catch {
+        return result;
+      }
+      if (next.protocol !== 'http:' && next.protocol !== 'https:') return result;
+      if (target.protocol === 'https:' && next.protocol === 'http:') {
+        throw new AbortError(new RetryableNetwork(`the server redirected ${displayUrl(target.href)} to plain http (${displayUrl(next.href)}); refused, nothing was sent there`, undefined));
+      }
+      target = next;
       if (result.status === 303 || ((result.status === 301 || result.status === 302) && currentMethod === 'POST')) {
         currentMethod = 'GET';
         body = undefined;
@@ -269,6 +301,12 @@ export class DavTransport {
         this.digest = { challenge, nc: 0 };
         result = await this.exchange(method, url, options);
       }
+    }
+    if (result.status === 401 && new URL(result.url).origin !== new URL(url).origin) {
+      throw new AuthError(
+        url,
+        `the server redirected to ${displayUrl(result.url)}, another server, which asks for a login; sync-cli does not send the password there — set the mailbox URL to that address if it is yours`,
+      );
     }
     if (result.status === 401) {
       const offered = result.headers.get('www-authenticate') ?? '';
@@ -329,6 +367,8 @@ export class DavTransport {
   }
 
   async close(): Promise<void> {
+    // Requests still queued (a sync cut short) must not reach the server after the lock is gone.
+    this.closed = true;
     this.httpAgent.destroy();
     this.httpsAgent.destroy();
   }
