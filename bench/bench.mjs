@@ -168,6 +168,47 @@ async function step0() {
   log('startup', { bare: s.nodeBare.mean, version: s.syncCliVersion.mean, tiny: s.noChangeTinyVdir.mean });
 }
 
+/** Floor on one server: its two collections, then the raw PUT loop; CPU the server spent on it. */
+async function floorOn(proxy, pid, src, { contacts, appts }, paths, label) {
+  await makeCollection(proxy.url, 'floor', paths.contacts, 'contacts', `${label} contacts`);
+  await makeCollection(proxy.url, 'floor', paths.calendar, 'appointments', `${label} calendar`);
+  const cpu0 = L.procCpuSeconds(pid);
+  const floor = await rawPutLoop(proxy.url, 'floor', [
+    { path: paths.contacts, folder: src.contacts, items: contacts, type: 'text/vcard; charset=utf-8' },
+    { path: paths.calendar, folder: src.appointments, items: appts, type: 'text/calendar; charset=utf-8' },
+  ]);
+  return { ...floor, wall: round(floor.wall), serverCpu: round(L.procCpuSeconds(pid) - cpu0) };
+}
+
+/** sync-cli's initial sync of a fresh CRM home into the server behind the proxy, measured and counted. */
+async function syncCliInitial(proxy, pid, doc, name) {
+  const home = L.crmHome(doc, name);
+  L.assign(home, `${proxy.url}/`);
+  proxy.reset();
+  const cpu0 = L.procCpuSeconds(pid);
+  const run = ok(await L.cli(home, ['run', '--once', '--json']), `sync-cli initial run (${name})`);
+  return { run, home, result: { ...pick(run), serverCpu: round(L.procCpuSeconds(pid) - cpu0), requests: proxy.byMethod(), result: summaryOf(run) } };
+}
+
+/** vdirsyncer's first sync of the same files into two fresh collections, measured and counted. */
+async function vdirsyncerInitial(proxy, pid, src, paths) {
+  await makeCollection(proxy.url, 'vdir', paths.contacts, 'contacts', 'vdirsyncer contacts');
+  await makeCollection(proxy.url, 'vdir', paths.calendar, 'appointments', 'vdirsyncer calendar');
+  const vsDir = mkdtempSync(join(tmpdir(), 'bench-vdirsyncer-'));
+  const vsLocal = join(vsDir, 'local');
+  cpSync(src.contacts, join(vsLocal, 'contacts'), { recursive: true });
+  cpSync(src.appointments, join(vsLocal, 'calendar'), { recursive: true });
+  const cfg = vdirsyncerConfig(vsDir, [
+    { name: 'contacts', local: join(vsLocal, 'contacts'), ext: '.vcf', type: 'carddav', url: `${proxy.url}${paths.contacts}`, user: 'vdir' },
+    { name: 'calendar', local: join(vsLocal, 'calendar'), ext: '.ics', type: 'caldav', url: `${proxy.url}${paths.calendar}`, user: 'vdir' },
+  ]);
+  await vdirsyncerDiscover(cfg);
+  proxy.reset();
+  const cpu0 = L.procCpuSeconds(pid);
+  const run = ok(await L.measured('vdirsyncer', ['-c', cfg, 'sync']), 'vdirsyncer initial sync');
+  return { run, cfg, local: vsLocal, result: { ...pick(run), serverCpu: round(L.procCpuSeconds(pid) - cpu0), requests: proxy.byMethod() } };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Step 1x: the initial upload of step 1 against Xandikos, which keeps connections alive (HTTP/1.1)
 // where Radicale closes each one: how much of step 1's client CPU is the server's connection
@@ -184,41 +225,17 @@ async function step1x() {
   R.steps['1x-initial-xandikos'] = s;
   try {
     log('1x floor (Xandikos)');
-    await makeCollection(proxy.url, 'floor', '/user/contacts/floor/', 'contacts', 'floor contacts');
-    await makeCollection(proxy.url, 'floor', '/user/calendars/floor/', 'appointments', 'floor calendar');
-    let cpu0 = L.procCpuSeconds(xan.pid);
-    const floor = await rawPutLoop(proxy.url, 'floor', [
-      { path: '/user/contacts/floor/', folder: src.contacts, items: contacts, type: 'text/vcard; charset=utf-8' },
-      { path: '/user/calendars/floor/', folder: src.appointments, items: appts, type: 'text/calendar; charset=utf-8' },
-    ]);
-    s.floor = { ...floor, wall: round(floor.wall), serverCpu: round(L.procCpuSeconds(xan.pid) - cpu0) };
+    const items = { contacts, appts };
+    const floor = await floorOn(proxy, xan.pid, src, items, { contacts: '/user/contacts/floor/', calendar: '/user/calendars/floor/' }, 'floor');
+    s.floor = floor;
     log('1x floor', s.floor);
-
     log('1x sync-cli initial sync (Xandikos)');
-    const home = L.crmHome(doc, 'x');
-    L.assign(home, `${proxy.url}/`);
-    proxy.reset();
-    cpu0 = L.procCpuSeconds(xan.pid);
-    const init = ok(await L.cli(home, ['run', '--once', '--json']), 'sync-cli initial run (Xandikos)');
-    s.syncCli = { ...pick(init), serverCpu: round(L.procCpuSeconds(xan.pid) - cpu0), requests: proxy.byMethod(), result: summaryOf(init) };
+    const { run: init, result } = await syncCliInitial(proxy, xan.pid, doc, 'x');
+    s.syncCli = result;
     log('1x sync-cli', s.syncCli);
-
     log('1x vdirsyncer (Xandikos)');
-    await makeCollection(proxy.url, 'vdir', '/user/contacts/vdir/', 'contacts', 'vdirsyncer contacts');
-    await makeCollection(proxy.url, 'vdir', '/user/calendars/vdir/', 'appointments', 'vdirsyncer calendar');
-    const vsDir = mkdtempSync(join(tmpdir(), 'bench-vdirsyncer-x-'));
-    const vsLocal = join(vsDir, 'local');
-    cpSync(src.contacts, join(vsLocal, 'contacts'), { recursive: true });
-    cpSync(src.appointments, join(vsLocal, 'calendar'), { recursive: true });
-    const cfg = vdirsyncerConfig(vsDir, [
-      { name: 'contacts', local: join(vsLocal, 'contacts'), ext: '.vcf', type: 'carddav', url: `${proxy.url}/user/contacts/vdir/`, user: 'vdir' },
-      { name: 'calendar', local: join(vsLocal, 'calendar'), ext: '.ics', type: 'caldav', url: `${proxy.url}/user/calendars/vdir/`, user: 'vdir' },
-    ]);
-    await vdirsyncerDiscover(cfg);
-    proxy.reset();
-    cpu0 = L.procCpuSeconds(xan.pid);
-    const vs = ok(await L.measured('vdirsyncer', ['-c', cfg, 'sync']), 'vdirsyncer initial sync (Xandikos)');
-    s.vdirsyncer = { ...pick(vs), serverCpu: round(L.procCpuSeconds(xan.pid) - cpu0), requests: proxy.byMethod() };
+    const { run: vs, result: vsResult } = await vdirsyncerInitial(proxy, xan.pid, src, { contacts: '/user/contacts/vdir/', calendar: '/user/calendars/vdir/' });
+    s.vdirsyncer = vsResult;
     log('1x vdirsyncer', s.vdirsyncer);
     s.wallRatio = round(init.wall / floor.wall);
     s.cpuRatio = round(init.cpu / vs.cpu);
@@ -246,56 +263,27 @@ async function steps123() {
   R.steps['1-initial'] = step1;
 
   log('floor: raw PUT loop');
-  await makeCollection(proxy.url, 'floor', '/floor/contacts/', 'contacts', 'floor contacts');
-  await makeCollection(proxy.url, 'floor', '/floor/calendar/', 'appointments', 'floor calendar');
-  let cpu0 = L.procCpuSeconds(rad.pid);
-  const floor = await rawPutLoop(proxy.url, 'floor', [
-    { path: '/floor/contacts/', folder: src.contacts, items: contacts, type: 'text/vcard; charset=utf-8' },
-    { path: '/floor/calendar/', folder: src.appointments, items: appts, type: 'text/calendar; charset=utf-8' },
-  ]);
-  step1.floor = { ...floor, wall: round(floor.wall), serverCpu: round(L.procCpuSeconds(rad.pid) - cpu0) };
+  const items = { contacts, appts };
+  const floor = await floorOn(proxy, rad.pid, src, items, { contacts: '/floor/contacts/', calendar: '/floor/calendar/' }, 'floor');
+  step1.floor = floor;
   log('floor', step1.floor);
 
   log('sync-cli initial sync into Radicale');
-  const home = L.crmHome(doc, 'main');
-  L.assign(home, `${proxy.url}/`);
-  proxy.reset();
-  cpu0 = L.procCpuSeconds(rad.pid);
-  const init = ok(await L.cli(home, ['run', '--once', '--json']), 'sync-cli initial run');
-  step1.syncCli = { ...pick(init), serverCpu: round(L.procCpuSeconds(rad.pid) - cpu0), requests: proxy.byMethod(), result: summaryOf(init) };
+  const { run: init, home, result: syncCliResult } = await syncCliInitial(proxy, rad.pid, doc, 'main');
+  step1.syncCli = syncCliResult;
   log('sync-cli', step1.syncCli);
   if (!quick) {
     // A second floor after our run: on a shared 2-core machine one floor alone is noise.
     log('floor again: raw PUT loop into fresh collections');
-    await makeCollection(proxy.url, 'floor', '/floor/contacts2/', 'contacts', 'floor contacts 2');
-    await makeCollection(proxy.url, 'floor', '/floor/calendar2/', 'appointments', 'floor calendar 2');
-    cpu0 = L.procCpuSeconds(rad.pid);
-    const again = await rawPutLoop(proxy.url, 'floor', [
-      { path: '/floor/contacts2/', folder: src.contacts, items: contacts, type: 'text/vcard; charset=utf-8' },
-      { path: '/floor/calendar2/', folder: src.appointments, items: appts, type: 'text/calendar; charset=utf-8' },
-    ]);
-    step1.floorAfter = { ...again, wall: round(again.wall), serverCpu: round(L.procCpuSeconds(rad.pid) - cpu0) };
+    step1.floorAfter = await floorOn(proxy, rad.pid, src, items, { contacts: '/floor/contacts2/', calendar: '/floor/calendar2/' }, 'floor 2');
     log('floor after', step1.floorAfter);
   }
   const floorWall = Math.min(floor.wall, step1.floorAfter?.wall ?? Infinity);
   step1.wallRatio = round(init.wall / floorWall);
 
   log('vdirsyncer initial sync (same vCards + .ics) into fresh collections');
-  await makeCollection(proxy.url, 'vdir', '/vdir/contacts/', 'contacts', 'vdirsyncer contacts');
-  await makeCollection(proxy.url, 'vdir', '/vdir/calendar/', 'appointments', 'vdirsyncer calendar');
-  const vsDir = mkdtempSync(join(tmpdir(), 'bench-vdirsyncer-'));
-  const vsLocal = join(vsDir, 'local');
-  cpSync(src.contacts, join(vsLocal, 'contacts'), { recursive: true });
-  cpSync(src.appointments, join(vsLocal, 'calendar'), { recursive: true });
-  const cfg = vdirsyncerConfig(vsDir, [
-    { name: 'contacts', local: join(vsLocal, 'contacts'), ext: '.vcf', type: 'carddav', url: `${proxy.url}/vdir/contacts/`, user: 'vdir' },
-    { name: 'calendar', local: join(vsLocal, 'calendar'), ext: '.ics', type: 'caldav', url: `${proxy.url}/vdir/calendar/`, user: 'vdir' },
-  ]);
-  await vdirsyncerDiscover(cfg);
-  proxy.reset();
-  cpu0 = L.procCpuSeconds(rad.pid);
-  const vs = ok(await L.measured('vdirsyncer', ['-c', cfg, 'sync']), 'vdirsyncer initial sync');
-  step1.vdirsyncer = { ...pick(vs), serverCpu: round(L.procCpuSeconds(rad.pid) - cpu0), requests: proxy.byMethod() };
+  const { run: vs, cfg, local: vsLocal, result: vsResult } = await vdirsyncerInitial(proxy, rad.pid, src, { contacts: '/vdir/contacts/', calendar: '/vdir/calendar/' });
+  step1.vdirsyncer = vsResult;
   step1.cpuRatio = round(init.cpu / vs.cpu);
   // The least a Node client pays for these PUTs: the floor process's own CPU.
   step1.floorCpu = Math.min(floor.cpu, step1.floorAfter?.cpu ?? Infinity);
