@@ -382,6 +382,22 @@ describe('redirects and compressed answers (two loopback origins)', () => {
     }
   });
 
+  it('an empty answer marked gzip (some proxies do that on 201/204) is an empty answer, not a network error', async () => {
+    const b = createHttpServer((req, res) => {
+      req.resume();
+      res.writeHead(201, { ETag: '"e1"', 'Content-Encoding': 'gzip', 'Content-Length': '0' }).end();
+    });
+    const bUrl = `http://127.0.0.1:${await listen(b)}/`;
+    try {
+      const p = openMailbox({ url: bUrl, username: 'anna', password: 'pw', auth: 'basic' }, { timeoutMs: 2000, retries: 0, concurrency: 1 });
+      opened.push(p);
+      const ref = await p.create({ kind: 'contacts', url: `${bUrl}ab/`, displayName: 'x', supportsSyncToken: true }, 'one.vcf', VCARD('one'), TYPE);
+      expect(ref).toEqual({ href: `${bUrl}ab/one.vcf`, etag: '"e1"' });
+    } finally {
+      await closeAll(b);
+    }
+  });
+
   it('after close() nothing more reaches the server (a sync cut short must not write after releasing its lock)', async () => {
     const seen: Seen[] = [];
     const b = originB(seen);
