@@ -2,19 +2,29 @@
 // stamps in their own text formats; the model speaks ISO 8601.
 
 /**
- * Normalizes a database timestamp (`2026-11-23 01:51:39.123+00`, `2026-11-23 01:51:39.123`,
- * `2026-11-23T01:51:39.123Z`, a Date) to ISO 8601. Values without a zone are UTC (the contract
- * says change stamps are UTC). Sub-millisecond digits are kept so a cursor compares exactly.
+ * Normalizes a database timestamp (`2026-11-23 01:51:39.123+00`, `2026-11-23 01:51:39.12`,
+ * `2026-11-23T01:51:39Z`, a Date) to ISO 8601 with exactly six fraction digits. Values without a
+ * zone are UTC (the contract says change stamps are UTC). The fixed width matters: feed cursors
+ * are compared as strings, and PostgreSQL drops trailing zeros (`.34` is 340 ms, and must sort
+ * after `.339`). Sub-millisecond digits are kept so a cursor compares exactly.
  */
 export function dbTimestampToIso(value: unknown): string {
-  if (value instanceof Date) return value.toISOString();
+  if (value instanceof Date) return withMicros(value.toISOString().slice(0, -1)) + 'Z';
   let s = String(value).trim().replace(' ', 'T');
   const zone = /([+-]\d{2})(?::?(\d{2}))?$|Z$/.exec(s.slice(19));
-  if (!zone) return s + 'Z';
-  if (zone[0] === 'Z') return s;
-  const offset = `${zone[1]}:${zone[2] ?? '00'}`;
+  if (!zone) return withMicros(s) + 'Z';
   s = s.slice(0, s.length - zone[0].length);
-  return offset === '+00:00' || offset === '-00:00' ? s + 'Z' : s + offset;
+  if (zone[0] === 'Z') return withMicros(s) + 'Z';
+  const offset = `${zone[1]}:${zone[2] ?? '00'}`;
+  return withMicros(s) + (offset === '+00:00' || offset === '-00:00' ? 'Z' : offset);
+}
+
+/** `…T01:51:39` / `…T01:51:39.12` → `…T01:51:39.000000` / `…T01:51:39.120000` (more digits kept). */
+function withMicros(local: string): string {
+  const m = /^(.*T\d{2}:\d{2}:\d{2})(?:\.(\d*))?$/.exec(local);
+  if (!m) return local;
+  const frac = m[2] ?? '';
+  return `${m[1]}.${frac.length >= 6 ? frac : frac.padEnd(6, '0')}`;
 }
 
 /** A calendar value of the model: a date (`YYYY-MM-DD`) for all-day items, else ISO 8601. */
