@@ -9,6 +9,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { prng } from '../dist/providers/crm/demo.js';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const CLI = join(ROOT, 'bin', 'sync-cli');
@@ -16,17 +17,8 @@ export const LOGIN = 'bench';
 export const PASSWORD = 'bench-pass';
 
 // ---------------------------------------------------------------------------------------------
-// Deterministic data: a seeded PRNG, so every run uploads the same bytes.
-function prng(seed) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// Deterministic data: the demo CRM's seeded PRNG (built into dist/ by `npm run build`), so every
+// run uploads the same bytes.
 const FIRST = ['Anna', 'Ben', 'Clara', 'David', 'Eva', 'Felix', 'Greta', 'Hans', 'Ida', 'Jonas', 'Karin', 'Lukas', 'Marie', 'Niklas', 'Olga', 'Paul'];
 const LAST = ['Müller', 'Schmidt', 'Schneider', 'Fischer', 'Weber', 'Meyer', 'Wagner', 'Becker', 'Schulz', 'Hoffmann', 'Koch', 'Richter'];
 const CITY = [['80331', 'München'], ['10115', 'Berlin'], ['20095', 'Hamburg'], ['50667', 'Köln'], ['60311', 'Frankfurt am Main']];

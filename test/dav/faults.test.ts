@@ -325,6 +325,15 @@ describe('redirects and compressed answers (two loopback origins)', () => {
     for (const s of servers) s.closeAllConnections();
     await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
   }
+  /** Runs `fn` with a loopback server listening (its URL ends in '/'), and closes it after. */
+  async function withServer(server: Server, fn: (url: string) => Promise<void>): Promise<void> {
+    const url = `http://127.0.0.1:${await listen(server)}/`;
+    try {
+      await fn(url);
+    } finally {
+      await closeAll(server);
+    }
+  }
   /** Origin B: answers every request with the gzip'd multistatus. */
   function originB(seen: Seen[]): Server {
     return createHttpServer((req, res) => {
@@ -383,41 +392,32 @@ describe('redirects and compressed answers (two loopback origins)', () => {
   });
 
   it('an empty answer marked gzip (some proxies do that on 201/204) is an empty answer, not a network error', async () => {
-    const b = createHttpServer((req, res) => {
+    const server = createHttpServer((req, res) => {
       req.resume();
       res.writeHead(201, { ETag: '"e1"', 'Content-Encoding': 'gzip', 'Content-Length': '0' }).end();
     });
-    const bUrl = `http://127.0.0.1:${await listen(b)}/`;
-    try {
-      const p = openMailbox({ url: bUrl, username: 'anna', password: 'pw', auth: 'basic' }, { timeoutMs: 2000, retries: 0, concurrency: 1 });
+    await withServer(server, async (url) => {
+      const p = openMailbox({ url, username: 'anna', password: 'pw', auth: 'basic' }, { timeoutMs: 2000, retries: 0, concurrency: 1 });
       opened.push(p);
-      const ref = await p.create({ kind: 'contacts', url: `${bUrl}ab/`, displayName: 'x', supportsSyncToken: true }, 'one.vcf', VCARD('one'), TYPE);
-      expect(ref).toEqual({ href: `${bUrl}ab/one.vcf`, etag: '"e1"' });
-    } finally {
-      await closeAll(b);
-    }
+      const ref = await p.create({ kind: 'contacts', url: `${url}ab/`, displayName: 'x', supportsSyncToken: true }, 'one.vcf', VCARD('one'), TYPE);
+      expect(ref).toEqual({ href: `${url}ab/one.vcf`, etag: '"e1"' });
+    });
   });
 
   it('after close() nothing more reaches the server (a sync cut short must not write after releasing its lock)', async () => {
     const seen: Seen[] = [];
-    const b = originB(seen);
-    const bUrl = `http://127.0.0.1:${await listen(b)}/`;
-    try {
-      const p = openMailbox({ url: bUrl, username: 'anna', password: 'secret-pw', auth: 'basic' }, { timeoutMs: 2000, retries: 3, concurrency: 1, retryBaseMs: 10 });
+    await withServer(originB(seen), async (url) => {
+      const p = openMailbox({ url, username: 'anna', password: 'secret-pw', auth: 'basic' }, { timeoutMs: 2000, retries: 3, concurrency: 1, retryBaseMs: 10 });
       await p.close();
       await expect(p.probe()).rejects.toBeInstanceOf(NetworkError);
       expect(seen).toEqual([]);
-    } finally {
-      await closeAll(b);
-    }
+    });
   });
 
   it('a credential Node refuses to put in a header (a line break in a token) fails at once, unretried, without the token', async () => {
     const seen: Seen[] = [];
-    const b = originB(seen);
-    const bUrl = `http://127.0.0.1:${await listen(b)}/`;
-    try {
-      const p = openMailbox({ url: bUrl, username: 'anna', password: 'tok-secret\nX: y', auth: 'bearer' }, { timeoutMs: 2000, retries: 3, concurrency: 1, retryBaseMs: 200 });
+    await withServer(originB(seen), async (url) => {
+      const p = openMailbox({ url, username: 'anna', password: 'tok-secret\nX: y', auth: 'bearer' }, { timeoutMs: 2000, retries: 3, concurrency: 1, retryBaseMs: 200 });
       opened.push(p);
       const started = Date.now();
       const err = await p.probe().catch((e: unknown) => e);
@@ -425,9 +425,7 @@ describe('redirects and compressed answers (two loopback origins)', () => {
       expect((err as Error).message).not.toContain('tok-secret');
       expect(Date.now() - started).toBeLessThan(150); // no backoff: not retried
       expect(seen).toEqual([]);
-    } finally {
-      await closeAll(b);
-    }
+    });
   });
 
   it('R25: a redirect from an https mailbox to plain http is refused: neither the password nor the request goes out in clear text', async () => {

@@ -7,7 +7,7 @@ import { wallTimeToIso, zoneOffsetMinutes } from './time.js';
 const ZONE = 'Europe/Berlin';
 
 /** mulberry32: small, fast, good enough for sample data, and the same on every platform. */
-function prng(seed: number): () => number {
+export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
