@@ -53,7 +53,7 @@ export async function testMailboxConnection(deps: Pick<AdminDeps, 'config' | 'co
   const config = deps.config();
   let connection;
   try {
-    connection = await deps.connect({ url: mailbox.url, username: mailbox.username, password, auth: mailbox.auth }, config.dav);
+    connection = await deps.connect({ url: mailbox.url, username: mailbox.username, password, auth: mailbox.auth, trustedOrigins: mailbox.trustedOrigins }, config.dav);
     return await connection.provision(config.sync.collectionNames, mailbox.collections);
   } catch (err) {
     throw new ConnectionTestError(mailbox.url, err);

@@ -25,6 +25,7 @@ export interface MailboxAccount {
   username: string;
   password: string;
   auth: MailboxConfig['auth'];
+  trustedOrigins?: string[];
 }
 
 /** The part of the DAV provider's MailboxProvider the admin side uses. */

@@ -1,6 +1,7 @@
 // One validation for a mailbox assignment, shared by `users assign` and the configure UI:
 // unknown user, bad URL or URL with credentials, tags that do not exist in the CRM, bad numbers.
 // Every problem names its field and the fix; the CLI exits 2 with them.
+import { normalizeOrigin } from '../providers/dav/credential-scope.js';
 import { mailboxSchema, type MailboxConfig } from '../config/schema.js';
 import { UsageError } from '../errors.js';
 import type { CrmProvider, CrmUser } from '../providers/crm/model.js';
@@ -28,6 +29,8 @@ export interface AssignmentDraft {
   syncPrivate?: boolean;
   importAppointmentType?: string;
   importTaskType?: string;
+  /** Other servers the mailbox server names that may get the password (--trust-origin). */
+  trustedOrigins?: string[];
 }
 
 export type DraftField = keyof AssignmentDraft;
@@ -127,6 +130,13 @@ export async function validateAssignment(draft: AssignmentDraft, crm: CrmDirecto
     const v = draft[field];
     if (v !== undefined && v.trim() === '' && v !== '') problems.push({ field, message: 'must not be blank' });
   }
+  const trusted: string[] = [];
+  for (const o of draft.trustedOrigins ?? []) {
+    const origin = normalizeOrigin(o.trim());
+    if (!origin) problems.push({ field: 'trustedOrigins', message: `${JSON.stringify(o)} is not an origin; give it as https://host or https://host:port` });
+    else if (draft.url.trim().startsWith('https:') && origin.startsWith('http:')) problems.push({ field: 'trustedOrigins', message: `${origin} is plain http; the password of an https mailbox never goes over plain http` });
+    else if (!trusted.includes(origin)) trusted.push(origin);
+  }
   if (problems.length) throw new AssignmentInvalidError(crmUser.login, problems);
 
   const url = draft.url.trim();
@@ -145,6 +155,7 @@ export async function validateAssignment(draft: AssignmentDraft, crm: CrmDirecto
     ...(draft.importTaskType?.trim() ? { importTaskType: draft.importTaskType.trim() } : {}),
     ...(existing?.intervalSeconds !== undefined ? { intervalSeconds: existing.intervalSeconds } : {}),
     ...(sameServer && existing.collections ? { collections: existing.collections } : {}),
+    ...(trusted.length ? { trustedOrigins: trusted } : draft.trustedOrigins === undefined && sameServer && existing.trustedOrigins ? { trustedOrigins: existing.trustedOrigins } : {}),
   };
   // The config schema is the final word (e.g. its URL rule); report its problems per field too.
   const parsed = mailboxSchema.safeParse(candidate);

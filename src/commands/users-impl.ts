@@ -26,6 +26,7 @@ export interface AssignOptions {
   importTaskType?: string;
   auth?: string;
   credentialStore?: string;
+  trustOrigin?: string[];
   verify: boolean;
 }
 
@@ -120,6 +121,7 @@ export async function assign(ctx: Context, user: string, opts: AssignOptions): P
     ...(opts.syncPrivate ? { syncPrivate: true } : {}),
     ...(opts.importAppointmentType !== undefined ? { importAppointmentType: opts.importAppointmentType } : {}),
     ...(opts.importTaskType !== undefined ? { importTaskType: opts.importTaskType } : {}),
+    ...(opts.trustOrigin?.length ? { trustedOrigins: opts.trustOrigin } : {}),
   };
   const deps = adminDepsFromContext(ctx);
   const result = await assignMailbox(deps, draft, { verify: opts.verify });

@@ -1,10 +1,9 @@
 // Loading and saving config.json: validated against the one schema, every problem listed as
 // `path: message`, written atomically with mode 0600.
 import fs from 'node:fs';
-import path from 'node:path';
-import { createRequire } from 'node:module';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
+import { writePrivateFile } from './home.js';
 import { configSchema, type Config } from './schema.js';
 
 export function formatIssues(issues: z.core.$ZodIssue[]): string[] {
@@ -42,12 +41,8 @@ export function loadConfig(file: string): Config {
   return parseConfig(raw, file);
 }
 
-// Loaded on the first save only: most commands read the config and never write it.
-const lazyRequire = createRequire(import.meta.url);
-
 /** Validates and writes atomically with mode 0600. */
 export function saveConfig(file: string, config: Config): void {
   const valid = parseConfig(config, file);
-  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  (lazyRequire('write-file-atomic') as typeof import('write-file-atomic')).sync(file, JSON.stringify(valid, null, 2) + '\n', { mode: 0o600 });
+  writePrivateFile(file, JSON.stringify(valid, null, 2) + '\n');
 }

@@ -220,9 +220,9 @@ export async function readMailboxSnapshot(input: SnapshotInput): Promise<Snapsho
     state.listRetries(user, 'import').size === 0 &&
     state.listRetries(user, 'create').size === 0 &&
     !(s.syncPrivate && state.listForeign(user).some((f) => f.reason.startsWith('private'))) &&
-    COLLECTION_KINDS.every((k) => !deltas[k].full && deltas[k].deleted.length === 0 && deltas[k].changed.every((r) => state.etagOf(user, r.href) === r.etag));
+    COLLECTION_KINDS.every((k) => !deltas[k].full && deltas[k].deleted.length === 0 && !deltas[k].refused?.length && deltas[k].changed.every((r) => state.etagOf(user, r.href) === r.etag));
   if (quiet) {
-    const empty = (kind: CollectionKind): DeviceCollectionSnapshot => ({ ref: input.collections[kind], full: false, token: null, changed: [], deleted: [] });
+    const empty = (kind: CollectionKind): DeviceCollectionSnapshot => ({ ref: input.collections[kind], full: false, token: null, changed: [], deleted: [], refused: [] });
     const device = { contacts: empty('contacts'), appointments: empty('appointments'), tasks: empty('tasks') };
     return { unchanged: true, nextCursors, nextTokens, snapshot: snapshotOf(device, { items: [], foreign: [], exclusions: new Set() }, new Map()) };
   }
@@ -260,7 +260,12 @@ export async function readMailboxSnapshot(input: SnapshotInput): Promise<Snapsho
     for (const href of gone) toFetch.delete(href);
     const fetched = toFetch.size ? await mailbox.fetch(ref, [...toFetch]) : { items: [], missing: [] };
     const entries = fetched.items.map((it) => parseDeviceItem(kind, it.href, it.etag, it.data, mapper));
-    device[kind] = { ref, full: delta.full, token: delta.token, changed: entries, deleted: [...new Set([...gone, ...fetched.missing])] };
+    // An item that could not be read is its own item error (retried next sync), never a deletion.
+    for (const f of fetched.failed ?? []) {
+      const listedEtag = changed.find((r) => r.href === f.href)?.etag ?? byHref.get(f.href)?.etag ?? '';
+      entries.push({ collection: kind, href: f.href, etag: listedEtag, raw: '', error: `cannot read it: ${f.message}`, unreadable: 'fetch' });
+    }
+    device[kind] = { ref, full: delta.full, token: delta.token, changed: entries, deleted: [...new Set([...gone, ...fetched.missing])], refused: delta.refused ?? [] };
   }
 
   // CRM records that device changes or adoptions need (R20, R23), read by id.
