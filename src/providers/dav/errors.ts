@@ -144,7 +144,7 @@ export class LimitExceededError extends SyncCliError {
     readonly value: number,
     what: string,
   ) {
-    super(`${what} (${displayUrl(url)}): more than ${limit} = ${value}; stopped reading, nothing of it was used`, {
+    super(`${what} (${displayUrl(url)}); the limit is ${limit} = ${value}; reading stopped, nothing of it was used`, {
       remedy: `if the server is yours and this is expected, raise ${limit} in config.json`,
     });
   }
@@ -158,7 +158,7 @@ export class DeadlineExceededError extends SyncCliError {
     readonly seconds: number,
   ) {
     const what = limit === 'limits.mailboxRunSeconds' ? 'the sync of this mailbox' : `the request to ${displayUrl(url)}`;
-    super(`${what} reached its time limit of ${seconds} s (${limit}); what was written so far is kept`, {
+    super(`${what} could not finish within its time limit of ${seconds} s (${limit}); what was written so far is kept`, {
       remedy: `the next sync continues where this one stopped; if the server is just slow, raise ${limit} in config.json`,
     });
   }

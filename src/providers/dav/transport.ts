@@ -216,7 +216,7 @@ export class DavTransport {
     if (this.closed) return Promise.reject(new TransportClosed());
     const secure = url.protocol === 'https:';
     const maxBytes = this.opts.maxResponseBytes ?? DEFAULT_LIMITS.maxResponseBytes;
-    const tooLarge = (what: string) => new LimitExceededError(url.href, 'limits.maxResponseBytes', maxBytes, `the answer to ${method} is ${what}`);
+    const tooLarge = (what: string) => new LimitExceededError(url.href, 'limits.maxResponseBytes', maxBytes, `the answer to ${method} ${what}`);
     return new Promise<HttpResult>((resolve, reject) => {
       const payload = body === undefined ? undefined : Buffer.from(body, 'utf8');
       let req: http.ClientRequest;
@@ -239,7 +239,7 @@ export class DavTransport {
         // Stop reading at the cap: a hostile server cannot fill the memory (docs/security.md).
         const declared = Number(res.headers['content-length']);
         if (Number.isFinite(declared) && declared > maxBytes) {
-          fail(tooLarge(`announced as ${declared} bytes`));
+          fail(tooLarge(`announces ${declared} bytes`));
           return req.destroy();
         }
         const chunks: Buffer[] = [];
@@ -247,7 +247,7 @@ export class DavTransport {
         res.on('data', (c: Buffer) => {
           size += c.length;
           if (size > maxBytes) {
-            fail(tooLarge('larger than that'));
+            fail(tooLarge('is larger than the limit'));
             req.destroy();
             return;
           }
@@ -261,7 +261,7 @@ export class DavTransport {
             const text = decodeBody(Buffer.concat(chunks), res.headers['content-encoding'], maxBytes);
             resolve({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', headers: new ResponseHeaders(res.headers), text, url: url.href });
           } catch (err) {
-            reject(err instanceof DecodedTooLarge ? tooLarge(`larger than that once decompressed (${res.headers['content-encoding']})`) : err);
+            reject(err instanceof DecodedTooLarge ? tooLarge(`is larger than the limit once unpacked (${res.headers['content-encoding']})`) : err);
           }
         });
       });
@@ -404,7 +404,8 @@ export class DavTransport {
       const final = err instanceof AbortError ? ((err as AbortError).originalError ?? err) : err;
       if (final instanceof RetryableNetwork) throw new NetworkError(url, final.reason, final.original);
       if (final instanceof RetryableStatus) {
-        if (final.result.status === 429 || (final.result.status === 503 && final.retryAfterMs !== undefined && final.retryAfterMs > maxRetryAfter)) {
+        // A 503 that asked us to wait, still there after the retries: the server is busy, not broken.
+        if (final.result.status === 429 || (final.result.status === 503 && final.retryAfterMs !== undefined && final.retryAfterMs > 0)) {
           throw new RateLimitedError(url, final.retryAfterMs);
         }
         return final.result;
