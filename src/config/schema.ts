@@ -106,7 +106,7 @@ export const configSchema = z
           .default(32 * 1024 * 1024)
           .describe('Bytes of one mailbox server answer, on the wire and after decompression; reading stops there'),
         maxHrefsPerListing: z.number().int().min(100).default(50_000).describe('hrefs in one listing answer (PROPFIND, sync-collection page)'),
-        maxItemsPerMailbox: z.number().int().min(100).default(100_000).describe('Items one collection of a mailbox may list'),
+        maxItemsPerMailbox: z.number().int().min(100).default(100_000).describe('Items a mailbox may list (its three collections together)'),
         requestSeconds: z.number().int().min(1).default(300).describe('One request to a mailbox server with all its retries and Retry-After waits'),
         mailboxRunSeconds: z.number().int().min(5).default(1800).describe('Wall time of one mailbox sync; what is done is kept, the next sync continues'),
       })

@@ -197,6 +197,7 @@ export async function syncMailbox(deps: EngineDeps, m: MailboxConfig, u: CrmUser
         users,
         full: opts.full ?? false,
         overlapSeconds: config.crm.overlapSeconds,
+        maxItems: config.limits.maxItemsPerMailbox,
       });
     let snap: Awaited<ReturnType<typeof read>>;
     try {

@@ -5,6 +5,7 @@ import { crmIdFromUid, iCalToActivity, vCardToAddress, type MapperOptions } from
 import type { Activity, Address, ChangePage, CrmCursor, CrmProvider, CrmUser } from '../providers/crm/model.js';
 import type { CollectionDelta, CollectionKind, CollectionRef, MailboxProvider } from '../providers/dav/types.js';
 import { COLLECTION_KINDS } from '../providers/dav/types.js';
+import { LimitExceededError } from '../providers/dav/errors.js';
 import type { DeviceCollectionSnapshot, DeviceEntry, MailboxSnapshot, SyncSettings } from './snapshot-types.js';
 import type { CrmCursors, ItemState, StateStore } from './state.js';
 import { syncMarkerOf } from './marker.js';
@@ -24,6 +25,8 @@ export interface SnapshotInput {
   users: CrmUser[];
   full: boolean;
   overlapSeconds: number;
+  /** limits.maxItemsPerMailbox: items all collections of the mailbox may list together. */
+  maxItems?: number;
 }
 
 export interface SnapshotResult {
@@ -205,6 +208,10 @@ export async function readMailboxSnapshot(input: SnapshotInput): Promise<Snapsho
     const token = input.full ? null : (storedCollections[kind]?.token ?? null);
     deltas[kind] = await mailbox.delta(input.collections[kind], token);
     nextTokens[kind] = deltas[kind].token;
+  }
+  const listed = COLLECTION_KINDS.reduce((n, k) => n + deltas[k].changed.length, 0);
+  if (input.maxItems !== undefined && listed > input.maxItems) {
+    throw new LimitExceededError(input.collections.contacts.url, 'limits.maxItemsPerMailbox', input.maxItems, `the mailbox lists ${listed} items in its three collections`);
   }
 
   // Nothing new on either side (our own writes coming back with the ETag we stored do not

@@ -437,3 +437,31 @@ describe('a lasting Retry-After ends the mailbox, not every write one by one', (
     expect(proxy.seen.filter((r) => r.method === 'PUT')).toHaveLength(2);
   });
 });
+
+describe('held up in the probe, kept as regression tests', () => {
+  let sc: Scenario;
+  let proxy: HostileProxy;
+  beforeAll(async () => {
+    sc = await Scenario.create({ logins: ['mmueller'] });
+    proxy = await startHostileProxy(sc.server.url);
+    sc.setConfig((c) => (c.mailboxes[0]!.url = proxy.url + '/'));
+  }, 60_000);
+  afterAll(async () => {
+    await proxy?.stop();
+    await sc?.stop();
+  });
+
+  it('an XML entity bomb ("billion laughs") in a PROPFIND answer is refused before parsing; nothing is written', async () => {
+    const lol = [
+      '<?xml version="1.0"?>',
+      '<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;"><!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;"><!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">]>',
+      '<d:multistatus xmlns:d="DAV:"><d:response><d:href>/&lol4;</d:href><d:propstat><d:prop><d:current-user-principal><d:href>/mmueller/</d:href></d:current-user-principal></d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response></d:multistatus>',
+    ].join('\n');
+    proxy.on((r) => (r.method === 'PROPFIND' ? { status: 207, headers: { 'Content-Type': 'application/xml' }, body: lol } : undefined));
+    const [res] = await sc.sync();
+    expect(res!.state).toBe('failed');
+    expect(res!.error).toContain('declares a DTD or entities');
+    expect(proxy.seen.some((r) => r.method === 'PUT')).toBe(false);
+    proxy.on(undefined);
+  });
+});

@@ -137,6 +137,11 @@ export class DavMailbox implements MailboxProvider {
       const body = typeof init?.body === 'string' ? init.body : init?.body == null ? undefined : String(init.body);
       const method = init?.method ?? 'GET';
       const result = await this.transport.request(method, url, { headers, body, ...options });
+      // DAV answers never carry a DTD: entity declarations (a "billion laughs" bomb) are refused
+      // before any parser sees them.
+      if (/<!(DOCTYPE|ENTITY)/i.test(result.text) && /xml/i.test(result.headers.get('content-type') ?? 'xml')) {
+        throw new DavProtocolError(`the answer to ${method} ${displayUrl(url)} declares a DTD or entities, which no CardDAV/CalDAV answer needs; refused`, 'ask the server admin; if a proxy rewrites answers, bypass it');
+      }
       // A listing is parsed into objects only when its size is sane (the XML tree costs many
       // times the text): counted on the raw answer first.
       if ((method === 'PROPFIND' || method === 'REPORT') && result.text.length > 64 * 1024) {
