@@ -15,7 +15,7 @@ import { CredentialScopeError, openMailbox, type MailboxProvider } from '../../s
 import { exportExchange } from '../../src/providers/crm/exchange.js';
 import { StateStore } from '../../src/sync/state.js';
 import { cliPath } from '../helpers/cli.js';
-import { startHostileProxy, startRecordingServer, watchPeakRss, type HostileProxy } from '../helpers/hostile-proxy.js';
+import { startHostileProxy, startRecordingServer, watchPeakRss, type HostileAnswer, type HostileProxy } from '../helpers/hostile-proxy.js';
 import { Scenario } from '../helpers/scenario.js';
 import { smallCrm } from '../helpers/small-crm.js';
 
@@ -141,6 +141,12 @@ describe('unbounded answers (finding 1): one hostile server cannot take the memo
     // 32 MB per answer at most, three hostile answers at once: far below the probe's 2 GB.
     expect(r.peakMb).toBeGreaterThan(0);
     expect(r.peakMb).toBeLessThan(500);
+    // R25: no password in any output or in the state store.
+    const stateBytes = readFileSync(sc.paths.stateDb).toString('latin1');
+    for (const pw of Object.values(sc.passwords)) {
+      expect(r.stdout + r.stderr).not.toContain(pw);
+      expect(stateBytes).not.toContain(pw);
+    }
     // The stored status names the limit too (R22), and no error was stored 100 kB long.
     const state = new StateStore(sc.paths.stateDb);
     try {
@@ -463,5 +469,74 @@ describe('held up in the probe, kept as regression tests', () => {
     expect(res!.error).toContain('declares a DTD or entities');
     expect(proxy.seen.some((r) => r.method === 'PUT')).toBe(false);
     proxy.on(undefined);
+  });
+});
+
+describe('held up in the probe: redirects, vdir paths, a 50 MB item', () => {
+  let sc: Scenario;
+  let proxy: HostileProxy;
+  beforeAll(async () => {
+    sc = await Scenario.create({ logins: ['mmueller'] });
+    proxy = await startHostileProxy(sc.server.url);
+    sc.setConfig((c) => (c.mailboxes[0]!.url = proxy.url + '/'));
+  }, 60_000);
+  afterAll(async () => {
+    await proxy?.stop();
+    await sc?.stop();
+  });
+
+  it('file: and javascript: redirects are not followed', async () => {
+    for (const location of ['file:///etc/passwd', 'javascript:alert(1)']) {
+      proxy.on((r) => (r.method === 'PROPFIND' ? { status: 302, headers: { Location: location } } : undefined));
+      const m = openMailbox({ url: proxy.url + '/', username: 'mmueller', password: sc.passwords.mmueller!, auth: 'basic' }, { timeoutMs: 2000, retries: 0, concurrency: 1 });
+      const err = await m.probe().catch((e: unknown) => e);
+      await m.close();
+      expect(err, location).toBeInstanceOf(Error);
+      expect((err as Error).message).not.toContain('root:');
+    }
+    proxy.on(undefined);
+  });
+
+  it('a 50 MB item fails alone; the item beside it is imported', async () => {
+    await sc.syncOk();
+    const device = await sc.device('mmueller');
+    await device.create('contacts', 'small.vcf', 'BEGIN:VCARD\r\nVERSION:3.0\r\nUID:small-1\r\nN:Klein;Kim;;;\r\nFN:Kim Klein\r\nEND:VCARD\r\n');
+    await device.create('contacts', 'big.vcf', 'BEGIN:VCARD\r\nVERSION:3.0\r\nUID:big-1\r\nN:Gross;Gina;;;\r\nFN:Gina Gross\r\nEND:VCARD\r\n');
+    const huge = (res: import('node:http').ServerResponse) => {
+      const chunk = Buffer.alloc(MB, 'A');
+      let left = 50;
+      const pump = () => {
+        while (left > 0 && !res.destroyed) {
+          left--;
+          if (!res.write(chunk)) return void res.once('drain', pump);
+        }
+        res.end();
+      };
+      res.on('close', () => (left = 0));
+      pump();
+    };
+    proxy.on((r): HostileAnswer | undefined => {
+      if (r.method === 'REPORT' && r.body.includes('multiget') && r.body.includes('big.vcf')) return { status: 207, headers: { 'Content-Type': 'application/xml' }, body: huge };
+      if (r.method === 'GET' && r.path.endsWith('big.vcf')) return { status: 200, headers: { 'Content-Type': 'text/vcard', ETag: '"big"' }, body: huge };
+      return undefined;
+    });
+    const [res] = await sc.sync();
+    proxy.on(undefined);
+    const big = res!.errors.find((e) => e.item.endsWith('big.vcf'));
+    expect(big?.message).toContain('limits.maxResponseBytes');
+    expect(res!.errors).toHaveLength(1);
+    const names = (await exportExchange(sc.crm)).addresses.map((a) => a.lastName);
+    expect(names).toContain('Klein');
+    expect(names).not.toContain('Gross');
+  });
+
+  it('a vdir refuses an href outside its root (a crafted state file)', async () => {
+    const { VdirMailbox } = await import('../../src/providers/vdir/index.js');
+    const root = mkdtempSync(join(tmpdir(), 'sync-cli-vdir-root-'));
+    const mb = new VdirMailbox(root);
+    const refs = await mb.provision({ contacts: 'c', appointments: 'a', tasks: 't' });
+    await expect(mb.fetch(refs.contacts, ['/etc/passwd'])).rejects.toThrow(/outside the vdir/);
+    await expect(mb.fetch(refs.contacts, [join(root, '..', 'x.vcf')])).rejects.toThrow(/outside the vdir/);
+    rmSync(root, { recursive: true, force: true });
   });
 });
