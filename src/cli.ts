@@ -21,8 +21,11 @@ const runAction: ActionRunner = async (cmd, fn) => {
   try {
     // An installation folder other users can change is refused before anything is read from it
     // (docs/security.md); doctor reports it instead and then stops short of the mailboxes.
-    if (cmd.name() !== 'doctor') assertTrustedHome(ctx.paths);
-    ctx.config(); // a bad config.json stops every command up front (exit 2, every problem listed)
+    // doctor reports both as checks instead.
+    if (cmd.name() !== 'doctor') {
+      assertTrustedHome(ctx.paths);
+      ctx.config(); // a bad config.json stops every command up front (exit 2, every problem listed)
+    }
     const code = await fn(ctx);
     if (typeof code === 'number') process.exitCode = code;
   } finally {

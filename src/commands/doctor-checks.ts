@@ -127,7 +127,15 @@ export async function runDoctorChecks(deps: DoctorDeps): Promise<DoctorCheck[]> 
     return checks;
   }
   checks.push({ id: 'home', status: 'ok', title: 'installation folder', detail: `${[...new Set([deps.paths.configDir, deps.paths.dataDir])].join(', ')}: yours alone (no other user can write there, no links)` });
-  const config = deps.config();
+  let config: Config;
+  try {
+    config = deps.config();
+  } catch (err) {
+    // Every problem of config.json (typos with "did you mean") is listed; nothing else is checked with a config that is not what the admin meant.
+    const e = err as { message?: string; problems?: string[]; remedy?: string };
+    for (const p of e.problems?.length ? e.problems : [e.message ?? String(err)]) checks.push({ id: 'config', status: 'fail', title: 'config', detail: redactString(p), fix: e.remedy ? redactString(e.remedy) : 'fix config.json' });
+    return checks;
+  }
   checks.push({
     id: 'config',
     status: 'ok',
