@@ -90,6 +90,8 @@ export async function assignMailbox(deps: AdminDeps, draft: AssignmentDraft, opt
   }
   if (password === undefined && existing) password = await getMailboxPassword(existing, deps.paths, deps.env);
   let collections: ProvisionedCollections | undefined;
+  const vdir = mailbox.url.startsWith('file:');
+  if (vdir && password === undefined) password = '';
   if (opts.verify) {
     if (password === undefined) {
       throw new ConnectionTestError(mailbox.url, { message: 'no password to test with', remedy: `Set ${passwordEnvName(mailboxRef(mailbox.user))} here too, or add --no-verify.` });
@@ -99,7 +101,7 @@ export async function assignMailbox(deps: AdminDeps, draft: AssignmentDraft, opt
   }
 
   const secretChanged = valid.password !== undefined || existing?.credentialStore !== mailbox.credentialStore;
-  if (password !== undefined && secretChanged) await storeMailboxPassword(mailbox, password, deps.paths, deps.env);
+  if (password !== undefined && secretChanged && !vdir) await storeMailboxPassword(mailbox, password, deps.paths, deps.env);
   const next: Config = { ...config, mailboxes: [...config.mailboxes.filter((m) => m.user !== crmUser.id), mailbox] };
   try {
     deps.saveConfig(next);

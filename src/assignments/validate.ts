@@ -65,7 +65,9 @@ export function checkMailboxUrl(raw: string): string | null {
   } catch {
     return 'is not a URL (expected e.g. https://dav.example.com/)';
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') return `must start with http:// or https:// (got ${url.protocol})`;
+  // file:///folder is a vdir mailbox (a local folder as vdirsyncer, khard and khal read it).
+  if (url.protocol === 'file:') return url.hostname ? 'a vdir folder is file:///absolute/path (no host name)' : null;
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return `must start with http:// or https:// (or file:/// for a vdir folder; got ${url.protocol})`;
   if (url.username || url.password) return 'must not contain a user name or password; give them with --username and --password-stdin/--password-env';
   if (!url.hostname) return 'has no host name';
   return null;
@@ -105,7 +107,7 @@ export async function validateAssignment(draft: AssignmentDraft, crm: CrmDirecto
   if (urlProblem) problems.push({ field: 'url', message: urlProblem });
   if (!draft.username.trim()) problems.push({ field: 'username', message: 'is required (the login at the mailbox server)' });
   if (draft.password === undefined) {
-    if (!existing && draft.credentialStore !== 'env') problems.push({ field: 'password', message: 'is required for a new assignment' });
+    if (!existing && draft.credentialStore !== 'env' && !draft.url.trim().startsWith('file:')) problems.push({ field: 'password', message: 'is required for a new assignment' });
   } else if (draft.password === '') {
     problems.push({ field: 'password', message: 'is empty' });
   }
