@@ -33,7 +33,8 @@ export class ConnectionTestError extends SyncCliError {
     const e = cause as { message?: string; remedy?: string };
     super(`Test connection to ${url} failed: ${e.message ?? String(cause)}`, {
       exitCode: 2,
-      remedy: e.remedy ?? 'Check the URL, user name and password; add --no-verify to save without testing.',
+      // Nothing was saved, so there is no "next sync" that could retry: say what to do now.
+      remedy: `${e.remedy ? e.remedy.replace(/;?\s*the next sync retries[^;]*/i, '') : 'Check the URL, user name and password'} — nothing was saved (add --no-verify to save without testing)`,
       cause,
     });
   }
@@ -114,6 +115,28 @@ export async function assignMailbox(deps: AdminDeps, draft: AssignmentDraft, opt
     await deleteMailboxPassword(existing, deps.paths, deps.env).catch(() => undefined);
   }
   return { crmUser: valid.crmUser, mailbox, ...(collections ? { collections } : {}), replaced: Boolean(existing) };
+}
+
+/**
+ * Replaces only the stored password of an assigned mailbox (tested first unless verify is off):
+ * URL, username, settings and the credential store stay as they are.
+ */
+export async function changeMailboxPassword(deps: AdminDeps, user: string, password: string, opts: { verify: boolean }): Promise<MailboxConfig> {
+  const crm = await deps.crm();
+  const crmUser = await crm.findUser(user.trim());
+  if (!crmUser) throw new UnknownUserError(user);
+  const mailbox = findAssignment(deps.config(), crmUser);
+  if (!mailbox) throw new NotAssignedError(crmUser.login);
+  if (mailbox.url.startsWith('file:')) throw new SyncCliError(`the mailbox of ${crmUser.login} is a vdir folder (${mailbox.url}), which has no password`, { exitCode: 2 });
+  if (mailbox.credentialStore === 'env') {
+    throw new SyncCliError(`the password of ${crmUser.login}'s mailbox is not stored: the env store reads ${passwordEnvName(mailboxRef(mailbox.user))} when sync-cli runs`, {
+      exitCode: 2,
+      remedy: `set ${passwordEnvName(mailboxRef(mailbox.user))} to the new password where sync-cli runs (the service's environment), or move it into a store: sync-cli users assign ${crmUser.login} --url ${mailbox.url} --username ${mailbox.username} --password-stdin --credential-store file`,
+    });
+  }
+  if (opts.verify) await testMailboxConnection(deps, mailbox, password);
+  await storeMailboxPassword(mailbox, password, deps.paths, deps.env);
+  return mailbox;
 }
 
 export class NotAssignedError extends SyncCliError {

@@ -125,7 +125,7 @@ export async function validateAssignment(draft: AssignmentDraft, crm: CrmDirecto
   let pastDays: number | undefined;
   if (draft.pastDays !== undefined && draft.pastDays !== '') {
     const n = typeof draft.pastDays === 'number' ? draft.pastDays : Number(String(draft.pastDays).trim());
-    if (!Number.isInteger(n) || n < 0 || n > 3650) problems.push({ field: 'pastDays', message: 'must be a whole number of days from 0 to 3650' });
+    if (!Number.isInteger(n) || n < 0 || n > 3650) problems.push({ field: 'pastDays', message: `must be a whole number of days from 0 to 3650 (got ${JSON.stringify(String(draft.pastDays))})` });
     else pastDays = n;
   }
   for (const field of ['importAppointmentType', 'importTaskType'] as const) {

@@ -9,6 +9,7 @@ export function resultJson(results: MailboxResult[]) {
       user: r.login,
       userId: r.user,
       state: r.state,
+      ...(r.dryRun ? { dryRun: true } : {}),
       created: r.created,
       updated: r.updated,
       deleted: r.deleted,
@@ -24,7 +25,8 @@ export function resultJson(results: MailboxResult[]) {
 
 function summaryTable(results: MailboxResult[]): string[] {
   const head = ['user', 'state', 'created', 'updated', 'deleted', 'crm', 'conflicts', 'errors', 'time'];
-  const rows = results.map((r) => [r.login, r.state, r.created, r.updated, r.deleted, r.crmUpdates, r.conflicts, r.errors.length + (r.error ? 1 : 0), `${(r.durationMs / 1000).toFixed(1)}s`].map(String));
+  // A dry run's counts are what the plan would do: the state column says so.
+  const rows = results.map((r) => [r.login, r.dryRun && r.state === 'success' ? 'planned' : r.state, r.created, r.updated, r.deleted, r.crmUpdates, r.conflicts, r.errors.length + (r.error ? 1 : 0), `${(r.durationMs / 1000).toFixed(1)}s`].map(String));
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const fmt = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
   return [fmt(head), fmt(widths.map((w) => '-'.repeat(w))), ...rows.map(fmt)];
@@ -40,8 +42,19 @@ export async function runSyncCommand(ctx: Context, opts: RunOptions): Promise<nu
     const { startRunView } = await import('../tui/run-view.js');
     render = startRunView();
   }
+  const jsonLogs = ctx.options.logFormat === 'json';
   const onEvent = (e: SyncEvent) => {
     if (render) return render.update(e);
+    // --log-format json: the progress is JSON lines on stderr (as the daemon writes them), also with --json.
+    if (jsonLogs) {
+      if (e.type === 'phase' && e.phase !== 'waiting') ctx.logger.info(`${e.user}: ${e.phase}`, { user: e.user, phase: e.phase });
+      else if (e.type === 'progress' && e.total > 0 && (e.done === e.total || e.done % 50 === 0)) ctx.logger.info(`${e.user}: ${e.done}/${e.total} written`, { user: e.user, done: e.done, total: e.total });
+      else if (e.type === 'mailbox-done') {
+        const r = e.result;
+        ctx.logger.info(`${r.login}: ${r.dryRun ? 'planned' : r.state}`, { user: r.login, state: r.state, created: r.created, updated: r.updated, deleted: r.deleted, crmUpdates: r.crmUpdates, errors: r.errors.length + (r.error ? 1 : 0), durationMs: r.durationMs, ...(r.dryRun ? { dryRun: true } : {}) });
+      }
+      return;
+    }
     if (ctx.out.isJson) return;
     // Plain lines when not a terminal: on stderr, so stdout stays the summary.
     if (e.type === 'phase' && e.phase !== 'waiting') process.stderr.write(`${e.user}: ${e.phase}\n`);

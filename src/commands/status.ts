@@ -32,13 +32,13 @@ Example:
         const fs = await import('node:fs');
         const state = fs.existsSync(ctx.paths.stateDb) ? new StateStore(ctx.paths.stateDb) : null;
         try {
-          const doc = buildStatus(config, state, users);
+          const pid = runningDaemonPid(ctx.paths);
+          const doc = buildStatus(config, state, users, { daemonRunning: pid !== null && pid !== undefined });
           if (ctx.out.isJson) ctx.out.json(doc);
           else {
-            const pid = runningDaemonPid(ctx.paths);
-            ctx.out.line(pid ? `daemon: running (pid ${pid})` : 'daemon: not running');
+            ctx.out.line(pid ? `daemon: running (pid ${pid})` : 'daemon: not running (nothing runs on its own: sync-cli daemon, or sync-cli service install)');
             if (!doc.mailboxes.length) ctx.out.line('No mailbox is assigned yet: see `sync-cli users assign --help`.');
-            else for (const l of statusTable(doc)) ctx.out.line(l);
+            else for (const l of statusTable(doc, Date.now(), Boolean(pid))) ctx.out.line(l);
           }
           return doc.mailboxes.some((m) => m.state === 'failed') ? 1 : 0;
         } finally {

@@ -4,6 +4,7 @@ import { UsageError } from '../errors.js';
 import { registerSecret } from '../log/redact.js';
 import {
   assignMailbox,
+  changeMailboxPassword,
   effectiveSettings,
   findAssignment,
   parseTagList,
@@ -143,6 +144,14 @@ export async function assign(ctx: Context, user: string, opts: AssignOptions): P
   return 0;
 }
 
+
+export async function passwd(ctx: Context, user: string, opts: Pick<AssignOptions, 'passwordStdin' | 'passwordEnv' | 'verify'>): Promise<number> {
+  const password = await readPassword({ ...opts, credentialStore: undefined });
+  const mailbox = await changeMailboxPassword(adminDepsFromContext(ctx), user, password!, { verify: opts.verify });
+  if (ctx.out.isJson) ctx.out.json({ user, mailbox: { url: mailbox.url, username: mailbox.username, credentialStore: mailbox.credentialStore }, verified: opts.verify });
+  else ctx.out.line(`Replaced the password of ${mailbox.username} @ ${mailbox.url}${opts.verify ? ' (tested: the server accepted it)' : ''}; kept in: ${describeMailboxSecret(mailbox, ctx.paths)}`);
+  return 0;
+}
 
 export async function unassign(ctx: Context, user: string): Promise<number> {
   const removed = await unassignMailbox(adminDepsFromContext(ctx), user);

@@ -1,4 +1,4 @@
-// `sync-cli users list|assign|unassign`: mailbox assignments for scripts (same validation as
+// `sync-cli users list|assign|passwd|unassign`: mailbox assignments for scripts (same validation as
 // the configure UI: src/assignments/). Registration only; the bodies load when they run.
 import { Option, type Command } from 'commander';
 import type { ActionRunner } from '../cli.js';
@@ -40,6 +40,16 @@ export function registerUsersCommands(program: Command, run: ActionRunner): void
     .option('--no-verify', 'save without testing the connection')
     .addHelpText('after', '\nExamples:\n  printf %s "$PW" | sync-cli users assign anna --url https://dav.example.com/ --username anna --password-stdin\n  sync-cli users assign anna --url https://dav.example.com/ --username anna --password-env ANNA_PW --address-tags VIP,Kunde')
     .action((user: string, opts: AssignOptions, cmd: Command) => run(cmd, async (ctx) => (await impl()).assign(ctx, user, opts)));
+
+  users
+    .command('passwd')
+    .description("replace only the stored password of an assigned mailbox (tested against the server first)")
+    .argument('<user>', 'CRM user login or id')
+    .option('--password-stdin', 'read the new password from stdin (once)')
+    .option('--password-env <var>', 'read the new password from this environment variable (once)')
+    .option('--no-verify', 'store it without testing the connection')
+    .addHelpText('after', '\nExample:\n  printf %s "$NEW_PASSWORD" | sync-cli users passwd mmueller --password-stdin')
+    .action((user: string, opts: { passwordStdin?: boolean; passwordEnv?: string; verify: boolean }, cmd: Command) => run(cmd, async (ctx) => (await impl()).passwd(ctx, user, opts)));
 
   users
     .command('unassign')

@@ -18,12 +18,14 @@ export interface StatusDocument {
 }
 
 /** `users` (from the CRM) turns ids into logins; without it the id is shown. */
-export function buildStatus(config: Config, state: StateStore | null, users: CrmUser[] | null): StatusDocument {
+export function buildStatus(config: Config, state: StateStore | null, users: CrmUser[] | null, opts: { daemonRunning?: boolean } = {}): StatusDocument {
   const login = (id: string) => users?.find((u) => u.id === id)?.login ?? id;
+  const daemonRunning = opts.daemonRunning ?? true;
   return {
     mailboxes: config.mailboxes.map((m) => {
       const s = state?.getStatus(m.user) ?? { state: 'not-started' as const, lastSuccess: null, lastError: null, pending: 0, nextRun: null };
-      return { user: login(m.user), state: s.state, lastSuccess: s.lastSuccess, lastError: s.lastError, pending: s.pending, nextRun: s.nextRun };
+      // Only a running daemon runs anything next: a stored time of a stopped one means nothing.
+      return { user: login(m.user), state: s.state, lastSuccess: s.lastSuccess, lastError: s.lastError, pending: s.pending, nextRun: daemonRunning ? s.nextRun : null };
     }),
   };
 }
@@ -38,9 +40,10 @@ function ago(iso: string | null, now: number, past = false): string {
   return s < 0 || Object.is(s, -0) ? `${text} ago` : `in ${text}`;
 }
 
-export function statusTable(doc: StatusDocument, now = Date.now()): string[] {
+export function statusTable(doc: StatusDocument, now = Date.now(), daemonRunning = true): string[] {
   const head = ['user', 'state', 'last success', 'pending', 'next run'];
-  const rows = doc.mailboxes.map((m) => [m.user, m.state, ago(m.lastSuccess, now, true), String(m.pending), ago(m.nextRun, now)]);
+  const next = (iso: string | null) => (!daemonRunning ? 'no daemon' : iso && Date.parse(iso) <= now ? 'due now' : ago(iso, now));
+  const rows = doc.mailboxes.map((m) => [m.user, m.state, ago(m.lastSuccess, now, true), String(m.pending), next(m.nextRun)]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const fmt = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
   const lines = [fmt(head), fmt(widths.map((w) => '-'.repeat(w))), ...rows.map(fmt)];

@@ -11,11 +11,16 @@ export function registerSecret(value: string | undefined | null): void {
 
 const SECRET_KEY = /^(password|passwd|pass|secret|token|authorization|auth|cookie|apikey|api_key|credentials?|bearer)$/i;
 const MASK = '***';
+/** What a login name looks like (not a token): short, starts with a letter. */
+const LOGIN = /^[a-z][a-z0-9._-]{0,23}$/i;
 
 export function redactString(input: string): string {
   let out = input
-    // scheme://user:pass@host → scheme://***@host
-    .replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^/\s@:]+(?::[^/\s@]*)?@/gi, `$1${MASK}@`)
+    // scheme://user:pass@host → scheme://user:***@host; a login alone (postgres://sync@db) is no
+    // secret and stays readable, a long token in its place (https://ghp_…@host) is masked.
+    .replace(/\b([a-z][a-z0-9+.-]*:\/\/)([^/\s@:]+)(:[^/\s@]*)?@/gi, (_m, scheme: string, user: string, pass?: string) =>
+      pass !== undefined ? `${scheme}${LOGIN.test(user) ? user : MASK}:${MASK}@` : `${scheme}${LOGIN.test(user) ? user : MASK}@`,
+    )
     // Authorization: Basic xxx / Bearer xxx / Digest ..., also in JSON-ish dumps
     .replace(/(authorization["']?\s*[:=]\s*["']?)(basic|bearer|digest)?\s*[^"'\r\n,}]+/gi, (_m, p1: string, scheme?: string) => `${p1}${scheme ? scheme + ' ' : ''}${MASK}`)
     .replace(/\b(password|passwd|secret|token)=([^&\s"']+)/gi, `$1=${MASK}`);

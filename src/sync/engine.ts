@@ -38,8 +38,9 @@ export interface MailboxResult extends ExecuteCounts {
   state: 'success' | 'failed';
   /** The whole mailbox failed (not a single item): why. */
   error?: string;
-  /** --dry-run: the plan in plain words. */
+  /** --dry-run: the plan in plain words; the counts are then what the plan would do. */
   plan?: string[];
+  dryRun?: boolean;
   blocked?: MailboxPlan['blocked'];
   durationMs: number;
 }
@@ -215,6 +216,7 @@ export async function syncMailbox(deps: EngineDeps, m: MailboxConfig, u: CrmUser
     const { snapshot, nextCursors, nextTokens } = snap;
     if (snap.unchanged && opts.dryRun) {
       result.plan = [];
+      result.dryRun = true;
       emit('done');
       return result;
     }
@@ -222,10 +224,23 @@ export async function syncMailbox(deps: EngineDeps, m: MailboxConfig, u: CrmUser
     emit('planning');
     const plan: MailboxPlan = snap.unchanged ? { user: u.id, actions: [], blocked: [], conflicts: [] } : planMailboxSync(snapshot, mapper, { forceDelete: opts.forceDelete });
     const writes = plan.actions.filter((a) => a.type !== 'state-update' && a.type !== 'foreign' && a.type !== 'foreign-forget' && a.type !== 'state-forget');
+    for (const a of plan.actions) deps.logger?.debug(`${u.login}: ${opts.dryRun ? 'would ' : ''}${a.summary}`, { user: u.login, action: a.type });
     if (opts.dryRun) {
       result.plan = plan.actions.map((a) => a.summary);
+      result.dryRun = true;
       result.blocked = plan.blocked;
       result.conflicts = plan.conflicts.length;
+      // What the plan would do, counted as a run would count it.
+      for (const a of plan.actions) {
+        if (a.type === 'device-create') result.created++;
+        else if (a.type === 'device-update') result.updated++;
+        else if (a.type === 'device-delete') result.deleted++;
+        else if (a.type === 'crm-update' || a.type === 'crm-untag') result.crmUpdates++;
+        else if (a.type === 'crm-create') {
+          result.crmUpdates++;
+          result.updated++; // the imported item is rewritten on the device (type prefix, [FFDATA], marker)
+        } else if (a.type === 'item-error') result.errors.push({ item: a.key, message: a.message });
+      }
       emit('done');
       return result;
     }

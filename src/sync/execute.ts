@@ -151,6 +151,7 @@ export async function executePlan(actions: Action[], deps: ExecuteDeps): Promise
         // link to its CRM record (marker, R23).
         const data = withSyncMarker(renderForDevice(a.kind, rec, a.raw, snapshot, deps.mapper), a.kind, rec.id);
         const ref = await mailbox.update(a.ref, data, CONTENT_TYPE[a.collection]);
+        counts.updated++; // the device item was rewritten: the user sees it change
         failpoint('after-device-update');
         state.transaction(() => {
           state.clearRetry(user, 'import', a.ref.href);

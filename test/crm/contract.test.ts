@@ -250,10 +250,19 @@ describe.skipIf(targets[1]!.unavailable !== null)('CRM connection errors', () =>
     expect(message.split('\n')).toHaveLength(1);
   });
 
-  it('a database without the views names what is missing', async () => {
+  it('a schema that does not exist is named as such (not as nine missing views), with the schemas that do', async () => {
     const err = await SqlCrmProvider.open({ dialect: 'postgres', url: 'postgres://postgres@127.0.0.1:5432/test', schema: 'no_such_schema' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CrmUnavailableError);
-    expect((err as Error).message).toMatch(/does not follow the view contract[\s\S]*sync_addresses/);
+    expect((err as Error).message).toContain('The schema "no_such_schema" does not exist');
+    expect((err as Error).message).toMatch(/schemas there: .*public/);
+    expect((err as Error).message).not.toContain('sync_addresses');
+  });
+
+  it('a schema without any of the views says so in one line, and how to fix it', async () => {
+    const err = await SqlCrmProvider.open({ dialect: 'postgres', url: 'postgres://postgres@127.0.0.1:5432/test', schema: 'public' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CrmUnavailableError);
+    expect((err as Error).message).toContain('has none of the sync_* views');
+    expect((err as CrmUnavailableError).remedy).toContain('--schema');
   });
 });
 
@@ -274,5 +283,12 @@ describe('demo data', () => {
     expect(activities.some((a) => a.start?.startsWith('2027-03-28T01:30:00+01:00') && a.end?.endsWith('+02:00'))).toBe(true);
     expect(activities.some((a) => a.allDay)).toBe(true);
     expect(activities.some((a) => a.done) && activities.some((a) => a.private)).toBe(true);
+  });
+
+  it('gives every person the salutation that fits the first name (no "Frau Thomas", no "Herr Lea")', () => {
+    const addresses = generateDemoCrm(new Date('2026-11-23T10:00:00Z')).addresses as { salutation: string; firstName: string }[];
+    const women = new Set(['Käthe', 'Doris', 'Anja', 'Lea', 'Zoë', 'Bärbel', 'Ülkü', 'Marlene', 'Anna-Lena', 'Frauke']);
+    const wrong = addresses.filter((a) => a.salutation !== (women.has(a.firstName) ? 'Frau' : 'Herr')).map((a) => `${a.salutation} ${a.firstName}`);
+    expect(wrong).toEqual([]);
   });
 });

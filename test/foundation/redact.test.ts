@@ -19,8 +19,14 @@ describe('R25: credentials never reach a log', () => {
       await new Promise((r) => setImmediate(r));
       expect(text()).toContain('dav.example.de');
       expect(text()).not.toContain('geheim123');
-      expect(text()).not.toContain('anna:');
+      expect(text()).toContain('https://anna:***@dav.example.de/');
     }
+  });
+
+  it('R25: a login alone in a URL stays readable (an example like postgres://sync@db is no secret); a token in its place is masked', () => {
+    expect(redactString('Example: postgres://sync@db.example:5432/crm')).toBe('Example: postgres://sync@db.example:5432/crm');
+    expect(redactString('https://ghp_16C7e42F292c6912E7710c838347Ae178B4a@github.com/x')).toBe('https://***@github.com/x');
+    expect(redactString('mysql://sync:secret@db/crm')).toBe('mysql://sync:***@db/crm');
   });
 
   it('R25: Authorization headers and secret-named keys are masked', async () => {

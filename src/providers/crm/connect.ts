@@ -136,7 +136,7 @@ export async function probeConnection(db: Kysely<CrmDatabase>, dialect: SqlDiale
     await db.destroy().catch(() => undefined);
     throw new CrmUnavailableError(
       `Cannot reach the CRM database ${describeCrmUrl(dialect, url)}: ${connectionReason(err)}`,
-      'Check crm.url in config.json (or run `sync-cli crm connect`) and that the database server is running.',
+      'Check the database URL (--url of crm connect, crm.url in config.json), its user and password, and that the database server is running.',
       err,
     );
   }

@@ -72,6 +72,11 @@ const COMPANIES = [
   'Zahnarztpraxis Dr. Sünkel', 'Kanzlei Öztürk & Wagner', 'Stadtwerke Süd AG', 'Ärztehaus am Markt', 'Reisebüro Fernweh',
 ];
 const FIRST = ['Jürgen', 'Käthe', 'Björn', 'Sönke', 'Günther', 'Hans-Jörg', 'Doris', 'Anja', 'Lea', 'Mustafa', 'Zoë', 'Jörg', 'Bärbel', 'Ülkü', 'René', 'Marlene', 'Thomas', 'Anna-Lena', 'Frauke', 'Henrik'];
+/** The salutation that fits each first name (Ülkü is a woman's name; René here a man's). */
+const SALUTATION: Record<string, 'Frau' | 'Herr'> = {
+  Jürgen: 'Herr', Käthe: 'Frau', Björn: 'Herr', Sönke: 'Herr', Günther: 'Herr', 'Hans-Jörg': 'Herr', Doris: 'Frau', Anja: 'Frau', Lea: 'Frau', Mustafa: 'Herr',
+  Zoë: 'Frau', Jörg: 'Herr', Bärbel: 'Frau', Ülkü: 'Frau', René: 'Herr', Marlene: 'Frau', Thomas: 'Herr', 'Anna-Lena': 'Frau', Frauke: 'Frau', Henrik: 'Herr',
+};
 const LAST = ['Müller', 'Schäfer', 'Köhler', 'Weiß', 'Groß', 'Böhm', 'Krüger', 'Höfer', 'Lößl', 'Fuchs', 'Schröder', 'Bäumer', 'Jäger', 'Nußbaum', 'Özdemir', 'Wächter', 'Dürr', 'Hoffmann', 'Kühn', 'Strauß'];
 const STREETS = ['Hauptstraße', 'Königsallee', 'Lindenstraße', 'Am Bürgerpark', 'Rosenweg', 'Schloßstraße', 'Mühlgasse', 'Gärtnerplatz', 'Bahnhofstraße', 'Höhenweg'];
 const CITIES: [string, string, string][] = [
@@ -109,9 +114,10 @@ export function generateDemoCrm(now: Date = new Date(), seed = 20261123): Exchan
     if (!isPrivate && (city === 'München' || city === 'Stuttgart' || city === 'Freiburg im Breisgau')) tags.push('Team Süd');
     const phoneCount = i % 11 === 0 ? 10 : Math.floor(rnd() * 5);
     const phones = Array.from({ length: phoneCount }, (_, p) => ({ number: phoneNumber(city), remark: p === 0 ? 'Zentrale' : pick(REMARKS) }));
+    rnd(); // (was the salutation coin; kept so the rest of the sample stays as it was)
     const mail = `${first}.${last}`.toLowerCase().replace(/ä/g, 'ae').replace(/ö/g, 'oe').replace(/ü/g, 'ue').replace(/ß/g, 'ss').replace(/[^a-z.-]/g, '');
     addresses.push({
-      id: `a${i}`, company, salutation: rnd() < 0.5 ? 'Frau' : 'Herr', title: i % 10 === 0 ? 'Dr.' : '',
+      id: `a${i}`, company, salutation: SALUTATION[first] ?? '', title: i % 10 === 0 ? 'Dr.' : '',
       firstName: first, lastName: last, street: `${pick(STREETS)} ${1 + Math.floor(rnd() * 120)}`, postalCode, city, country,
       fax: company && rnd() < 0.4 ? phoneNumber(city).replace(/-\d+$/, '-99') : '', email: `${mail}@example.de`,
       note: isPrivate ? 'Privatkontakt' : i % 5 === 0 ? 'Kunde seit 2019, bevorzugt Rückruf am Vormittag' : '',

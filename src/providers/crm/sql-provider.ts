@@ -41,6 +41,18 @@ export class SqlCrmProvider implements CrmProvider {
     const db = createKysely(opts);
     await probeConnection(db, opts.dialect, opts.url);
     const description = describeCrmUrl(opts.dialect, opts.url);
+    if (opts.dialect === 'postgres' && opts.schema) {
+      // A schema that does not exist would show up as nine missing views: say what is wrong.
+      const found = await sql<{ nspname: string }>`select nspname from pg_namespace where nspname not like 'pg\_%' and nspname <> 'information_schema' order by nspname`.execute(db);
+      const names = found.rows.map((r) => r.nspname);
+      if (!names.includes(opts.schema)) {
+        await db.destroy().catch(() => undefined);
+        throw new CrmUnavailableError(
+          `The schema "${opts.schema}" does not exist in the CRM database ${description} (schemas there: ${names.join(', ') || 'none'})`,
+          `Give the schema that holds the sync_* views with --schema (or create it and the views, docs/crm-views.md).`,
+        );
+      }
+    }
     const problems: string[] = [];
     for (const [view, columns] of Object.entries(VIEW_CONTRACT)) {
       try {
@@ -51,11 +63,19 @@ export class SqlCrmProvider implements CrmProvider {
     }
     if (problems.length) {
       await db.destroy().catch(() => undefined);
+      const where = opts.dialect === 'postgres' ? ` (schema ${opts.schema ?? 'public, the default search path'})` : '';
+      // None of them at all: the wrong database or schema, not nine separate problems.
+      const head =
+        problems.length === Object.keys(VIEW_CONTRACT).length
+          ? `The CRM database ${description}${where} has none of the sync_* views sync-cli reads`
+          : `The CRM database ${description}${where} does not follow the view contract:\n  ${problems.join('\n  ')}`;
       throw new CrmUnavailableError(
-        `The CRM database ${description} does not follow the view contract:\n  ${problems.join('\n  ')}`,
+        head,
         opts.dialect === 'sqlite'
           ? 'Create the embedded CRM with `sync-cli crm init`, or create the sync_* views described in docs/crm-views.md.'
-          : 'Create the sync_* views described in docs/crm-views.md (for PostgreSQL, set crm.schema to the schema holding them).',
+          : opts.dialect === 'postgres'
+            ? 'Create the sync_* views described in docs/crm-views.md, or name the schema that holds them (--schema with crm connect, crm.schema in config.json).'
+            : 'Create the sync_* views described in docs/crm-views.md in this database.',
       );
     }
     let hasExtra = true;

@@ -29,11 +29,20 @@ export class AuthError extends SyncCliError {
   constructor(
     readonly url: string,
     detail = 'the server rejected the credentials',
+    remedy = 'check the username and password of this mailbox (`sync-cli users passwd USER --password-stdin` replaces just the password) and the auth type',
   ) {
-    super(`${detail} (${displayUrl(url)})`, {
-      exitCode: 2,
-      remedy: 'check the username and password of this mailbox (sync-cli users assign …) and the auth type',
-    });
+    super(`${detail} (${displayUrl(url)})`, { exitCode: 2, remedy });
+  }
+}
+
+/** 403 on reading: the login may be fine, but this account may not read this address. */
+export class AccessDeniedError extends AuthError {
+  constructor(url: string, method: string) {
+    super(
+      url,
+      `the server refused ${method} (HTTP 403)`,
+      "the login was accepted but this address is not this account's: check the path of the mailbox URL (the server root or the principal, e.g. https://host/dav/), then the username",
+    );
   }
 }
 
@@ -114,10 +123,11 @@ export class NetworkError extends SyncCliError {
     readonly url: string,
     reason: string,
     cause?: unknown,
+    remedy?: string,
   ) {
     super(`cannot reach the mailbox server ${displayUrl(url)}: ${redactString(reason)}`, {
       cause,
-      remedy: 'check the server URL and the network; the next sync retries',
+      remedy: remedy ?? 'check the server URL and the network; the next sync retries',
     });
   }
 }

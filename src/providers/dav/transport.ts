@@ -20,6 +20,7 @@ import { digestAuthorization, parseDigestChallenge, type DigestChallenge } from 
 import { credentialsFor } from './credential-scope.js';
 import {
   displayUrl,
+  AccessDeniedError,
   AuthError,
   CredentialScopeError,
   DeadlineExceededError,
@@ -79,6 +80,7 @@ class RetryableNetwork extends Error {
   constructor(
     readonly reason: string,
     readonly original: unknown,
+    readonly remedy?: string,
   ) {
     super(reason);
   }
@@ -134,19 +136,33 @@ function decodeBody(buf: Buffer, encoding: string | undefined, maxBytes: number)
   }
 }
 
-function describeNetworkError(err: unknown, timeoutMs: number): string {
+/**
+ * What went wrong on the network, in words a user can act on, and the fix that is actually
+ * known for it (no raw OpenSSL text; "the next sync retries" only where retrying can help).
+ */
+export function describeNetworkError(err: unknown, timeoutMs: number, url?: URL): { reason: string; remedy?: string } {
+  const where = url ? `${url.hostname}:${url.port || (url.protocol === 'https:' ? '443' : '80')}` : 'the server';
   if (err instanceof Error) {
-    if (err.name === 'TimeoutError' || err.name === 'AbortError') return `no answer within ${timeoutMs} ms`;
-    const code = (err as { code?: string }).code;
-    if (code) return `${code}: ${err.message}`;
-    const cause = (err as { cause?: unknown }).cause;
-    if (cause instanceof Error) {
-      const code = (cause as { code?: string }).code;
-      return code ? `${code}: ${cause.message}` : cause.message;
+    if (err.name === 'TimeoutError' || err.name === 'AbortError') return { reason: `no answer within ${timeoutMs} ms`, remedy: 'the server or the network is slow or down; the next sync retries (dav.timeoutMs sets the wait)' };
+    const withCode = (err as { code?: string }).code ? err : (err as { cause?: unknown }).cause instanceof Error ? ((err as { cause: Error }).cause) : err;
+    const code = (withCode as { code?: string }).code ?? '';
+    const msg = withCode.message;
+    if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || /wrong version number|packet length too long|http request/i.test(msg)) {
+      return { reason: `${where} does not answer with TLS (https)`, remedy: `if it is a plain http port, use http://${url ? url.host : '…'}/ — or use the server's https port` };
     }
-    return err.message;
+    if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return { reason: `the host name ${url?.hostname ?? ''} does not resolve (DNS)`.replace('  ', ' '), remedy: code === 'EAI_AGAIN' ? 'the name server did not answer; check the network; the next sync retries' : 'check the host name in the mailbox URL' };
+    if (code === 'ECONNREFUSED') return { reason: `nothing accepts connections on ${where}`, remedy: 'check the port in the mailbox URL and that the server runs; the next sync retries' };
+    if (code === 'ECONNRESET' || code === 'EPIPE') return { reason: `${where} closed the connection`, remedy: 'the next sync retries; if it keeps happening, a proxy or firewall may cut the connection' };
+    if (code === 'EHOSTUNREACH' || code === 'ENETUNREACH') return { reason: `${where} cannot be reached from this machine (${code})`, remedy: 'check the network and routes; the next sync retries' };
+    if (code === 'DEPTH_ZERO_SELF_SIGNED_CERT' || code === 'SELF_SIGNED_CERT_IN_CHAIN' || code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' || code === 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY') {
+      return { reason: `the TLS certificate of ${where} is not from a trusted authority (${code})`, remedy: 'if the server uses a private CA, put its certificate (PEM) into a file and set dav.caFile to it; verification is never switched off' };
+    }
+    if (code === 'CERT_HAS_EXPIRED') return { reason: `the TLS certificate of ${where} has expired`, remedy: 'the server admin must renew the certificate' };
+    if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return { reason: `the TLS certificate of ${where} is for another host name`, remedy: 'use the host name the certificate names in the mailbox URL' };
+    if (code) return { reason: `${code}: ${msg}` };
+    return { reason: msg };
   }
-  return String(err);
+  return { reason: String(err) };
 }
 
 /**
@@ -298,7 +314,8 @@ export class DavTransport {
       } catch (err) {
         this.opts.onRequest?.(currentMethod, target.href, 0);
         if (err instanceof LimitExceededError) throw new AbortError(err);
-        const network = new RetryableNetwork(describeNetworkError(err, this.opts.timeoutMs), err);
+        const described = describeNetworkError(err, timeoutMs, target);
+        const network = new RetryableNetwork(described.reason, err, described.remedy);
         throw err instanceof RequestRefused || err instanceof TransportClosed ? new AbortError(network) : network;
       }
       this.opts.onRequest?.(currentMethod, target.href, result.status);
@@ -402,7 +419,7 @@ export class DavTransport {
       );
     } catch (err) {
       const final = err instanceof AbortError ? ((err as AbortError).originalError ?? err) : err;
-      if (final instanceof RetryableNetwork) throw new NetworkError(url, final.reason, final.original);
+      if (final instanceof RetryableNetwork) throw new NetworkError(url, final.reason, final.original, final.remedy);
       if (final instanceof RetryableStatus) {
         // A 503 that asked us to wait, still there after the retries: the server is busy, not broken.
         if (final.result.status === 429 || (final.result.status === 503 && final.retryAfterMs !== undefined && final.retryAfterMs > 0)) {
@@ -429,7 +446,7 @@ export function errorForStatus(method: string, url: string, result: HttpResult):
   if (status === 404 || status === 410) return new NotFoundError(url);
   if (status === 412) return new PreconditionFailedError(url, method);
   if (status === 429) return new RateLimitedError(url, parseRetryAfter(result.headers.get('retry-after')));
-  if (status === 403 && method !== 'PUT' && method !== 'DELETE') return new AuthError(url, `access refused to ${method}`);
+  if (status === 403 && method !== 'PUT' && method !== 'DELETE') return new AccessDeniedError(url, method);
   if (status >= 400 && status < 500) return new ItemRejectedError(url, status, method, detail);
   return new ServerError(url, status, method, detail);
 }
