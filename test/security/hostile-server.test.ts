@@ -329,7 +329,7 @@ describe('per-item fetch fallback (finding 7)', () => {
     await sc?.stop();
   });
 
-  it('a refused multiget and one failing item (a 100,000-character href the server refuses with 414/431) fail that item alone, three runs out of three', async () => {
+  it('a refused multiget and one failing item (a 100,000-character href the server refuses with 414) fail that item alone, three runs out of three', async () => {
     await sc.syncOk();
     const device = await sc.device('mmueller');
     for (const [uid, last] of [['p1', 'Eins'], ['p2', 'Zwei']]) await device.create('contacts', `${uid}.vcf`, `BEGIN:VCARD\r\nVERSION:3.0\r\nUID:${uid}\r\nN:${last};Paula;;;\r\nFN:Paula ${last}\r\nEND:VCARD\r\n`);
@@ -350,7 +350,7 @@ describe('per-item fetch fallback (finding 7)', () => {
       expect(names, `run ${run}`).toEqual(expect.arrayContaining(['Eins', 'Zwei']));
       const long = res!.errors.find((e) => e.item.includes(longName.slice(0, 100)));
       expect(long, `run ${run}: ${JSON.stringify(res!.errors).slice(0, 500)}`).toBeDefined();
-      expect(long!.message).toMatch(/HTTP 4(14|31)/); // Node's own server answers 431 before the handler sees it
+      expect(long!.message).toContain('HTTP 414');
       expect(long!.message.length).toBeLessThan(800);
     }
     const state = new StateStore(sc.paths.stateDb);
