@@ -55,6 +55,31 @@ describe('connection errors at assign name the real cause', () => {
     expect(r.stderr).not.toContain('check the username and password');
   });
 
+  it('a URL with another scheme, and a web server that is no DAV server: each said as it is, with the addresses tried', async () => {
+    const scheme = assign('ftp://127.0.0.1/');
+    expect(scheme.code).toBe(2);
+    expect(scheme.stderr).toContain('must start with http:// or https:// (or file:/// for a vdir folder; got ftp:)');
+    // A plain web server (Python's http.server: PROPFIND → 501) in its own process.
+    const { freePort } = await import('../helpers/servers.js');
+    const { spawn } = await import('node:child_process');
+    const port = await freePort();
+    const web = spawn('python3', ['-m', 'http.server', String(port), '--bind', '127.0.0.1', '--directory', home], { stdio: 'ignore' });
+    try {
+      for (let i = 0; i < 50; i++) {
+        const up = await fetch(`http://127.0.0.1:${port}/`).then(() => true, () => false);
+        if (up) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const r = assign(`http://127.0.0.1:${port}/`);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`no CardDAV/CalDAV principal found at http://127.0.0.1:${port}`);
+      expect(r.stderr).toContain('/.well-known/carddav');
+      expect(r.stderr).toContain('nothing was saved');
+    } finally {
+      web.kill();
+    }
+  });
+
   it('a bad --past-days echoes the value given', () => {
     const r = assign(radicale.url + '/', pw, ['--past-days=-5']);
     expect(r.code).toBe(2);

@@ -140,7 +140,7 @@ function decodeBody(buf: Buffer, encoding: string | undefined, maxBytes: number)
  * What went wrong on the network, in words a user can act on, and the fix that is actually
  * known for it (no raw OpenSSL text; "the next sync retries" only where retrying can help).
  */
-export function describeNetworkError(err: unknown, timeoutMs: number, url?: URL): { reason: string; remedy?: string } {
+export function describeNetworkError(err: unknown, timeoutMs: number, url?: URL): { reason: string; remedy?: string; permanent?: boolean } {
   const where = url ? `${url.hostname}:${url.port || (url.protocol === 'https:' ? '443' : '80')}` : 'the server';
   if (err instanceof Error) {
     if (err.name === 'TimeoutError' || err.name === 'AbortError') return { reason: `no answer within ${timeoutMs} ms`, remedy: 'the server or the network is slow or down; the next sync retries (dav.timeoutMs sets the wait)' };
@@ -148,17 +148,17 @@ export function describeNetworkError(err: unknown, timeoutMs: number, url?: URL)
     const code = (withCode as { code?: string }).code ?? '';
     const msg = withCode.message;
     if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || /wrong version number|packet length too long|http request/i.test(msg)) {
-      return { reason: `${where} does not answer with TLS (https)`, remedy: `if it is a plain http port, use http://${url ? url.host : '…'}/ — or use the server's https port` };
+      return { reason: `${where} does not answer with TLS (https)`, remedy: `if it is a plain http port, use http://${url ? url.host : '…'}/ — or use the server's https port`, permanent: true };
     }
-    if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return { reason: `the host name ${url?.hostname ?? ''} does not resolve (DNS)`.replace('  ', ' '), remedy: code === 'EAI_AGAIN' ? 'the name server did not answer; check the network; the next sync retries' : 'check the host name in the mailbox URL' };
+    if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return { reason: `the host name ${url?.hostname ?? ''} does not resolve (DNS)`.replace('  ', ' '), remedy: code === 'EAI_AGAIN' ? 'the name server did not answer; check the network; the next sync retries' : 'check the host name in the mailbox URL', permanent: code === 'ENOTFOUND' };
     if (code === 'ECONNREFUSED') return { reason: `nothing accepts connections on ${where}`, remedy: 'check the port in the mailbox URL and that the server runs; the next sync retries' };
     if (code === 'ECONNRESET' || code === 'EPIPE') return { reason: `${where} closed the connection`, remedy: 'the next sync retries; if it keeps happening, a proxy or firewall may cut the connection' };
     if (code === 'EHOSTUNREACH' || code === 'ENETUNREACH') return { reason: `${where} cannot be reached from this machine (${code})`, remedy: 'check the network and routes; the next sync retries' };
     if (code === 'DEPTH_ZERO_SELF_SIGNED_CERT' || code === 'SELF_SIGNED_CERT_IN_CHAIN' || code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' || code === 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY') {
-      return { reason: `the TLS certificate of ${where} is not from a trusted authority (${code})`, remedy: 'if the server uses a private CA, put its certificate (PEM) into a file and set dav.caFile to it; verification is never switched off' };
+      return { reason: `the TLS certificate of ${where} is not from a trusted authority (${code})`, remedy: 'if the server uses a private CA, put its certificate (PEM) into a file and set dav.caFile to it; verification is never switched off', permanent: true };
     }
-    if (code === 'CERT_HAS_EXPIRED') return { reason: `the TLS certificate of ${where} has expired`, remedy: 'the server admin must renew the certificate' };
-    if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return { reason: `the TLS certificate of ${where} is for another host name`, remedy: 'use the host name the certificate names in the mailbox URL' };
+    if (code === 'CERT_HAS_EXPIRED') return { reason: `the TLS certificate of ${where} has expired`, remedy: 'the server admin must renew the certificate', permanent: true };
+    if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return { reason: `the TLS certificate of ${where} is for another host name`, remedy: 'use the host name the certificate names in the mailbox URL', permanent: true };
     if (code) return { reason: `${code}: ${msg}` };
     return { reason: msg };
   }
@@ -316,7 +316,8 @@ export class DavTransport {
         if (err instanceof LimitExceededError) throw new AbortError(err);
         const described = describeNetworkError(err, timeoutMs, target);
         const network = new RetryableNetwork(described.reason, err, described.remedy);
-        throw err instanceof RequestRefused || err instanceof TransportClosed ? new AbortError(network) : network;
+        // Retrying cannot change a certificate, a TLS mismatch or a name that does not exist.
+        throw err instanceof RequestRefused || err instanceof TransportClosed || described.permanent ? new AbortError(network) : network;
       }
       this.opts.onRequest?.(currentMethod, target.href, result.status);
       const date = result.headers.get('date');
