@@ -167,7 +167,8 @@ export class DeadlineExceededError extends SyncCliError {
     readonly limit: 'limits.mailboxRunSeconds' | 'limits.requestSeconds',
     readonly seconds: number,
   ) {
-    const what = limit === 'limits.mailboxRunSeconds' ? 'the sync of this mailbox' : `the request to ${displayUrl(url)}`;
+    const at = /^(https?|file):/.test(url) ? displayUrl(url) : url;
+    const what = limit === 'limits.mailboxRunSeconds' ? `the sync of this mailbox (at ${at})` : `the request to ${displayUrl(url)}`;
     super(`${what} could not finish within its time limit of ${seconds} s (${limit}); what was written so far is kept`, {
       remedy: `the next sync continues where this one stopped; if the server is just slow, raise ${limit} in config.json`,
     });
