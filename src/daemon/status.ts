@@ -11,6 +11,8 @@ export interface MailboxStatusLine {
   lastError: string | null;
   pending: number;
   nextRun: string | null;
+  /** D30: device items left untouched that need the user (href, etag, message). */
+  attention: { href: string; message: string }[];
 }
 
 export interface StatusDocument {
@@ -23,7 +25,8 @@ export function buildStatus(config: Config, state: StateStore | null, users: Crm
   return {
     mailboxes: config.mailboxes.map((m) => {
       const s = state?.getStatus(m.user) ?? { state: 'not-started' as const, lastSuccess: null, lastError: null, pending: 0, nextRun: null };
-      return { user: login(m.user), state: s.state, lastSuccess: s.lastSuccess, lastError: s.lastError, pending: s.pending, nextRun: s.nextRun };
+      const attention = (state?.listAttention(m.user) ?? []).map((a) => ({ href: a.href, message: a.message }));
+      return { user: login(m.user), state: s.state, lastSuccess: s.lastSuccess, lastError: s.lastError, pending: s.pending, nextRun: s.nextRun, attention };
     }),
   };
 }
@@ -45,5 +48,6 @@ export function statusTable(doc: StatusDocument, now = Date.now()): string[] {
   const fmt = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
   const lines = [fmt(head), fmt(widths.map((w) => '-'.repeat(w))), ...rows.map(fmt)];
   for (const m of doc.mailboxes) if (m.lastError && m.state === 'failed') lines.push(`${m.user}: ${m.lastError}`);
+  for (const m of doc.mailboxes) for (const a of m.attention ?? []) lines.push(`${m.user}: needs attention: ${a.href}: ${a.message}`);
   return lines;
 }

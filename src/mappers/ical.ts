@@ -367,6 +367,15 @@ function readMasterTimes(master: ComponentNode, tzs: Map<string, ComponentNode>,
         const zone = start.zone ?? 'UTC';
         end = { date: null, ms, iso: isoWithOffset(ms, zone), zone: start.zone };
       }
+    } else if (start) {
+      // RFC 5545 §3.6.1: without DTEND or DURATION an event on a date lasts that day, a timed one
+      // ends when it starts. Read so, the CRM gets an end its own rules accept (D32) and a patch
+      // does not add a DTEND the device never wrote.
+      if (start.date) {
+        const ms = start.ms + 86_400_000;
+        const date = new Date(ms).toISOString().slice(0, 10);
+        end = { date, ms, iso: date, zone: null };
+      } else end = { ...start };
     }
   } else {
     const d = get('DUE');

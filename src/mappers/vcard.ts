@@ -236,8 +236,9 @@ export function vCardToAddress(raw: string | Buffer, opts: MapperOptions): Devic
     phones,
   };
   if (!o.n && !o.fn) throw new MappingError('the card has neither N nor FN', { remedy: 'Give the contact a name on the device.' });
-  if (!hasPersonName(fields)) {
-    // M11: no N (vCard 4.0 from CardBook, Nextcloud) or an empty one — the name comes from FN.
+  if (!o.n) {
+    // M11: no N (vCard 4.0 from CardBook, Nextcloud): the name comes from FN. An empty N that
+    // is present is the device's own choice (Apple's company cards) and gives no name.
     const named = namesFromFn(o.fn ? unescapeText(o.fn.value) : '', lines, fields);
     fields.firstName = named.firstName;
     fields.lastName = named.lastName;
@@ -298,7 +299,7 @@ export function patchVCard(existing: string, address: Address, opts: MapperOptio
   const devCompany = o.org ? unescapeText(splitRaw(o.org.value, ';')[0] ?? '') : '';
   const devFn = o.fn ? unescapeText(o.fn.value) : '';
   let nameChanged = false;
-  if (o.n && !emptyN(o.n.value)) {
+  if (o.n) {
     const parts = splitRaw(o.n.value, ';');
     const newN = nValue(address, [parts[2] ?? '', parts.slice(4).join(';')]);
     if (!sameN(o.n.value, newN)) {
@@ -306,17 +307,13 @@ export function patchVCard(existing: string, address: Address, opts: MapperOptio
       nameChanged = true;
     }
   } else {
-    // No N, or an empty one: the device's name is what FN gives (M11); only a different CRM
-    // name writes N.
+    // No N: the device's name is what FN gives (M11); only a different CRM name writes N.
     const named = namesFromFn(devFn, lines, { ...emptyFields(), company: devCompany, phones: o.bySlot.map((t) => ({ number: t ? telNumber(t.line) : '', remark: '' })) });
     const crmHas = hasPersonName(address);
     const same = !crmHas ? named.firstName === '' && named.lastName === '' : address.salutation === '' && address.title === '' && named.firstName === norm(address.firstName) && named.lastName === norm(address.lastName);
     if (!same) {
       nameChanged = true;
-      if (o.n) {
-        const parts = splitRaw(o.n.value, ';');
-        setValue(o.n, nValue(address, [parts[2] ?? '', parts.slice(4).join(';')]));
-      } else insert(afterLast('FN') ?? afterLast('VERSION'), builtLine('N', nValue(address, ['', ''])));
+      insert(afterLast('FN') ?? afterLast('VERSION'), builtLine('N', nValue(address, ['', ''])));
     }
   }
   const companyChanged = devCompany !== norm(address.company);
@@ -443,10 +440,6 @@ export function patchVCard(existing: string, address: Address, opts: MapperOptio
   for (const l of insertBefore.get(null) ?? []) children.push(l);
   card.children = children;
   return serializeRoot(root);
-}
-
-function emptyN(v: string): boolean {
-  return splitRaw(v, ';').every((p) => unescapeText(p).trim() === '');
 }
 
 function emptyFields(): AddressFields {

@@ -206,7 +206,7 @@ export async function syncMailbox(deps: EngineDeps, m: MailboxConfig, u: CrmUser
 
     emit('planning');
     const plan: MailboxPlan = snap.unchanged ? { user: u.id, actions: [], blocked: [], conflicts: [] } : planMailboxSync(snapshot, mapper, { forceDelete: opts.forceDelete });
-    const writes = plan.actions.filter((a) => a.type !== 'state-update' && a.type !== 'foreign' && a.type !== 'foreign-forget' && a.type !== 'state-forget');
+    const writes = plan.actions.filter((a) => !['state-update', 'foreign', 'foreign-forget', 'state-forget', 'attention', 'attention-clear', 'exclusion-end'].includes(a.type));
     if (opts.dryRun) {
       result.plan = plan.actions.map((a) => a.summary);
       result.blocked = plan.blocked;
@@ -237,6 +237,7 @@ export async function syncMailbox(deps: EngineDeps, m: MailboxConfig, u: CrmUser
       onProgress: (done, total) => deps.onEvent?.({ type: 'progress', user: u.login, done, total }),
     });
     Object.assign(result, counts, { conflicts: plan.conflicts.length });
+    for (const a of counts.attention) deps.logger?.warn(`${u.login}: needs attention: ${a.item}: ${a.message}`);
     for (const c of plan.conflicts) {
       // R20: every conflict is logged with the record id and the fields involved.
       deps.logger?.warn(`conflict on ${c.key} for ${u.login}: ${c.fields.join(', ')} changed on both sides; decided ${settings.conflict}`);
