@@ -506,6 +506,14 @@ export function patchICal(existing: string, activity: Activity, ctx: FfdataConte
   if (o.isPrivate && !devPrivate) set('CLASS', builtLine('CLASS', 'PRIVATE'));
   else if (!o.isPrivate && devPrivate) set('CLASS', null);
 
+  // Done as the device held it before this patch: R17 silences the alarm when the CRM marks the
+  // item done; an item the device already holds as done keeps its alarms (M7).
+  const wasDone = task
+    ? (() => {
+        const st = find('STATUS')[0]?.value.trim().toUpperCase();
+        return st === 'COMPLETED' || (st === undefined && find('COMPLETED').length > 0);
+      })()
+    : find(DONE_MARKER)[0]?.value.trim().toUpperCase() === 'TRUE';
   if (task) {
     const status = find('STATUS')[0]?.value.trim().toUpperCase();
     const devDone = status === 'COMPLETED' || (status === undefined && find('COMPLETED').length > 0);
@@ -529,7 +537,9 @@ export function patchICal(existing: string, activity: Activity, ctx: FfdataConte
   // absolute one does not.
   const target = { start: o.start, end: o.end, due: o.due };
   const curMinutes = mine ? alarmMinutesOf(mine, task, target, opts) : null;
-  if (o.alarmMinutes === null) {
+  if (o.done && wasDone) {
+    // already done on the device: nothing of the alarm is the CRM's to change
+  } else if (o.alarmMinutes === null) {
     if (mine) {
       master.children = master.children.filter((c) => c !== mine);
       changed = true;

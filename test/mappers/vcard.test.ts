@@ -412,9 +412,9 @@ describe('R11/M11: the device display name (FN) is the user\'s', () => {
   });
 
   it('R11/M11: a CRM change of a field that is not a name (note, company of a person card) keeps the device FN', () => {
-    const raw = card(['FN:Test Kontakt', 'N:Kontakt;Test;;;', 'ORG:Alt GmbH']);
+    const raw = card(['FN:Test Kontakt (Büro)', 'N:Kontakt;Test;;;', 'ORG:Alt GmbH']);
     const after = patchVCard(raw, { ...asCrm(raw), note: 'neu', company: 'Neu GmbH' }, opts);
-    expect(unfoldedLines(after)).toContain('FN:Test Kontakt');
+    expect(unfoldedLines(after)).toContain('FN:Test Kontakt (Büro)');
     expect(unfoldedLines(after)).toContain('ORG:Neu GmbH');
   });
 

@@ -146,14 +146,25 @@ describe('real clients: the device data is the user\'s', () => {
     expect(await summary()).toEqual(['SUMMARY;LANGUAGE=en-us:Termin: Team Meeting (verlegt)']);
   });
 
-  it('D4: overrides without a master (RECURRENCE-ID only, khal/Lotus) are a series: they stay on the device, nothing reaches the CRM', async () => {
-    // Radicale refuses this item outright (400), so it runs through a vdir mailbox.
+  it('D4: overrides without a master (RECURRENCE-ID only, as Apple writes invitations) are a series: they stay on the device, nothing reaches the CRM', async () => {
+    // Radicale refuses overrides without a master (400); iCloud and Nextcloud store them: vdir.
+    const { s, dev } = await vdirSetup();
+    const occurrence = (rid: string, start: string, end: string) =>
+      `BEGIN:VEVENT\r\nUID:invite-series-1\r\nRECURRENCE-ID:${rid}\r\nDTSTAMP:20261101T000000Z\r\nDTSTART:${start}\r\nDTEND:${end}\r\nSUMMARY:Jour fixe\r\nEND:VEVENT\r\n`;
+    const raw = `BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Apple Inc.//iOS 17.5//EN\r\n${occurrence('20261203T090000Z', '20261203T090000Z', '20261203T100000Z')}${occurrence('20261210T090000Z', '20261210T100000Z', '20261210T110000Z')}END:VCALENDAR\r\n`;
+    const href = dev.create('appointments', 'invite.ics', raw);
+    await s.syncOk();
+    expect((await exportExchange(s.crm)).activities.some((x) => x.subject === 'Jour fixe')).toBe(false);
+    await s.syncOk();
+    expect(dev.read(href)).toBe(raw);
+  });
+
+  it('D4: the khal/Lotus override without master (with RDATE; Radicale refuses it, vdir) stays on the device', async () => {
     const { s, dev } = await vdirSetup();
     const raw = corpus('khal-lotus-override-only-rdate-period.ics');
     const href = dev.create('appointments', 'series.ics', raw);
     await s.syncOk();
-    const doc = await exportExchange(s.crm);
-    expect(doc.activities.some((x) => x.subject === 'CORSO PYTHON')).toBe(false);
+    expect((await exportExchange(s.crm)).activities.some((x) => x.subject === 'CORSO PYTHON')).toBe(false);
     expect(dev.read(href)).toBe(raw);
   });
 
