@@ -108,6 +108,20 @@ export function faxLine(tels: TelLineInfo[]): TelLineInfo | undefined {
   return tels.find((t) => t.isFax && !t.types.includes('home'));
 }
 
+// The slot table's keys, computed once per table (assignSlots runs for every card read or patched).
+const slotIndexCache = new WeakMap<PhoneSlot[], { slotKeys: Set<string>[]; slotSets: string[][][] }>();
+function slotIndex(slots: PhoneSlot[]): { slotKeys: Set<string>[]; slotSets: string[][][] } {
+  let idx = slotIndexCache.get(slots);
+  if (!idx) {
+    idx = {
+      slotKeys: slots.map((s) => new Set(s.match.map((m) => typeKey(m)))),
+      slotSets: slots.map((s) => s.match.map((m) => typeKey(m).split(',').filter(Boolean))),
+    };
+    slotIndexCache.set(slots, idx);
+  }
+  return idx;
+}
+
 /**
  * Assigns non-fax TEL lines to slots (R12, M12), in three passes: (1) the n-th line of a TYPE
  * set fills the n-th free slot matching that set; (2) a line whose TYPE set *contains* a slot's
@@ -117,8 +131,7 @@ export function faxLine(tels: TelLineInfo[]): TelLineInfo | undefined {
  */
 export function assignSlots(tels: TelLineInfo[], slots: PhoneSlot[]): { bySlot: Array<TelLineInfo | undefined>; unslotted: TelLineInfo[] } {
   const bySlot: Array<TelLineInfo | undefined> = new Array(slots.length).fill(undefined);
-  const slotKeys = slots.map((s) => new Set(s.match.map((m) => typeKey(m))));
-  const slotSets = slots.map((s) => s.match.map((m) => typeKey(m).split(',').filter(Boolean)));
+  const { slotKeys, slotSets } = slotIndex(slots);
   const placed = new Set<TelLineInfo>();
   // A line whose label names a slot takes that slot first; the others fill by type and order.
   for (const t of tels) {
@@ -127,11 +140,14 @@ export function assignSlots(tels: TelLineInfo[], slots: PhoneSlot[]): { bySlot: 
       placed.add(t);
     }
   }
-  const pass = (fits: (t: TelLineInfo, slot: number) => boolean) => {
-    for (const t of tels) {
-      if (t.isFax || placed.has(t)) continue;
+  // Each line's key once (this runs for every device card read and patched).
+  const keys = new Map<TelLineInfo, string>();
+  for (const t of tels) if (!t.isFax && !placed.has(t)) keys.set(t, typeKey(t.types));
+  const pass = (fits: (key: string, slot: number) => boolean) => {
+    for (const [t, key] of keys) {
+      if (placed.has(t)) continue;
       for (let i = 0; i < slots.length; i++) {
-        if (bySlot[i] === undefined && fits(t, i)) {
+        if (bySlot[i] === undefined && fits(key, i)) {
           bySlot[i] = t;
           placed.add(t);
           break;
@@ -139,12 +155,14 @@ export function assignSlots(tels: TelLineInfo[], slots: PhoneSlot[]): { bySlot: 
       }
     }
   };
-  pass((t, i) => slotKeys[i]!.has(typeKey(t.types)));
-  pass((t, i) => {
-    const have = new Set(typeKey(t.types).split(','));
-    return slotSets[i]!.some((set) => set.length > 0 && set.every((x) => have.has(x)));
-  });
-  pass(() => true);
+  pass((key, i) => slotKeys[i]!.has(key));
+  if ([...keys.keys()].some((t) => !placed.has(t))) {
+    pass((key, i) => {
+      const have = key.split(',');
+      return slotSets[i]!.some((set) => set.length > 0 && set.every((x) => have.includes(x)));
+    });
+    pass(() => true);
+  }
   const unslotted = tels.filter((t) => !t.isFax && !placed.has(t));
   return { bySlot, unslotted };
 }
