@@ -6,7 +6,7 @@ import type { Activity, Address, ChangePage, CrmCursor, CrmProvider, CrmUser } f
 import type { CollectionDelta, CollectionKind, CollectionRef, MailboxProvider } from '../providers/dav/types.js';
 import { COLLECTION_KINDS } from '../providers/dav/types.js';
 import type { DeviceCollectionSnapshot, DeviceEntry, MailboxSnapshot, SyncSettings } from './snapshot-types.js';
-import type { CrmCursors, ItemState, StateStore } from './state.js';
+import type { AttentionItem, CrmCursors, ItemState, StateStore } from './state.js';
 import { parseAttention } from './state.js';
 import { syncMarkerOf } from './marker.js';
 import { activityInScope, addressInScope, withinWindow } from './plan.js';
@@ -202,9 +202,11 @@ export async function readMailboxSnapshot(input: SnapshotInput): Promise<Snapsho
   // Device side: one delta per collection (a single REPORT each when nothing changed).
   const storedCollections = state.getCollections(user);
   const deviceRetries = state.listRetries(user, 'device');
-  // D30: an item reported as needing attention is read again only once it changed.
-  const attention = parseAttention(state.listRetries(user, 'attention'));
-  const reported = (href: string, etag: string) => attention.get(href)?.etag === etag;
+  // D30: an item reported as needing attention is read again only once it changed. Read lazily:
+  // a sync whose deltas are empty (the no-change sync, D16) does not look at it.
+  let attentionCache: Map<string, AttentionItem> | undefined;
+  const attention = () => (attentionCache ??= parseAttention(state.listRetries(user, 'attention')));
+  const reported = (href: string, etag: string) => attention().get(href)?.etag === etag;
   const deltas = {} as Record<CollectionKind, CollectionDelta>;
   const nextTokens = {} as Record<CollectionKind, string | null>;
   for (const kind of COLLECTION_KINDS) {
@@ -226,7 +228,7 @@ export async function readMailboxSnapshot(input: SnapshotInput): Promise<Snapsho
     state.listRetries(user, 'import').size === 0 &&
     state.listRetries(user, 'create').size === 0 &&
     !(s.syncPrivate && state.listForeign(user).some((f) => f.reason.startsWith('private'))) &&
-    COLLECTION_KINDS.every((k) => !deltas[k].full && deltas[k].deleted.length === 0 && deltas[k].changed.every((r) => reported(r.href, r.etag) || state.etagOf(user, r.href) === r.etag));
+    COLLECTION_KINDS.every((k) => !deltas[k].full && deltas[k].deleted.length === 0 && deltas[k].changed.every((r) => state.etagOf(user, r.href) === r.etag || reported(r.href, r.etag)));
   if (quiet) {
     const empty = (kind: CollectionKind): DeviceCollectionSnapshot => ({ ref: input.collections[kind], full: false, token: null, changed: [], deleted: [] });
     const device = { contacts: empty('contacts'), appointments: empty('appointments'), tasks: empty('tasks') };
@@ -296,7 +298,7 @@ export async function readMailboxSnapshot(input: SnapshotInput): Promise<Snapsho
 
   const usersById = new Map(input.users.map((u) => [u.id, u]));
   const pendingCreates = new Map([...state.listRetries(user, 'create')].map(([k, v]) => [k, JSON.parse(v) as Record<string, string>]));
-  const snapshot = snapshotOf(device, { items, foreign, exclusions, pendingCreates, attention }, usersById);
+  const snapshot = snapshotOf(device, { items, foreign, exclusions, pendingCreates, attention: attention() }, usersById);
   return { snapshot, nextCursors, nextTokens };
 }
 
