@@ -1,5 +1,6 @@
 // The commander program and the one place where errors become messages and exit codes.
 import { Command, CommanderError, Option } from 'commander';
+import { assertTrustedHome } from './config/home.js';
 import { createContext, globalOptions, type Context } from './context.js';
 import { SyncCliError } from './errors.js';
 import { redactString } from './log/redact.js';
@@ -18,7 +19,13 @@ export type ActionRunner = (cmd: Command, fn: (ctx: Context) => Promise<number |
 const runAction: ActionRunner = async (cmd, fn) => {
   const ctx = createContext(globalOptions(cmd));
   try {
-    ctx.config(); // a bad config.json stops every command up front (exit 2, every problem listed)
+    // An installation folder other users can change is refused before anything is read from it
+    // (docs/security.md); doctor reports it instead and then stops short of the mailboxes.
+    // doctor reports both as checks instead.
+    if (cmd.name() !== 'doctor') {
+      assertTrustedHome(ctx.paths);
+      ctx.config(); // a bad config.json stops every command up front (exit 2, every problem listed)
+    }
     const code = await fn(ctx);
     if (typeof code === 'number') process.exitCode = code;
   } finally {

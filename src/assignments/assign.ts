@@ -53,7 +53,7 @@ export async function testMailboxConnection(deps: Pick<AdminDeps, 'config' | 'co
   const config = deps.config();
   let connection;
   try {
-    connection = await deps.connect({ url: mailbox.url, username: mailbox.username, password, auth: mailbox.auth }, config.dav);
+    connection = await deps.connect({ url: mailbox.url, username: mailbox.username, password, auth: mailbox.auth, trustedOrigins: mailbox.trustedOrigins }, config.dav);
     return await connection.provision(config.sync.collectionNames, mailbox.collections);
   } catch (err) {
     throw new ConnectionTestError(mailbox.url, err);
@@ -90,6 +90,8 @@ export async function assignMailbox(deps: AdminDeps, draft: AssignmentDraft, opt
   }
   if (password === undefined && existing) password = await getMailboxPassword(existing, deps.paths, deps.env);
   let collections: ProvisionedCollections | undefined;
+  const vdir = mailbox.url.startsWith('file:');
+  if (vdir && password === undefined) password = '';
   if (opts.verify) {
     if (password === undefined) {
       throw new ConnectionTestError(mailbox.url, { message: 'no password to test with', remedy: `Set ${passwordEnvName(mailboxRef(mailbox.user))} here too, or add --no-verify.` });
@@ -99,7 +101,7 @@ export async function assignMailbox(deps: AdminDeps, draft: AssignmentDraft, opt
   }
 
   const secretChanged = valid.password !== undefined || existing?.credentialStore !== mailbox.credentialStore;
-  if (password !== undefined && secretChanged) await storeMailboxPassword(mailbox, password, deps.paths, deps.env);
+  if (password !== undefined && secretChanged && !vdir) await storeMailboxPassword(mailbox, password, deps.paths, deps.env);
   const next: Config = { ...config, mailboxes: [...config.mailboxes.filter((m) => m.user !== crmUser.id), mailbox] };
   try {
     deps.saveConfig(next);

@@ -25,6 +25,7 @@ export interface MailboxAccount {
   username: string;
   password: string;
   auth: MailboxConfig['auth'];
+  trustedOrigins?: string[];
 }
 
 /** The part of the DAV provider's MailboxProvider the admin side uses. */
@@ -38,7 +39,8 @@ export type MailboxConnector = (account: MailboxAccount, dav: Config['dav']) => 
 
 /** The real connector: src/providers/dav/index.ts openMailbox(), loaded only when a mailbox is contacted. */
 export const davConnector: MailboxConnector = async (account, dav) => {
-  const { openMailbox } = await import('../providers/dav/index.js');
+  const { openMailbox, openVdirMailbox } = await import('../providers/dav/index.js');
+  if (account.url.startsWith('file:')) return openVdirMailbox((await import('node:url')).fileURLToPath(account.url));
   return openMailbox(account, {
     timeoutMs: dav.timeoutMs,
     retries: dav.retries,

@@ -1,6 +1,7 @@
 // One validation for a mailbox assignment, shared by `users assign` and the configure UI:
 // unknown user, bad URL or URL with credentials, tags that do not exist in the CRM, bad numbers.
 // Every problem names its field and the fix; the CLI exits 2 with them.
+import { normalizeOrigin } from '../providers/dav/credential-scope.js';
 import { mailboxSchema, type MailboxConfig } from '../config/schema.js';
 import { UsageError } from '../errors.js';
 import type { CrmProvider, CrmUser } from '../providers/crm/model.js';
@@ -28,6 +29,8 @@ export interface AssignmentDraft {
   syncPrivate?: boolean;
   importAppointmentType?: string;
   importTaskType?: string;
+  /** Other servers the mailbox server names that may get the password (--trust-origin). */
+  trustedOrigins?: string[];
 }
 
 export type DraftField = keyof AssignmentDraft;
@@ -62,7 +65,9 @@ export function checkMailboxUrl(raw: string): string | null {
   } catch {
     return 'is not a URL (expected e.g. https://dav.example.com/)';
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') return `must start with http:// or https:// (got ${url.protocol})`;
+  // file:///folder is a vdir mailbox (a local folder as vdirsyncer, khard and khal read it).
+  if (url.protocol === 'file:') return url.hostname ? 'a vdir folder is file:///absolute/path (no host name)' : null;
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return `must start with http:// or https:// (or file:/// for a vdir folder; got ${url.protocol})`;
   if (url.username || url.password) return 'must not contain a user name or password; give them with --username and --password-stdin/--password-env';
   if (!url.hostname) return 'has no host name';
   return null;
@@ -102,7 +107,7 @@ export async function validateAssignment(draft: AssignmentDraft, crm: CrmDirecto
   if (urlProblem) problems.push({ field: 'url', message: urlProblem });
   if (!draft.username.trim()) problems.push({ field: 'username', message: 'is required (the login at the mailbox server)' });
   if (draft.password === undefined) {
-    if (!existing && draft.credentialStore !== 'env') problems.push({ field: 'password', message: 'is required for a new assignment' });
+    if (!existing && draft.credentialStore !== 'env' && !draft.url.trim().startsWith('file:')) problems.push({ field: 'password', message: 'is required for a new assignment' });
   } else if (draft.password === '') {
     problems.push({ field: 'password', message: 'is empty' });
   }
@@ -127,6 +132,13 @@ export async function validateAssignment(draft: AssignmentDraft, crm: CrmDirecto
     const v = draft[field];
     if (v !== undefined && v.trim() === '' && v !== '') problems.push({ field, message: 'must not be blank' });
   }
+  const trusted: string[] = [];
+  for (const o of draft.trustedOrigins ?? []) {
+    const origin = normalizeOrigin(o.trim());
+    if (!origin) problems.push({ field: 'trustedOrigins', message: `${JSON.stringify(o)} is not an origin; give it as https://host or https://host:port` });
+    else if (draft.url.trim().startsWith('https:') && origin.startsWith('http:')) problems.push({ field: 'trustedOrigins', message: `${origin} is plain http; the password of an https mailbox never goes over plain http` });
+    else if (!trusted.includes(origin)) trusted.push(origin);
+  }
   if (problems.length) throw new AssignmentInvalidError(crmUser.login, problems);
 
   const url = draft.url.trim();
@@ -145,6 +157,7 @@ export async function validateAssignment(draft: AssignmentDraft, crm: CrmDirecto
     ...(draft.importTaskType?.trim() ? { importTaskType: draft.importTaskType.trim() } : {}),
     ...(existing?.intervalSeconds !== undefined ? { intervalSeconds: existing.intervalSeconds } : {}),
     ...(sameServer && existing.collections ? { collections: existing.collections } : {}),
+    ...(trusted.length ? { trustedOrigins: trusted } : draft.trustedOrigins === undefined && sameServer && existing.trustedOrigins ? { trustedOrigins: existing.trustedOrigins } : {}),
   };
   // The config schema is the final word (e.g. its URL rule); report its problems per field too.
   const parsed = mailboxSchema.safeParse(candidate);

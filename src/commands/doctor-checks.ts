@@ -4,6 +4,7 @@
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import { promisify } from 'node:util';
+import { homeProblems } from '../config/home.js';
 import type { Paths } from '../config/paths.js';
 import type { Config, MailboxConfig } from '../config/schema.js';
 import type { Context } from '../context.js';
@@ -58,7 +59,7 @@ async function mailboxChecks(deps: DoctorDeps, mailbox: MailboxConfig, label: st
   }
   let connection;
   try {
-    connection = await deps.connect({ url: mailbox.url, username: mailbox.username, password, auth: mailbox.auth }, config.dav);
+    connection = await deps.connect({ url: mailbox.url, username: mailbox.username, password, auth: mailbox.auth, trustedOrigins: mailbox.trustedOrigins }, config.dav);
     const probe = await connection.probe();
     checks.push({ ...base, id: 'mailbox.auth', status: 'ok', title: `${label}: login and discovery`, detail: `${mailbox.username} @ ${mailbox.url}, principal ${probe.principal}` });
     if (probe.skewMs !== undefined) {
@@ -118,7 +119,23 @@ export async function systemdServiceState(): Promise<DoctorCheck> {
 
 export async function runDoctorChecks(deps: DoctorDeps): Promise<DoctorCheck[]> {
   const checks: DoctorCheck[] = [];
-  const config = deps.config();
+  // A folder other users can change is not used at all: no CRM, no password, no mailbox.
+  const home = homeProblems(deps.paths);
+  if (home.length) {
+    for (const p of home) checks.push({ id: 'home', status: 'fail', title: 'installation folder', detail: p.message, fix: p.fix });
+    checks.push({ id: 'home.skipped', status: 'info', title: 'further checks', detail: 'skipped: nothing is read from an installation folder other users can change', fix: 'fix the lines above and run sync-cli doctor again' });
+    return checks;
+  }
+  checks.push({ id: 'home', status: 'ok', title: 'installation folder', detail: `${[...new Set([deps.paths.configDir, deps.paths.dataDir])].join(', ')}: yours alone (no other user can write there, no links)` });
+  let config: Config;
+  try {
+    config = deps.config();
+  } catch (err) {
+    // Every problem of config.json (typos with "did you mean") is listed; nothing else is checked with a config that is not what the admin meant.
+    const e = err as { message?: string; problems?: string[]; remedy?: string };
+    for (const p of e.problems?.length ? e.problems : [e.message ?? String(err)]) checks.push({ id: 'config', status: 'fail', title: 'config', detail: redactString(p), fix: e.remedy ? redactString(e.remedy) : 'fix config.json' });
+    return checks;
+  }
   checks.push({
     id: 'config',
     status: 'ok',

@@ -26,6 +26,7 @@ export interface AssignOptions {
   importTaskType?: string;
   auth?: string;
   credentialStore?: string;
+  trustOrigin?: string[];
   verify: boolean;
 }
 
@@ -39,7 +40,9 @@ async function readStdin(): Promise<string> {
 }
 
 /** Reads the password once from exactly one source; undefined when none was given and none is needed. */
-export async function readPassword(opts: Pick<AssignOptions, 'passwordStdin' | 'passwordEnv' | 'credentialStore'>, env: NodeJS.ProcessEnv = process.env, stdin: () => Promise<string> = readStdin): Promise<string | undefined> {
+export async function readPassword(opts: Pick<AssignOptions, 'passwordStdin' | 'passwordEnv' | 'credentialStore'> & { url?: string }, env: NodeJS.ProcessEnv = process.env, stdin: () => Promise<string> = readStdin): Promise<string | undefined> {
+  // A vdir folder (file:///…) has no login.
+  if (opts.url?.trim().startsWith('file:') && !opts.passwordStdin && !opts.passwordEnv) return undefined;
   if (opts.passwordStdin && opts.passwordEnv) {
     throw new UsageError('Give the password either with --password-stdin or with --password-env VAR, not both');
   }
@@ -120,6 +123,7 @@ export async function assign(ctx: Context, user: string, opts: AssignOptions): P
     ...(opts.syncPrivate ? { syncPrivate: true } : {}),
     ...(opts.importAppointmentType !== undefined ? { importAppointmentType: opts.importAppointmentType } : {}),
     ...(opts.importTaskType !== undefined ? { importTaskType: opts.importTaskType } : {}),
+    ...(opts.trustOrigin?.length ? { trustedOrigins: opts.trustOrigin } : {}),
   };
   const deps = adminDepsFromContext(ctx);
   const result = await assignMailbox(deps, draft, { verify: opts.verify });
@@ -127,7 +131,7 @@ export async function assign(ctx: Context, user: string, opts: AssignOptions): P
     ctx.out.json({ user: result.crmUser.login, id: result.crmUser.id, mailbox: { ...result.mailbox }, collections: result.collections ?? null, replaced: result.replaced });
     return 0;
   }
-  ctx.out.line(`${result.replaced ? 'Updated' : 'Assigned'} mailbox ${result.mailbox.username} @ ${result.mailbox.url} to ${result.crmUser.login}; password kept in: ${describeMailboxSecret(result.mailbox, ctx.paths)}`);
+  ctx.out.line(`${result.replaced ? 'Updated' : 'Assigned'} mailbox ${result.mailbox.username} @ ${result.mailbox.url} to ${result.crmUser.login}; ${result.mailbox.url.startsWith('file:') ? 'a vdir folder needs no password' : `password kept in: ${describeMailboxSecret(result.mailbox, ctx.paths)}`}`);
   if (result.mailbox.credentialStore === 'systemd') {
     ctx.out.line(`  the daemon's unit needs: ${systemdUnitCredentialLines([result.mailbox], ctx.paths)[0]}`);
   }

@@ -32,6 +32,11 @@ export function registerUsersCommands(program: Command, run: ActionRunner): void
     .option('--import-task-type <type>', 'activity type for tasks created on the device')
     .addOption(new Option('--auth <scheme>', 'HTTP authentication').choices([...authSchemes]))
     .addOption(new Option('--credential-store <store>', 'where the password is kept (default: keychain if available, else a 0600 file)').choices([...credentialStoreKinds]))
+    .option(
+      '--trust-origin <origin>',
+      'another server (https://host[:port]) the mailbox server names during discovery, e.g. iCloud\'s pNN-contacts host, that may get the password; repeatable',
+      (value: string, prev: string[] = []) => [...prev, value],
+    )
     .option('--no-verify', 'save without testing the connection')
     .addHelpText('after', '\nExamples:\n  printf %s "$PW" | sync-cli users assign anna --url https://dav.example.com/ --username anna --password-stdin\n  sync-cli users assign anna --url https://dav.example.com/ --username anna --password-env ANNA_PW --address-tags VIP,Kunde')
     .action((user: string, opts: AssignOptions, cmd: Command) => run(cmd, async (ctx) => (await impl()).assign(ctx, user, opts)));

@@ -1,14 +1,42 @@
 // Loading and saving config.json: validated against the one schema, every problem listed as
 // `path: message`, written atomically with mode 0600.
 import fs from 'node:fs';
-import path from 'node:path';
-import { createRequire } from 'node:module';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
+import { didYouMean } from './did-you-mean.js';
+import { writePrivateFile } from './home.js';
 import { configSchema, type Config } from './schema.js';
 
-export function formatIssues(issues: z.core.$ZodIssue[]): string[] {
-  return issues.map((i) => `${i.path.length ? i.path.join('.') : '(top level)'}: ${i.message}`);
+/** The keys an object schema knows at `path` (through defaults, optionals and arrays). */
+export function knownKeysAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] {
+  let node: unknown = schema;
+  const unwrap = () => {
+    for (;;) {
+      const def = (node as { def?: { type?: string; innerType?: unknown; element?: unknown } }).def;
+      if (def?.type === 'default' || def?.type === 'optional' || def?.type === 'nullable' || def?.type === 'prefault') node = def.innerType;
+      else return def;
+    }
+  };
+  for (const seg of path) {
+    const def = unwrap();
+    if (def?.type === 'array' && typeof seg === 'number') node = def.element;
+    else if (def?.type === 'object') node = (node as { shape: Record<string, unknown> }).shape[String(seg)];
+    else return [];
+  }
+  const def = unwrap();
+  return def?.type === 'object' ? Object.keys((node as { shape: Record<string, unknown> }).shape) : [];
+}
+
+/** Issues as `path: message`; an unknown key names the closest known one ("did you mean …?"). */
+export function formatIssues(issues: z.core.$ZodIssue[], schema: z.ZodType = configSchema): string[] {
+  return issues.flatMap((i) => {
+    const where = i.path.length ? i.path.join('.') : '(top level)';
+    if (i.code === 'unrecognized_keys') {
+      const known = knownKeysAt(schema, i.path);
+      return i.keys.map((k) => `${i.path.length ? `${where}.` : ''}${k}: unknown key${didYouMean(k, known)}`);
+    }
+    return [`${where}: ${i.message}`];
+  });
 }
 
 /** Validates a parsed config object; throws ConfigError naming the file and each bad path. */
@@ -42,12 +70,8 @@ export function loadConfig(file: string): Config {
   return parseConfig(raw, file);
 }
 
-// Loaded on the first save only: most commands read the config and never write it.
-const lazyRequire = createRequire(import.meta.url);
-
 /** Validates and writes atomically with mode 0600. */
 export function saveConfig(file: string, config: Config): void {
   const valid = parseConfig(config, file);
-  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  (lazyRequire('write-file-atomic') as typeof import('write-file-atomic')).sync(file, JSON.stringify(valid, null, 2) + '\n', { mode: 0o600 });
+  writePrivateFile(file, JSON.stringify(valid, null, 2) + '\n');
 }

@@ -276,6 +276,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
           },
         },
         logger,
+        config.daemon.http,
       );
       logger.info(`HTTP endpoint on http://127.0.0.1:${http.port} (/healthz, /metrics, POST /hooks/crm)`);
     }

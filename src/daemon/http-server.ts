@@ -5,7 +5,40 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../log/logger.js';
 import type { DaemonMetrics } from './metrics.js';
-import { checkWebhookRequest, MAX_WEBHOOK_BYTES, SIGNATURE_HEADER, type WebhookPayload } from './webhook.js';
+import { checkWebhookRequest, MAX_WEBHOOK_BYTES, ReplayGuard, SIGNATURE_HEADER, TIMESTAMP_HEADER, type WebhookPayload } from './webhook.js';
+
+/**
+ * Limits of the port (daemon.http): any local user can connect, so connections, slow clients
+ * and the names the server answers to are bounded (docs/security.md).
+ */
+export interface DaemonHttpLimits {
+  maxConnections: number;
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  idleTimeoutMs: number;
+  /** Host header names accepted besides the loopback names. */
+  allowedHosts: string[];
+  webhookMaxAgeSeconds: number;
+}
+
+export const DEFAULT_HTTP_LIMITS: DaemonHttpLimits = { maxConnections: 64, headersTimeoutMs: 5000, requestTimeoutMs: 10_000, idleTimeoutMs: 5000, allowedHosts: [], webhookMaxAgeSeconds: 300 };
+
+const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
+
+/**
+ * A DNS-rebinding page in a local browser reaches 127.0.0.1 under its own host name: only the
+ * loopback names (with any port) and configured names are answered.
+ */
+export function hostAllowed(host: string | undefined, allowed: readonly string[]): boolean {
+  if (!host) return false;
+  const h = host.trim().toLowerCase();
+  const name = h.startsWith('[') ? h.slice(0, h.indexOf(']') + 1) : h.replace(/:\d+$/, '');
+  if (LOOPBACK_NAMES.has(name)) return true;
+  return allowed.some((a) => {
+    const x = a.trim().toLowerCase();
+    return x === h || x === name;
+  });
+}
 
 /** Thrown by the webhook handler for a payload naming something the daemon does not know. */
 export class UnknownWebhookTargetError extends Error {}
@@ -50,14 +83,25 @@ function readLimited(req: http.IncomingMessage): Promise<Buffer | 'too-large'> {
   });
 }
 
-export function startDaemonHttpServer(port: number, h: DaemonHttpHandlers, logger: Logger): Promise<DaemonHttpServer> {
-  const server = http.createServer((req, res) => {
+export function startDaemonHttpServer(port: number, h: DaemonHttpHandlers, logger: Logger, limits: DaemonHttpLimits = DEFAULT_HTTP_LIMITS): Promise<DaemonHttpServer> {
+  const replay = new ReplayGuard(limits.webhookMaxAgeSeconds);
+  const server = http.createServer({ headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.requestTimeoutMs, keepAliveTimeout: limits.idleTimeoutMs,
+    // Node checks the headers/request timeouts on this interval (default 30 s).
+    connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs) }, (req, res) => {
     void handle(req, res).catch((err: unknown) => {
       logger.error(`HTTP ${req.method} ${req.url}: ${(err as Error).message}`);
       if (!res.headersSent) send(res, 500, { error: 'internal error; see the daemon log' });
     });
   });
+  // Bounded: beyond maxConnections new connections are closed at once; idle or slow ones go
+  // after their timeout, so no local user can hold the port (or our file descriptors).
+  server.maxConnections = limits.maxConnections;
+  server.setTimeout(limits.idleTimeoutMs, (socket) => socket.destroy());
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse) => {
+    if (!hostAllowed(req.headers.host, limits.allowedHosts)) {
+      res.setHeader('Connection', 'close');
+      return send(res, 421, { error: 'this port answers only to localhost, 127.0.0.1 and [::1] (or the names in daemon.http.allowedHosts)' });
+    }
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (url.pathname === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
       const { ok, body } = h.health();
@@ -78,7 +122,12 @@ export function startDaemonHttpServer(port: number, h: DaemonHttpHandlers, logge
       if (!h.webhookSecret) return reject(503, 'the webhook is disabled: no shared secret (see docs/operations.md)');
       const body = await readLimited(req);
       if (body === 'too-large') return reject(413, `body larger than ${MAX_WEBHOOK_BYTES} bytes`);
-      const verdict = checkWebhookRequest(h.webhookSecret, body, req.headers[SIGNATURE_HEADER] as string | undefined);
+      const verdict = checkWebhookRequest(h.webhookSecret, body, {
+        signature: req.headers[SIGNATURE_HEADER] as string | undefined,
+        timestamp: req.headers[TIMESTAMP_HEADER] as string | undefined,
+        maxAgeSeconds: limits.webhookMaxAgeSeconds,
+        replay,
+      });
       if (verdict.status !== 202) return reject(verdict.status, verdict.message);
       try {
         const logins = await h.onWebhook(verdict.payload);

@@ -1,6 +1,9 @@
 // The CRM webhook (POST /hooks/crm): any CRM that can call a URL after a change can push.
-// The body is signed with HMAC-SHA256 over the raw bytes with a shared secret:
-//   X-Sync-Signature: sha256=<hex of HMAC-SHA256(secret, body)>
+// The request is signed with HMAC-SHA256 with a shared secret over the time and the raw body:
+//   X-Sync-Timestamp: <unix seconds>
+//   X-Sync-Signature: sha256=<hex of HMAC-SHA256(secret, "<timestamp>." + body)>
+// A request older or newer than daemon.http.webhookMaxAgeSeconds is refused, and every
+// signature is accepted once (a replayed request is refused): see docs/security.md.
 // Payload (every key optional; `{}` means "sync every mailbox"):
 //   { "users": ["mmueller"], "addresses": ["A-1"], "activities": ["T-7"] }
 import crypto from 'node:crypto';
@@ -14,6 +17,7 @@ import { registerSecret } from '../log/redact.js';
 
 export const WEBHOOK_SECRET_ENV = 'SYNC_CLI_WEBHOOK_SECRET';
 export const SIGNATURE_HEADER = 'x-sync-signature';
+export const TIMESTAMP_HEADER = 'x-sync-timestamp';
 export const MAX_WEBHOOK_BYTES = 64 * 1024;
 
 export const webhookPayloadSchema = z
@@ -56,26 +60,72 @@ export function loadWebhookSecret(config: Config, paths: Paths, env: NodeJS.Proc
   return { secret, source: file, created };
 }
 
-export function signWebhookBody(secret: string, body: string | Buffer): string {
-  return 'sha256=' + crypto.createHmac('sha256', secret).update(body).digest('hex');
+/** The signature header value for a body sent at `timestamp` (unix seconds). */
+export function signWebhookBody(secret: string, body: string | Buffer, timestamp: number = Math.floor(Date.now() / 1000)): string {
+  return 'sha256=' + crypto.createHmac('sha256', secret).update(`${timestamp}.`).update(body).digest('hex');
 }
 
-export function verifyWebhookSignature(secret: string, body: Buffer, header: string | undefined): boolean {
+/** Both headers of a signed request, for senders (tests, docs). */
+export function signedWebhookHeaders(secret: string, body: string | Buffer, timestamp: number = Math.floor(Date.now() / 1000)): Record<string, string> {
+  return { 'X-Sync-Timestamp': String(timestamp), 'X-Sync-Signature': signWebhookBody(secret, body, timestamp) };
+}
+
+export function verifyWebhookSignature(secret: string, body: Buffer, header: string | undefined, timestamp: number): boolean {
   if (!header) return false;
-  const expected = Buffer.from(signWebhookBody(secret, body));
+  const expected = Buffer.from(signWebhookBody(secret, body, timestamp));
   const got = Buffer.from(header.trim());
   return got.length === expected.length && crypto.timingSafeEqual(got, expected);
 }
 
+/**
+ * Signatures seen within the replay window: a replayed request is refused. Bounded: entries
+ * older than the window are dropped, and the window's requests are at most what the rate of
+ * valid (signed) requests allows.
+ */
+export class ReplayGuard {
+  private readonly seen = new Map<string, number>();
+  constructor(readonly maxAgeSeconds: number) {}
+  /** True the first time a signature is presented; false for a replay. */
+  firstUse(signature: string, nowMs: number): boolean {
+    for (const [sig, at] of this.seen) {
+      if (nowMs - at > this.maxAgeSeconds * 2000) this.seen.delete(sig);
+      else break; // insertion order = time order
+    }
+    if (this.seen.has(signature)) return false;
+    this.seen.set(signature, nowMs);
+    return true;
+  }
+}
+
 export type WebhookVerdict =
   | { status: 202; payload: WebhookPayload }
-  | { status: 400 | 401 | 413; message: string };
+  | { status: 400 | 401 | 409 | 413; message: string };
 
-/** Checks one request body (size was limited while reading); pure apart from the HMAC. */
-export function checkWebhookRequest(secret: string, body: Buffer, signature: string | undefined): WebhookVerdict {
+export interface WebhookCheck {
+  signature: string | undefined;
+  timestamp: string | undefined;
+  maxAgeSeconds: number;
+  nowMs?: number;
+  replay?: ReplayGuard;
+}
+
+/** Checks one request body (size was limited while reading); pure apart from the HMAC and the replay guard. */
+export function checkWebhookRequest(secret: string, body: Buffer, check: WebhookCheck): WebhookVerdict {
   if (body.length > MAX_WEBHOOK_BYTES) return { status: 413, message: `body larger than ${MAX_WEBHOOK_BYTES} bytes` };
-  if (!verifyWebhookSignature(secret, body, signature)) {
-    return { status: 401, message: `missing or wrong ${SIGNATURE_HEADER} header (expected sha256=<hex HMAC-SHA256 of the body with the shared secret>)` };
+  const nowMs = check.nowMs ?? Date.now();
+  const ts = check.timestamp?.trim();
+  if (!ts || !/^\d{1,12}$/.test(ts)) {
+    return { status: 401, message: `missing or malformed ${TIMESTAMP_HEADER} header (expected the unix time in seconds at which the request was signed)` };
+  }
+  if (!verifyWebhookSignature(secret, body, check.signature, Number(ts))) {
+    return { status: 401, message: `missing or wrong ${SIGNATURE_HEADER} header (expected sha256=<hex HMAC-SHA256 of "<${TIMESTAMP_HEADER}>." followed by the body, with the shared secret>)` };
+  }
+  const ageSeconds = Math.abs(nowMs / 1000 - Number(ts));
+  if (ageSeconds > check.maxAgeSeconds) {
+    return { status: 401, message: `the request was signed ${Math.round(ageSeconds)} s away from this host's clock (at most ${check.maxAgeSeconds} s, daemon.http.webhookMaxAgeSeconds); sign each request when it is sent and keep the clocks in sync` };
+  }
+  if (check.replay && !check.replay.firstUse(check.signature!.trim(), nowMs)) {
+    return { status: 409, message: 'this signed request was already received (a replay); sign every request anew' };
   }
   let json: unknown;
   try {

@@ -1,4 +1,5 @@
 // CRM appointment ↔ VEVENT, task ↔ VTODO (R14–R19).
+import { assertEvaluableVTimezone } from './vtimezone-guard.js';
 import ICAL from 'ical.js';
 import type { Activity, ActivityFields } from '../providers/crm/model.js';
 import {
@@ -303,6 +304,7 @@ function readTime(line: ContentLine, tzs: Map<string, ComponentNode>, opts: Mapp
   // Custom zone (Outlook/Exchange names not in our table): ical.js evaluates the VTIMEZONE rules.
   let tz = icalTzCache.get(tzComp);
   if (!tz) {
+    assertEvaluableVTimezone(tzComp, tzid); // bounded: no rule that repeats every second (docs/security.md)
     tz = new ICAL.Timezone(new ICAL.Component(ICAL.parse(serializeComponent(tzComp))));
     icalTzCache.set(tzComp, tz);
   }

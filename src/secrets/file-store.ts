@@ -1,8 +1,7 @@
 // A JSON file `{ "<ref>": "<secret>" }` under the data dir, mode 0600, holding nothing but
 // secrets. The fallback when no keychain answers.
 import fs from 'node:fs';
-import path from 'node:path';
-import writeFileAtomic from 'write-file-atomic';
+import { readRegularFile, writePrivateFile } from '../config/home.js';
 import { CredentialStoreError, type CredentialStore, type StoreAvailability } from './store.js';
 
 export class FileCredentialStore implements CredentialStore {
@@ -12,9 +11,13 @@ export class FileCredentialStore implements CredentialStore {
   private read(): Record<string, string> {
     let text: string;
     try {
-      text = fs.readFileSync(this.file, 'utf8');
+      text = readRegularFile(this.file, 1024 * 1024).toString('utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return {};
+      if (code === 'ELOOP' || code === 'ENOTREG') {
+        throw new CredentialStoreError(`The secrets file ${this.file} is a link or not a regular file; sync-cli does not follow it`, `Remove it (rm ${this.file}) and assign the mailboxes again.`);
+      }
       throw new CredentialStoreError(`Cannot read the secrets file ${this.file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, 'Check that the file belongs to the user running sync-cli.');
     }
     let data: unknown;
@@ -31,10 +34,8 @@ export class FileCredentialStore implements CredentialStore {
   }
 
   private write(data: Record<string, string>): void {
-    fs.mkdirSync(path.dirname(this.file), { recursive: true, mode: 0o700 });
-    writeFileAtomic.sync(this.file, JSON.stringify(data, null, 2) + '\n', { mode: 0o600 });
-    // write-file-atomic keeps an existing file's mode; force 0600 in case it was widened.
-    fs.chmodSync(this.file, 0o600);
+    // Never through a symlink planted in place of the file (docs/security.md); always 0600.
+    writePrivateFile(this.file, JSON.stringify(data, null, 2) + '\n');
   }
 
   async get(ref: string): Promise<string | null> {

@@ -66,6 +66,10 @@ export function systemdUnit(spec: ServiceSpec): string {
     `TimeoutStopSec=${spec.stopTimeoutSeconds}s`,
     ...(spec.watchdogSeconds > 0 ? [`WatchdogSec=${spec.watchdogSeconds}s`] : []),
     'Environment=NODE_ENV=production',
+    // systemd's default soft limit (1024) is what a local user could exhaust through the HTTP
+    // port; connections are capped by daemon.http.maxConnections, and this leaves room for
+    // many mailboxes' sockets and the state files (docs/security.md).
+    'LimitNOFILE=65536',
   ];
   if (system) {
     if (!spec.home) {
@@ -120,6 +124,7 @@ export function launchdPlist(spec: ServiceSpec, logDir: string): string {
     ExitTimeOut: spec.stopTimeoutSeconds,
     ProcessType: 'Background',
     Umask: 0o077,
+    SoftResourceLimits: { NumberOfFiles: 65536 },
     StandardOutPath: `${logDir}/sync-cli.out.log`,
     StandardErrorPath: `${logDir}/sync-cli.log`,
     EnvironmentVariables: { NODE_ENV: 'production' },

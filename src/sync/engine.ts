@@ -16,7 +16,7 @@ import { loadPhoneSlots, type MapperOptions } from '../mappers/index.js';
 import type { CrmProvider, CrmUser } from '../providers/crm/model.js';
 import { openMailbox, openVdirMailbox } from '../providers/dav/index.js';
 import { NotFoundError, PreconditionFailedError } from '../providers/dav/errors.js';
-import { COLLECTION_KINDS, type CollectionKind, type CollectionRef, type MailboxProvider } from '../providers/dav/types.js';
+import { COLLECTION_KINDS, type CollectionKind, type CollectionRef, type MailboxProvider, type TransportOptions } from '../providers/dav/types.js';
 import { getMailboxPassword } from '../secrets/index.js';
 import { emptyCounts, executePlan, type ExecuteCounts } from './execute.js';
 import { acquireLock } from './lock.js';
@@ -105,10 +105,23 @@ export function effectiveSettings(config: Config, m: MailboxConfig, u: CrmUser):
   };
 }
 
-function defaultOpenMailbox(config: Config) {
+/** Transport options of one mailbox run: the dav section plus the limits (docs/security.md). */
+export function transportOptions(config: Config, deadlineAt?: number): TransportOptions {
+  const l = config.limits;
+  return {
+    ...config.dav,
+    maxResponseBytes: l.maxResponseBytes,
+    maxHrefsPerListing: l.maxHrefsPerListing,
+    maxItems: l.maxItemsPerMailbox,
+    requestSeconds: l.requestSeconds,
+    ...(deadlineAt !== undefined ? { deadline: { at: deadlineAt, seconds: l.mailboxRunSeconds } } : {}),
+  };
+}
+
+function defaultOpenMailbox(config: Config, deadlineAt: number) {
   return (m: MailboxConfig, password: string): MailboxProvider => {
-    if (m.url.startsWith('file:')) return openVdirMailbox(fileURLToPath(m.url));
-    return openMailbox({ url: m.url, username: m.username, password, auth: m.auth }, { ...config.dav });
+    if (m.url.startsWith('file:')) return openVdirMailbox(fileURLToPath(m.url), { maxItemBytes: config.limits.maxResponseBytes, maxItems: config.limits.maxItemsPerMailbox });
+    return openMailbox({ url: m.url, username: m.username, password, auth: m.auth, trustedOrigins: m.trustedOrigins }, transportOptions(config, deadlineAt));
   };
 }
 
@@ -166,7 +179,8 @@ export async function syncMailbox(deps: EngineDeps, m: MailboxConfig, u: CrmUser
       }
     }
     const password = m.url.startsWith('file:') ? '' : await getMailboxPassword(m, deps.paths, deps.env);
-    mailbox = (deps.openMailbox ?? defaultOpenMailbox(config))(m, password);
+    const deadlineAt = started + config.limits.mailboxRunSeconds * 1000;
+    mailbox = (deps.openMailbox ?? defaultOpenMailbox(config, deadlineAt))(m, password);
     const settings = effectiveSettings(config, m, u);
     const mapper = mapperOptions(config, fieldHashKey(deps.paths));
     let collections = await provisionCollections(mailbox, state, config, m, u.id, opts.dryRun ?? false);
@@ -183,6 +197,7 @@ export async function syncMailbox(deps: EngineDeps, m: MailboxConfig, u: CrmUser
         users,
         full: opts.full ?? false,
         overlapSeconds: config.crm.overlapSeconds,
+        maxItems: config.limits.maxItemsPerMailbox,
       });
     let snap: Awaited<ReturnType<typeof read>>;
     try {
@@ -233,10 +248,13 @@ export async function syncMailbox(deps: EngineDeps, m: MailboxConfig, u: CrmUser
       mapper,
       snapshot,
       concurrency: config.sync.concurrency,
+      deadline: { at: deadlineAt, seconds: config.limits.mailboxRunSeconds },
       replan: (a, err) => replanItem(a, err, { crm, mailbox: mailbox!, snapshot, collections, mapper, state }),
       onProgress: (done, total) => deps.onEvent?.({ type: 'progress', user: u.login, done, total }),
     });
     Object.assign(result, counts, { conflicts: plan.conflicts.length });
+    // hrefs the server listed outside the collection's origin: reported every time they are listed.
+    for (const kind of COLLECTION_KINDS) for (const r of snapshot.device[kind].refused ?? []) result.errors.push({ item: r.href, message: r.message });
     for (const a of counts.attention) deps.logger?.warn(`${u.login}: needs attention: ${a.item}: ${a.message}`);
     for (const c of plan.conflicts) {
       // R20: every conflict is logged with the record id and the fields involved.

@@ -5,7 +5,7 @@
 import pLimit from 'p-limit';
 import { contentHash, type MapperOptions } from '../mappers/index.js';
 import type { Activity, ActivityFields, Address, AddressFields, CrmProvider, NewActivity, NewAddress } from '../providers/crm/model.js';
-import { PreconditionFailedError } from '../providers/dav/errors.js';
+import { DeadlineExceededError, PreconditionFailedError, RateLimitedError } from '../providers/dav/errors.js';
 import type { CollectionKind, CollectionRef, MailboxProvider } from '../providers/dav/types.js';
 import { CrmVersionConflictError } from '../errors.js';
 import { CONTENT_TYPE, crmFieldHashes, renderForDevice, type Action } from './plan.js';
@@ -35,6 +35,8 @@ export interface ExecuteDeps {
   /** A lost race (412, CRM version conflict): re-read this item and return fresh actions. */
   replan?: (action: Action, err: Error) => Promise<Action[]>;
   onProgress?: (done: number, total: number) => void;
+  /** End of the mailbox run (limits.mailboxRunSeconds): no action starts after it; the run stops. */
+  deadline?: { at: number; seconds: number };
 }
 
 export function emptyCounts(): ExecuteCounts {
@@ -206,8 +208,12 @@ export async function executePlan(actions: Action[], deps: ExecuteDeps): Promise
 
   const attemptAction = async (a: Action, attempt: number): Promise<void> => {
     try {
+      if (deps.deadline && Date.now() >= deps.deadline.at) throw new DeadlineExceededError(actionItem(a), 'limits.mailboxRunSeconds', deps.deadline.seconds);
       await run(a);
     } catch (err) {
+      // The run is over, or the server asks us to come back later: stop the mailbox instead of
+      // hammering it with every other write (what is done is kept; the next sync goes on).
+      if ((err instanceof DeadlineExceededError && err.limit === 'limits.mailboxRunSeconds') || err instanceof RateLimitedError) throw err;
       const lostRace = err instanceof PreconditionFailedError || err instanceof CrmVersionConflictError;
       if (lostRace && deps.replan && attempt < 2) {
         // R20: a lost race is retried from fresh data, never overwritten.

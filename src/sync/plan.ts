@@ -306,8 +306,14 @@ export function planMailboxSync(snap: MailboxSnapshot, opts: MapperOptions, flag
     const text = `${message} — ${remedy}`;
     actions.push({ type: 'attention', href: e.href, etag: e.etag, collection: e.collection, message: text, summary: `needs attention: ${e.href}: ${text}` });
   };
-  const unreadable = (e: DeviceEntry) =>
+  const unreadable = (e: DeviceEntry) => {
+    // A server that did not hand the item over is a failure to retry (R22), not the user's item.
+    if (e.unreadable === 'fetch') {
+      actions.push({ type: 'item-error', key: e.href, side: 'device', message: e.error ?? 'cannot be fetched', summary: `skip device item ${e.href}: ${e.error}` });
+      return;
+    }
     attend(e, e.error ?? 'cannot be read', `${e.remedy ?? 'Open the item on the device and save it again.'} It stays on the device unchanged and is read again once it changes.`);
+  };
   /** D32: what the sync writes to the CRM must pass the CRM's own rules (crm import). */
   const refused = (e: DeviceEntry, kind: RecordKind, record: object): boolean => {
     const problems = crmRecordProblems(kind, record as Record<string, unknown>);

@@ -25,6 +25,8 @@ export interface DeviceEntry {
   contact?: DeviceContact;
   activity?: DeviceActivity;
   error?: string;
+  /** Why `error` is set: the item could not be fetched (a server answer, retried next sync). */
+  unreadable?: 'fetch';
   /** What the user can do about `error`. */
   remedy?: string;
   /** The CRM record this item belongs to when its UID is not ours: the X-SYNC-CLI-ID marker of
@@ -42,6 +44,8 @@ export interface DeviceCollectionSnapshot {
   changed: DeviceEntry[];
   /** Hrefs gone since the last sync (for full listings: diffed against the state). */
   deleted: string[];
+  /** hrefs the server listed that are never requested (another origin): reported, not retried. */
+  refused?: { href: string; message: string }[];
 }
 
 export interface MailboxSnapshot {

@@ -5,6 +5,7 @@ import { crmIdFromUid, iCalToActivity, vCardToAddress, type MapperOptions } from
 import type { Activity, Address, ChangePage, CrmCursor, CrmProvider, CrmUser } from '../providers/crm/model.js';
 import type { CollectionDelta, CollectionKind, CollectionRef, MailboxProvider } from '../providers/dav/types.js';
 import { COLLECTION_KINDS } from '../providers/dav/types.js';
+import { LimitExceededError } from '../providers/dav/errors.js';
 import type { DeviceCollectionSnapshot, DeviceEntry, MailboxSnapshot, SyncSettings } from './snapshot-types.js';
 import type { AttentionItem, CrmCursors, ItemState, StateStore } from './state.js';
 import { parseAttention } from './state.js';
@@ -25,6 +26,8 @@ export interface SnapshotInput {
   users: CrmUser[];
   full: boolean;
   overlapSeconds: number;
+  /** limits.maxItemsPerMailbox: items all collections of the mailbox may list together. */
+  maxItems?: number;
 }
 
 export interface SnapshotResult {
@@ -214,6 +217,10 @@ export async function readMailboxSnapshot(input: SnapshotInput): Promise<Snapsho
     deltas[kind] = await mailbox.delta(input.collections[kind], token);
     nextTokens[kind] = deltas[kind].token;
   }
+  const listed = COLLECTION_KINDS.reduce((n, k) => n + deltas[k].changed.length, 0);
+  if (input.maxItems !== undefined && listed > input.maxItems) {
+    throw new LimitExceededError(input.collections.contacts.url, 'limits.maxItemsPerMailbox', input.maxItems, `the mailbox lists ${listed} items in its three collections`);
+  }
 
   // Nothing new on either side (our own writes coming back with the ETag we stored do not
   // count): the plan would be empty, so it is not made (R6: a no-change sync costs the feed
@@ -228,9 +235,9 @@ export async function readMailboxSnapshot(input: SnapshotInput): Promise<Snapsho
     state.listRetries(user, 'import').size === 0 &&
     state.listRetries(user, 'create').size === 0 &&
     !(s.syncPrivate && state.listForeign(user).some((f) => f.reason.startsWith('private'))) &&
-    COLLECTION_KINDS.every((k) => !deltas[k].full && deltas[k].deleted.length === 0 && deltas[k].changed.every((r) => state.etagOf(user, r.href) === r.etag || reported(r.href, r.etag)));
+    COLLECTION_KINDS.every((k) => !deltas[k].full && deltas[k].deleted.length === 0 && !deltas[k].refused?.length && deltas[k].changed.every((r) => state.etagOf(user, r.href) === r.etag || reported(r.href, r.etag)));
   if (quiet) {
-    const empty = (kind: CollectionKind): DeviceCollectionSnapshot => ({ ref: input.collections[kind], full: false, token: null, changed: [], deleted: [] });
+    const empty = (kind: CollectionKind): DeviceCollectionSnapshot => ({ ref: input.collections[kind], full: false, token: null, changed: [], deleted: [], refused: [] });
     const device = { contacts: empty('contacts'), appointments: empty('appointments'), tasks: empty('tasks') };
     return { unchanged: true, nextCursors, nextTokens, snapshot: snapshotOf(device, { items: [], foreign: [], exclusions: new Set() }, new Map()) };
   }
@@ -269,7 +276,12 @@ export async function readMailboxSnapshot(input: SnapshotInput): Promise<Snapsho
     for (const href of gone) toFetch.delete(href);
     const fetched = toFetch.size ? await mailbox.fetch(ref, [...toFetch]) : { items: [], missing: [] };
     const entries = fetched.items.map((it) => parseDeviceItem(kind, it.href, it.etag, it.data, mapper));
-    device[kind] = { ref, full: delta.full, token: delta.token, changed: entries, deleted: [...new Set([...gone, ...fetched.missing])] };
+    // An item that could not be read is its own item error (retried next sync), never a deletion.
+    for (const f of fetched.failed ?? []) {
+      const listedEtag = changed.find((r) => r.href === f.href)?.etag ?? byHref.get(f.href)?.etag ?? '';
+      entries.push({ collection: kind, href: f.href, etag: listedEtag, raw: '', error: `cannot read it: ${f.message}`, unreadable: 'fetch' });
+    }
+    device[kind] = { ref, full: delta.full, token: delta.token, changed: entries, deleted: [...new Set([...gone, ...fetched.missing])], refused: delta.refused ?? [] };
   }
 
   // CRM records that device changes or adoptions need (R20, R23), read by id.

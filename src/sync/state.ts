@@ -1,9 +1,14 @@
 // The state store (better-sqlite3, WAL, 0600): what the last sync agreed on, per mailbox.
 // It holds ids, hrefs, ETags, versions and hashes only — no personal data (R25 and the issue).
+import { shorten } from '../providers/dav/errors.js';
 import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { CrmCursor, RecordKind } from '../providers/crm/model.js';
+
+
+/** Longest error message kept in the state store (status and retry records). */
+const MAX_STORED_MESSAGE = 1000;
 
 export type CollectionKind = 'contacts' | 'appointments' | 'tasks';
 export type MailboxState = 'not-started' | 'in-progress' | 'success' | 'failed';
@@ -204,6 +209,8 @@ export class StateStore {
   setStatus(user: string, patch: Partial<Omit<MailboxStatus, 'user'>>): void {
     const cur = this.getStatus(user);
     const next = { ...cur, ...patch };
+    // A hostile server's answer must not become a 100 kB status line.
+    if (next.lastError && next.lastError.length > MAX_STORED_MESSAGE) next.lastError = shorten(next.lastError, MAX_STORED_MESSAGE);
     this
       .sql(
         `INSERT INTO mailbox (user, state, last_success, last_error, next_run, pending, started_at, finished_at)
@@ -345,7 +352,9 @@ export class StateStore {
   }
 
   setRetry(user: string, side: RetrySide, key: string, message: string): void {
-    this.sql('INSERT OR REPLACE INTO retry (user, side, key, message) VALUES (?, ?, ?, ?)').run(user, side, key, message);
+    // 'import'/'create' records carry data (JSON), the others a message for people: cut those.
+    const text = side === 'crm' || side === 'device' ? shorten(message, MAX_STORED_MESSAGE) : message;
+    this.sql('INSERT OR REPLACE INTO retry (user, side, key, message) VALUES (?, ?, ?, ?)').run(user, side, key, text);
   }
 
   clearRetries(user: string, side: RetrySide): void {

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config/schema.js';
-import { signWebhookBody } from '../../src/daemon/webhook.js';
+import { signedWebhookHeaders, signWebhookBody } from '../../src/daemon/webhook.js';
 import { runCli } from '../helpers/cli.js';
 import { Scenario, type ScenarioOptions } from '../helpers/scenario.js';
 import { freePort } from '../helpers/servers.js';
@@ -183,32 +183,42 @@ describe('HTTP endpoint', () => {
     });
     const url = `http://127.0.0.1:${port}`;
     const syncs = () => d.logs().filter((l) => /^synced /.test(l.message)).length;
-    const post = (body: string, signature?: string) =>
-      fetch(`${url}/hooks/crm`, { method: 'POST', body, headers: { 'Content-Type': 'application/json', ...(signature ? { 'X-Sync-Signature': signature } : {}) } });
+    const ts = () => Math.floor(Date.now() / 1000);
+    const postRaw = (body: string, signature: string | undefined, timestamp: number) =>
+      fetch(`${url}/hooks/crm`, { method: 'POST', body, headers: { 'Content-Type': 'application/json', 'X-Sync-Timestamp': String(timestamp), ...(signature ? { 'X-Sync-Signature': signature } : {}) } });
+    /** Signed with `key` at the current time (no signature when key is undefined). */
+    const post = (body: string, key?: string) => {
+      const at = ts();
+      return postRaw(body, key === undefined ? undefined : signWebhookBody(key, body, at), at);
+    };
 
     await waitFor(() => syncs() >= 2, 5000, () => 'the first two sync log lines');
     await new Promise((r) => setTimeout(r, 1200)); // a push from the scenario's own import may still land
     const before = syncs();
     const body = JSON.stringify({ users: ['sschmidt'] });
     expect((await post(body)).status).toBe(401);
-    expect((await post(body, signWebhookBody('wrong-secret-wrong-secret', body))).status).toBe(401);
+    expect((await post(body, 'wrong-secret-wrong-secret')).status).toBe(401);
     const big = JSON.stringify({ users: ['x'.repeat(70_000)] });
-    expect((await post(big, signWebhookBody(secret, big))).status).toBe(413);
+    expect((await post(big, secret)).status).toBe(413);
     const broken = '{"users": [';
-    expect((await post(broken, signWebhookBody(secret, broken))).status).toBe(400);
+    expect((await post(broken, secret)).status).toBe(400);
     const unknown = JSON.stringify({ users: ['nobody'] });
-    const r422 = await post(unknown, signWebhookBody(secret, unknown));
+    const r422 = await post(unknown, secret);
     expect(r422.status).toBe(422);
     expect(((await r422.json()) as { error: string }).error).toContain("'nobody'");
     await new Promise((r) => setTimeout(r, 1500));
     expect(syncs()).toBe(before);
 
-    const ok = await post(body, signWebhookBody(secret, body));
+    const at = ts();
+    const signed = signWebhookBody(secret, body, at);
+    const ok = await postRaw(body, signed, at);
     expect(ok.status).toBe(202);
+    // The same signed request again (a replay): refused.
+    expect((await postRaw(body, signed, at)).status).toBe(409);
     expect(await ok.json()).toEqual({ mailboxes: ['sschmidt'] });
     await waitFor(() => syncs() > before, 2000, () => 'a sync after the signed webhook');
     const byRecord = JSON.stringify({ addresses: ['a4'] });
-    expect(await (await post(byRecord, signWebhookBody(secret, byRecord))).json()).toEqual({ mailboxes: ['sschmidt'] });
+    expect(await (await fetch(`${url}/hooks/crm`, { method: 'POST', body: byRecord, headers: signedWebhookHeaders(secret, byRecord) })).json()).toEqual({ mailboxes: ['sschmidt'] });
 
     const health = await fetch(`${url}/healthz`);
     expect(health.status).toBe(200);

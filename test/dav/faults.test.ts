@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   AuthError,
+  CredentialScopeError,
   NetworkError,
   openMailbox,
   PreconditionFailedError,
@@ -358,14 +359,24 @@ describe('redirects and compressed answers (two loopback origins)', () => {
     const a = createHttpServer(redirectTo(seen, bUrl));
     const aUrl = `http://127.0.0.1:${await listen(a)}/`;
     try {
+      // B's answer names the principal on B: without the admin's confirmation nothing goes there.
       const p = openMailbox({ url: aUrl, username: 'anna', password: 'secret-pw', auth: 'basic' }, { timeoutMs: 2000, retries: 0, concurrency: 1 });
       opened.push(p);
-      await expect(p.probe()).resolves.toMatchObject({ principal: `${bUrl}/principals/anna/` });
-      expect(seen.map((s) => `${s.origin} ${s.method} ${s.path}`).slice(0, 3)).toEqual(['A PROPFIND /', 'A PROPFIND /dav/', 'B PROPFIND /dav/']);
+      const err = await p.probe().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(CredentialScopeError);
+      expect((err as CredentialScopeError).remedy).toContain(`--trust-origin ${bUrl}`);
+      expect(seen.map((s) => `${s.origin} ${s.method} ${s.path}`)).toEqual(['A PROPFIND /', 'A PROPFIND /dav/', 'B PROPFIND /dav/']);
       // The same-origin hop (/ → /dav/) carries the login; the redirect to origin B does not
       // (an open redirect must not hand the password to another host).
       expect(seen.filter((s) => s.origin === 'A').every((s) => s.auth?.startsWith('Basic '))).toBe(true);
       expect(seen[2]).toMatchObject({ origin: 'B', auth: undefined });
+
+      // Confirmed at assign (--trust-origin): B gets the login for the addresses it names.
+      seen.length = 0;
+      const trusted = openMailbox({ url: aUrl, username: 'anna', password: 'secret-pw', auth: 'basic', trustedOrigins: [bUrl] }, { timeoutMs: 2000, retries: 0, concurrency: 1 });
+      opened.push(trusted);
+      await expect(trusted.probe()).resolves.toMatchObject({ principal: `${bUrl}/principals/anna/` });
+      expect(seen.slice(3).every((s) => s.origin === 'B' && s.auth?.startsWith('Basic '))).toBe(true);
     } finally {
       await closeAll(a, b);
     }

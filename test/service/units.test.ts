@@ -39,7 +39,7 @@ describe('systemd', () => {
     const unit = systemdUnit(spec());
     expect(verify(unit, false)).toEqual({ code: 0, stderr: '' });
     expect(unit).toContain(`ExecStart="${process.execPath}" "${fs.realpathSync(cliPath)}" "--log-format" "json" "daemon"`);
-    for (const line of ['Type=notify', 'User=sync-cli', 'StateDirectory=sync-cli', 'ConfigurationDirectory=sync-cli', 'Restart=on-failure', 'WatchdogSec=60s', 'ProtectSystem=strict', 'NoNewPrivileges=yes']) {
+    for (const line of ['Type=notify', 'User=sync-cli', 'StateDirectory=sync-cli', 'ConfigurationDirectory=sync-cli', 'Restart=on-failure', 'WatchdogSec=60s', 'ProtectSystem=strict', 'NoNewPrivileges=yes', 'LimitNOFILE=65536']) {
       expect(unit.split('\n')).toContain(line);
     }
   });
@@ -77,6 +77,7 @@ describe('launchd', () => {
       ProgramArguments: [process.execPath, fs.realpathSync(cliPath), '--log-format', 'json', 'daemon'],
       RunAtLoad: true,
       KeepAlive: { SuccessfulExit: false },
+      SoftResourceLimits: { NumberOfFiles: 65536 },
       UserName: 'sync-cli',
       StandardErrorPath: '/Library/Logs/sync-cli/sync-cli.log',
     });

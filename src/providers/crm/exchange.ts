@@ -1,6 +1,7 @@
-// The CRM exchange file (../shared/spec/crm-exchange.md): its zod schema, validation with
+// The CRM exchange file (docs/exchange-format.md): its zod schema, validation with
 // messages that name record and field, the one-transaction import and the export.
 import { z } from 'zod';
+import { closestKey, didYouMean } from '../../config/did-you-mean.js';
 import { InputError } from '../../errors.js';
 import type { CrmStore, Extra, StoredActivity, StoredAddress } from './store.js';
 import { userToRow } from './store.js';
@@ -123,6 +124,9 @@ const ACTIVITY_KEYS = new Set([
   'owner', 'participants', 'addresses', 'tags', 'updatedAt', 'deleted', 'version',
 ]);
 
+const TOP_LEVEL_KEYS = ['users', 'addresses', 'activities'];
+const RECORD_KEYS: Record<'users' | 'addresses' | 'activities', Set<string>> = { users: USER_KEYS, addresses: ADDRESS_KEYS, activities: ACTIVITY_KEYS };
+
 function extraOf(record: Record<string, unknown>, known: Set<string>): Extra | null {
   const extra: Extra = {};
   for (const [k, v] of Object.entries(record)) if (!known.has(k)) extra[k] = v;
@@ -149,6 +153,10 @@ export function validateExchange(raw: unknown): { file: ExchangeFile; problems: 
   const problems: string[] = [];
   const file: ExchangeFile = { users: [], addresses: [], activities: [] };
   if (!isRecord(raw)) return { file, problems: ['(top level): must be a JSON object with users, addresses and activities'] };
+  // An unknown top-level key would import nothing of it and exit 0 ("adresses"): refused.
+  for (const key of Object.keys(raw)) {
+    if (!TOP_LEVEL_KEYS.includes(key)) problems.push(`${key}: unknown top-level key${didYouMean(key, TOP_LEVEL_KEYS)}; an exchange file has ${TOP_LEVEL_KEYS.join(', ')}`);
+  }
   const sections = [
     ['users', exchangeUserSchema, false],
     ['addresses', exchangeAddressSchema, true],
@@ -165,6 +173,16 @@ export function validateExchange(raw: unknown): { file: ExchangeFile; problems: 
     list.forEach((item: unknown, i) => {
       const rid = isRecord(item) && typeof item.id === 'string' ? item.id : undefined;
       const where = `${name}[${i}]${rid ? ` (id ${rid})` : ''}`;
+      // Other keys are kept with the record, but one that looks like a misspelt known key
+      // (`fristName`) would silently lose that field: refused with the key that was meant.
+      if (isRecord(item)) {
+        const known = RECORD_KEYS[name];
+        for (const key of Object.keys(item)) {
+          if (known.has(key)) continue;
+          const meant = closestKey(key, [...known]);
+          if (meant) problems.push(`${where}.${key}: unknown key (did you mean "${meant}"?)`);
+        }
+      }
       const result = deletable && isRecord(item) && item.deleted === true ? deletedSchema.safeParse(item) : schema.safeParse(item);
       if (!result.success) {
         for (const issue of result.error.issues) problems.push(`${where}${formatPath(issue.path)}: ${issue.message}`);
@@ -206,7 +224,7 @@ export function parseExchangeTextLenient(textIn: string, source: string): { file
   try {
     raw = JSON.parse(textIn);
   } catch (err) {
-    throw new InputError(`${source} is not valid JSON: ${(err as Error).message}`, 'Fix the JSON syntax; the format is described in crm-exchange.md.');
+    throw new InputError(`${source} is not valid JSON: ${(err as Error).message}`, 'Fix the JSON syntax; the format is described in docs/exchange-format.md.');
   }
   return validateExchange(raw);
 }
@@ -216,7 +234,7 @@ function importProblems(source: string, problems: string[]): InputError {
   const more = problems.length > shown.length ? `\n  … and ${problems.length - shown.length} more` : '';
   return new InputError(
     `${source}: ${problems.length} problem${problems.length === 1 ? '' : 's'}, nothing was imported:\n  ${shown.join('\n  ')}${more}`,
-    'Fix the listed records and fields and import again (the format is described in crm-exchange.md).',
+    'Fix the listed records and fields and import again (the format is described in docs/exchange-format.md).',
   );
 }
 

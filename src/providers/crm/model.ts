@@ -1,4 +1,4 @@
-// The CRM domain model as sync-cli sees it (shape of ../shared/spec/crm-exchange.md), and the
+// The CRM domain model as sync-cli sees it (shape of docs/exchange-format.md), and the
 // CrmProvider contract the sync engine needs. Providers translate their storage into this.
 
 export interface CrmUser {

@@ -3,16 +3,24 @@
 import { SyncCliError } from '../../errors.js';
 import { redactString } from '../../log/redact.js';
 
-/** URL for messages: no userinfo, no query (tokens sometimes travel there). */
+/** Longest URL quoted in a message: a hostile server's 100,000-character href stays readable. */
+const MAX_URL_IN_MESSAGE = 200;
+
+/** Cuts a text to `max` characters, saying how much was left out. */
+export function shorten(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max)}… (${text.length - max} more characters)`;
+}
+
+/** URL for messages: no userinfo, no query (tokens sometimes travel there), at most 200 characters. */
 export function displayUrl(url: string): string {
   try {
     const u = new URL(url);
     u.username = '';
     u.password = '';
     u.search = '';
-    return redactString(u.href);
+    return shorten(redactString(u.href), MAX_URL_IN_MESSAGE);
   } catch {
-    return redactString(url);
+    return shorten(redactString(url), MAX_URL_IN_MESSAGE);
   }
 }
 
@@ -125,5 +133,67 @@ export class MissingEtagError extends SyncCliError {
 export class DavProtocolError extends SyncCliError {
   constructor(message: string, remedy?: string) {
     super(message, { exitCode: 2, remedy });
+  }
+}
+
+/** A configured limit was reached (answer size, hrefs, items): the URL and the limit are named. */
+export class LimitExceededError extends SyncCliError {
+  constructor(
+    readonly url: string,
+    readonly limit: string,
+    readonly value: number,
+    what: string,
+  ) {
+    super(`${what} (${displayUrl(url)}); the limit is ${limit} = ${value}; reading stopped, nothing of it was used`, {
+      remedy: `if the server is yours and this is expected, raise ${limit} in config.json`,
+    });
+  }
+}
+
+/** The mailbox run (or one request with its retries) reached its time limit. */
+export class DeadlineExceededError extends SyncCliError {
+  constructor(
+    readonly url: string,
+    readonly limit: 'limits.mailboxRunSeconds' | 'limits.requestSeconds',
+    readonly seconds: number,
+  ) {
+    const what = limit === 'limits.mailboxRunSeconds' ? 'the sync of this mailbox' : `the request to ${displayUrl(url)}`;
+    super(`${what} could not finish within its time limit of ${seconds} s (${limit}); what was written so far is kept`, {
+      remedy: `the next sync continues where this one stopped; if the server is just slow, raise ${limit} in config.json`,
+    });
+  }
+}
+
+/**
+ * The server named an address outside what the password may be sent to (docs/credentials.md):
+ * nothing was sent there.
+ */
+export class CredentialScopeError extends SyncCliError {
+  constructor(
+    readonly url: string,
+    readonly configured: string,
+    readonly reason: 'scheme' | 'plain-http' | 'other-origin',
+  ) {
+    const target = displayUrl(url);
+    const origin = (() => {
+      try {
+        return new URL(url).origin;
+      } catch {
+        return target;
+      }
+    })();
+    const message =
+      reason === 'plain-http'
+        ? `the server named ${target}, a plain-http address, for a mailbox configured as https (${displayUrl(configured)}); refused, nothing was sent there`
+        : reason === 'scheme'
+          ? `the server named ${target}, which is not an http(s) address; refused, nothing was sent there`
+          : `the server named ${target}, on another server than the configured ${displayUrl(configured)}; sync-cli sends the password and contact data only to the configured server, so nothing was sent there`;
+    super(message, {
+      exitCode: 2,
+      remedy:
+        reason === 'other-origin'
+          ? `if ${origin} belongs to your mailbox provider (iCloud, for example, names pNN-contacts.icloud.com), confirm it: sync-cli users assign USER --url … --username … --password-stdin --trust-origin ${origin}`
+          : 'ask the server admin to fix the server\'s https configuration; sync-cli never sends the password over plain http for an https mailbox',
+    });
   }
 }

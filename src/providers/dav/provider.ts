@@ -6,7 +6,8 @@
 import { DAVNamespace, davRequest, getDAVAttribute, makeCalendar, propfind, syncCollection, type DAVResponse } from 'tsdav';
 import type { ElementCompact } from 'xml-js';
 import { ConfigError } from '../../errors.js';
-import { DavProtocolError, displayUrl, ItemRejectedError, MissingEtagError, NotFoundError, PreconditionFailedError, ServerError, UidConflictError } from './errors.js';
+import { sameOrigin } from './credential-scope.js';
+import { DavProtocolError, displayUrl, ItemRejectedError, LimitExceededError, NetworkError, MissingEtagError, NotFoundError, PreconditionFailedError, ServerError, shorten, UidConflictError } from './errors.js';
 import { canonicalHref, hrefPath, safeFileName, sameUrl, withTrailingSlash } from './href.js';
 import { DavTransport, errorForStatus, expectOk, type HttpResult, type RequestOptions } from './transport.js';
 import type {
@@ -14,12 +15,14 @@ import type {
   CollectionKind,
   CollectionRef,
   DavItem,
+  FetchResult,
   ItemRef,
   MailboxAccount,
   MailboxProvider,
   ProbeResult,
   TransportOptions,
 } from './types.js';
+import { DEFAULT_LIMITS } from './types.js';
 
 /** Hrefs per multiget REPORT: big enough to be cheap, small enough for 1 MB items. */
 export const MULTIGET_BATCH = 50;
@@ -81,13 +84,30 @@ const COLLECTION_PROPS: ElementCompact = {
   'c:supported-calendar-component-set': {},
 };
 
+/** Closing tags of hrefs in a multistatus, counted on the raw text before anything is parsed. */
+const HREF_CLOSE = /<\/(?:[A-Za-z_][\w.-]*:)?href\s*>/g;
+
+function countHrefs(xml: string): number {
+  let n = 0;
+  HREF_CLOSE.lastIndex = 0;
+  while (HREF_CLOSE.exec(xml)) n++;
+  return n;
+}
+
+/** Longest per-item error message kept (a hostile server's page is not stored whole). */
+const MAX_ITEM_MESSAGE = 500;
+
 export class DavMailbox implements MailboxProvider {
   private readonly transport: DavTransport;
   private discovery: Discovery | undefined;
 
   private readonly account: MailboxAccount;
+  private readonly maxHrefs: number;
+  private readonly maxItems: number;
 
   constructor(account: MailboxAccount, opts: TransportOptions) {
+    this.maxHrefs = opts.maxHrefsPerListing ?? DEFAULT_LIMITS.maxHrefsPerListing;
+    this.maxItems = opts.maxItems ?? DEFAULT_LIMITS.maxItemsPerMailbox;
     let url: URL;
     try {
       url = new URL(account.url);
@@ -115,7 +135,19 @@ export class DavMailbox implements MailboxProvider {
         headers[key] = value;
       });
       const body = typeof init?.body === 'string' ? init.body : init?.body == null ? undefined : String(init.body);
-      const result = await this.transport.request(init?.method ?? 'GET', url, { headers, body, ...options });
+      const method = init?.method ?? 'GET';
+      const result = await this.transport.request(method, url, { headers, body, ...options });
+      // DAV answers never carry a DTD: entity declarations (a "billion laughs" bomb) are refused
+      // before any parser sees them.
+      if (/<!(DOCTYPE|ENTITY)/i.test(result.text) && /xml/i.test(result.headers.get('content-type') ?? 'xml')) {
+        throw new DavProtocolError(`the answer to ${method} ${displayUrl(url)} declares a DTD or entities, which no CardDAV/CalDAV answer needs; refused`, 'ask the server admin; if a proxy rewrites answers, bypass it');
+      }
+      // A listing is parsed into objects only when its size is sane (the XML tree costs many
+      // times the text): counted on the raw answer first.
+      if ((method === 'PROPFIND' || method === 'REPORT') && result.text.length > 64 * 1024) {
+        const hrefs = countHrefs(result.text);
+        if (hrefs > this.maxHrefs) throw new LimitExceededError(url, 'limits.maxHrefsPerListing', this.maxHrefs, `the ${method} answer lists ${hrefs} hrefs`);
+      }
       if (seen) seen.last = result;
       return new Response(NULL_BODY_STATUSES.has(result.status) ? null : result.text, {
         status: result.status,
@@ -296,10 +328,31 @@ export class DavMailbox implements MailboxProvider {
 
   // --- delta --------------------------------------------------------------------------------
 
+  /**
+   * An href of a listing as an absolute URL, or undefined when sync-cli will not request it:
+   * unparsable, not http(s), or on another origin than its collection (docs/credentials.md).
+   * Such hrefs are remembered in `refused` and become item errors.
+   */
+  private itemHref(raw: string, collection: CollectionRef, refused: Map<string, string>): string | undefined {
+    let href: string;
+    try {
+      href = canonicalHref(raw, collection.url);
+    } catch {
+      refused.set(shorten(raw, 200), `the server listed an href that is not a URL: ${shorten(JSON.stringify(raw), 200)}`);
+      return undefined;
+    }
+    if (!sameOrigin(href, collection.url)) {
+      refused.set(href, `the server listed ${displayUrl(href)} in ${displayUrl(collection.url)}, outside the collection's server; sync-cli does not request it (no password, no data is sent there)`);
+      return undefined;
+    }
+    return href;
+  }
+
   /** One sync-collection run (following truncation). 'invalid' when the server refuses the token. */
   private async syncReport(collection: CollectionRef, token: string | null): Promise<CollectionDelta | 'invalid' | 'unsupported'> {
     const changed = new Map<string, string>();
     const deleted = new Set<string>();
+    const refused = new Map<string, string>();
     let current = token;
     for (let page = 0; page < MAX_SYNC_PAGES; page++) {
       const seen: { last?: HttpResult } = {};
@@ -326,7 +379,8 @@ export class DavMailbox implements MailboxProvider {
       let truncated = false;
       for (const r of responses) {
         for (const rawHref of asArray(r.href)) {
-          const href = canonicalHref(String(rawHref), collection.url);
+          const href = this.itemHref(String(rawHref), collection, refused);
+          if (href === undefined) continue;
           if (sameUrl(href, collection.url)) {
             if (r.status === 507) truncated = true;
             continue;
@@ -340,12 +394,14 @@ export class DavMailbox implements MailboxProvider {
           }
         }
       }
+      if (changed.size > this.maxItems) throw new LimitExceededError(collection.url, 'limits.maxItemsPerMailbox', this.maxItems, `the collection lists ${changed.size} items`);
       if (!truncated || nextToken === null || nextToken === current) {
         return {
           changed: [...changed].map(([href, etag]) => ({ href, etag })),
           deleted: [...deleted],
           full: token === null,
           token: nextToken,
+          ...(refused.size ? { refused: [...refused].map(([href, message]) => ({ href, message })) } : {}),
         };
       }
       current = nextToken;
@@ -362,13 +418,15 @@ export class DavMailbox implements MailboxProvider {
     if (newToken !== null && token === newToken) return { changed: [], deleted: [], full: false, token };
     const { responses } = await this.propfind(collection.url, { 'd:getetag': {}, 'd:resourcetype': {} }, '1');
     const changed: ItemRef[] = [];
+    const refused = new Map<string, string>();
     for (const r of responses) {
-      const href = canonicalHref(String(asArray(r.href)[0] ?? ''), collection.url);
-      if (!r.ok || sameUrl(href, collection.url)) continue;
+      const href = this.itemHref(String(asArray(r.href)[0] ?? ''), collection, refused);
+      if (href === undefined || !r.ok || sameUrl(href, collection.url)) continue;
       if (Object.keys((r.props?.resourcetype as object | undefined) ?? {}).includes('collection')) continue;
       changed.push({ href, etag: text(r.props?.getetag) ?? '' });
     }
-    return { changed, deleted: [], full: true, token: newToken };
+    if (changed.length > this.maxItems) throw new LimitExceededError(collection.url, 'limits.maxItemsPerMailbox', this.maxItems, `the collection lists ${changed.length} items`);
+    return { changed, deleted: [], full: true, token: newToken, ...(refused.size ? { refused: [...refused].map(([href, message]) => ({ href, message })) } : {}) };
   }
 
   async delta(collection: CollectionRef, token: string | null): Promise<CollectionDelta> {
@@ -390,22 +448,29 @@ export class DavMailbox implements MailboxProvider {
     const card = collection.kind === 'contacts';
     const seen: { last?: HttpResult } = {};
     const ns = card ? 'card' : 'c';
-    const responses = await davRequest({
-      url: collection.url,
-      init: {
-        method: 'REPORT',
-        headers: { depth: '1' },
-        namespace: ns,
-        body: {
-          [card ? 'addressbook-multiget' : 'calendar-multiget']: {
-            _attributes: getDAVAttribute(card ? [DAVNamespace.DAV, DAVNamespace.CARDDAV] : [DAVNamespace.DAV, DAVNamespace.CALDAV]),
-            'd:prop': { 'd:getetag': {}, [card ? 'card:address-data' : 'c:calendar-data']: {} },
-            'd:href': hrefs.map(hrefPath),
+    let responses: DAVResponse[];
+    try {
+      responses = await davRequest({
+        url: collection.url,
+        init: {
+          method: 'REPORT',
+          headers: { depth: '1' },
+          namespace: ns,
+          body: {
+            [card ? 'addressbook-multiget' : 'calendar-multiget']: {
+              _attributes: getDAVAttribute(card ? [DAVNamespace.DAV, DAVNamespace.CARDDAV] : [DAVNamespace.DAV, DAVNamespace.CALDAV]),
+              'd:prop': { 'd:getetag': {}, [card ? 'card:address-data' : 'c:calendar-data']: {} },
+              'd:href': hrefs.map(hrefPath),
+            },
           },
         },
-      },
-      fetch: this.tsdavFetch({}, seen),
-    });
+        fetch: this.tsdavFetch({}, seen),
+      });
+    } catch (err) {
+      // A batch too large for one answer (big photos): read its items one by one, each capped alone.
+      if (err instanceof LimitExceededError && hrefs.length > 1) return undefined;
+      throw err;
+    }
     if (!DavMailbox.isMultistatus(responses)) {
       const status = seen.last!.status;
       if (status >= 500 || status === 429) throw errorForStatus('REPORT', collection.url, seen.last!);
@@ -415,7 +480,12 @@ export class DavMailbox implements MailboxProvider {
     const items: DavItem[] = [];
     for (const r of responses) {
       for (const rawHref of asArray(r.href)) {
-        const href = canonicalHref(String(rawHref), collection.url);
+        let href: string;
+        try {
+          href = canonicalHref(String(rawHref), collection.url);
+        } catch {
+          continue;
+        }
         if (!wanted.has(href) || !r.ok) continue;
         const data = text(card ? r.props?.addressData : r.props?.calendarData);
         if (data === undefined) continue;
@@ -440,22 +510,57 @@ export class DavMailbox implements MailboxProvider {
     return text(responses.find((r) => r.ok)?.props?.getetag);
   }
 
-  async fetch(collection: CollectionRef, hrefs: string[]): Promise<{ items: DavItem[]; missing: string[] }> {
-    const canonical = [...new Set(hrefs.map((h) => canonicalHref(h, collection.url)))];
+  /**
+   * One item read on its own (the multiget fallback): its failure is its own item error, never
+   * the batch's or the mailbox's — except what concerns the whole mailbox (login, deadline,
+   * rate limit, an outage), which is thrown.
+   */
+  private async fetchOne(href: string): Promise<{ href: string; item?: DavItem; error?: string; network?: unknown }> {
+    try {
+      return { href, item: await this.getOne(href) };
+    } catch (err) {
+      if (err instanceof ItemRejectedError || err instanceof LimitExceededError || err instanceof ServerError || err instanceof NetworkError) {
+        return { href, error: shorten((err as Error).message, MAX_ITEM_MESSAGE), ...(err instanceof NetworkError ? { network: err } : {}) };
+      }
+      throw err;
+    }
+  }
+
+  async fetch(collection: CollectionRef, hrefs: string[]): Promise<FetchResult> {
+    const failed: { href: string; message: string }[] = [];
+    const canonical: string[] = [];
+    for (const h of new Set(hrefs)) {
+      let href: string;
+      try {
+        href = canonicalHref(h, collection.url);
+      } catch {
+        failed.push({ href: h, message: `not a URL: ${shorten(JSON.stringify(h), 200)}` });
+        continue;
+      }
+      if (sameOrigin(href, collection.url)) canonical.push(href);
+      else failed.push({ href, message: `${displayUrl(href)} is outside the collection's server ${displayUrl(collection.url)}; not requested` });
+    }
     const batches: string[][] = [];
     for (let i = 0; i < canonical.length; i += MULTIGET_BATCH) batches.push(canonical.slice(i, i + MULTIGET_BATCH));
     const results = await Promise.all(
       batches.map(async (batch) => {
         const got = await this.multiget(collection, batch);
-        if (got) return got;
-        const one = await Promise.all(batch.map(async (href) => ({ href, item: await this.getOne(href) })));
-        return { items: one.flatMap((o) => (o.item ? [o.item] : [])), missing: one.filter((o) => !o.item).map((o) => o.href) };
+        if (got) return { ...got, failed: [] as { href: string; message: string }[] };
+        const one = await Promise.all(batch.map((href) => this.fetchOne(href)));
+        // Every item unreachable: that is an outage of the server, not of these items.
+        if (one.length > 1 && one.every((o) => o.network)) throw one[0]!.network;
+        return {
+          items: one.flatMap((o) => (o.item ? [o.item] : [])),
+          missing: one.filter((o) => !o.item && !o.error).map((o) => o.href),
+          failed: one.flatMap((o) => (o.error ? [{ href: o.href, message: o.error }] : [])),
+        };
       }),
     );
     // Items whose etag the server did not include get one (rare; keeps ItemRef complete).
     const items = results.flatMap((r) => r.items);
     for (const item of items) if (!item.etag) item.etag = (await this.etagOf(item.href)) ?? '';
-    return { items, missing: results.flatMap((r) => r.missing) };
+    failed.push(...results.flatMap((r) => r.failed));
+    return { items, missing: results.flatMap((r) => r.missing), ...(failed.length ? { failed } : {}) };
   }
 
   // --- writes -------------------------------------------------------------------------------

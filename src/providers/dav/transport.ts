@@ -11,15 +11,19 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import { rootCertificates } from 'node:tls';
-import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
+import { brotliDecompressSync, gunzipSync, inflateSync, type ZlibOptions } from 'node:zlib';
 import pLimit, { type LimitFunction } from 'p-limit';
 import pRetry, { AbortError } from 'p-retry';
 import { ConfigError } from '../../errors.js';
 import { registerSecret } from '../../log/redact.js';
 import { digestAuthorization, parseDigestChallenge, type DigestChallenge } from './digest.js';
+import { credentialsFor } from './credential-scope.js';
 import {
   displayUrl,
   AuthError,
+  CredentialScopeError,
+  DeadlineExceededError,
+  LimitExceededError,
   ItemRejectedError,
   NetworkError,
   NotFoundError,
@@ -27,7 +31,7 @@ import {
   RateLimitedError,
   ServerError,
 } from './errors.js';
-import type { MailboxAccount, TransportOptions } from './types.js';
+import { DEFAULT_LIMITS, type MailboxAccount, type TransportOptions } from './types.js';
 
 /** Response headers, looked up case-insensitively (the part of WHATWG Headers we use). */
 export class ResponseHeaders {
@@ -105,18 +109,28 @@ class TransportClosed extends Error {
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const MAX_REDIRECTS = 5;
 
-function decodeBody(buf: Buffer, encoding: string | undefined): string {
+/** Thrown when a decoded answer would pass the cap (zlib stops at maxOutputLength). */
+class DecodedTooLarge extends Error {}
+
+/** Decodes gzip/deflate/br; the output never grows past `maxBytes` (a zip bomb stops there). */
+function decodeBody(buf: Buffer, encoding: string | undefined, maxBytes: number): string {
   if (buf.length === 0) return '';
-  switch ((encoding ?? '').trim().toLowerCase()) {
-    case 'gzip':
-    case 'x-gzip':
-      return gunzipSync(buf).toString('utf8');
-    case 'deflate':
-      return inflateSync(buf).toString('utf8');
-    case 'br':
-      return brotliDecompressSync(buf).toString('utf8');
-    default:
-      return buf.toString('utf8');
+  const opts: ZlibOptions = { maxOutputLength: maxBytes };
+  try {
+    switch ((encoding ?? '').trim().toLowerCase()) {
+      case 'gzip':
+      case 'x-gzip':
+        return gunzipSync(buf, opts).toString('utf8');
+      case 'deflate':
+        return inflateSync(buf, opts).toString('utf8');
+      case 'br':
+        return brotliDecompressSync(buf, opts).toString('utf8');
+      default:
+        return buf.toString('utf8');
+    }
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE' || err instanceof RangeError) throw new DecodedTooLarge();
+    throw err;
   }
 }
 
@@ -198,10 +212,11 @@ export class DavTransport {
   }
 
   /** One request/answer on the wire: no redirects, no retries; network failures and the timeout reject. */
-  private send(method: string, url: URL, headers: Record<string, string>, body: string | undefined): Promise<HttpResult> {
+  private send(method: string, url: URL, headers: Record<string, string>, body: string | undefined, timeoutMs: number): Promise<HttpResult> {
     if (this.closed) return Promise.reject(new TransportClosed());
     const secure = url.protocol === 'https:';
-    const timeoutMs = this.opts.timeoutMs;
+    const maxBytes = this.opts.maxResponseBytes ?? DEFAULT_LIMITS.maxResponseBytes;
+    const tooLarge = (what: string) => new LimitExceededError(url.href, 'limits.maxResponseBytes', maxBytes, `the answer to ${method} ${what}`);
     return new Promise<HttpResult>((resolve, reject) => {
       const payload = body === undefined ? undefined : Buffer.from(body, 'utf8');
       let req: http.ClientRequest;
@@ -221,17 +236,32 @@ export class DavTransport {
         reject(err);
       };
       req.on('response', (res: http.IncomingMessage) => {
+        // Stop reading at the cap: a hostile server cannot fill the memory (docs/security.md).
+        const declared = Number(res.headers['content-length']);
+        if (Number.isFinite(declared) && declared > maxBytes) {
+          fail(tooLarge(`announces ${declared} bytes`));
+          return req.destroy();
+        }
         const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          size += c.length;
+          if (size > maxBytes) {
+            fail(tooLarge('is larger than the limit'));
+            req.destroy();
+            return;
+          }
+          chunks.push(c);
+        });
         res.on('error', fail);
         res.on('end', () => {
           clearTimeout(timer);
           if (!res.complete) return reject(new Error('the connection closed before the answer was complete'));
           try {
-            const text = decodeBody(Buffer.concat(chunks), res.headers['content-encoding']);
+            const text = decodeBody(Buffer.concat(chunks), res.headers['content-encoding'], maxBytes);
             resolve({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', headers: new ResponseHeaders(res.headers), text, url: url.href });
           } catch (err) {
-            reject(err);
+            reject(err instanceof DecodedTooLarge ? tooLarge(`is larger than the limit once unpacked (${res.headers['content-encoding']})`) : err);
           }
         });
       });
@@ -242,29 +272,32 @@ export class DavTransport {
 
   /**
    * One HTTP exchange with its redirects, no retries. Network failures throw RetryableNetwork.
-   * Credentials go with every URL the provider asks for (they come from the configured server's
-   * answers), but across a redirect only to the same origin (or its https upgrade): an open
-   * redirect must not hand the password to another host. A redirect from https to plain http
-   * is refused: the request body (contact data) would travel in clear text.
+   * Where the password goes is decided by credentialsFor (credential-scope.ts) alone: an address
+   * the server names outside it gets nothing at all (CredentialScopeError); a redirect there is
+   * followed without credentials, so that a login asked for there can be named in the error. A
+   * redirect from https to plain http is refused: the body (contact data) would travel in clear.
    */
-  private async exchange(method: string, url: string, options: RequestOptions): Promise<HttpResult> {
+  private async exchange(method: string, url: string, options: RequestOptions, timeoutMs: number): Promise<HttpResult> {
     const first = new URL(url);
+    const scope = { configured: this.account.url, trusted: this.account.trustedOrigins };
+    const verdict = credentialsFor(first, scope);
+    if (!verdict.send) throw new AbortError(new CredentialScopeError(first.href, this.account.url, verdict.reason));
     let target = first;
     let currentMethod = method;
     let body = options.body;
     for (let hop = 0; ; hop++) {
       const headers: Record<string, string> = { ...options.headers };
-      const sameServer = hop === 0 || target.origin === first.origin || (target.protocol === 'https:' && target.host === first.host);
-      const authorization = sameServer ? this.authorization(currentMethod, target.href) : undefined;
+      const authorization = credentialsFor(target, scope).send ? this.authorization(currentMethod, target.href) : undefined;
       if (authorization) headers.Authorization = authorization;
       if (body === undefined) {
         for (const name of Object.keys(headers)) if (name.toLowerCase() === 'content-type') delete headers[name];
       }
       let result: HttpResult;
       try {
-        result = await this.send(currentMethod, target, headers, body);
+        result = await this.send(currentMethod, target, headers, body, timeoutMs);
       } catch (err) {
         this.opts.onRequest?.(currentMethod, target.href, 0);
+        if (err instanceof LimitExceededError) throw new AbortError(err);
         const network = new RetryableNetwork(describeNetworkError(err, this.opts.timeoutMs), err);
         throw err instanceof RequestRefused || err instanceof TransportClosed ? new AbortError(network) : network;
       }
@@ -292,14 +325,14 @@ export class DavTransport {
   }
 
   /** Exchange plus the authentication round trip (Digest challenge, stale nonce). */
-  private async authenticatedExchange(method: string, url: string, options: RequestOptions): Promise<HttpResult> {
-    let result = await this.exchange(method, url, options);
+  private async authenticatedExchange(method: string, url: string, options: RequestOptions, timeoutMs: number): Promise<HttpResult> {
+    let result = await this.exchange(method, url, options, timeoutMs);
     if (result.status === 401 && this.account.auth === 'digest') {
       const challenge = parseDigestChallenge(result.headers.get('www-authenticate') ?? '');
       // Answer a fresh challenge once; a second 401 with the same nonce means wrong credentials.
       if (challenge && (!this.digest || challenge.stale || challenge.nonce !== this.digest.challenge.nonce)) {
         this.digest = { challenge, nc: 0 };
-        result = await this.exchange(method, url, options);
+        result = await this.exchange(method, url, options, timeoutMs);
       }
     }
     if (result.status === 401 && new URL(result.url).origin !== new URL(url).origin) {
@@ -324,10 +357,21 @@ export class DavTransport {
   async request(method: string, url: string, options: RequestOptions = {}): Promise<HttpResult> {
     const retryServerErrors = options.retryServerErrors ?? true;
     const maxRetryAfter = this.opts.maxRetryAfterMs ?? 60_000;
+    // No request runs or waits past its own budget nor past the end of the mailbox run.
+    const requestSeconds = this.opts.requestSeconds ?? DEFAULT_LIMITS.requestSeconds;
+    const requestEnd = Date.now() + requestSeconds * 1000;
+    const deadline = this.opts.deadline;
+    const byRun = deadline !== undefined && deadline.at < requestEnd;
+    const end = byRun ? deadline.at : requestEnd;
+    const overTime = () => (byRun ? new DeadlineExceededError(url, 'limits.mailboxRunSeconds', deadline.seconds) : new DeadlineExceededError(url, 'limits.requestSeconds', requestSeconds));
     try {
       return await pRetry(
         async () => {
-          const result = await this.limit(() => this.authenticatedExchange(method, url, options));
+          const result = await this.limit(() => {
+            const left = end - Date.now();
+            if (left <= 0) throw new AbortError(overTime());
+            return this.authenticatedExchange(method, url, options, Math.min(this.opts.timeoutMs, left));
+          });
           const status = result.status;
           // 501/505 (not supported) and 507 (quota, or "too many results") do not heal by retrying.
           if (status === 429 || (status >= 500 && retryServerErrors && ![501, 505, 507].includes(status))) {
@@ -345,10 +389,13 @@ export class DavTransport {
           factor: 2,
           randomize: true,
           onFailedAttempt: async ({ error, retriesLeft }) => {
-            // Honour Retry-After beyond the backoff p-retry adds on its own.
+            // Honour Retry-After beyond the backoff p-retry adds on its own — unless the wait
+            // would outlast the budget: then stop now with what the last answer said.
             if (retriesLeft > 0 && error instanceof RetryableStatus && error.retryAfterMs) {
+              if (Date.now() + error.retryAfterMs >= end) throw new AbortError(byRun ? overTime() : error);
               await new Promise((r) => setTimeout(r, error.retryAfterMs));
             }
+            if (Date.now() >= end) throw new AbortError(byRun ? overTime() : error);
           },
           shouldRetry: ({ error }) => error instanceof RetryableStatus || error instanceof RetryableNetwork,
         },
@@ -357,7 +404,8 @@ export class DavTransport {
       const final = err instanceof AbortError ? ((err as AbortError).originalError ?? err) : err;
       if (final instanceof RetryableNetwork) throw new NetworkError(url, final.reason, final.original);
       if (final instanceof RetryableStatus) {
-        if (final.result.status === 429 || (final.result.status === 503 && final.retryAfterMs !== undefined && final.retryAfterMs > maxRetryAfter)) {
+        // A 503 that asked us to wait, still there after the retries: the server is busy, not broken.
+        if (final.result.status === 429 || (final.result.status === 503 && final.retryAfterMs !== undefined && final.retryAfterMs > 0)) {
           throw new RateLimitedError(url, final.retryAfterMs);
         }
         return final.result;

@@ -12,6 +12,8 @@ export interface MailboxAccount {
   /** Password for basic/digest; the token itself for bearer. */
   password: string;
   auth: 'basic' | 'bearer' | 'digest';
+  /** Origins besides the configured one that the admin confirmed at assign (docs/credentials.md). */
+  trustedOrigins?: string[];
 }
 
 export interface TransportOptions {
@@ -29,7 +31,26 @@ export interface TransportOptions {
   retryBaseMs?: number;
   /** A Retry-After longer than this is not waited for: RateLimitedError is thrown at once (default 60 s). */
   maxRetryAfterMs?: number;
+  /** Bytes of one answer, on the wire and after gzip/deflate/br decoding (limits.maxResponseBytes). */
+  maxResponseBytes?: number;
+  /** hrefs in one listing answer (PROPFIND Depth 1, sync-collection page) (limits.maxHrefsPerListing). */
+  maxHrefsPerListing?: number;
+  /** Items one collection may list (limits.maxItemsPerMailbox). */
+  maxItems?: number;
+  /** One request with all its retries and Retry-After waits, in seconds (limits.requestSeconds). */
+  requestSeconds?: number;
+  /** End of this mailbox's run (limits.mailboxRunSeconds): no request starts or waits past it. */
+  deadline?: { at: number; seconds: number };
 }
+
+/** The defaults of the `limits` config section, for callers that build TransportOptions by hand. */
+export const DEFAULT_LIMITS = {
+  maxResponseBytes: 32 * 1024 * 1024,
+  maxHrefsPerListing: 50_000,
+  maxItemsPerMailbox: 100_000,
+  requestSeconds: 300,
+  mailboxRunSeconds: 1800,
+} as const;
 
 export interface CollectionRef {
   kind: CollectionKind;
@@ -50,6 +71,12 @@ export interface DavItem extends ItemRef {
   data: string;
 }
 
+export interface FetchResult {
+  items: DavItem[];
+  missing: string[];
+  failed?: { href: string; message: string }[];
+}
+
 export interface CollectionDelta {
   /** Items new or changed since the token (or all items when full). */
   changed: ItemRef[];
@@ -59,6 +86,8 @@ export interface CollectionDelta {
   full: boolean;
   /** Token to store after the caller has applied the delta; null if the server has none. Servers without sync-collection get `ctag:<ctag>`. */
   token: string | null;
+  /** hrefs the server listed that sync-cli will not request (another origin, not http(s)): item errors. */
+  refused?: { href: string; message: string }[];
 }
 
 export interface ProbeResult {
@@ -73,8 +102,8 @@ export interface MailboxProvider {
   provision(names: Record<CollectionKind, string>, known?: Partial<Record<CollectionKind, string>>): Promise<Record<CollectionKind, CollectionRef>>;
   /** Cheap delta: one sync-collection REPORT when nothing changed; full listing when the token is null, invalid or unsupported. */
   delta(collection: CollectionRef, token: string | null): Promise<CollectionDelta>;
-  /** Multiget in batches; items that vanished are returned in `missing`, not thrown. */
-  fetch(collection: CollectionRef, hrefs: string[]): Promise<{ items: DavItem[]; missing: string[] }>;
+  /** Multiget in batches; items that vanished are returned in `missing`, items that could not be read in `failed` (one item's failure is its own). */
+  fetch(collection: CollectionRef, hrefs: string[]): Promise<FetchResult>;
   /** PUT with If-None-Match: *. 412 → PreconditionFailedError (already exists). */
   create(collection: CollectionRef, name: string, data: string, contentType: string): Promise<ItemRef>;
   /** PUT with If-Match. Refuses an empty etag. 412 → PreconditionFailedError. */

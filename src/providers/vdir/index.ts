@@ -1,14 +1,19 @@
 // A mailbox in a local folder, laid out as vdirsyncer, khard and khal read it: one subfolder per
 // collection (its name in a `displayname` file), one file per item. Used for offline use, exports
 // and fast engine tests. ETags are content hashes, so they survive copies and touch(1).
+//
+// Hardened against a folder other local users or programs may have touched (docs/security.md):
+// only regular files are read, never through a link, never more than the limit (a FIFO or a
+// link to /dev/zero is an item error, not a hang); the whole tree — collection folders too —
+// must stay inside the root after resolving links; new folders are 0700 and items 0600.
 import { createHash, randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { constants, promises as fs } from 'node:fs';
 import { join, resolve, sep } from 'node:path';
-import writeFileAtomic from 'write-file-atomic';
 import { SyncCliError } from '../../errors.js';
-import { MissingEtagError, PreconditionFailedError } from '../dav/errors.js';
+import { DEFAULT_LIMITS } from '../dav/types.js';
+import { ItemRejectedError, MissingEtagError, PreconditionFailedError } from '../dav/errors.js';
 import { safeFileName } from '../dav/href.js';
-import type { CollectionDelta, CollectionKind, CollectionRef, DavItem, ItemRef, MailboxProvider, ProbeResult } from '../dav/types.js';
+import type { CollectionDelta, CollectionKind, CollectionRef, DavItem, FetchResult, ItemRef, MailboxProvider, ProbeResult } from '../dav/types.js';
 
 /** Files vdirsyncer keeps next to the items; they are collection metadata, not items. */
 const METADATA_FILES = new Set(['displayname', 'color', 'description', 'meta']);
@@ -31,11 +36,78 @@ export class VdirError extends SyncCliError {
   }
 }
 
+const NOFOLLOW = constants.O_NOFOLLOW ?? 0;
+const NONBLOCK = constants.O_NONBLOCK ?? 0;
+/** Metadata files (displayname, color) are one short line. */
+const MAX_META_BYTES = 4096;
+
+export interface VdirOptions {
+  /** Largest item file read (limits.maxResponseBytes). */
+  maxItemBytes?: number;
+  /** Items one folder may hold (limits.maxItemsPerMailbox). */
+  maxItems?: number;
+}
+
+/**
+ * Reads a regular file without following a link and without blocking on a FIFO or device.
+ * Throws errno-style errors: ENOENT, ELOOP (a link), ENOTREG (FIFO, device, folder), EFBIG.
+ */
+async function readRegular(path: string, maxBytes: number): Promise<Buffer> {
+  const handle = await fs.open(path, constants.O_RDONLY | NOFOLLOW | NONBLOCK);
+  try {
+    const st = await handle.stat();
+    if (!st.isFile()) throw Object.assign(new Error(`${path} is not a regular file`), { code: 'ENOTREG' });
+    if (st.size > maxBytes) throw Object.assign(new Error(`${path} is larger than ${maxBytes} bytes`), { code: 'EFBIG' });
+    const buf = Buffer.alloc(st.size);
+    let off = 0;
+    while (off < st.size) {
+      const { bytesRead } = await handle.read(buf, off, st.size - off, off);
+      if (bytesRead === 0) break;
+      off += bytesRead;
+    }
+    return off === st.size ? buf : buf.subarray(0, off);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Why a file is not read as an item, in words; undefined for other errors. */
+function unreadableReason(err: unknown, maxBytes: number): string | undefined {
+  if (isErrno(err, 'ELOOP')) return 'it is a symbolic link; sync-cli reads only regular files in a vdir';
+  if (isErrno(err, 'ENOTREG')) return 'it is not a regular file (a FIFO, device or folder); sync-cli reads only regular files';
+  if (isErrno(err, 'EFBIG')) return `it is larger than limits.maxResponseBytes = ${maxBytes} bytes`;
+  return undefined;
+}
+
+/** Writes a file atomically (temp file + rename), never through a link, with mode 0600. */
+async function writeItemFile(path: string, data: string, dir: string): Promise<void> {
+  const tmp = join(dir, `.tmp-${randomBytes(6).toString('hex')}`);
+  const handle = await fs.open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | NOFOLLOW, 0o600);
+  try {
+    await handle.chmod(0o600);
+    await handle.writeFile(data);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  try {
+    await fs.rename(tmp, path);
+  } catch (err) {
+    await fs.unlink(tmp).catch(() => undefined);
+    throw err;
+  }
+}
+
 export class VdirMailbox implements MailboxProvider {
   private readonly root: string;
+  private realRoot: string | undefined;
+  private readonly maxItemBytes: number;
+  private readonly maxItems: number;
 
-  constructor(root: string) {
+  constructor(root: string, opts: VdirOptions = {}) {
     this.root = resolve(root);
+    this.maxItemBytes = opts.maxItemBytes ?? DEFAULT_LIMITS.maxResponseBytes;
+    this.maxItems = opts.maxItems ?? DEFAULT_LIMITS.maxItemsPerMailbox;
   }
 
   /** The absolute path of an href, refusing anything outside the root (a crafted state file). */
@@ -45,26 +117,47 @@ export class VdirMailbox implements MailboxProvider {
     return abs;
   }
 
+  /**
+   * A collection folder, checked after resolving links: it must lie inside the root's real
+   * path (a folder linked to /etc or another user's home is refused, whatever its name says).
+   */
+  private async folderInside(folder: string): Promise<string> {
+    const abs = this.inside(folder);
+    this.realRoot ??= await fs.realpath(this.root);
+    let real: string;
+    try {
+      real = await fs.realpath(abs);
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return abs;
+      throw err;
+    }
+    if (real !== this.realRoot && !real.startsWith(this.realRoot + sep)) {
+      throw new VdirError(`the vdir collection ${abs} leads outside the vdir ${this.root} (to ${real})`, `remove the link: rm ${abs} — sync-cli re-creates the collection`);
+    }
+    return abs;
+  }
+
   private folderRef(kind: CollectionKind, folder: string, displayName: string): CollectionRef {
     return { kind, url: this.inside(folder) + sep, displayName, supportsSyncToken: false };
   }
 
+  /** The folder's displayname file: a short regular file, or none (a link, FIFO or huge file counts as none). */
   private async displayNameOf(folder: string): Promise<string | undefined> {
     try {
-      return (await fs.readFile(join(folder, 'displayname'), 'utf8')).trim();
+      return (await readRegular(join(folder, 'displayname'), MAX_META_BYTES)).toString('utf8').trim();
     } catch (err) {
-      if (isErrno(err, 'ENOENT')) return undefined;
+      if (isErrno(err, 'ENOENT') || unreadableReason(err, MAX_META_BYTES)) return undefined;
       throw err;
     }
   }
 
   async provision(names: Record<CollectionKind, string>, known: Partial<Record<CollectionKind, string>> = {}): Promise<Record<CollectionKind, CollectionRef>> {
-    await fs.mkdir(this.root, { recursive: true });
+    await fs.mkdir(this.root, { recursive: true, mode: 0o700 });
     const out: Partial<Record<CollectionKind, CollectionRef>> = {};
     for (const kind of ['contacts', 'appointments', 'tasks'] as const) {
       const knownFolder = known[kind];
       if (knownFolder) {
-        const stat = await fs.stat(this.inside(knownFolder)).catch(() => undefined);
+        const stat = await fs.lstat(await this.folderInside(knownFolder)).catch(() => undefined);
         if (stat?.isDirectory()) {
           out[kind] = this.folderRef(kind, knownFolder, (await this.displayNameOf(knownFolder)) ?? names[kind]);
           continue;
@@ -72,6 +165,7 @@ export class VdirMailbox implements MailboxProvider {
       }
       let found: string | undefined;
       for (const entry of await fs.readdir(this.root, { withFileTypes: true })) {
+        // Real folders only (Dirent does not follow links): a link to elsewhere is never a collection.
         if (entry.isDirectory() && (await this.displayNameOf(join(this.root, entry.name))) === names[kind]) {
           found = join(this.root, entry.name);
           break;
@@ -80,8 +174,8 @@ export class VdirMailbox implements MailboxProvider {
       if (!found) {
         found = join(this.root, safeFileName(names[kind].replace(/\s+/g, '-')));
         if (await fs.stat(found).catch(() => undefined)) found = join(this.root, `${kind}-${randomBytes(4).toString('hex')}`);
-        await fs.mkdir(found, { recursive: true });
-        await writeFileAtomic(join(found, 'displayname'), names[kind] + '\n');
+        await fs.mkdir(found, { recursive: true, mode: 0o700 });
+        await writeItemFile(join(found, 'displayname'), names[kind] + '\n', found);
       }
       out[kind] = this.folderRef(kind, found, names[kind]);
     }
@@ -103,54 +197,71 @@ export class VdirMailbox implements MailboxProvider {
    * unchanged folder costs one readdir + stats, and any change yields a full listing to diff.
    */
   async delta(collection: CollectionRef, token: string | null): Promise<CollectionDelta> {
-    const folder = this.inside(collection.url);
+    const folder = await this.folderInside(collection.url);
     const names = (await this.itemNames(folder)).sort();
-    const stats = await Promise.all(names.map(async (n) => ({ n, s: await fs.stat(join(folder, n)) })));
+    if (names.length > this.maxItems) {
+      throw new VdirError(`the vdir collection ${folder} holds ${names.length} items, more than limits.maxItemsPerMailbox = ${this.maxItems}`, 'raise limits.maxItemsPerMailbox in config.json if that is intended');
+    }
+    const stats = await Promise.all(names.map(async (n) => ({ n, s: await fs.lstat(join(folder, n)) })));
     const fingerprint = createHash('sha256');
     for (const { n, s } of stats) fingerprint.update(`${n}\0${s.size}\0${s.mtimeMs}\n`);
     const newToken = `vdir:${fingerprint.digest('hex').slice(0, 32)}`;
     if (token === newToken) return { changed: [], deleted: [], full: false, token };
     const changed: ItemRef[] = [];
+    const refused: { href: string; message: string }[] = [];
     for (const n of names) {
       try {
-        changed.push({ href: join(folder, n), etag: etagOf(await fs.readFile(join(folder, n))) });
+        changed.push({ href: join(folder, n), etag: etagOf(await readRegular(join(folder, n), this.maxItemBytes)) });
       } catch (err) {
-        if (!isErrno(err, 'ENOENT')) throw err; // deleted while listing: simply absent
+        const why = unreadableReason(err, this.maxItemBytes);
+        if (why) refused.push({ href: join(folder, n), message: `${join(folder, n)} is not read: ${why}` });
+        else if (!isErrno(err, 'ENOENT')) throw err; // deleted while listing: simply absent
       }
     }
-    return { changed, deleted: [], full: true, token: newToken };
+    return { changed, deleted: [], full: true, token: newToken, ...(refused.length ? { refused } : {}) };
   }
 
-  async fetch(_collection: CollectionRef, hrefs: string[]): Promise<{ items: DavItem[]; missing: string[] }> {
+  async fetch(_collection: CollectionRef, hrefs: string[]): Promise<FetchResult> {
     const items: DavItem[] = [];
     const missing: string[] = [];
+    const failed: { href: string; message: string }[] = [];
     for (const href of hrefs) {
       try {
-        const buf = await fs.readFile(this.inside(href));
+        const buf = await readRegular(this.inside(href), this.maxItemBytes);
         items.push({ href, etag: etagOf(buf), data: buf.toString('utf8') });
       } catch (err) {
+        const why = unreadableReason(err, this.maxItemBytes);
         if (isErrno(err, 'ENOENT')) missing.push(href);
+        else if (why) failed.push({ href, message: why });
         else throw err;
       }
     }
-    return { items, missing };
+    return { items, missing, ...(failed.length ? { failed } : {}) };
   }
 
   private async currentEtag(path: string): Promise<string | undefined> {
     try {
-      return etagOf(await fs.readFile(path));
+      return etagOf(await readRegular(path, this.maxItemBytes));
     } catch (err) {
       if (isErrno(err, 'ENOENT')) return undefined;
+      const why = unreadableReason(err, this.maxItemBytes);
+      if (why) throw new ItemRejectedError(path, 0, 'write', `sync-cli does not replace ${path}: ${why}`);
       throw err;
     }
   }
 
   async create(collection: CollectionRef, name: string, data: string, _contentType: string): Promise<ItemRef> {
-    const folder = this.inside(collection.url);
+    const folder = await this.folderInside(collection.url);
     const target = join(folder, safeFileName(name));
     // Write aside, then hard-link into place: atomic, and fails when the name exists (If-None-Match: *).
     const tmp = join(folder, `.tmp-${randomBytes(6).toString('hex')}`);
-    await fs.writeFile(tmp, data);
+    const handle = await fs.open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | NOFOLLOW, 0o600);
+    try {
+      await handle.chmod(0o600);
+      await handle.writeFile(data);
+    } finally {
+      await handle.close();
+    }
     try {
       await fs.link(tmp, target);
     } catch (err) {
@@ -167,7 +278,7 @@ export class VdirMailbox implements MailboxProvider {
     const path = this.inside(ref.href);
     // Check-then-rename is not atomic against another local writer; good enough for one user's folder.
     if ((await this.currentEtag(path)) !== ref.etag) throw new PreconditionFailedError(ref.href, 'update');
-    await writeFileAtomic(path, data);
+    await writeItemFile(path, data, await this.folderInside(resolve(path, '..')));
     return { href: ref.href, etag: etagOf(data) };
   }
 
@@ -183,13 +294,13 @@ export class VdirMailbox implements MailboxProvider {
   }
 
   async probe(): Promise<ProbeResult> {
-    await fs.mkdir(this.root, { recursive: true });
+    await fs.mkdir(this.root, { recursive: true, mode: 0o700 });
     return { principal: this.root };
   }
 
   async close(): Promise<void> {}
 }
 
-export function openVdirMailbox(root: string): MailboxProvider {
-  return new VdirMailbox(root);
+export function openVdirMailbox(root: string, opts: VdirOptions = {}): MailboxProvider {
+  return new VdirMailbox(root, opts);
 }

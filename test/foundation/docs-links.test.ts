@@ -1,0 +1,63 @@
+// #14: the project documents itself. Every link in the README and docs/ points to a file of this
+// repository that exists; nothing points outside it (a clone has no ../shared); the rules page
+// names, for every rule, test files that really carry that rule's id.
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { repoRoot } from '../helpers/cli.js';
+
+const docFiles = ['README.md', 'bench/README.md', ...fs.readdirSync(path.join(repoRoot, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+
+function links(file: string): { target: string; line: number }[] {
+  const text = fs.readFileSync(path.join(repoRoot, file), 'utf8');
+  const out: { target: string; line: number }[] = [];
+  text.split('\n').forEach((l, i) => {
+    for (const m of l.matchAll(/\]\(([^)\s]+)\)/g)) out.push({ target: m[1]!, line: i + 1 });
+  });
+  return out;
+}
+
+describe('documentation links', () => {
+  it('every relative link in README.md and docs/ resolves to an existing file inside the repository', () => {
+    const broken: string[] = [];
+    for (const file of docFiles) {
+      for (const { target, line } of links(file)) {
+        if (/^(https?:|mailto:|#)/.test(target)) continue;
+        const resolved = path.resolve(repoRoot, path.dirname(file), target.split('#')[0]!);
+        if (!resolved.startsWith(repoRoot + path.sep)) broken.push(`${file}:${line}: ${target} points outside the repository`);
+        else if (!fs.existsSync(resolved)) broken.push(`${file}:${line}: ${target} does not exist`);
+      }
+    }
+    expect(broken).toEqual([]);
+  });
+
+  it('no document, source file or message refers to the design folder outside the repository', () => {
+    const hits: string[] = [];
+    const walk = (dir: string): string[] => fs.readdirSync(path.join(repoRoot, dir), { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(`${dir}/${e.name}`) : [`${dir}/${e.name}`]));
+    for (const file of [...docFiles, ...walk('src'), ...walk('scripts'), ...walk('config')]) {
+      const text = fs.readFileSync(path.join(repoRoot, file), 'utf8');
+      if (/\.\.\/shared\/|shared\/(spec|guide)\//.test(text)) hits.push(file);
+    }
+    expect(hits).toEqual([]);
+  });
+
+  it('docs/sync-rules.md lists R1–R25, and every test file it names for a rule carries that rule id', () => {
+    const page = fs.readFileSync(path.join(repoRoot, 'docs/sync-rules.md'), 'utf8');
+    const missing: string[] = [];
+    for (let n = 1; n <= 25; n++) {
+      const row = page.split('\n').find((l) => l.startsWith(`| R${n} |`));
+      if (!row) {
+        missing.push(`R${n}: no row`);
+        continue;
+      }
+      const tests = (row.split('·')[1] ?? '').split('|')[0]!.split(',').map((t) => t.trim()).filter(Boolean);
+      expect(tests.length, `R${n}`).toBeGreaterThan(0);
+      for (const t of tests) {
+        const file = ['.test.ts', '.test.tsx'].map((ext) => path.join(repoRoot, 'test', t + ext)).find((f) => fs.existsSync(f));
+        if (!file) missing.push(`R${n}: test/${t}.test.ts does not exist`);
+        else if (!new RegExp(`R${n}\\b`).test(fs.readFileSync(file, 'utf8'))) missing.push(`R${n}: test/${t} does not mention R${n}`);
+      }
+    }
+    expect(missing).toEqual([]);
+  });
+});
