@@ -16,6 +16,7 @@ export function resultJson(results: MailboxResult[]) {
       crmUpdates: r.crmUpdates,
       conflicts: r.conflicts,
       errors: [...(r.error ? [{ item: 'mailbox', message: r.error }] : []), ...r.errors],
+      ...(r.attention?.length ? { attention: r.attention } : {}),
       durationMs: r.durationMs,
       ...(r.plan ? { plan: r.plan } : {}),
       ...(r.blocked?.length ? { blocked: r.blocked } : {}),
@@ -79,6 +80,7 @@ export async function runSyncCommand(ctx: Context, opts: RunOptions): Promise<nu
         if (r.error) ctx.out.line(`${r.login}: ${r.error}`);
         for (const e of r.errors.slice(0, 20)) ctx.out.line(`${r.login}: ${e.item}: ${e.message}`);
         if (r.errors.length > 20) ctx.out.line(`${r.login}: … and ${r.errors.length - 20} more errors`);
+        for (const a of (r.attention ?? []).slice(0, 20)) ctx.out.line(`${r.login}: needs attention: ${a.item}: ${a.message}`);
       }
     }
     return results.every((r) => r.state === 'success') ? 0 : 1;

@@ -10,7 +10,7 @@ export function registerStatusCommand(program: Command, run: ActionRunner): void
       'after',
       `
 Works while the daemon runs (from another process). Exit 0 when no mailbox is failed, 1 otherwise.
---json prints { "mailboxes": [ { "user", "state", "lastSuccess", "lastError", "pending", "nextRun" } ] },
+--json prints { "mailboxes": [ { "user", "state", "lastSuccess", "lastError", "pending", "nextRun", "attention": [ { "href", "message" } ] } ] },
 state one of not-started | in-progress | success | failed.
 
 Example:

@@ -11,6 +11,8 @@ export interface MailboxStatusLine {
   lastError: string | null;
   pending: number;
   nextRun: string | null;
+  /** D30: device items left untouched that need the user (href, etag, message). */
+  attention: { href: string; message: string }[];
 }
 
 export interface StatusDocument {
@@ -24,8 +26,9 @@ export function buildStatus(config: Config, state: StateStore | null, users: Crm
   return {
     mailboxes: config.mailboxes.map((m) => {
       const s = state?.getStatus(m.user) ?? { state: 'not-started' as const, lastSuccess: null, lastError: null, pending: 0, nextRun: null };
+      const attention = (state?.listAttention(m.user) ?? []).map((a) => ({ href: a.href, message: a.message }));
       // Only a running daemon runs anything next: a stored time of a stopped one means nothing.
-      return { user: login(m.user), state: s.state, lastSuccess: s.lastSuccess, lastError: s.lastError, pending: s.pending, nextRun: daemonRunning ? s.nextRun : null };
+      return { user: login(m.user), state: s.state, lastSuccess: s.lastSuccess, lastError: s.lastError, pending: s.pending, nextRun: daemonRunning ? s.nextRun : null, attention };
     }),
   };
 }
@@ -48,5 +51,6 @@ export function statusTable(doc: StatusDocument, now = Date.now(), daemonRunning
   const fmt = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
   const lines = [fmt(head), fmt(widths.map((w) => '-'.repeat(w))), ...rows.map(fmt)];
   for (const m of doc.mailboxes) if (m.lastError && m.state === 'failed') lines.push(`${m.user}: ${m.lastError}`);
+  for (const m of doc.mailboxes) for (const a of m.attention ?? []) lines.push(`${m.user}: needs attention: ${a.href}: ${a.message}`);
   return lines;
 }

@@ -221,6 +221,7 @@ interface ParsedCal {
   cal: ComponentNode;
   master: ComponentNode;
   tzs: Map<string, ComponentNode>;
+  series: boolean;
 }
 
 function parseCal(raw: string | Buffer): ParsedCal {
@@ -231,13 +232,18 @@ function parseCal(raw: string | Buffer): ParsedCal {
   // The master is the component without RECURRENCE-ID; overrides of device series stay untouched.
   const master = items.find((c) => !childLines(c).some((l) => l.name === 'RECURRENCE-ID')) ?? items[0];
   if (!master) throw new MappingError('the calendar holds no VEVENT or VTODO', { line: cal.begin.lineNo });
+  // D4: a series is a master with RRULE/RDATE, a master with overrides, or overrides without a
+  // master (Apple writes invitations to single occurrences so): the CRM has no recurrence.
+  const series =
+    items.length > 1 ||
+    childLines(master).some((l) => l.name === 'RRULE' || l.name === 'RDATE' || l.name === 'RECURRENCE-ID');
   const tzs = new Map<string, ComponentNode>();
   for (const tz of childComponents(cal, 'VTIMEZONE')) {
     const id = childLines(tz).find((l) => l.name === 'TZID');
     if (id) tzs.set(unescapeText(id.value).trim(), tz);
   }
   validateWithIcal(serializeRoot(root));
-  return { root, cal, master, tzs };
+  return { root, cal, master, tzs, series };
 }
 
 function validateWithIcal(text: string): void {
@@ -316,14 +322,25 @@ function durationSeconds(line: ContentLine): number {
   }
 }
 
-/** Alarms the CRM owns: DISPLAY/AUDIO alarms with a relative trigger (see docs/mappers.md). */
-function isOwnedAlarm(c: ComponentNode): boolean {
+/** A DISPLAY or AUDIO alarm with a trigger: one that can be the CRM's alarm (M7). */
+function isDisplayAlarm(c: ComponentNode): boolean {
   if (c.name !== 'VALARM') return false;
   const lines = childLines(c);
   const action = lines.find((l) => l.name === 'ACTION')?.value.trim().toUpperCase() ?? '';
-  const trigger = lines.find((l) => l.name === 'TRIGGER');
-  if (!trigger || (action !== 'DISPLAY' && action !== 'AUDIO')) return false;
-  return !paramValues(trigger, 'VALUE').some((v) => v.toUpperCase() === 'DATE-TIME');
+  return (action === 'DISPLAY' || action === 'AUDIO') && lines.some((l) => l.name === 'TRIGGER');
+}
+
+function isAbsoluteTrigger(trigger: ContentLine): boolean {
+  return paramValues(trigger, 'VALUE').some((v) => v.toUpperCase() === 'DATE-TIME');
+}
+
+/**
+ * M7: the CRM owns exactly one alarm: the first DISPLAY/AUDIO alarm of the master, with a relative
+ * or an absolute trigger. Every other alarm (further reminders, e-mail alarms, Apple's
+ * ACTION:NONE placeholder) is the device's and is never touched.
+ */
+function ownedAlarm(master: ComponentNode): ComponentNode | undefined {
+  return childComponents(master).find(isDisplayAlarm);
 }
 
 interface MasterTimes {
@@ -352,6 +369,15 @@ function readMasterTimes(master: ComponentNode, tzs: Map<string, ComponentNode>,
         const zone = start.zone ?? 'UTC';
         end = { date: null, ms, iso: isoWithOffset(ms, zone), zone: start.zone };
       }
+    } else if (start) {
+      // RFC 5545 §3.6.1: without DTEND or DURATION an event on a date lasts that day, a timed one
+      // ends when it starts. Read so, the CRM gets an end its own rules accept (D32) and a patch
+      // does not add a DTEND the device never wrote.
+      if (start.date) {
+        const ms = start.ms + 86_400_000;
+        const date = new Date(ms).toISOString().slice(0, 10);
+        end = { date, ms, iso: date, zone: null };
+      } else end = { ...start };
     }
   } else {
     const d = get('DUE');
@@ -360,21 +386,30 @@ function readMasterTimes(master: ComponentNode, tzs: Map<string, ComponentNode>,
   return { start, end, due };
 }
 
-function readAlarmMinutes(master: ComponentNode, t: MasterTimes): number | null {
-  const alarm = childComponents(master).find(isOwnedAlarm);
+function readAlarmMinutes(master: ComponentNode, t: MasterTimes, opts: MapperOptions): number | null {
+  const alarm = ownedAlarm(master);
   if (!alarm) return null;
+  return alarmMinutesOf(alarm, master.name === 'VTODO', t, opts);
+}
+
+/** Minutes before start (appointments) or due (tasks) at which the alarm fires. */
+function alarmMinutesOf(alarm: ComponentNode, task: boolean, t: { start: { ms: number } | null; end: { ms: number } | null; due: { ms: number } | null }, opts: MapperOptions): number | null {
   const trigger = childLines(alarm).find((l) => l.name === 'TRIGGER')!;
+  const reference = task ? (t.due ?? t.start) : t.start;
+  if (isAbsoluteTrigger(trigger)) {
+    // iOS Reminders, Outlook: a fixed time (R14). Without a start or due it cannot be "before".
+    const at = readTime(trigger, new Map(), opts);
+    return reference ? Math.round((reference.ms - at.ms) / 60000) : null;
+  }
   const secs = durationSeconds(trigger);
   const relEnd = paramValues(trigger, 'RELATED').some((v) => v.toUpperCase() === 'END');
-  const task = master.name === 'VTODO';
-  const reference = task ? (t.due ?? t.start) : t.start;
   const anchor = relEnd ? (task ? t.due : (t.end ?? t.start)) : t.start;
   if (!reference || !anchor) return Math.round(-secs / 60);
   return Math.round((reference.ms - (anchor.ms + secs * 1000)) / 60000);
 }
 
 export function iCalToActivity(raw: string | Buffer, opts: MapperOptions, knownType?: string): DeviceActivity {
-  const { master, tzs } = parseCal(raw);
+  const { master, tzs, series } = parseCal(raw);
   const lines = childLines(master);
   const get = (n: string) => lines.find((l) => l.name === n);
   const task = master.name === 'VTODO';
@@ -382,7 +417,7 @@ export function iCalToActivity(raw: string | Buffer, opts: MapperOptions, knownT
   if (!task && !t.start) throw new MappingError('the VEVENT has no DTSTART', { line: master.begin.lineNo });
   const status = get('STATUS')?.value.trim().toUpperCase();
   const done = task ? status === 'COMPLETED' || (status === undefined && get('COMPLETED') !== undefined) : get(DONE_MARKER)?.value.trim().toUpperCase() === 'TRUE';
-  const alarmMinutes = readAlarmMinutes(master, t);
+  const alarmMinutes = readAlarmMinutes(master, t, opts);
   const cls = get('CLASS')?.value.trim().toUpperCase();
   const summary = unescapeText(get('SUMMARY')?.value ?? '');
   const fields: ActivityFields = {
@@ -402,7 +437,7 @@ export function iCalToActivity(raw: string | Buffer, opts: MapperOptions, knownT
     fields,
     isPrivate: cls === 'PRIVATE' || cls === 'CONFIDENTIAL',
     alarmRemoved: alarmMinutes === null,
-    recurring: lines.some((l) => l.name === 'RRULE' || l.name === 'RDATE'),
+    recurring: series,
   };
 }
 
@@ -429,6 +464,10 @@ export function patchICal(existing: string, activity: Activity, ctx: FfdataConte
       }
       return;
     }
+    // A replaced line keeps the device's group and parameters (SUMMARY;LANGUAGE=en-us stays so);
+    // for times only the parameters that carry the value's form (TZID, VALUE) are ours.
+    const dev = present[0];
+    if (dev) line = keepDeviceParams(dev, line);
     if (present.length === 1 && present[0]!.value === line.value && sameParams(present[0]!, line)) return;
     const idx = master.children.findIndex((c) => !isComponent(c) && c.name === name);
     master.children = master.children.filter((c) => isComponent(c) || c.name !== name);
@@ -469,6 +508,14 @@ export function patchICal(existing: string, activity: Activity, ctx: FfdataConte
   if (o.isPrivate && !devPrivate) set('CLASS', builtLine('CLASS', 'PRIVATE'));
   else if (!o.isPrivate && devPrivate) set('CLASS', null);
 
+  // Done as the device held it before this patch: R17 silences the alarm when the CRM marks the
+  // item done; an item the device already holds as done keeps its alarms (M7).
+  const wasDone = task
+    ? (() => {
+        const st = find('STATUS')[0]?.value.trim().toUpperCase();
+        return st === 'COMPLETED' || (st === undefined && find('COMPLETED').length > 0);
+      })()
+    : find(DONE_MARKER)[0]?.value.trim().toUpperCase() === 'TRUE';
   if (task) {
     const status = find('STATUS')[0]?.value.trim().toUpperCase();
     const devDone = status === 'COMPLETED' || (status === undefined && find('COMPLETED').length > 0);
@@ -484,18 +531,33 @@ export function patchICal(existing: string, activity: Activity, ctx: FfdataConte
     if (o.done !== devDone) set(DONE_MARKER, o.done ? builtLine(DONE_MARKER, 'TRUE') : null);
   }
 
-  // Alarms: all owned alarms are replaced by the one the CRM holds; others (absolute, e-mail,
-  // Apple's ACTION:NONE placeholder) stay.
-  const ownedAlarms = childComponents(master).filter(isOwnedAlarm);
-  const curMinutes = readAlarmMinutes(master, times);
-  // A relative trigger moves with its anchor, so a time change alone does not rewrite the alarm.
-  const alarmOk = o.alarmMinutes === null ? ownedAlarms.length === 0 : ownedAlarms.length === 1 && curMinutes === o.alarmMinutes;
-  if (!alarmOk) {
-    master.children = master.children.filter((c) => !(isComponent(c) && isOwnedAlarm(c)));
-    if (o.alarmMinutes !== null) {
-      const alarmRoot = parseItem(alarmComponent(o.alarmMinutes, o.summary, task, o.due !== null));
-      master.children.push(...childComponents(alarmRoot));
+  // Alarm (M7): the CRM owns one alarm. A change rewrites that alarm's TRIGGER alone (its
+  // DESCRIPTION, UID, sound, ACKNOWLEDGED stay); "no alarm" removes that one; the device's further
+  // alarms (and e-mail or ACTION:NONE alarms) are never touched.
+  const mine = ownedAlarm(master);
+  // Compared against the times the item will have: a relative trigger moves with its anchor, an
+  // absolute one does not.
+  const target = { start: o.start, end: o.end, due: o.due };
+  const curMinutes = mine ? alarmMinutesOf(mine, task, target, opts) : null;
+  if (o.done && wasDone) {
+    // already done on the device: nothing of the alarm is the CRM's to change
+  } else if (o.alarmMinutes === null) {
+    if (mine) {
+      master.children = master.children.filter((c) => c !== mine);
+      changed = true;
     }
+  } else if (!mine) {
+    const alarmRoot = parseItem(alarmComponent(o.alarmMinutes, o.summary, task, o.due !== null));
+    master.children.push(...childComponents(alarmRoot));
+    changed = true;
+  } else if (curMinutes !== o.alarmMinutes) {
+    const old = childLines(mine).find((l) => l.name === 'TRIGGER')!;
+    const reference = task ? (o.due ?? o.start) : o.start;
+    let trigger: ContentLine;
+    if (isAbsoluteTrigger(old) && reference) trigger = { ...old, value: utcStamp(reference.ms - o.alarmMinutes * 60000), params: [{ name: 'VALUE', values: ['DATE-TIME'] }], head: null, original: null };
+    else if (task && o.due !== null) trigger = builtLine('TRIGGER', triggerValue(o.alarmMinutes), [{ name: 'RELATED', values: ['END'] }]);
+    else trigger = builtLine('TRIGGER', triggerValue(o.alarmMinutes));
+    mine.children = mine.children.map((c) => (c === old ? trigger : c));
     changed = true;
   }
 
@@ -519,6 +581,17 @@ export function patchICal(existing: string, activity: Activity, ctx: FfdataConte
     else cal.children.unshift(line);
   }
   return serializeRoot(root);
+}
+
+const VALUE_FORM_PARAMS = new Set(['TZID', 'VALUE']);
+// Parameters describing a value that is replaced: they would be wrong for the new value.
+const VALUE_BOUND_PARAMS = new Set(['ALTREP', 'ENCODING', 'FMTTYPE']);
+
+function keepDeviceParams(dev: ContentLine, line: ContentLine): ContentLine {
+  const timeLike = VALUE_FORM_PARAMS.has(line.params[0]?.name ?? '') || /^(DTSTART|DTEND|DUE|COMPLETED|DTSTAMP|LAST-MODIFIED)$/.test(line.name);
+  const kept = dev.params.filter((p) => !VALUE_BOUND_PARAMS.has(p.name) && !(timeLike && VALUE_FORM_PARAMS.has(p.name)) && !line.params.some((q) => q.name === p.name));
+  if (kept.length === dev.params.length && line.params.length === 0 && dev.head !== null) return { ...line, group: dev.group, head: dev.head };
+  return { ...line, group: dev.group, params: [...kept, ...line.params], head: null };
 }
 
 function sameParams(a: ContentLine, b: ContentLine): boolean {

@@ -108,35 +108,62 @@ export function faxLine(tels: TelLineInfo[]): TelLineInfo | undefined {
   return tels.find((t) => t.isFax && !t.types.includes('home'));
 }
 
+// The slot table's keys, computed once per table (assignSlots runs for every card read or patched).
+const slotIndexCache = new WeakMap<PhoneSlot[], { slotKeys: Set<string>[]; slotSets: string[][][] }>();
+function slotIndex(slots: PhoneSlot[]): { slotKeys: Set<string>[]; slotSets: string[][][] } {
+  let idx = slotIndexCache.get(slots);
+  if (!idx) {
+    idx = {
+      slotKeys: slots.map((s) => new Set(s.match.map((m) => typeKey(m)))),
+      slotSets: slots.map((s) => s.match.map((m) => typeKey(m).split(',').filter(Boolean))),
+    };
+    slotIndexCache.set(slots, idx);
+  }
+  return idx;
+}
+
 /**
- * Assigns non-fax TEL lines to slots: the n-th line of a TYPE set fills the n-th slot matching
- * that set. Lines that fit no free slot are device-only (`unslotted`).
+ * Assigns non-fax TEL lines to slots (R12, M12), in three passes: (1) the n-th line of a TYPE
+ * set fills the n-th free slot matching that set; (2) a line whose TYPE set *contains* a slot's
+ * set (`TYPE=voice,home,pref,x-useless` → home) takes the first free such slot; (3) any other
+ * number (assistant, main, a custom label, a second mobile) takes the first free position, as a
+ * number added on the device does. Only lines that do not fit into the slots are device-only.
  */
 export function assignSlots(tels: TelLineInfo[], slots: PhoneSlot[]): { bySlot: Array<TelLineInfo | undefined>; unslotted: TelLineInfo[] } {
   const bySlot: Array<TelLineInfo | undefined> = new Array(slots.length).fill(undefined);
-  const unslotted: TelLineInfo[] = [];
-  const slotKeys = slots.map((s) => new Set(s.match.map((m) => typeKey(m))));
+  const { slotKeys, slotSets } = slotIndex(slots);
+  const placed = new Set<TelLineInfo>();
   // A line whose label names a slot takes that slot first; the others fill by type and order.
-  const byLabel = new Set<TelLineInfo>();
   for (const t of tels) {
     if (!t.isFax && t.labelSlot >= 0 && bySlot[t.labelSlot] === undefined) {
       bySlot[t.labelSlot] = t;
-      byLabel.add(t);
+      placed.add(t);
     }
   }
-  for (const t of tels) {
-    if (t.isFax || byLabel.has(t)) continue;
-    const key = typeKey(t.types);
-    let placed = false;
-    for (let i = 0; i < slots.length; i++) {
-      if (bySlot[i] === undefined && slotKeys[i]!.has(key)) {
-        bySlot[i] = t;
-        placed = true;
-        break;
+  // Each line's key once (this runs for every device card read and patched).
+  const keys = new Map<TelLineInfo, string>();
+  for (const t of tels) if (!t.isFax && !placed.has(t)) keys.set(t, typeKey(t.types));
+  const pass = (fits: (key: string, slot: number) => boolean) => {
+    for (const [t, key] of keys) {
+      if (placed.has(t)) continue;
+      for (let i = 0; i < slots.length; i++) {
+        if (bySlot[i] === undefined && fits(key, i)) {
+          bySlot[i] = t;
+          placed.add(t);
+          break;
+        }
       }
     }
-    if (!placed) unslotted.push(t);
+  };
+  pass((key, i) => slotKeys[i]!.has(key));
+  if ([...keys.keys()].some((t) => !placed.has(t))) {
+    pass((key, i) => {
+      const have = key.split(',');
+      return slotSets[i]!.some((set) => set.length > 0 && set.every((x) => have.includes(x)));
+    });
+    pass(() => true);
   }
+  const unslotted = tels.filter((t) => !t.isFax && !placed.has(t));
   return { bySlot, unslotted };
 }
 

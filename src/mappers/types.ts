@@ -35,7 +35,7 @@ export interface DeviceContact {
   fields: AddressFields;
   /** Category "private" (R13). */
   isPrivate: boolean;
-  /** Device numbers that fit no free slot (device-only, R12): they stay on the device. */
+  /** Device numbers that do not fit into the slots at all (device-only, R12, M12): they stay on the device. */
   unslottedPhones: string[];
   /** Version of the card as read (2.1 is converted to 3.0 when patched). */
   version: '2.1' | '3.0' | '4.0';
@@ -53,6 +53,6 @@ export interface DeviceActivity {
    * question (device vs last-synced alarmMinutes hash) that the engine answers.
    */
   alarmRemoved?: boolean;
-  /** RRULE/RDATE present (device-created recurring event); the master is mapped. */
+  /** A series (D4): RRULE/RDATE, several components, or overrides without a master; the master is mapped. */
   recurring: boolean;
 }

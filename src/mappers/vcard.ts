@@ -86,6 +86,34 @@ function readPrefixes(raw: string): { salutation: string; title: string } {
   return { salutation: parts[0]!, title: parts.slice(1).join(' ') };
 }
 
+function hasPersonName(a: Pick<AddressFields, 'firstName' | 'lastName' | 'salutation' | 'title'>): boolean {
+  return a.firstName !== '' || a.lastName !== '' || a.salutation !== '' || a.title !== '';
+}
+
+/**
+ * M11: the name of a card without a (non-empty) N, taken from FN as a user reads it. A company
+ * card (FN equal to ORG, `KIND:org`, Apple's `X-ABShowAs:COMPANY`) gives no person name (and the
+ * company from FN when there is no ORG); an FN that only repeats the card's e-mail or a phone
+ * number is no name either; otherwise the last word is the last name and the rest the first name
+ * ("Test Kontakt" → Test / Kontakt, "Madonna" → last name), or "Last, First" when FN has one comma.
+ */
+function namesFromFn(fnRaw: string, lines: ContentLine[], fields: AddressFields): { firstName: string; lastName: string; company?: string } {
+  const fn = fnRaw.trim().replace(/\s+/g, ' ');
+  const none = { firstName: '', lastName: '' };
+  if (fn === '') return none;
+  const valueOf = (name: string) => unescapeText(lines.find((l) => l.name === name)?.value ?? '').trim().toLowerCase();
+  const isCompany = valueOf('KIND') === 'org' || valueOf('X-ABSHOWAS') === 'company';
+  if (fields.company !== '' && fn.toLowerCase() === fields.company.trim().toLowerCase()) return none;
+  if (isCompany) return fields.company === '' ? { ...none, company: fn } : none;
+  const lower = fn.toLowerCase();
+  const emails = lines.filter((l) => l.name === 'EMAIL').map((l) => unescapeText(l.value).trim().toLowerCase());
+  if (emails.includes(lower) || fields.phones.some((p) => p.number !== '' && p.number.trim() === fn)) return none;
+  const comma = fn.split(',');
+  if (comma.length === 2 && comma[0]!.trim() !== '' && comma[1]!.trim() !== '') return { firstName: comma[1]!.trim(), lastName: comma[0]!.trim() };
+  const at = fn.lastIndexOf(' ');
+  return at < 0 ? { firstName: '', lastName: fn } : { firstName: fn.slice(0, at), lastName: fn.slice(at + 1) };
+}
+
 function hasPostal(a: AddressFields): boolean {
   return a.street !== '' || a.postalCode !== '' || a.city !== '' || a.country !== '';
 }
@@ -188,11 +216,12 @@ export function vCardToAddress(raw: string | Buffer, opts: MapperOptions): Devic
   const o = ownedLines(lines, opts);
   const nParts = o.n ? splitRaw(o.n.value, ';') : [];
   const { salutation, title } = readPrefixes(nParts[3] ?? '');
+  const orgName = o.org ? unescapeText(splitRaw(o.org.value, ';')[0] ?? '') : '';
   const adrParts = o.adr ? splitRaw(o.adr.value, ';').map(unescapeText) : [];
   const phones: Phone[] = o.bySlot.map((t) => ({ number: t ? telNumber(t.line) : '', remark: '' }));
   while (phones.length && phones[phones.length - 1]!.number === '') phones.pop();
   const fields: AddressFields = {
-    company: o.org ? unescapeText(splitRaw(o.org.value, ';')[0] ?? '') : '',
+    company: orgName,
     salutation,
     title,
     firstName: unescapeText(nParts[1] ?? ''),
@@ -207,6 +236,14 @@ export function vCardToAddress(raw: string | Buffer, opts: MapperOptions): Devic
     phones,
   };
   if (!o.n && !o.fn) throw new MappingError('the card has neither N nor FN', { remedy: 'Give the contact a name on the device.' });
+  if (!o.n) {
+    // M11: no N (vCard 4.0 from CardBook, Nextcloud): the name comes from FN. An empty N that
+    // is present is the device's own choice (Apple's company cards) and gives no name.
+    const named = namesFromFn(o.fn ? unescapeText(o.fn.value) : '', lines, fields);
+    fields.firstName = named.firstName;
+    fields.lastName = named.lastName;
+    if (named.company !== undefined) fields.company = named.company;
+  }
   return {
     uid: o.uid ? unescapeText(o.uid.value).trim() : '',
     fields,
@@ -256,16 +293,34 @@ export function patchVCard(existing: string, address: Address, opts: MapperOptio
   };
 
   if (!o.uid) insert(afterLast('VERSION'), builtLine('UID', stableUid('address', address.id)));
-  const fn = escapeText(displayName(address));
-  if (o.fn) {
-    if (unescapeText(o.fn.value) !== unescapeText(fn)) setValue(o.fn, fn);
-  }
-  else insert(afterLast('VERSION'), builtLine('FN', fn));
+  // FN is derived (M11): it is rewritten only when this patch changes a CRM-owned name field —
+  // N, or the company of a card whose FN shows the company — never to "normalize" the device's
+  // own display name ("Mr. John Richter, James Doe Sr." stays).
+  const devCompany = o.org ? unescapeText(splitRaw(o.org.value, ';')[0] ?? '') : '';
+  const devFn = o.fn ? unescapeText(o.fn.value) : '';
+  let nameChanged = false;
   if (o.n) {
     const parts = splitRaw(o.n.value, ';');
     const newN = nValue(address, [parts[2] ?? '', parts.slice(4).join(';')]);
-    if (!sameN(o.n.value, newN)) setValue(o.n, newN);
-  } else insert(afterLast('FN'), builtLine('N', nValue(address, ['', ''])));
+    if (!sameN(o.n.value, newN)) {
+      setValue(o.n, newN);
+      nameChanged = true;
+    }
+  } else {
+    // No N: the device's name is what FN gives (M11); only a different CRM name writes N.
+    const named = namesFromFn(devFn, lines, { ...emptyFields(), company: devCompany, phones: o.bySlot.map((t) => ({ number: t ? telNumber(t.line) : '', remark: '' })) });
+    const crmHas = hasPersonName(address);
+    const same = !crmHas ? named.firstName === '' && named.lastName === '' : address.salutation === '' && address.title === '' && named.firstName === norm(address.firstName) && named.lastName === norm(address.lastName);
+    if (!same) {
+      nameChanged = true;
+      insert(afterLast('FN') ?? afterLast('VERSION'), builtLine('N', nValue(address, ['', ''])));
+    }
+  }
+  const companyChanged = devCompany !== norm(address.company);
+  const fnShowsCompany = devCompany.trim() !== '' && devFn.trim() === devCompany.trim();
+  const fn = escapeText(displayName(address));
+  if (!o.fn) insert(afterLast('VERSION'), builtLine('FN', fn));
+  else if ((nameChanged || (companyChanged && fnShowsCompany)) && devFn !== unescapeText(fn)) setValue(o.fn, fn);
 
   if (o.org) {
     const parts = splitRaw(o.org.value, ';');
@@ -385,6 +440,10 @@ export function patchVCard(existing: string, address: Address, opts: MapperOptio
   for (const l of insertBefore.get(null) ?? []) children.push(l);
   card.children = children;
   return serializeRoot(root);
+}
+
+function emptyFields(): AddressFields {
+  return { company: '', salutation: '', title: '', firstName: '', lastName: '', street: '', postalCode: '', city: '', country: '', fax: '', email: '', note: '', phones: [] };
 }
 
 function sameN(a: string, b: string): boolean {

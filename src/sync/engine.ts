@@ -223,7 +223,7 @@ export async function syncMailbox(deps: EngineDeps, m: MailboxConfig, u: CrmUser
 
     emit('planning');
     const plan: MailboxPlan = snap.unchanged ? { user: u.id, actions: [], blocked: [], conflicts: [] } : planMailboxSync(snapshot, mapper, { forceDelete: opts.forceDelete });
-    const writes = plan.actions.filter((a) => a.type !== 'state-update' && a.type !== 'foreign' && a.type !== 'foreign-forget' && a.type !== 'state-forget');
+    const writes = plan.actions.filter((a) => !['state-update', 'foreign', 'foreign-forget', 'state-forget', 'attention', 'attention-clear', 'exclusion-end'].includes(a.type));
     for (const a of plan.actions) deps.logger?.debug(`${u.login}: ${opts.dryRun ? 'would ' : ''}${a.summary}`, { user: u.login, action: a.type });
     if (opts.dryRun) {
       result.plan = plan.actions.map((a) => a.summary);
@@ -270,6 +270,7 @@ export async function syncMailbox(deps: EngineDeps, m: MailboxConfig, u: CrmUser
     Object.assign(result, counts, { conflicts: plan.conflicts.length });
     // hrefs the server listed outside the collection's origin: reported every time they are listed.
     for (const kind of COLLECTION_KINDS) for (const r of snapshot.device[kind].refused ?? []) result.errors.push({ item: r.href, message: r.message });
+    for (const a of counts.attention) deps.logger?.warn(`${u.login}: needs attention: ${a.item}: ${a.message}`);
     for (const c of plan.conflicts) {
       // R20: every conflict is logged with the record id and the fields involved.
       deps.logger?.warn(`conflict on ${c.key} for ${u.login}: ${c.fields.join(', ')} changed on both sides; decided ${settings.conflict}`);

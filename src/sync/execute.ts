@@ -20,6 +20,8 @@ export interface ExecuteCounts {
   crmUpdates: number;
   conflicts: number;
   errors: { item: string; message: string }[];
+  /** D30: device items left untouched that the user should look at (not failures). */
+  attention: { item: string; message: string }[];
 }
 
 export interface ExecuteDeps {
@@ -38,7 +40,7 @@ export interface ExecuteDeps {
 }
 
 export function emptyCounts(): ExecuteCounts {
-  return { created: 0, updated: 0, deleted: 0, crmUpdates: 0, conflicts: 0, errors: [] };
+  return { created: 0, updated: 0, deleted: 0, crmUpdates: 0, conflicts: 0, errors: [], attention: [] };
 }
 
 function actionItem(a: Action): string {
@@ -61,6 +63,11 @@ function actionItem(a: Action): string {
       return a.href;
     case 'item-error':
       return a.key;
+    case 'attention':
+    case 'attention-clear':
+      return a.href;
+    case 'exclusion-end':
+      return `${a.kind}:${a.crmId}`;
   }
 }
 
@@ -186,6 +193,16 @@ export async function executePlan(actions: Action[], deps: ExecuteDeps): Promise
       case 'item-error':
         state.setRetry(user, a.side, a.key, a.message);
         counts.errors.push({ item: a.key, message: a.message });
+        return;
+      case 'attention':
+        state.setRetry(user, 'attention', a.href, JSON.stringify({ etag: a.etag, collection: a.collection, message: a.message }));
+        counts.attention.push({ item: a.href, message: a.message });
+        return;
+      case 'attention-clear':
+        state.clearRetry(user, 'attention', a.href);
+        return;
+      case 'exclusion-end':
+        state.removeExclusion(user, a.kind, a.crmId);
         return;
     }
   };

@@ -25,6 +25,7 @@ import type {
   RecordKind,
 } from '../providers/crm/model.js';
 import type { CollectionKind, ItemRef } from '../providers/dav/types.js';
+import { crmRecordProblems } from '../providers/crm/exchange.js';
 import type { DeviceEntry, MailboxSnapshot, SyncSettings } from './snapshot-types.js';
 import type { ForeignItem, ItemState } from './state.js';
 
@@ -68,7 +69,12 @@ export type Action =
   | { type: 'state-forget'; kind: RecordKind; crmId: string; summary: string }
   | { type: 'foreign'; item: ForeignItem; summary: string }
   | { type: 'foreign-forget'; href: string; summary: string }
-  | { type: 'item-error'; key: string; side: 'device' | 'crm'; message: string; summary: string };
+  | { type: 'item-error'; key: string; side: 'device' | 'crm'; message: string; summary: string }
+  /** D30: a device item that cannot be read or cannot go into the CRM; kept untouched, not a failure. */
+  | { type: 'attention'; href: string; etag: string; collection: CollectionKind; message: string; summary: string }
+  | { type: 'attention-clear'; href: string; summary: string }
+  /** D3: the user tag is back on a record excluded after a device deletion (R7). */
+  | { type: 'exclusion-end'; kind: RecordKind; crmId: string; summary: string };
 
 export interface DeleteGuardHit {
   side: 'device' | 'crm';
@@ -293,6 +299,29 @@ export function planMailboxSync(snap: MailboxSnapshot, opts: MapperOptions, flag
   const conflicts: MailboxPlan['conflicts'] = [];
   const exclusions = snap.state.exclusions;
 
+  const attention = snap.state.attention ?? new Map();
+  /** D30: reported once per change of the item (its ETag); the item stays as the device wrote it. */
+  const attend = (e: DeviceEntry, message: string, remedy: string) => {
+    if (attention.get(e.href)?.etag === e.etag) return;
+    const text = `${message} — ${remedy}`;
+    actions.push({ type: 'attention', href: e.href, etag: e.etag, collection: e.collection, message: text, summary: `needs attention: ${e.href}: ${text}` });
+  };
+  const unreadable = (e: DeviceEntry) => {
+    // A server that did not hand the item over is a failure to retry (R22), not the user's item.
+    if (e.unreadable === 'fetch') {
+      actions.push({ type: 'item-error', key: e.href, side: 'device', message: e.error ?? 'cannot be fetched', summary: `skip device item ${e.href}: ${e.error}` });
+      return;
+    }
+    attend(e, e.error ?? 'cannot be read', `${e.remedy ?? 'Open the item on the device and save it again.'} It stays on the device unchanged and is read again once it changes.`);
+  };
+  /** D32: what the sync writes to the CRM must pass the CRM's own rules (crm import). */
+  const refused = (e: DeviceEntry, kind: RecordKind, record: object): boolean => {
+    const problems = crmRecordProblems(kind, record as Record<string, unknown>);
+    if (!problems.length) return false;
+    attend(e, `cannot go into the CRM: ${problems.join('; ')}`, 'Correct the item on the device; it stays there unchanged and is read again once it changes.');
+    return true;
+  };
+
   const stateByKey = new Map(snap.state.items.map((i) => [key(i.kind, i.crmId), i]));
   const stateByHref = new Map(snap.state.items.map((i) => [i.href, i]));
   const foreignByHref = new Map(snap.state.foreign.map((f) => [f.href, f]));
@@ -304,6 +333,7 @@ export function planMailboxSync(snap: MailboxSnapshot, opts: MapperOptions, flag
   const deviceDeleted = new Set<string>();
   for (const col of Object.values(snap.device)) {
     for (const e of col.changed) {
+      if (!e.error && attention.has(e.href)) actions.push({ type: 'attention-clear', href: e.href, summary: `${e.href} can be read again` });
       const st = stateByHref.get(e.href);
       if (st) {
         deviceByKey.set(key(st.kind, st.crmId), e);
@@ -312,7 +342,7 @@ export function planMailboxSync(snap: MailboxSnapshot, opts: MapperOptions, flag
       const foreign = foreignByHref.get(e.href);
       if (foreign && foreign.etag === e.etag && !(s.syncPrivate && foreign.reason.startsWith('private'))) continue;
       if (e.error) {
-        actions.push({ type: 'item-error', key: e.href, side: 'device', message: e.error, summary: `skip unreadable device item ${e.href}: ${e.error}` });
+        unreadable(e); // D30
         continue;
       }
       const uid = e.contact?.uid ?? e.activity?.uid;
@@ -323,6 +353,7 @@ export function planMailboxSync(snap: MailboxSnapshot, opts: MapperOptions, flag
       } else newEntries.push(e);
     }
     for (const href of col.deleted) {
+      if (attention.has(href)) actions.push({ type: 'attention-clear', href, summary: `${href} was deleted on the device` });
       const st = stateByHref.get(href);
       if (st) deviceDeleted.add(key(st.kind, st.crmId));
       else if (foreignByHref.has(href)) actions.push({ type: 'foreign-forget', href, summary: `forget device-only item ${href} (deleted on the device)` });
@@ -338,6 +369,10 @@ export function planMailboxSync(snap: MailboxSnapshot, opts: MapperOptions, flag
     const adopt = adoptByKey.get(k);
     const devDeleted = deviceDeleted.has(k);
     const name = displayName(kind, rec, id);
+    if (rec && exclusions.has(k) && rec.tags.includes(s.userTag)) {
+      // D3: the exclusion of R7 ends when the CRM record carries the user tag again.
+      actions.push({ type: 'exclusion-end', kind, crmId: id, summary: `${name} carries ${s.userTag} again: no longer excluded (R7, D3)` });
+    }
 
     // Is it wanted on the device? Unknown (not read this sync) = unchanged = as before.
     const ownScope = rec
@@ -376,7 +411,7 @@ export function planMailboxSync(snap: MailboxSnapshot, opts: MapperOptions, flag
       }
       if (dev && dev.etag !== st.etag) {
         if (dev.error) {
-          actions.push({ type: 'item-error', key: dev.href, side: 'device', message: dev.error, summary: `skip unreadable device item ${dev.href}: ${dev.error}` });
+          unreadable(dev); // D30: the last agreed state stays the merge base for when it is readable again
           return true;
         }
         if (!rec) {
@@ -392,6 +427,10 @@ export function planMailboxSync(snap: MailboxSnapshot, opts: MapperOptions, flag
           actions.push({ type: 'item-error', key: st.href, side: 'device', message: 'device item was not fetched', summary: `skip ${name}` });
           return true;
         }
+        if (dev.error) {
+          unreadable(dev); // D30: the CRM change reaches the device once the item can be read
+          return true;
+        }
         const data = render(kind, rec, dev.raw, snap, opts);
         const base = itemBase(kind, rec, s, reason, crmFieldHashes(kind, rec, opts));
         if (data === dev.raw) actions.push({ type: 'state-update', item: { ...base, href: st.href, etag: dev.etag, contentHash: st.contentHash }, summary: `note new CRM version of ${name} (device already right)` });
@@ -405,7 +444,7 @@ export function planMailboxSync(snap: MailboxSnapshot, opts: MapperOptions, flag
     // Not known from the last sync.
     if (adopt) {
       if (adopt.error) {
-        actions.push({ type: 'item-error', key: adopt.href, side: 'device', message: adopt.error, summary: `skip unreadable device item ${adopt.href}` });
+        unreadable(adopt); // D30
         return false;
       }
       if (!rec || !wanted) {
@@ -462,6 +501,7 @@ export function planMailboxSync(snap: MailboxSnapshot, opts: MapperOptions, flag
     if (m.conflicts.length) conflicts.push({ key: key(kind, rec.id), fields: m.conflicts });
     const patch = kind === 'address' ? applyAddressMerge(rec as Address, dev.contact!, m.fromDevice) : applyActivityMerge(rec as Activity, devFields as ActivityFields, m.fromDevice, snap.now);
     const merged = { ...rec, ...patch } as Address | Activity;
+    if (Object.keys(patch).length && refused(dev, kind, merged)) return;
     const data = render(kind, merged, dev.raw, snap, opts);
     const base = itemBase(kind, merged, s, reason, crmFieldHashes(kind, merged, opts));
     const conflictNote = m.conflicts.length ? `; conflict on ${m.conflicts.join(', ')} decided ${s.conflict}` : '';
@@ -510,8 +550,13 @@ export function planMailboxSync(snap: MailboxSnapshot, opts: MapperOptions, flag
     decide('address', id, linkedIds.has(id));
   }
 
-  // Items created on the device (R13, R19).
-  for (const e of newEntries) planDeviceCreated(e, s, actions);
+  // Items created on the device (R13, R19); what the CRM would refuse stays on the device (D32).
+  for (const e of newEntries) {
+    const before = actions.length;
+    planDeviceCreated(e, s, actions);
+    const a = actions[before];
+    if (a?.type === 'crm-create' && refused(e, a.kind, a.input)) actions.splice(before, 1);
+  }
 
   return { user: s.userId, actions, blocked: flags.forceDelete ? [] : deleteGuard(snap, actions), conflicts };
 }

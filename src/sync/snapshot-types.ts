@@ -5,7 +5,7 @@ import type { Activity, Address, CrmUser } from '../providers/crm/model.js';
 import type { CollectionKind, CollectionRef } from '../providers/dav/types.js';
 import type { ConflictPolicy } from '../config/schema.js';
 import type { EffectiveSettings } from '../assignments/assign.js';
-import type { ForeignItem, ItemState } from './state.js';
+import type { AttentionItem, ForeignItem, ItemState } from './state.js';
 
 /** One mailbox's effective settings: assignment overrides, else the CRM user's values (R1–R4, R13, R19–R21). */
 export interface SyncSettings extends EffectiveSettings {
@@ -27,6 +27,8 @@ export interface DeviceEntry {
   error?: string;
   /** Why `error` is set: the item could not be fetched (a server answer, retried next sync). */
   unreadable?: 'fetch';
+  /** What the user can do about `error`. */
+  remedy?: string;
   /** The CRM record this item belongs to when its UID is not ours: the X-SYNC-CLI-ID marker of
    *  an item imported from the device, or a pending import recovered after a crash (R23). */
   crmRef?: { kind: 'address' | 'activity'; id: string };
@@ -66,6 +68,8 @@ export interface MailboxSnapshot {
     exclusions: Set<string>;
     /** `kind:id` → field hashes of a device create that may have happened before a crash (R23). */
     pendingCreates?: Map<string, Record<string, string>>;
+    /** href → device items reported as needing attention, with the ETag reported (D30). */
+    attention?: Map<string, AttentionItem>;
   };
   /** Users (participants) and linked addresses, for the [FFDATA] block (R16). */
   ffdata: FfdataContext;

@@ -7,7 +7,8 @@ import type { CollectionDelta, CollectionKind, CollectionRef, MailboxProvider } 
 import { COLLECTION_KINDS } from '../providers/dav/types.js';
 import { LimitExceededError } from '../providers/dav/errors.js';
 import type { DeviceCollectionSnapshot, DeviceEntry, MailboxSnapshot, SyncSettings } from './snapshot-types.js';
-import type { CrmCursors, ItemState, StateStore } from './state.js';
+import type { AttentionItem, CrmCursors, ItemState, StateStore } from './state.js';
+import { parseAttention } from './state.js';
 import { syncMarkerOf } from './marker.js';
 import { activityInScope, addressInScope, withinWindow } from './plan.js';
 import { addressFieldHashes, activityFieldHashes } from '../mappers/index.js';
@@ -106,6 +107,8 @@ export function parseDeviceItem(collection: CollectionKind, href: string, etag: 
     else entry.activity = iCalToActivity(raw, mapper);
   } catch (err) {
     entry.error = (err as Error).message;
+    const remedy = (err as { remedy?: unknown }).remedy;
+    if (typeof remedy === 'string') entry.remedy = remedy;
   }
   return entry;
 }
@@ -202,6 +205,11 @@ export async function readMailboxSnapshot(input: SnapshotInput): Promise<Snapsho
   // Device side: one delta per collection (a single REPORT each when nothing changed).
   const storedCollections = state.getCollections(user);
   const deviceRetries = state.listRetries(user, 'device');
+  // D30: an item reported as needing attention is read again only once it changed. Read lazily:
+  // a sync whose deltas are empty (the no-change sync, D16) does not look at it.
+  let attentionCache: Map<string, AttentionItem> | undefined;
+  const attention = () => (attentionCache ??= parseAttention(state.listRetries(user, 'attention')));
+  const reported = (href: string, etag: string) => attention().get(href)?.etag === etag;
   const deltas = {} as Record<CollectionKind, CollectionDelta>;
   const nextTokens = {} as Record<CollectionKind, string | null>;
   for (const kind of COLLECTION_KINDS) {
@@ -227,7 +235,7 @@ export async function readMailboxSnapshot(input: SnapshotInput): Promise<Snapsho
     state.listRetries(user, 'import').size === 0 &&
     state.listRetries(user, 'create').size === 0 &&
     !(s.syncPrivate && state.listForeign(user).some((f) => f.reason.startsWith('private'))) &&
-    COLLECTION_KINDS.every((k) => !deltas[k].full && deltas[k].deleted.length === 0 && !deltas[k].refused?.length && deltas[k].changed.every((r) => state.etagOf(user, r.href) === r.etag));
+    COLLECTION_KINDS.every((k) => !deltas[k].full && deltas[k].deleted.length === 0 && !deltas[k].refused?.length && deltas[k].changed.every((r) => state.etagOf(user, r.href) === r.etag || reported(r.href, r.etag)));
   if (quiet) {
     const empty = (kind: CollectionKind): DeviceCollectionSnapshot => ({ ref: input.collections[kind], full: false, token: null, changed: [], deleted: [], refused: [] });
     const device = { contacts: empty('contacts'), appointments: empty('appointments'), tasks: empty('tasks') };
@@ -252,6 +260,7 @@ export async function readMailboxSnapshot(input: SnapshotInput): Promise<Snapsho
     }
     // Our own writes come back in the delta with the ETag we stored: not a change.
     changed = changed.filter((r) => {
+      if (reported(r.href, r.etag) && !deviceRetries.has(r.href)) return false;
       const st = byHref.get(r.href) ?? foreignByHref.get(r.href);
       return !st || st.etag !== r.etag || deviceRetries.has(r.href);
     });
@@ -301,7 +310,7 @@ export async function readMailboxSnapshot(input: SnapshotInput): Promise<Snapsho
 
   const usersById = new Map(input.users.map((u) => [u.id, u]));
   const pendingCreates = new Map([...state.listRetries(user, 'create')].map(([k, v]) => [k, JSON.parse(v) as Record<string, string>]));
-  const snapshot = snapshotOf(device, { items, foreign, exclusions, pendingCreates }, usersById);
+  const snapshot = snapshotOf(device, { items, foreign, exclusions, pendingCreates, attention: attention() }, usersById);
   return { snapshot, nextCursors, nextTokens };
 }
 

@@ -116,6 +116,30 @@ function rowToItem(r: ItemRow): ItemState {
   };
 }
 
+/** `attention`: device items that cannot be read or cannot go into the CRM (D30), key = href,
+ *  message = JSON { etag, collection, message }; not a failure, reported once per change. */
+export type RetrySide = 'crm' | 'device' | 'import' | 'create' | 'attention';
+
+export interface AttentionItem {
+  href: string;
+  etag: string;
+  collection: string;
+  message: string;
+}
+
+export function parseAttention(entries: Map<string, string>): Map<string, AttentionItem> {
+  const out = new Map<string, AttentionItem>();
+  for (const [href, v] of entries) {
+    try {
+      const j = JSON.parse(v) as Partial<AttentionItem>;
+      out.set(href, { href, etag: String(j.etag ?? ''), collection: String(j.collection ?? ''), message: String(j.message ?? '') });
+    } catch {
+      out.set(href, { href, etag: '', collection: '', message: v });
+    }
+  }
+  return out;
+}
+
 export class StateStore {
   readonly db: Database.Database;
 
@@ -322,23 +346,28 @@ export class StateStore {
   }
 
   // --- items to retry at the next sync (R22) ---
-  listRetries(user: string, side: 'crm' | 'device' | 'import' | 'create'): Map<string, string> {
+  listRetries(user: string, side: RetrySide): Map<string, string> {
     const rows = this.sql('SELECT key, message FROM retry WHERE user = ? AND side = ?').all(user, side) as { key: string; message: string }[];
     return new Map(rows.map((r) => [r.key, r.message]));
   }
 
-  setRetry(user: string, side: 'crm' | 'device' | 'import' | 'create', key: string, message: string): void {
+  setRetry(user: string, side: RetrySide, key: string, message: string): void {
     // 'import'/'create' records carry data (JSON), the others a message for people: cut those.
     const text = side === 'crm' || side === 'device' ? shorten(message, MAX_STORED_MESSAGE) : message;
     this.sql('INSERT OR REPLACE INTO retry (user, side, key, message) VALUES (?, ?, ?, ?)').run(user, side, key, text);
   }
 
-  clearRetries(user: string, side: 'crm' | 'device' | 'import' | 'create'): void {
+  clearRetries(user: string, side: RetrySide): void {
     this.sql('DELETE FROM retry WHERE user = ? AND side = ?').run(user, side);
   }
 
-  clearRetry(user: string, side: 'crm' | 'device' | 'import' | 'create', key: string): void {
+  clearRetry(user: string, side: RetrySide, key: string): void {
     this.sql('DELETE FROM retry WHERE user = ? AND side = ? AND key = ?').run(user, side, key);
+  }
+
+  /** Device items that need the user's attention (D30). */
+  listAttention(user: string): AttentionItem[] {
+    return [...parseAttention(this.listRetries(user, 'attention')).values()];
   }
 
   /** Users with state but no assignment any more, or not synced for `days` (retention). */

@@ -57,8 +57,8 @@ describe('status', () => {
     const doc = JSON.parse(r.stdout) as { mailboxes: Record<string, unknown>[] };
     expect(Object.keys(doc)).toEqual(['mailboxes']);
     expect(doc.mailboxes).toEqual([
-      { user: 'mmueller', state: 'not-started', lastSuccess: null, lastError: null, pending: 0, nextRun: null },
-      { user: 'sschmidt', state: 'not-started', lastSuccess: null, lastError: null, pending: 0, nextRun: null },
+      { user: 'mmueller', state: 'not-started', lastSuccess: null, lastError: null, pending: 0, nextRun: null, attention: [] },
+      { user: 'sschmidt', state: 'not-started', lastSuccess: null, lastError: null, pending: 0, nextRun: null, attention: [] },
     ]);
     const human = runCli(['--home', s.home, 'status']);
     expect(human.stdout).toContain('daemon: not running');

@@ -268,3 +268,65 @@ describe('bad input → MappingError, never a crash', () => {
     expect(patchICal(text, appointment({ subject: 'x' }), ctx(), opts)).toContain(attach);
   });
 });
+
+// Issue #12: the device's alarms, parameters and series are the user's.
+describe('R14/M7: the CRM owns one alarm; the device keeps the others', () => {
+  const event = (alarms: string[], extra: string[] = []) =>
+    [
+      'BEGIN:VCALENDAR', 'VERSION:2.0', 'PRODID:-//Apple Inc.//iOS 17//EN', 'BEGIN:VEVENT', 'UID:dev-ev-1', 'DTSTAMP:20261101T000000Z',
+      'DTSTART:20261125T090000Z', 'DTEND:20261125T100000Z', 'SUMMARY;LANGUAGE=en-us:Team Meeting', ...extra, ...alarms, 'END:VEVENT', 'END:VCALENDAR', '',
+    ].join('\r\n');
+  const alarm = (trigger: string, desc: string) => ['BEGIN:VALARM', 'ACTION:DISPLAY', `DESCRIPTION:${desc}`, trigger, 'END:VALARM'];
+  const three = event([...alarm('TRIGGER:-PT15M', 'first'), ...alarm('TRIGGER:-PT1H', 'second'), ...alarm('TRIGGER:-P1D', 'third')]);
+  const crmOf = (raw: string, over: Record<string, unknown> = {}) => {
+    const f = iCalToActivity(raw, opts).fields;
+    return appointment({ ...f, type: 'Termin', subject: 'Team Meeting', timeZone: null, participants: [], addresses: [], ...over });
+  };
+  const fmt = { ...opts, subjectFormat: '{subject}' };
+
+  it('R14/M7: an event with three alarms keeps all three at import; the CRM reads the first', () => {
+    expect(iCalToActivity(three, opts).fields.alarmMinutes).toBe(15);
+    expect(patchICal(three, crmOf(three), ctx(), fmt)).toBe(three);
+  });
+
+  it('R14/M7: a CRM alarm change rewrites the first alarm\'s TRIGGER only; its DESCRIPTION and the other alarms stay', () => {
+    const after = patchICal(three, crmOf(three, { alarmMinutes: 30, participants: [], addresses: [] }), ctx(), fmt);
+    const lines = unfoldedLines(after);
+    expect(lines.filter((l) => l.startsWith('TRIGGER'))).toEqual(['TRIGGER:-PT30M', 'TRIGGER:-PT1H', 'TRIGGER:-P1D']);
+    expect(lines.filter((l) => l.startsWith('DESCRIPTION'))).toEqual(['DESCRIPTION:first', 'DESCRIPTION:second', 'DESCRIPTION:third']);
+    expect(iCalToActivity(after, opts).fields.alarmMinutes).toBe(30);
+  });
+
+  it('R14/M7: "no alarm" in the CRM removes the CRM\'s alarm alone', () => {
+    const after = patchICal(three, crmOf(three, { alarmMinutes: null, participants: [], addresses: [] }), ctx(), fmt);
+    expect(unfoldedLines(after).filter((l) => l.startsWith('TRIGGER'))).toEqual(['TRIGGER:-PT1H', 'TRIGGER:-P1D']);
+  });
+
+  it('R14: an absolute alarm (TRIGGER;VALUE=DATE-TIME, iOS Reminders) is the CRM alarm in minutes; a change keeps it absolute', () => {
+    const abs = event(alarm('TRIGGER;VALUE=DATE-TIME:20261125T084500Z', 'abs'));
+    expect(iCalToActivity(abs, opts).fields.alarmMinutes).toBe(15);
+    const after = patchICal(abs, crmOf(abs, { alarmMinutes: 60, participants: [], addresses: [] }), ctx(), fmt);
+    expect(unfoldedLines(after)).toContain('TRIGGER;VALUE=DATE-TIME:20261125T080000Z');
+    const todo = ['BEGIN:VCALENDAR', 'VERSION:2.0', 'BEGIN:VTODO', 'UID:r1', 'DUE:20261127T170000Z', 'SUMMARY:x', 'BEGIN:VALARM', 'ACTION:DISPLAY', 'DESCRIPTION:Reminder', 'TRIGGER;VALUE=DATE-TIME:20261127T160000Z', 'END:VALARM', 'END:VTODO', 'END:VCALENDAR', ''].join('\r\n');
+    expect(iCalToActivity(todo, opts).fields.alarmMinutes).toBe(60);
+  });
+
+  it('M7/M13: a replaced line keeps its parameters (SUMMARY;LANGUAGE=en-us)', () => {
+    const after = patchICal(three, crmOf(three, { subject: 'Team Meeting 2', participants: [], addresses: [] }), ctx(), fmt);
+    expect(unfoldedLines(after)).toContain('SUMMARY;LANGUAGE=en-us:Team Meeting 2');
+  });
+});
+
+describe('D4: device series stay on the device', () => {
+  it('D4: overrides without a master (RECURRENCE-ID only, as Apple writes invitations) are a series', () => {
+    const raw = [
+      'BEGIN:VCALENDAR', 'VERSION:2.0', 'BEGIN:VEVENT', 'UID:series-1', 'RECURRENCE-ID:20261125T090000Z', 'DTSTAMP:20261101T000000Z',
+      'DTSTART:20261125T090000Z', 'DTEND:20261125T100000Z', 'SUMMARY:Weekly', 'END:VEVENT',
+      'BEGIN:VEVENT', 'UID:series-1', 'RECURRENCE-ID:20261202T090000Z', 'DTSTAMP:20261101T000000Z',
+      'DTSTART:20261202T100000Z', 'DTEND:20261202T110000Z', 'SUMMARY:Weekly', 'END:VEVENT', 'END:VCALENDAR', '',
+    ].join('\r\n');
+    expect(iCalToActivity(raw, opts).recurring).toBe(true);
+    const single = raw.split('BEGIN:VEVENT').slice(0, 2).join('BEGIN:VEVENT').replace(/END:VEVENT\r\n$/, 'END:VEVENT\r\nEND:VCALENDAR\r\n');
+    expect(iCalToActivity(single, opts).recurring).toBe(true);
+  });
+});

@@ -186,10 +186,10 @@ describe('R12: phone slots', () => {
     expect(c.fields.phones.map((p) => p.number)).toEqual(['+49 30 2', '+49 30 5', '+49 30 3', '+49 30 1', '+49 30 4', '', '+49 30 6']);
   });
 
-  it('R12: Apple itemN.X-ABLabel labels are recognized; numbers that fit no free slot stay device-only', () => {
+  it('R12: Apple itemN.X-ABLabel labels are recognized; a second mobile (no slot of its own) takes the first free position', () => {
     const c = vCardToAddress(fixture('ios-itemN-ablabel.vcf'), opts);
-    expect(c.fields.phones.map((p) => p.number)).toEqual(['+49 89 1234-0', '', '+49 170 5550101', '', '', '+49 89 1234-55']);
-    expect(c.unslottedPhones).toEqual(['+49 171 2223334']);
+    expect(c.fields.phones.map((p) => p.number)).toEqual(['+49 89 1234-0', '+49 171 2223334', '+49 170 5550101', '', '', '+49 89 1234-55']);
+    expect(c.unslottedPhones).toEqual([]);
     expect(c.fields.fax).toBe('+49 89 1234-99');
     expect(c.fields.phones.every((p) => p.remark === '')).toBe(true);
   });
@@ -205,14 +205,14 @@ describe('R12: phone slots', () => {
     expect(c.fields.phones.map((p) => p.number)).toEqual(['+49 30 555-1000', '', '+49 160 5551234', '+49 30 555-2000', '', '+49 160 5559999', '', '+49 30 555-3000']);
   });
 
-  it('R12: patching edits numbers in place (keeping the device params and Apple group), adds new ones in their slot and keeps device-only numbers', () => {
+  it('R12: patching edits numbers in place (keeping the device params and Apple group), adds new ones in their slot and keeps the second mobile at its position', () => {
     const before = fixtureText('ios-itemN-ablabel.vcf');
     const phones = [
       { number: '+49 89 1234-1', remark: 'Zentrale' }, // edited work
-      { number: '+49 89 1234-2', remark: '' }, // new work 2
+      { number: '+49 171 2223334', remark: '' }, // the second mobile, at the first free position
       { number: '+49 170 5550101', remark: '' }, // unchanged mobile
       { number: '', remark: '' },
-      { number: '', remark: '' },
+      { number: '+49 89 4444', remark: '' }, // new home 2
       { number: '+49 89 1234-56', remark: '' }, // edited car (Apple custom label)
     ];
     const after = patchVCard(before, address({ phones }), opts);
@@ -223,9 +223,9 @@ describe('R12: phone slots', () => {
       'item1.TEL:+49 89 1234-56',
       'TEL;type=IPHONE;type=CELL;type=VOICE:+49 171 2223334',
       'TEL;type=WORK;type=FAX:+49 89 1234-99',
-      'item6.TEL;TYPE=work,voice:+49 89 1234-2', // next free Apple group number, labelled "work 2"
+      'item6.TEL;TYPE=home,voice:+49 89 4444', // next free Apple group number, labelled "home 2"
     ]);
-    expect(after).toContain('item6.X-ABLabel:work 2\r\n');
+    expect(after).toContain('item6.X-ABLabel:home 2\r\n');
     expect(vCardToAddress(after, opts).fields.phones.map((p) => p.number)).toEqual(phones.map((p) => p.number));
   });
 
@@ -395,5 +395,75 @@ describe('R23: stable UIDs', () => {
     }
     expect(crmIdFromUid('urn:uuid:8f0e7a4e-4b7f-4a53-9f1f-0c8d7b1e2a33')).toBeNull();
     expect(crmIdFromUid('5C7C9F2E-1D7B-4C63-9E0B-2B6E3C1A9F00')).toBeNull();
+  });
+});
+
+// Issue #12: what real clients write survives; the CRM gets what a user would expect.
+describe('R11/M11: the device display name (FN) is the user\'s', () => {
+  const card = (lines: string[]) => ['BEGIN:VCARD', 'VERSION:3.0', ...lines, 'UID:dev-1', 'END:VCARD', ''].join('\r\n');
+  const asCrm = (raw: string) => {
+    const f = vCardToAddress(raw, opts).fields;
+    return address({ ...f, id: 'a1', fax: f.fax, phones: f.phones.map((p) => ({ ...p })) });
+  };
+
+  it('R11/M11: importing a device contact leaves its FN as written, even when it is not "first last"', () => {
+    const raw = card(['FN:Mr. John Richter\\, James Doe Sr.', 'N:Doe;John;Richter,James;Mr.;Sr.', 'ORG:ACME']);
+    expect(patchVCard(raw, asCrm(raw), opts)).toBe(raw);
+  });
+
+  it('R11/M11: a CRM change of a field that is not a name (note, company of a person card) keeps the device FN', () => {
+    const raw = card(['FN:Test Kontakt (Büro)', 'N:Kontakt;Test;;;', 'ORG:Alt GmbH']);
+    const after = patchVCard(raw, { ...asCrm(raw), note: 'neu', company: 'Neu GmbH' }, opts);
+    expect(unfoldedLines(after)).toContain('FN:Test Kontakt (Büro)');
+    expect(unfoldedLines(after)).toContain('ORG:Neu GmbH');
+  });
+
+  it('R11/M11: a CRM change of a name field rewrites FN from the CRM name', () => {
+    const raw = card(['FN:Test Kontakt', 'N:Kontakt;Test;;;']);
+    const after = patchVCard(raw, { ...asCrm(raw), lastName: 'Neumann' }, opts);
+    expect(unfoldedLines(after)).toContain('FN:Test Neumann');
+  });
+
+  it('R11/M11: a company card (FN = ORG) follows a CRM company change; an e-mail FN stays on other changes', () => {
+    const company = card(['FN:Muster GmbH', 'N:;;;;', 'ORG:Muster GmbH']);
+    expect(unfoldedLines(patchVCard(company, { ...asCrm(company), company: 'Muster AG' }, opts))).toContain('FN:Muster AG');
+    const mail = card(['FN:info@example.com', 'EMAIL:info@example.com']);
+    const crm = asCrm(mail);
+    expect(crm.firstName + crm.lastName).toBe('');
+    expect(unfoldedLines(patchVCard(mail, { ...crm, note: 'x' }, opts))).toContain('FN:info@example.com');
+  });
+
+  it('M11: a contact with FN but no N (vCard 4.0, CardBook/Nextcloud) reaches the CRM with its name; nothing is added to the card', () => {
+    const raw = ['BEGIN:VCARD', 'VERSION:4.0', 'FN:Erika Mustermann', 'UID:urn:uuid:1', 'END:VCARD', ''].join('\r\n');
+    const f = vCardToAddress(raw, opts).fields;
+    expect([f.firstName, f.lastName, f.company]).toEqual(['Erika', 'Mustermann', '']);
+    expect(patchVCard(raw, asCrm(raw), opts)).toBe(raw);
+    const org = ['BEGIN:VCARD', 'VERSION:4.0', 'KIND:org', 'FN:Muster GmbH', 'UID:urn:uuid:2', 'END:VCARD', ''].join('\r\n');
+    const g = vCardToAddress(org, opts).fields;
+    expect([g.firstName, g.lastName, g.company]).toEqual(['', '', 'Muster GmbH']);
+    const one = vCardToAddress(card(['FN:Madonna']), opts).fields;
+    expect([one.firstName, one.lastName]).toEqual(['', 'Madonna']);
+  });
+});
+
+describe('R12: device numbers that fit no slot type take the first free position', () => {
+  it('R12: an assistant number, a custom label and TYPE=voice,home,pref,x-useless reach the CRM; the card stays as written', () => {
+    const raw = [
+      'BEGIN:VCARD', 'VERSION:3.0', 'FN:A B', 'N:B;A;;;', 'UID:dev-2',
+      'TEL;TYPE=voice,home,pref,x-useless:+49 30 1', 'item1.TEL:+49 30 2', 'item1.X-ABLabel:Zweitwohnung',
+      'TEL;TYPE=X-ASSISTANT:+49 30 3', 'END:VCARD', '',
+    ].join('\r\n');
+    const c = vCardToAddress(raw, opts);
+    expect(c.fields.phones.map((p) => p.number)).toEqual(['+49 30 2', '+49 30 3', '', '+49 30 1']);
+    expect(c.unslottedPhones).toEqual([]);
+    expect(patchVCard(raw, address({ ...c.fields, id: 'a1' }), opts)).toBe(raw);
+  });
+
+  it('R12: only what does not fit into the eight positions stays device-only', () => {
+    const tels = Array.from({ length: 10 }, (_, i) => `TEL;TYPE=cell:+49 170 ${i}`);
+    const raw = ['BEGIN:VCARD', 'VERSION:3.0', 'FN:A', 'N:A;;;;', ...tels, 'END:VCARD', ''].join('\r\n');
+    const c = vCardToAddress(raw, opts);
+    expect(c.fields.phones.filter((p) => p.number !== '')).toHaveLength(8);
+    expect(c.unslottedPhones).toEqual(['+49 170 8', '+49 170 9']);
   });
 });

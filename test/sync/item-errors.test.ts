@@ -1,5 +1,6 @@
-// R22 at item level, on a vdir mailbox (files can hold anything a real server would refuse):
-// one unreadable item fails alone, the others sync, and it is retried at the next sync.
+// R22/D30 at item level, on a vdir mailbox (files can hold anything a real server would refuse):
+// one unreadable item needs attention alone (not a failure), the others sync, and it is read
+// again once the user changed it.
 import fs from 'node:fs';
 import path from 'node:path';
 import { expect, it } from 'vitest';
@@ -12,7 +13,7 @@ import { StateStore } from '../../src/sync/state.js';
 import { tempHome } from '../helpers/cli.js';
 import { smallCrm } from '../helpers/small-crm.js';
 
-it('R22: a malformed device item fails alone with its reason, the rest syncs, and it is retried next time', async () => {
+it('R22/D30: a malformed device item needs attention alone with its line and reason, the rest syncs, the mailbox stays success, and the repaired item is read again', async () => {
   const home = tempHome('sync-cli-items-');
   const paths = resolvePaths(home);
   await SqlCrmProvider.createTables({ dialect: 'sqlite', url: paths.crmDb });
@@ -36,16 +37,18 @@ it('R22: a malformed device item fails alone with its reason, the rest syncs, an
     fs.writeFileSync(path.join(contacts, 'broken.vcf'), 'BEGIN:VCARD\r\nVERSION:3.0\r\nUID:broken-1\r\nFN:Kaputt Karte\r\nTHIS LINE IS NOT A PROPERTY\r\nEND:VCARD\r\n');
     fs.writeFileSync(path.join(contacts, 'good.vcf'), 'BEGIN:VCARD\r\nVERSION:3.0\r\nUID:good-1\r\nFN:Gerda Gut\r\nN:Gut;Gerda;;;\r\nEND:VCARD\r\n');
     const r = await sync();
-    expect(r.state).toBe('failed');
-    expect(r.errors).toHaveLength(1);
-    expect(r.errors[0]!.item).toContain('broken.vcf');
-    expect(r.errors[0]!.message).toMatch(/line 5|NOT A PROPERTY/);
+    expect(r.state).toBe('success');
+    expect(r.errors).toEqual([]);
+    expect(r.attention).toHaveLength(1);
+    expect(r.attention[0]!.item).toContain('broken.vcf');
+    expect(r.attention[0]!.message).toMatch(/line 5.*NOT A PROPERTY/);
     const mine = async () => crm.getAddresses((await crm.scopeIds({ userId: 'u1', addressTags: ['MM'], activityTags: [] })).addresses);
     expect((await mine()).some((a) => a.lastName === 'Gut')).toBe(true);
     const state = new StateStore(paths.stateDb);
-    expect(state.getStatus('u1')).toMatchObject({ state: 'failed', pending: 1 });
-    expect(state.getStatus('u1').lastError).toContain('broken.vcf');
+    expect(state.getStatus('u1')).toMatchObject({ state: 'success', pending: 0 });
+    expect(state.listAttention('u1').map((a) => a.href)).toEqual([path.join(contacts, 'broken.vcf')]);
     state.close();
+    expect((await sync()).attention).toEqual([]); // once per change
     // The user repairs the card on the device: the next sync imports it and the mailbox is green.
     fs.writeFileSync(path.join(contacts, 'broken.vcf'), 'BEGIN:VCARD\r\nVERSION:3.0\r\nUID:broken-1\r\nFN:Karla Repariert\r\nN:Repariert;Karla;;;\r\nEND:VCARD\r\n');
     const again = await sync();

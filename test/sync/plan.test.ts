@@ -82,7 +82,7 @@ describe('planMailboxSync', () => {
     expect(create).toMatchObject({ crmId: 'a5', item: { reason: 'linked' } });
   });
 
-  it('R7: a device deletion untags and excludes; an exclusion keeps the address away until the user tag is back', () => {
+  it('R7/D3: a device deletion untags and excludes; an exclusion keeps the address away until the user tag is back, and then ends', () => {
     const a1 = address('a1', { tags: ['MM', 'VIP'] });
     const st = stateOf('address', a1, 'http://dav/contacts/a1.vcf');
     const snap = snapshot({ addresses: new Map(), state: { items: [st], foreign: [], exclusions: new Set() } });
@@ -93,7 +93,7 @@ describe('planMailboxSync', () => {
     const excluded = snapshot({ settings: vipSettings, addresses: new Map([['a1', { ...a1, tags: ['VIP'] }]]), state: { items: [], foreign: [], exclusions: new Set(['address:a1']) } });
     expect(planMailboxSync(excluded, opts).actions).toEqual([]);
     const back = snapshot({ settings: vipSettings, addresses: new Map([['a1', a1]]), state: { items: [], foreign: [], exclusions: new Set(['address:a1']) } });
-    expect(types(planMailboxSync(back, opts).actions)).toEqual(['device-create']);
+    expect(types(planMailboxSync(back, opts).actions)).toEqual(['exclusion-end', 'device-create']);
   });
 
   it('R7/R9: deleted in the CRM or out of scope → deleted on the device, nothing to the CRM', () => {

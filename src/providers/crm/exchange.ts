@@ -36,8 +36,10 @@ export const exchangeUserSchema = z.looseObject({
   importTaskType: z.string().min(1).default('Aufgabe'),
 });
 
+// A position without a number is `"number": ""` (its remark may still be set): positions are
+// what R12 keeps, so the empty ones before a number are part of the record (D31).
 export const exchangePhoneSchema = z.looseObject({
-  number: z.string(required('must be a string')).trim().min(1, 'required'),
+  number: z.string(required('must be a string')).trim(),
   remark: text,
 });
 
@@ -198,6 +200,17 @@ export function validateExchange(raw: unknown): { file: ExchangeFile; problems: 
   return { file, problems };
 }
 
+/**
+ * The CRM's own rules for one record the engine is about to write (D32): the same schema
+ * `crm import` applies, so whatever the sync writes can be exported and imported again.
+ * Returns `field: message` lines, empty when the record is fine.
+ */
+export function crmRecordProblems(kind: 'address' | 'activity', record: Record<string, unknown>): string[] {
+  const schema = kind === 'address' ? exchangeAddressSchema : exchangeActivitySchema;
+  const r = schema.safeParse({ id: 'new', ...record, updatedAt: undefined, version: undefined });
+  return r.success ? [] : r.error.issues.map((i) => `${i.path.map(String).join('.') || '(record)'}: ${i.message}`);
+}
+
 /** Parses the text of an exchange file; InputError names the source and every problem. */
 export function parseExchangeText(textIn: string, source: string): ExchangeFile {
   const { file, problems } = parseExchangeTextLenient(textIn, source);
@@ -291,7 +304,8 @@ async function crossCheck(store: CrmStore, file: ExchangeFile): Promise<string[]
   const fileAddresses = new Set(file.addresses.filter((a) => !isDeleted(a)).map((a) => a.id));
   const linkedIds = [...new Set(file.activities.flatMap((a) => (isDeleted(a) ? [] : a.addresses)))].filter((x) => !fileAddresses.has(x));
   const dbAddresses = new Set((await store.getAddresses(linkedIds)).map((a) => a.id));
-  const addressKnown = (x: string) => fileAddresses.has(x) || (dbAddresses.has(x) && !deletedAddresses.has(x));
+  // A link to an address deleted in the same file (or earlier) is dropped with the deletion (D31).
+  const addressKnown = (x: string) => fileAddresses.has(x) || dbAddresses.has(x) || deletedAddresses.has(x);
   file.addresses.forEach((a, i) => {
     if (isDeleted(a)) return;
     const where = `addresses[${at(a, i)}] (id ${a.id})`;
@@ -348,7 +362,8 @@ export async function importExchange(provider: SqlCrmProvider, file: ExchangeFil
         if (before) {
           await store.deleteRecord('address', a.id);
           summary.addresses.deleted++;
-        } else summary.addresses.unchanged++;
+        } else if (await store.recordTombstone('address', a.id)) summary.addresses.deleted++;
+        else summary.addresses.unchanged++;
         continue;
       }
       const data = toAddressData(a);
@@ -361,6 +376,7 @@ export async function importExchange(provider: SqlCrmProvider, file: ExchangeFil
       } else summary.addresses.unchanged++;
     }
 
+    const gone = new Set(file.addresses.filter(isDeleted).map((a) => a.id));
     const activities = new Map((await store.getActivities(file.activities.map((a) => a.id))).map((a) => [a.id, a]));
     for (const a of file.activities) {
       const before = activities.get(a.id);
@@ -368,10 +384,12 @@ export async function importExchange(provider: SqlCrmProvider, file: ExchangeFil
         if (before) {
           await store.deleteRecord('activity', a.id);
           summary.activities.deleted++;
-        } else summary.activities.unchanged++;
+        } else if (await store.recordTombstone('activity', a.id)) summary.activities.deleted++;
+        else summary.activities.unchanged++;
         continue;
       }
       const data = toActivityData(a);
+      data.addresses = data.addresses.filter((x) => !gone.has(x));
       if (!before) {
         await store.insertActivity(a.id, data);
         summary.activities.created++;

@@ -399,6 +399,12 @@ export class CrmStore {
   /** Deletes a record with its rows and leaves a tombstone stamped with the database clock. */
   async deleteRecord(kind: RecordKind, id: string): Promise<void> {
     if (kind === 'address') {
+      // D31: the activities linking the address lose that link (as a CRM's foreign key would
+      // cascade) and get a new change stamp, so devices rebuild their [FFDATA] block (R16) and an
+      // export never holds a link to a deleted record.
+      const linking = await this.db.selectFrom('sync_links').select('activity_id').where('address_id', '=', id).execute();
+      await this.db.deleteFrom('sync_links').where('address_id', '=', id).execute();
+      for (const activity of new Set(linking.map((r) => String(r.activity_id)))) await this.bump('sync_activities', 'activity', activity, null, {});
       await this.db.deleteFrom('sync_phones').where('address_id', '=', id).execute();
       await this.db.deleteFrom('sync_address_tags').where('address_id', '=', id).execute();
       await this.db.deleteFrom('sync_addresses').where('id', '=', id).execute();
@@ -410,6 +416,18 @@ export class CrmStore {
     }
     await this.clearTombstone(kind, id);
     await this.db.insertInto('sync_tombstones').values({ kind, id, deleted_at: this.nowExpr() }).execute();
+  }
+
+  /**
+   * Records the tombstone of a record this CRM never held (an imported `deleted: true`), so that
+   * an export imported into a fresh CRM exports the same tombstones (D31). An existing tombstone
+   * is kept with its time.
+   */
+  async recordTombstone(kind: RecordKind, id: string): Promise<boolean> {
+    const have = await this.db.selectFrom('sync_tombstones').select('id').where('kind', '=', kind).where('id', '=', id).executeTakeFirst();
+    if (have) return false;
+    await this.db.insertInto('sync_tombstones').values({ kind, id, deleted_at: this.nowExpr() }).execute();
+    return true;
   }
 
   /** Bumps version and updated_at (and sets `fields`), guarded by expectedVersion when given. */
