@@ -10,6 +10,10 @@ import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { resolvePaths } from '../../src/config/paths.js';
+import { startDaemonHttpServer } from '../../src/daemon/http-server.js';
+import { DaemonMetrics } from '../../src/daemon/metrics.js';
+import type { StatusPageMailbox } from '../../src/daemon/status-page.js';
+import { createLogger } from '../../src/log/logger.js';
 import type { Config } from '../../src/config/schema.js';
 import { Scenario } from '../helpers/scenario.js';
 import { freePort } from '../helpers/servers.js';
@@ -190,4 +194,33 @@ document.getElementById('f').submit();
     expect(head.headers.get('content-security-policy')).toContain("script-src 'self'");
     expect(head.headers.get('x-frame-options')).toBe('DENY');
   }, 120_000);
+
+  it('a hostile error text from a mailbox server is shown as text, never run as HTML', async () => {
+    const hostile = '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script>Bad Gateway';
+    const mailbox: StatusPageMailbox = { user: 'mmueller', state: 'failed', running: false, queued: false, lastSync: new Date().toISOString(), lastSuccess: null, pending: 3, lastError: hostile, itemErrors: 2, nextRun: null };
+    const server = await startDaemonHttpServer(
+      0,
+      {
+        health: () => ({ ok: true, body: {} }),
+        metrics: new DaemonMetrics(),
+        webhookSecret: undefined,
+        onWebhook: async () => [],
+        statusPage: { token: 'a-token-of-sixteen-chars', status: () => ({ daemon: { status: 'ok', uptimeSeconds: 1 }, mailboxes: [mailbox] }), syncNow: () => true },
+      },
+      createLogger({ level: 'error', stream: fs.createWriteStream('/dev/null') }),
+    );
+    try {
+      const page = await browser!.newPage();
+      await page.goto(`http://127.0.0.1:${server.port}/`);
+      await expect.poll(() => row(page, 'mmueller').count(), { timeout: 10_000 }).toBe(1);
+      expect(await cell(page, 'mmueller', 4).textContent()).toBe(`${hostile} — 2 item(s) failed, retried next sync`);
+      expect(await cell(page, 'mmueller', 2).textContent()).toContain('last success: never');
+      expect(await cell(page, 'mmueller', 3).textContent()).toBe('3');
+      expect(await page.locator('#mailboxes img, #mailboxes script').count()).toBe(0);
+      expect(await page.evaluate<unknown>('window.pwned')).toBeUndefined();
+      expect(await row(page, 'mmueller').locator('button').textContent()).toBe('Retry');
+    } finally {
+      await server.close();
+    }
+  }, 60_000);
 });
