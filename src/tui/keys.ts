@@ -73,3 +73,22 @@ export function editKeys(input: string, key: Key): EditKey[] {
   if (key.meta) return [];
   return splitTyped(input);
 }
+
+const NO_KEY: Key = { upArrow: false, downArrow: false, leftArrow: false, rightArrow: false, pageDown: false, pageUp: false, home: false, end: false, return: false, escape: false, ctrl: false, shift: false, tab: false, backspace: false, delete: false, meta: false, super: false, hyper: false, capsLock: false, numLock: false };
+
+/**
+ * For screens that act on single keys (the user list, the tag picker): one Ink event as the
+ * keys typed, each printable character alone ("jj" is j, j; "d\r" is d, Enter).
+ */
+export function singleKeys(input: string, key: Key): Array<[string, Key]> {
+  const flagged = key.upArrow || key.downArrow || key.leftArrow || key.rightArrow || key.pageUp || key.pageDown || key.home || key.end || key.return || key.escape || key.tab || key.backspace || key.delete || key.ctrl || key.meta;
+  if (flagged) return [[input, key]];
+  const out: Array<[string, Key]> = [];
+  for (const k of splitTyped(input)) {
+    if (k.kind === 'text') for (const ch of k.text) out.push([ch, NO_KEY]);
+    else if (k.kind === 'backspace') out.push(['', { ...NO_KEY, delete: true }]);
+    else if (k.kind === 'next') out.push(['', { ...NO_KEY, tab: true }]);
+    else if (k.kind === 'enter') out.push(['', { ...NO_KEY, return: true }]);
+  }
+  return out;
+}

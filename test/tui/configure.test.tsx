@@ -287,4 +287,28 @@ describe('fast and dirty input (#14)', () => {
     await waitForFrame(a.lastFrame, (f) => f.includes('Saved:'), 'the list after saving');
     expect(deps.recorded.saves).toEqual([{ user: 'u3', url: 'https://dav.example.com/', username: 'clara', password: 'pw' }]);
   });
+
+  it('the user list and the tag picker take keys typed together one by one; a key after Enter belongs to the form, not the list', async () => {
+    const deps = fakeDeps();
+    app = render(<ConfigureApp deps={deps} />);
+    await waitForFrame(app.lastFrame, (f) => f.includes('clara'), 'the user list');
+    // "jj" in one chunk is two moves down; then Enter and "q" together: q must not quit.
+    app.stdin.write('jj');
+    await waitForFrame(app.lastFrame, (f) => /› clara/.test(f), 'the selection on clara');
+    app.stdin.write('\rq');
+    await waitForFrame(app.lastFrame, (f) => f.includes('Mailbox of clara'), 'the form for clara');
+    expect(app.lastFrame()).toContain('Mailbox of clara');
+    await press(app.stdin, KEY.tab, KEY.tab, KEY.tab);
+    await waitForFrame(app.lastFrame, (f) => f.includes('› Address tags'), 'the focus on Address tags');
+    await press(app.stdin, KEY.enter);
+    await waitForFrame(app.lastFrame, (f) => f.includes('[x] MA-Clara'), 'the tag picker');
+    // Space, Down twice, Space in one chunk as keys; then Enter.
+    app.stdin.write(' ');
+    app.stdin.write(KEY.down + KEY.down);
+    // Three spaces together toggle MA-Anna three times: on.
+    app.stdin.write('   ');
+    const frame = await waitForFrame(app.lastFrame, (f) => f.includes('[x] MA-Anna'), 'MA-Anna chosen');
+    expect(frame).toContain('[x] Kunde');
+    expect(frame).toContain('[ ] Lieferant');
+  });
 });
