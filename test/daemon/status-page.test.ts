@@ -15,6 +15,7 @@ import { DaemonMetrics } from '../../src/daemon/metrics.js';
 import type { StatusPageMailbox } from '../../src/daemon/status-page.js';
 import { createLogger } from '../../src/log/logger.js';
 import type { Config } from '../../src/config/schema.js';
+import { runCli } from '../helpers/cli.js';
 import { Scenario } from '../helpers/scenario.js';
 import { freePort } from '../helpers/servers.js';
 import { DaemonProcess, waitFor, waitForStates } from './daemon-process.js';
@@ -90,6 +91,8 @@ const cell = (page: Page, user: string, n: number) => row(page, user).locator('t
 describe.skipIf(!hasChromium)('status page in chromium', () => {
   it('read-only without the token; with it, Sync now and Retry queue syncs and the states change live', async () => {
     const { url, token, s, d } = await startDaemon();
+    // `sync-cli status` points the admin to the page.
+    expect(runCli(['--home', s.home, 'status']).stdout).toContain(`status page: ${url}/ (Sync now / Retry need the token in the status-token file)`);
     const page = await browser!.newPage({ viewport: { width: 1180, height: 420 } });
     const consoleErrors: string[] = [];
     page.on('console', (m) => {
