@@ -76,7 +76,7 @@ export function draftFromValues(user: CrmUser, v: FormValues): AssignmentDraft {
 /** A one-line text field: the value (or its mask) with an inverse cursor; the placeholder when empty. */
 function TextField({ value, cursor, placeholder, mask }: { value: string; cursor: number | null; placeholder: string; mask: boolean }) {
   const shown = mask ? '*'.repeat(value.length) : value;
-  if (cursor === null) return shown ? <Text wrap="truncate-start">{shown}</Text> : <Text dimColor>{placeholder}</Text>;
+  if (cursor === null) return shown ? <Text wrap="truncate-end">{shown}</Text> : <Text dimColor>{placeholder}</Text>;
   if (!shown) {
     return (
       <Text>
@@ -184,9 +184,11 @@ export function AssignmentForm({ user, existing, tags, config, testConnection, s
       if (b >= 0 && b < BUTTONS.length) setFocus(ITEMS.indexOf(BUTTONS[b]!));
       return;
     }
-    if (item === 'syncPrivate' && (k.kind === 'enter' || (k.kind === 'text' && k.text === ' '))) {
-      // default → yes → no → default
-      return setValues((v) => ({ ...v, syncPrivate: v.syncPrivate === undefined ? true : v.syncPrivate ? false : undefined }));
+    if (item === 'syncPrivate' && (k.kind === 'enter' || k.kind === 'text')) {
+      // default → yes → no → default, once per Enter or Space (spaces typed together each count)
+      const times = k.kind === 'enter' ? 1 : [...k.text].filter((ch) => ch === ' ').length;
+      for (let i = 0; i < times; i++) setValues((v) => ({ ...v, syncPrivate: v.syncPrivate === undefined ? true : v.syncPrivate ? false : undefined }));
+      return;
     }
     if (k.kind !== 'enter') return;
     if (item === 'addressTags' || item === 'activityTags') {
