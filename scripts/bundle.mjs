@@ -14,7 +14,7 @@ await build({
   target: 'node20',
   sourcemap: true,
   logLevel: 'warning',
-  external: ['better-sqlite3', '@napi-rs/keyring', 'unix-dgram', 'ink', 'ink-text-input', 'react', 'yoga-layout', 'pg', 'mysql2'],
+  external: ['better-sqlite3', '@napi-rs/keyring', 'unix-dgram', 'ink', 'react', 'yoga-layout', 'pg', 'mysql2'],
   // CommonJS dependencies use require, __filename and __dirname; give the ESM chunks those.
   banner: {
     js: [

@@ -55,10 +55,19 @@ export class UnknownUserError extends UsageError {
   }
 }
 
+/** The first C0/C1 control character of a text as "U+007F at position 27", or null. */
+export function controlCharacter(text: string): string | null {
+  // eslint-disable-next-line no-control-regex
+  const m = /[\u0000-\u001f\u007f-\u009f]/.exec(text);
+  return m ? `U+${m[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')} at position ${m.index + 1}` : null;
+}
+
 /** A URL problem, or null. Never echoes credentials found in the URL. */
 export function checkMailboxUrl(raw: string): string | null {
   const text = raw.trim();
   if (!text) return 'is required (the CardDAV/CalDAV server URL, e.g. https://dav.example.com/)';
+  const control = controlCharacter(text);
+  if (control) return `contains the invisible control character ${control}; type the URL again (a terminal may have sent Backspace or Delete as a character)`;
   let url: URL;
   try {
     url = new URL(text);
@@ -106,6 +115,7 @@ export async function validateAssignment(draft: AssignmentDraft, crm: CrmDirecto
   const urlProblem = checkMailboxUrl(draft.url);
   if (urlProblem) problems.push({ field: 'url', message: urlProblem });
   if (!draft.username.trim()) problems.push({ field: 'username', message: 'is required (the login at the mailbox server)' });
+  else if (controlCharacter(draft.username)) problems.push({ field: 'username', message: `contains the invisible control character ${controlCharacter(draft.username)}; type it again` });
   if (draft.password === undefined) {
     if (!existing && draft.credentialStore !== 'env' && !draft.url.trim().startsWith('file:')) problems.push({ field: 'password', message: 'is required for a new assignment' });
   } else if (draft.password === '') {

@@ -37,6 +37,7 @@ Example:
           if (ctx.out.isJson) ctx.out.json(doc);
           else {
             ctx.out.line(pid ? `daemon: running (pid ${pid})` : 'daemon: not running (nothing runs on its own: sync-cli daemon, or sync-cli service install)');
+            if (pid && config.daemon.httpPort) ctx.out.line(`status page: http://127.0.0.1:${config.daemon.httpPort}/ (Sync now / Retry need the token in the status-token file)`);
             if (!doc.mailboxes.length) ctx.out.line('No mailbox is assigned yet: see `sync-cli users assign --help`.');
             else for (const l of statusTable(doc, Date.now(), Boolean(pid))) ctx.out.line(l);
           }

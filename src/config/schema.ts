@@ -123,6 +123,10 @@ export const configSchema = z
         postgresChannel: z.string().regex(/^[a-z_][a-z0-9_]*$/).default('sync_cli_crm').describe('PostgreSQL LISTEN channel the CRM trigger notifies (sql/postgres/notify.sql)'),
         shutdownGraceSeconds: z.number().int().min(1).max(600).default(20).describe('On SIGTERM: how long running syncs may finish before they are abandoned (keep below TimeoutStopSec)'),
         webhookSecretFile: z.string().optional().describe('File (0600) with the shared secret of POST /hooks/crm; default: webhook-secret in the data dir; env SYNC_CLI_WEBHOOK_SECRET wins'),
+        statusTokenFile: z
+          .string()
+          .optional()
+          .describe('File (0600) with the token of the status page\'s Sync now / Retry buttons; default: status-token in the data dir; env SYNC_CLI_STATUS_TOKEN wins'),
         http: z
           .strictObject({
             maxConnections: z.number().int().min(1).max(10_000).default(64).describe('Open connections to the daemon port at once; more are closed at once'),

@@ -21,6 +21,7 @@ import { listenForCrmNotifications, type PgListener } from './pg-listen.js';
 import { purgeStaleState } from './retention.js';
 import { Scheduler, type RunOutcome, type ScheduledMailbox } from './scheduler.js';
 import { createServiceNotifier } from './sd-notify.js';
+import { loadStatusToken, type StatusPageHandlers } from './status-page.js';
 import { loadWebhookSecret, type WebhookPayload } from './webhook.js';
 
 export const DAEMON_LOCK_NAME = 'daemon';
@@ -260,12 +261,58 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
       } catch (err) {
         logger.error(`the webhook is disabled: ${(err as SyncCliError).message}${(err as SyncCliError).remedy ? ` (fix: ${(err as SyncCliError).remedy})` : ''}`);
       }
+      let statusToken: string | undefined;
+      try {
+        const t = loadStatusToken(config, paths, env);
+        statusToken = t.token;
+        logger.info(t.created ? `status page token created in ${t.source}` : `status page token from ${t.source}`);
+      } catch (err) {
+        logger.error(`the status page's buttons are off: ${(err as SyncCliError).message}${(err as SyncCliError).remedy ? ` (fix: ${(err as SyncCliError).remedy})` : ''}`);
+      }
+      const statusPage: StatusPageHandlers = {
+        token: statusToken,
+        status: () => {
+          const now = Date.now();
+          const snap = new Map(scheduler.snapshot().map((e) => [e.user, e]));
+          return {
+            daemon: { status: shuttingDown ? 'stopping' : 'ok', uptimeSeconds: Math.round((now - startedAt) / 1000) },
+            mailboxes: config.mailboxes.map((m) => {
+              const s = state.getStatus(m.user);
+              const e = snap.get(m.user);
+              const itemErrors = (['crm', 'device', 'import'] as const).reduce((n, side) => n + state.listRetries(m.user, side).size, 0);
+              return {
+                user: loginOf(m.user),
+                state: s.state,
+                running: e?.running ?? false,
+                // Due within the push debounce: pressed, pushed or about to start.
+                queued: e !== undefined && !e.running && e.dueAt.getTime() <= now + 1500,
+                lastSync: s.finishedAt,
+                lastSuccess: s.lastSuccess,
+                pending: s.pending,
+                lastError: s.lastError,
+                itemErrors,
+                nextRun: s.nextRun,
+              };
+            }),
+          };
+        },
+        syncNow: (login) => {
+          const u = users.find((x) => x.login === login);
+          const m = u && config.mailboxes.find((mb) => mb.user === u.id);
+          if (!m) return false;
+          scheduler.trigger([m.user], 'status page');
+          metrics.pushes.inc({ source: 'status-page' });
+          logger.info(`status page: sync of ${login} queued`);
+          return true;
+        },
+      };
       http = await startDaemonHttpServer(
         config.daemon.httpPort,
         {
           metrics,
           webhookSecret,
           onWebhook,
+          statusPage,
           health: () => {
             const snap = scheduler.snapshot();
             const failed = snap.filter((s) => s.failures > 0).map((s) => s.login);
@@ -278,7 +325,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
         logger,
         config.daemon.http,
       );
-      logger.info(`HTTP endpoint on http://127.0.0.1:${http.port} (/healthz, /metrics, POST /hooks/crm)`);
+      logger.info(`HTTP endpoint on http://127.0.0.1:${http.port} (status page /, /healthz, /metrics, POST /hooks/crm)`);
     }
     configWatcher = watchConfig(paths.configFile, logger, applyConfig);
     scheduler.start();

@@ -1,10 +1,12 @@
 // The daemon's loopback HTTP endpoint (daemon.httpPort; off when unset): GET /healthz,
-// GET /metrics (Prometheus), POST /hooks/crm (signed CRM webhook). Binds 127.0.0.1 only: a
+// GET /metrics (Prometheus), POST /hooks/crm (signed CRM webhook), GET / (the status page,
+// src/daemon/status-page.ts). Binds 127.0.0.1 only: a
 // reverse proxy or the CRM on the same host reaches it; nothing is exposed by default.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../log/logger.js';
 import type { DaemonMetrics } from './metrics.js';
+import { handleStatusPage, type StatusPageHandlers } from './status-page.js';
 import { checkWebhookRequest, MAX_WEBHOOK_BYTES, ReplayGuard, SIGNATURE_HEADER, TIMESTAMP_HEADER, type WebhookPayload } from './webhook.js';
 
 /**
@@ -50,6 +52,8 @@ export interface DaemonHttpHandlers {
   webhookSecret: string | undefined;
   /** Returns the logins whose mailboxes will sync; throws UnknownWebhookTargetError → 422. */
   onWebhook(payload: WebhookPayload): Promise<string[]>;
+  /** The Account Overview page (GET /) and its API; off when undefined. */
+  statusPage?: StatusPageHandlers;
 }
 
 export interface DaemonHttpServer {
@@ -138,7 +142,8 @@ export function startDaemonHttpServer(port: number, h: DaemonHttpHandlers, logge
         throw err;
       }
     }
-    send(res, 404, { error: 'not found; try /healthz, /metrics or POST /hooks/crm' });
+    if (h.statusPage && handleStatusPage(req, res, url.pathname, h.statusPage)) return;
+    send(res, 404, { error: 'not found; try / (the status page), /healthz, /metrics or POST /hooks/crm' });
   };
   return new Promise((resolve, reject) => {
     server.once('error', reject);

@@ -44,6 +44,14 @@ export function loadWebhookSecret(config: Config, paths: Paths, env: NodeJS.Proc
     return { secret: fromEnv, source: `env ${WEBHOOK_SECRET_ENV}`, created: false };
   }
   const file = webhookSecretFile(config, paths);
+  return { ...loadSecretFile(file, 'the webhook secret'), source: file };
+}
+
+/**
+ * A secret kept in a 0600 file, created with 32 random bytes (hex) when missing; refused when
+ * other users could read it or when it is short. Registered with the log redaction.
+ */
+export function loadSecretFile(file: string, what: string): { secret: string; created: boolean } {
   let created = false;
   if (!fs.existsSync(file)) {
     fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
@@ -52,12 +60,12 @@ export function loadWebhookSecret(config: Config, paths: Paths, env: NodeJS.Proc
   }
   const mode = fs.statSync(file).mode & 0o077;
   if (mode) {
-    throw new ConfigError(`the webhook secret file ${file} can be read by other users`, [], `run \`chmod 600 ${file}\``);
+    throw new ConfigError(`${what} file ${file} can be read by other users`, [], `run \`chmod 600 ${file}\``);
   }
   const secret = fs.readFileSync(file, 'utf8').trim();
-  if (secret.length < 16) throw new ConfigError(`the webhook secret in ${file} is shorter than 16 characters`, [], `put a long random string there, e.g. \`openssl rand -hex 32 > ${file}\``);
+  if (secret.length < 16) throw new ConfigError(`${what} in ${file} is shorter than 16 characters`, [], `put a long random string there, e.g. \`openssl rand -hex 32 > ${file}\``);
   registerSecret(secret);
-  return { secret, source: file, created };
+  return { secret, created };
 }
 
 /** The signature header value for a body sent at `timestamp` (unix seconds). */

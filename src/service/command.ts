@@ -9,12 +9,13 @@ import { resolvePaths, type Paths } from '../config/paths.js';
 import type { Context } from '../context.js';
 import { UsageError } from '../errors.js';
 import { systemdUnitCredentialLines } from '../secrets/index.js';
-import { executeServicePlan, findWinsw, planServiceInstall, planServiceUninstall, serviceStatusCommand, type PlanContext, type ServicePlatform } from './install.js';
+import { describeServicePlan, executeServicePlan, findWinsw, planServiceInstall, planServiceUninstall, serviceStatusCommand, sudoCommand, type PlanContext, type ServicePlatform } from './install.js';
 import { launchdPlist, SYSTEM_CONFIG_DIR, SYSTEM_DATA_DIR, systemdUnit, winswXml, type ServiceSpec } from './units.js';
 
 export interface ServiceFlags {
   user?: boolean;
   print?: boolean;
+  dryRun?: boolean;
   platform?: string;
   account: string;
 }
@@ -89,6 +90,15 @@ export async function runServiceCommand(ctx: Context, action: 'install' | 'unins
     const r = spawnSync(argv[0]!, argv.slice(1), { stdio: ['ignore', 'inherit', 'inherit'] });
     if (r.error) ctx.logger.error(`\`${argv.join(' ')}\` could not run: ${r.error.message}`);
     return r.status === 0 ? 0 : 1;
+  }
+  if (flags.dryRun) {
+    // The plan as root would carry it out, so that an admin sees it before typing sudo.
+    const asRoot = { ...c, isRoot: true };
+    const plan = action === 'install' ? planServiceInstall(asRoot) : planServiceUninstall(asRoot);
+    for (const l of describeServicePlan(plan, action)) ctx.out.line(l);
+    if (plan.notes.length) ctx.out.line(['Then it would say:', ...plan.notes.map((n) => '  ' + n.replace(/\n/g, '\n  '))].join('\n'));
+    if (!c.isRoot && !(c.platform === 'linux' && c.scope === 'user')) ctx.out.line(`This needs administrator rights: ${c.platform === 'win32' ? 'an elevated prompt' : sudoCommand(c.spec, action)}`);
+    return 0;
   }
   const plan = action === 'install' ? planServiceInstall(c) : planServiceUninstall(c);
   if (plan.needsRoot) {

@@ -19,6 +19,8 @@ export interface PlannedFile {
 
 export interface PlannedCommand {
   argv: string[];
+  /** What it is for, printed after the command (e.g. the folder's owner and mode). */
+  why?: string;
   /** Skip this command when `unless` succeeds (e.g. the account exists already). */
   unless?: string[];
   /** A failure is reported but does not stop the plan (e.g. stopping a service that is not running). */
@@ -34,6 +36,8 @@ export interface ServicePlan {
   /** Files removed (uninstall). */
   remove: string[];
   commands: PlannedCommand[];
+  /** Folders the service manager creates at the first start (nothing to do here; listed). */
+  managedDirs: { path: string; owner: string; mode: number; by: string }[];
   notes: string[];
 }
 
@@ -69,15 +73,16 @@ export function launchdPlistPath(scope: ServiceScope, userHome: string): string 
   return scope === 'system' ? `/Library/LaunchDaemons/${LAUNCHD_LABEL}.plist` : path.join(userHome, 'Library/LaunchAgents', `${LAUNCHD_LABEL}.plist`);
 }
 
-function adminCommandHint(spec: ServiceSpec): string {
+/** A sync-cli command line run as the service account on the service's files. */
+export function adminCommand(spec: ServiceSpec, args: string): string {
   const cli = `${shellQuote(spec.nodePath)} ${shellQuote(spec.cliPath)}`;
   return spec.home
-    ? `sudo -u ${spec.account} ${cli} --home ${shellQuote(spec.home)} …`
-    : `sudo -u ${spec.account} env XDG_CONFIG_HOME=/etc XDG_DATA_HOME=/var/lib ${cli} …`;
+    ? `sudo -u ${spec.account} ${cli} --home ${shellQuote(spec.home)} ${args}`
+    : `sudo -u ${spec.account} env XDG_CONFIG_HOME=/etc XDG_DATA_HOME=/var/lib ${cli} ${args}`;
 }
 
 export function planServiceInstall(c: PlanContext): ServicePlan {
-  const plan: ServicePlan = { platform: c.platform, scope: c.scope, files: [], remove: [], commands: [], notes: [] };
+  const plan: ServicePlan = { platform: c.platform, scope: c.scope, files: [], remove: [], commands: [], managedDirs: [], notes: [] };
   const { spec } = c;
   if (c.platform === 'linux') {
     if (c.scope === 'system' && !c.isRoot) return { ...plan, needsRoot: sudoCommand(spec, 'install') };
@@ -87,16 +92,31 @@ export function planServiceInstall(c: PlanContext): ServicePlan {
       plan.commands.push({
         argv: ['useradd', '--system', '--user-group', '--home-dir', spec.home ?? SYSTEM_DATA_DIR, '--no-create-home', '--shell', '/usr/sbin/nologin', spec.account],
         unless: ['id', '-u', spec.account],
+        why: `the service account ${spec.account}, unless it exists`,
       });
-      if (spec.home) plan.commands.push({ argv: ['install', '-d', '-m', '0700', '-o', spec.account, '-g', spec.account, spec.home] });
-      plan.commands.push({ argv: ['systemctl', 'daemon-reload'] }, { argv: ['systemctl', 'enable', '--now', SERVICE_NAME] });
+      if (spec.home) {
+        plan.commands.push(
+          { argv: ['install', '-d', '-m', '0700', '-o', spec.account, spec.home], why: `the home ${spec.home}: owner ${spec.account}, mode 0700` },
+          // sync-cli refuses a home owned by another user than the one running it (docs/security.md):
+          // everything in it goes to the account; -h: a link's own owner, never its target's.
+          { argv: ['chown', '-R', '-h', `${spec.account}:`, spec.home], why: `every file in ${spec.home} to ${spec.account} (modes stay: 0600 files, 0700 folders)` },
+        );
+      } else {
+        plan.managedDirs.push(
+          { path: SYSTEM_CONFIG_DIR, owner: spec.account, mode: 0o700, by: 'systemd at the first start (ConfigurationDirectory=sync-cli)' },
+          { path: SYSTEM_DATA_DIR, owner: spec.account, mode: 0o700, by: 'systemd at the first start (StateDirectory=sync-cli)' },
+        );
+      }
+      plan.commands.push({ argv: ['systemctl', 'daemon-reload'] }, { argv: ['systemctl', 'enable', '--now', SERVICE_NAME], why: 'start now and at every boot' });
       plan.notes.push(
         spec.home
           ? `The service runs as ${spec.account} with everything in ${spec.home}.`
           : `The service runs as ${spec.account}: config ${SYSTEM_CONFIG_DIR}/config.json, state ${SYSTEM_DATA_DIR}.`,
-        `Configure it as that account, e.g.: ${adminCommandHint(spec)} users assign LOGIN --url URL --username NAME --password-stdin`,
         'Passwords kept as systemd credentials (credentialStore "systemd") need `sync-cli service install` again after assigning, so the unit lists them.',
         'Logs: journalctl -u sync-cli -f; health: sync-cli status (as that account) or the /healthz endpoint when daemon.httpPort is set.',
+        // Last, so that it is what the admin reads: the files now belong to the account, and
+        // sync-cli refuses a home owned by another user (as root too).
+        `From now on run every sync-cli command for this service as ${spec.account} (the files are ${spec.account}'s; sync-cli refuses a home owned by another user), e.g.:\n  ${adminCommand(spec, 'users assign LOGIN --url URL --username NAME --password-stdin')}\n  ${adminCommand(spec, 'status')}`,
       );
     } else {
       plan.commands.push({ argv: ['systemctl', '--user', 'daemon-reload'] }, { argv: ['systemctl', '--user', 'enable', '--now', SERVICE_NAME] });
@@ -136,7 +156,7 @@ export function planServiceInstall(c: PlanContext): ServicePlan {
 }
 
 export function planServiceUninstall(c: PlanContext): ServicePlan {
-  const plan: ServicePlan = { platform: c.platform, scope: c.scope, files: [], remove: [], commands: [], notes: [] };
+  const plan: ServicePlan = { platform: c.platform, scope: c.scope, files: [], remove: [], commands: [], managedDirs: [], notes: [] };
   if (c.platform === 'linux') {
     if (c.scope === 'system' && !c.isRoot) return { ...plan, needsRoot: sudoCommand(c.spec, 'uninstall') };
     const user = c.scope === 'user' ? ['--user'] : [];
@@ -176,31 +196,95 @@ export function findWinsw(): string | undefined {
   }
 }
 
-/** Writes the files and runs the commands; stops at the first failing command. */
-export function executeServicePlan(plan: ServicePlan, say: (line: string) => void): number {
+/** What carrying out a plan touches; the real one, or a recorder in tests. */
+export interface ServiceOps {
+  writeFile(file: string, content: string | { copyFrom: string }, mode: number): void;
+  /** Exit status of a command, its output going to our stdout/stderr. */
+  run(argv: string[]): { status: number | null; error?: Error };
+  /** Whether a check command (`unless`) succeeds, silently. */
+  succeeds(argv: string[]): boolean;
+  /** Removes a file; false when it was not there. */
+  remove(file: string): boolean;
+}
+
+export const systemOps: ServiceOps = {
+  writeFile(file, content, mode) {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    if (typeof content === 'string') fs.writeFileSync(file, content, { mode });
+    else fs.copyFileSync(content.copyFrom, file);
+    fs.chmodSync(file, mode);
+  },
+  run(argv) {
+    const r = spawnSync(argv[0]!, argv.slice(1), { stdio: ['ignore', 'inherit', 'inherit'] });
+    return { status: r.status, ...(r.error ? { error: r.error } : {}) };
+  },
+  succeeds: (argv) => spawnSync(argv[0]!, argv.slice(1), { stdio: 'ignore' }).status === 0,
+  remove(file) {
+    if (!fs.existsSync(file)) return false;
+    fs.rmSync(file);
+    return true;
+  },
+};
+
+export type PlanStep =
+  | { kind: 'file'; text: string; file: PlannedFile }
+  | { kind: 'command'; text: string; command: PlannedCommand }
+  | { kind: 'info'; text: string }
+  | { kind: 'remove'; text: string; file: string };
+
+const octal = (mode: number) => '0' + mode.toString(8);
+
+/**
+ * The plan as the ordered steps that `--dry-run` prints and `install`/`uninstall` carry out:
+ * one list for both, so what a dry run shows is what the install does.
+ */
+export function planSteps(plan: ServicePlan): PlanStep[] {
+  const steps: PlanStep[] = [];
   for (const f of plan.files) {
-    fs.mkdirSync(path.dirname(f.path), { recursive: true });
-    if (typeof f.content === 'string') fs.writeFileSync(f.path, f.content, { mode: f.mode });
-    else fs.copyFileSync(f.content.copyFrom, f.path);
-    fs.chmodSync(f.path, f.mode);
-    say(`wrote ${f.path}`);
+    const what = typeof f.content === 'string' ? '' : ` (a copy of ${f.content.copyFrom})`;
+    steps.push({ kind: 'file', text: `write ${f.path}${what}, mode ${octal(f.mode)}`, file: f });
   }
-  for (const cmd of plan.commands) {
-    if (cmd.unless && spawnSync(cmd.unless[0]!, cmd.unless.slice(1), { stdio: 'ignore' }).status === 0) continue;
-    say(`$ ${cmd.argv.map(shellQuote).join(' ')}`);
-    const r = spawnSync(cmd.argv[0]!, cmd.argv.slice(1), { stdio: ['ignore', 'inherit', 'inherit'] });
+  for (const d of plan.managedDirs) steps.push({ kind: 'info', text: `folder ${d.path}: owner ${d.owner}, mode ${octal(d.mode)}, created by ${d.by}` });
+  for (const c of plan.commands) {
+    const unless = c.unless ? ` (skipped when \`${c.unless.map(shellQuote).join(' ')}\` succeeds)` : '';
+    const why = c.why ? `  # ${c.why}` : '';
+    steps.push({ kind: 'command', text: `run ${c.argv.map(shellQuote).join(' ')}${unless}${c.mayFail ? ' (may fail)' : ''}${why}`, command: c });
+  }
+  for (const f of plan.remove) steps.push({ kind: 'remove', text: `remove ${f}`, file: f });
+  return steps;
+}
+
+/** `--dry-run`: the steps, numbered; nothing is written or run. */
+export function describeServicePlan(plan: ServicePlan, action: 'install' | 'uninstall'): string[] {
+  return [`Dry run: nothing was changed. \`service ${action}\` would:`, ...planSteps(plan).map((s, i) => `${i + 1}. ${s.text}`)];
+}
+
+/**
+ * Carries out the steps in the order `--dry-run` shows them, saying each (with its number) as
+ * it starts; stops at the first failing command.
+ */
+export function executeServicePlan(plan: ServicePlan, say: (line: string) => void, ops: ServiceOps = systemOps): number {
+  planSteps(plan).forEach((step, i) => {
+    const n = `${i + 1}. `;
+    if (step.kind === 'info') return say(n + step.text);
+    if (step.kind === 'file') {
+      say(n + step.text);
+      return ops.writeFile(step.file.path, step.file.content, step.file.mode);
+    }
+    if (step.kind === 'remove') {
+      say(n + step.text + (ops.remove(step.file) ? '' : ' (was not there)'));
+      return;
+    }
+    const cmd = step.command;
+    if (cmd.unless && ops.succeeds(cmd.unless)) return say(`${n}${step.text}: skipped, \`${cmd.unless.join(' ')}\` succeeded`);
+    say(n + step.text);
+    const r = ops.run(cmd.argv);
     if (r.status !== 0 && !cmd.mayFail) {
       throw new SyncCliError(`\`${cmd.argv.join(' ')}\` failed (${r.error ? r.error.message : `exit ${r.status}`})`, {
         exitCode: 1,
         remedy: 'fix the cause shown above and run the same `sync-cli service` command again (it is safe to repeat)',
       });
     }
-  }
-  for (const f of plan.remove) {
-    if (fs.existsSync(f)) {
-      fs.rmSync(f);
-      say(`removed ${f}`);
-    }
-  }
+  });
   return 0;
 }

@@ -1,8 +1,7 @@
 // Screen 2: one user's mailbox assignment — server, login, password (masked), tags from the
 // CRM, past days, private sync, import types; Test connection, Save, Cancel.
 import { Box, Text, useInput } from 'ink';
-import TextInput from 'ink-text-input';
-import { useState } from 'react';
+import { editKeys, stripControls, type EditKey } from './keys.js';
 import { useSyncState } from './use-sync-state.js';
 import type { AssignmentDraft, ProvisionedCollections } from '../assignments/index.js';
 import { collectionKinds } from '../assignments/connection.js';
@@ -16,6 +15,8 @@ type TextField = 'url' | 'username' | 'password' | 'pastDays' | 'importAppointme
 type Item = TextField | 'addressTags' | 'activityTags' | 'syncPrivate' | 'test' | 'save' | 'cancel';
 const ITEMS: Item[] = ['url', 'username', 'password', 'addressTags', 'activityTags', 'pastDays', 'syncPrivate', 'importAppointmentType', 'importTaskType', 'test', 'save', 'cancel'];
 const TEXT_FIELDS = new Set<Item>(['url', 'username', 'password', 'pastDays', 'importAppointmentType', 'importTaskType']);
+const BUTTONS: Item[] = ['test', 'save', 'cancel'];
+const isButton = (it: Item) => BUTTONS.includes(it);
 const LABELS: Record<Exclude<Item, 'test' | 'save' | 'cancel'>, string> = {
   url: 'Server URL',
   username: 'Username',
@@ -72,6 +73,30 @@ export function draftFromValues(user: CrmUser, v: FormValues): AssignmentDraft {
   };
 }
 
+/** A one-line text field: the value (or its mask) with an inverse cursor; the placeholder when empty. */
+function TextField({ value, cursor, placeholder, mask }: { value: string; cursor: number | null; placeholder: string; mask: boolean }) {
+  const shown = mask ? '*'.repeat(value.length) : value;
+  if (cursor === null) return shown ? <Text wrap="truncate-end">{shown}</Text> : <Text dimColor>{placeholder}</Text>;
+  if (!shown) {
+    return (
+      <Text>
+        <Text inverse>{placeholder[0] ?? ' '}</Text>
+        <Text dimColor>{placeholder.slice(1)}</Text>
+      </Text>
+    );
+  }
+  const at = Math.min(cursor, shown.length);
+  // Long values scroll so that the cursor stays in view (the field is 62 columns wide).
+  const first = Math.max(0, at - 61);
+  return (
+    <Text>
+      {shown.slice(first, at)}
+      <Text inverse>{shown[at] ?? ' '}</Text>
+      {shown.slice(at + 1, first + 62)}
+    </Text>
+  );
+}
+
 type Result = { kind: 'idle' } | { kind: 'busy'; what: string } | { kind: 'ok'; collections: ProvisionedCollections } | { kind: 'error'; message: string };
 
 /** A collection URL on the form's server is shown as its path, so that it fits 80 columns. */
@@ -104,7 +129,9 @@ export function AssignmentForm({ user, existing, tags, config, testConnection, s
   const [values, setValues, valuesRef] = useSyncState<FormValues>(() => initialValues(existing));
   const [focus, setFocus, focusRef] = useSyncState(0);
   const [result, setResult, resultRef] = useSyncState<Result>({ kind: 'idle' });
-  const [picking, setPicking] = useState<'addressTags' | 'activityTags' | null>(null);
+  const [picking, setPicking, pickingRef] = useSyncState<'addressTags' | 'activityTags' | null>(null);
+  // The cursor in the focused text field (at its end when the field gets the focus).
+  const [cursor, setCursor, cursorRef] = useSyncState(() => initialValues(existing).url.length);
   const item = ITEMS[focus]!;
   const busy = result.kind === 'busy';
 
@@ -113,36 +140,80 @@ export function AssignmentForm({ user, existing, tags, config, testConnection, s
     action().catch((err: unknown) => setResult({ kind: 'error', message: errorMessage(err) }));
   };
 
+  /** One key, applied to the latest state (refs): keys of one chunk act in the order typed. */
+  const apply = (k: EditKey): 'stop' | void => {
+    const item = ITEMS[focusRef.current]!;
+    const values = valuesRef.current;
+    const moveTo = (f: number) => {
+      // Up/Down/Tab go through the fields, then the buttons, and stop at both ends: they never
+      // wrap from the server URL to Cancel (a person typing on would type into nothing).
+      const next = Math.max(0, Math.min(ITEMS.length - 1, f));
+      setFocus(next);
+      const it = ITEMS[next]!;
+      if (TEXT_FIELDS.has(it)) setCursor(valuesRef.current[it as TextField].length);
+    };
+    if (k.kind === 'escape') {
+      onCancel();
+      return 'stop';
+    }
+    if (k.kind === 'up' || k.kind === 'previous') return moveTo(focusRef.current - 1);
+    if (k.kind === 'down' || k.kind === 'next') return moveTo(focusRef.current + 1);
+    if (TEXT_FIELDS.has(item)) {
+      const f = item as TextField;
+      const text = values[f];
+      const at = Math.min(cursorRef.current, text.length);
+      const set = (next: string, cursor: number) => {
+        setValues((v) => ({ ...v, [f]: next }));
+        setCursor(cursor);
+      };
+      if (k.kind === 'text') {
+        const add = stripControls(k.text);
+        return set(text.slice(0, at) + add + text.slice(at), at + add.length);
+      }
+      if (k.kind === 'backspace') return at > 0 ? set(text.slice(0, at - 1) + text.slice(at), at - 1) : undefined;
+      if (k.kind === 'clear') return set('', 0);
+      if (k.kind === 'left') return setCursor(Math.max(0, at - 1));
+      if (k.kind === 'right') return setCursor(Math.min(text.length, at + 1));
+      if (k.kind === 'home') return setCursor(0);
+      if (k.kind === 'end') return setCursor(text.length);
+      if (k.kind === 'enter') return moveTo(focusRef.current + 1);
+      return;
+    }
+    if (isButton(item) && (k.kind === 'left' || k.kind === 'right')) {
+      const b = BUTTONS.indexOf(item) + (k.kind === 'right' ? 1 : -1);
+      if (b >= 0 && b < BUTTONS.length) setFocus(ITEMS.indexOf(BUTTONS[b]!));
+      return;
+    }
+    if (item === 'syncPrivate' && (k.kind === 'enter' || k.kind === 'text')) {
+      // default → yes → no → default, once per Enter or Space (spaces typed together each count)
+      const times = k.kind === 'enter' ? 1 : [...k.text].filter((ch) => ch === ' ').length;
+      for (let i = 0; i < times; i++) setValues((v) => ({ ...v, syncPrivate: v.syncPrivate === undefined ? true : v.syncPrivate ? false : undefined }));
+      return;
+    }
+    if (k.kind !== 'enter') return;
+    if (item === 'addressTags' || item === 'activityTags') {
+      setPicking(item);
+      return 'stop';
+    }
+    const draft = draftFromValues(user, values);
+    if (item === 'test') {
+      run('Testing connection…', async () => setResult({ kind: 'ok', collections: await testConnection(draft) }));
+    } else if (item === 'save') {
+      run('Testing and saving…', async () => {
+        await save(draft);
+        onSaved(`Saved: ${values.username} @ ${values.url} for ${user.login}.`);
+      });
+    } else if (item === 'cancel') onCancel();
+    return 'stop';
+  };
+
   useInput(
     (input, key) => {
-      const item = ITEMS[focusRef.current]!;
-      const values = valuesRef.current;
-      if (resultRef.current.kind === 'busy') return;
-      if (key.escape) return onCancel();
-      if (key.upArrow || (key.shift && key.tab)) return setFocus((f) => (f + ITEMS.length - 1) % ITEMS.length);
-      if (key.downArrow || key.tab) return setFocus((f) => (f + 1) % ITEMS.length);
-      if ((item === 'test' || item === 'save' || item === 'cancel') && (key.leftArrow || key.rightArrow)) {
-        const buttons = ['test', 'save', 'cancel'];
-        const b = buttons.indexOf(item) + (key.rightArrow ? 1 : -1);
-        if (b >= 0 && b < 3) setFocus(ITEMS.indexOf(buttons[b] as Item));
-        return;
+      for (const k of editKeys(input, key)) {
+        // While a test or save runs, and after leaving the form, the rest of a chunk is not ours.
+        if (resultRef.current.kind === 'busy' || pickingRef.current !== null) return;
+        if (apply(k) === 'stop') return;
       }
-      if (item === 'syncPrivate' && (key.return || input === ' ')) {
-        // default → yes → no → default
-        return setValues((v) => ({ ...v, syncPrivate: v.syncPrivate === undefined ? true : v.syncPrivate ? false : undefined }));
-      }
-      if (!key.return) return;
-      if (TEXT_FIELDS.has(item)) return setFocus((f) => f + 1);
-      if (item === 'addressTags' || item === 'activityTags') return setPicking(item);
-      const draft = draftFromValues(user, values);
-      if (item === 'test') {
-        run('Testing connection…', async () => setResult({ kind: 'ok', collections: await testConnection(draft) }));
-      } else if (item === 'save') {
-        run('Testing and saving…', async () => {
-          await save(draft);
-          onSaved(`Saved: ${values.username} @ ${values.url} for ${user.login}.`);
-        });
-      } else if (item === 'cancel') onCancel();
     },
     { isActive: picking === null },
   );
@@ -186,16 +257,7 @@ export function AssignmentForm({ user, existing, tags, config, testConnection, s
         importAppointmentType: `CRM default: ${user.importAppointmentType}`,
         importTaskType: `CRM default: ${user.importTaskType}`,
       };
-      body = (
-        <TextInput
-          value={values[f]}
-          focus={focused && !busy}
-          showCursor={focused}
-          placeholder={placeholder[f]}
-          {...(f === 'password' ? { mask: '*' } : {})}
-          onChange={(text) => setValues((v) => ({ ...v, [f]: text }))}
-        />
-      );
+      body = <TextField value={values[f]} cursor={focused && !busy ? cursor : null} placeholder={placeholder[f]} mask={f === 'password'} />;
     } else if (it === 'syncPrivate') {
       body = <Text>{values.syncPrivate === undefined ? `default (${config.sync.syncPrivate ? 'yes' : 'no'})` : values.syncPrivate ? 'yes' : 'no'}</Text>;
     } else {

@@ -1,6 +1,7 @@
 // Chooses tags from the CRM's tags (checkbox list). The user tag is always on (R1, R2).
 import { Box, Text, useInput } from 'ink';
 import { Help } from './Help.js';
+import { singleKeys } from './keys.js';
 import { useSyncState } from './use-sync-state.js';
 
 export const TAG_ROWS = 15;
@@ -17,21 +18,23 @@ export interface TagPickerProps {
 export function TagPicker({ title, tags, selected, userTag, onDone, onCancel }: TagPickerProps) {
   const [index, setIndex, indexRef] = useSyncState(0);
   const [chosen, setChosen, chosenRef] = useSyncState(() => new Set([userTag, ...selected]));
-  useInput((input, key) => {
-    const index = indexRef.current;
-    if (key.upArrow) setIndex((i) => Math.max(0, i - 1));
-    else if (key.downArrow) setIndex((i) => Math.min(tags.length - 1, i + 1));
-    else if (input === ' ') {
-      const tag = tags[index];
-      if (tag === undefined || tag === userTag) return;
-      setChosen((prev) => {
-        const next = new Set(prev);
-        if (next.has(tag)) next.delete(tag);
-        else next.add(tag);
-        return next;
-      });
-    } else if (key.return) onDone(tags.filter((t) => chosenRef.current.has(t)));
-    else if (key.escape) onCancel();
+  useInput((chunk, chunkKey) => {
+    for (const [input, key] of singleKeys(chunk, chunkKey)) {
+      const index = indexRef.current;
+      if (key.upArrow) setIndex((i) => Math.max(0, i - 1));
+      else if (key.downArrow) setIndex((i) => Math.min(tags.length - 1, i + 1));
+      else if (input === ' ') {
+        const tag = tags[index];
+        if (tag === undefined || tag === userTag) continue;
+        setChosen((prev) => {
+          const next = new Set(prev);
+          if (next.has(tag)) next.delete(tag);
+          else next.add(tag);
+          return next;
+        });
+      } else if (key.return) return onDone(tags.filter((t) => chosenRef.current.has(t)));
+      else if (key.escape) return onCancel();
+    }
   });
   const first = Math.max(0, Math.min(index - Math.floor(TAG_ROWS / 2), tags.length - TAG_ROWS));
   return (

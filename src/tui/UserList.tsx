@@ -3,6 +3,7 @@ import { Box, Text, useInput } from 'ink';
 import type { Config } from '../config/schema.js';
 import type { CrmUser } from '../providers/crm/model.js';
 import { Help } from './Help.js';
+import { singleKeys } from './keys.js';
 import { useSyncState } from './use-sync-state.js';
 
 /** Rows of users visible at once, so that the screen fits 80×24. */
@@ -26,16 +27,20 @@ export interface UserListProps {
 
 export function UserList({ users, config, syncStates = {}, message, initialIndex = 0, onEdit, onUnassign, onQuit }: UserListProps) {
   const [index, setIndex, indexRef] = useSyncState(Math.min(initialIndex, Math.max(users.length - 1, 0)));
-  useInput((input, key) => {
-    const index = indexRef.current;
-    if (key.upArrow || input === 'k') setIndex((i) => Math.max(0, i - 1));
-    else if (key.downArrow || input === 'j') setIndex((i) => Math.min(users.length - 1, i + 1));
-    else if (key.pageDown) setIndex((i) => Math.min(users.length - 1, i + USER_ROWS));
-    else if (key.pageUp) setIndex((i) => Math.max(0, i - USER_ROWS));
-    else if (key.return && users[index]) onEdit(users[index], index);
-    else if ((input === 'd' || key.delete) && users[index]) {
-      if (config.mailboxes.some((m) => m.user === users[index]!.id)) onUnassign(users[index], index);
-    } else if (input === 'q' || key.escape) onQuit();
+  useInput((chunk, chunkKey) => {
+    // Keys typed together act one after the other; after one that leaves the list, the rest
+    // belongs to the next screen, never to this one (a fast "\rq" must not quit).
+    for (const [input, key] of singleKeys(chunk, chunkKey)) {
+      const index = indexRef.current;
+      if (key.upArrow || input === 'k') setIndex((i) => Math.max(0, i - 1));
+      else if (key.downArrow || input === 'j') setIndex((i) => Math.min(users.length - 1, i + 1));
+      else if (key.pageDown) setIndex((i) => Math.min(users.length - 1, i + USER_ROWS));
+      else if (key.pageUp) setIndex((i) => Math.max(0, i - USER_ROWS));
+      else if (key.return && users[index]) return onEdit(users[index], index);
+      else if ((input === 'd' || key.delete) && users[index]) {
+        if (config.mailboxes.some((m) => m.user === users[index]!.id)) return onUnassign(users[index], index);
+      } else if (input === 'q' || key.escape) return onQuit();
+    }
   });
   const first = Math.max(0, Math.min(index - Math.floor(USER_ROWS / 2), users.length - USER_ROWS));
   const visible = users.slice(first, first + USER_ROWS);

@@ -15,6 +15,7 @@ const hasTmux = spawnSync('tmux', ['-V']).status === 0;
 if (!hasTmux) console.log('skipped the tmux e2e test: tmux is not installed');
 
 const PASSWORD = 'Tmux-Mailbox-Pw-2718';
+const FAST_PASSWORD = 'Fast-Typist-Pw-3141';
 const socket = `sync-cli-e2e-${process.pid}`;
 const session = 'configure';
 let radicale: RadicaleServer;
@@ -60,7 +61,7 @@ async function type(text: string): Promise<void> {
 describe.skipIf(!hasTmux)('configure in tmux', () => {
   beforeAll(async () => {
     ensureBuilt();
-    [radicale, crm] = await Promise.all([startRadicale({ users: { anna: PASSWORD } }), createCrmHome()]);
+    [radicale, crm] = await Promise.all([startRadicale({ users: { anna: PASSWORD, speedy: FAST_PASSWORD } }), createCrmHome()]);
   });
   afterAll(async () => {
     spawnSync('tmux', ['-L', socket, 'kill-server']);
@@ -126,5 +127,54 @@ describe.skipIf(!hasTmux)('configure in tmux', () => {
       expect(fs.readFileSync(f).includes(Buffer.from(PASSWORD)), `password in ${f}`).toBe(false);
     }
     for (const s of [...screens, list.stdout, list.stderr, doctor.stdout, doctor.stderr]) expect(s).not.toContain(PASSWORD);
+  }, 150_000);
+
+  it('#14: keys sent without any delay (a whole URL, three Backspaces, Tab, more text) are stored exactly as typed', async () => {
+    const anna = crm.users.find((u) => u.login === 'anna') ?? crm.users[0]!;
+    const other = crm.users.find((u) => u.id !== anna.id)!;
+    const index = crm.users.indexOf(other);
+    const fast = 'fast';
+    const command = `env -u CI -u CONTINUOUS_INTEGRATION DBUS_SESSION_BUS_ADDRESS=unix:path=/nonexistent/bus ${process.execPath} ${cliPath} --home ${crm.home} configure; sleep 30`;
+    tmux('new-session', '-d', '-s', fast, '-x', '80', '-y', '24', command);
+    const send = (...args: string[]) => tmux('send-keys', '-t', fast, ...args);
+    const waitFast = async (text: string | RegExp, timeoutMs = 15_000): Promise<string> => {
+      const end = Date.now() + timeoutMs;
+      for (;;) {
+        const screen = tmux('capture-pane', '-p', '-t', fast);
+        screens.push(screen);
+        if (typeof text === 'string' ? screen.includes(text) : text.test(screen)) return screen;
+        if (Date.now() > end) throw new Error(`the terminal never showed ${String(text)}; it shows:\n${screen}`);
+        await pause(100);
+      }
+    };
+    await waitFast('mailbox assignments', 60_000);
+    await pause(150);
+    send(...Array<string>(index).fill('Down'), 'Enter');
+    await waitFast(`Mailbox of ${other.login}`);
+    await pause(150);
+    // From here on no pause at all: each send-keys right after the other, as fast as tmux
+    // takes them. Up twice first: on the server URL it must stay there (it wrapped to Cancel).
+    send('Up', 'Up');
+    send('-l', `${radicale.url}/abc`);
+    send('BSpace', 'BSpace', 'BSpace');
+    send('Tab');
+    send('-l', 'speedy');
+    send('Tab');
+    send('-l', FAST_PASSWORD);
+    // Password → past the tags, days, private, import types and Test connection → Save.
+    send(...Array<string>(8).fill('Down'), 'Enter');
+    const screen = await waitFast('Saved:', 30_000);
+    expect(screen).toContain(`Saved: speedy @ ${radicale.url}/ for ${other.login}.`);
+    send('q');
+
+    // What was stored: exactly the typed URL without the three erased characters (no DEL
+    // characters, no %7F), the login, and the password in the 0600 secrets file only.
+    const paths = resolvePaths(crm.home);
+    const config = JSON.parse(fs.readFileSync(paths.configFile, 'utf8')) as { mailboxes: Array<{ user: string; url: string; username: string }> };
+    const stored = config.mailboxes.find((m) => m.user === other.id)!;
+    expect(stored).toMatchObject({ url: `${radicale.url}/`, username: 'speedy' });
+    expect(fs.readFileSync(paths.configFile, 'utf8')).not.toMatch(/\\u007f|%7F|\x7f/i);
+    expect((JSON.parse(fs.readFileSync(paths.secretsFile, 'utf8')) as Record<string, string>)[`mailbox:${other.id}`]).toBe(FAST_PASSWORD);
+    for (const sc of screens) expect(sc).not.toContain(FAST_PASSWORD);
   }, 150_000);
 });

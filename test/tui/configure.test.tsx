@@ -216,3 +216,99 @@ describe('unassign', () => {
     expect(app.lastFrame()).not.toContain('Unassign the mailbox');
   });
 });
+
+describe('fast and dirty input (#14)', () => {
+  const openForm = async (deps: ReturnType<typeof fakeDeps>) => {
+    app = render(<ConfigureApp deps={deps} />);
+    await waitForFrame(app.lastFrame, (f) => f.includes('clara'), 'the user list');
+    await press(app.stdin, KEY.down, KEY.down, KEY.enter);
+    await waitForFrame(app.lastFrame, (f) => f.includes('Mailbox of clara'), 'the form for clara');
+    return app;
+  };
+
+  it('a whole form typed in one burst (Backspaces, Tabs, control characters in one chunk) stores exactly what the screen shows', async () => {
+    const deps = fakeDeps();
+    const a = await openForm(deps);
+    // Everything in ONE write, as tmux send-keys or a paste delivers it: three Backspaces as
+    // DEL characters, Tabs between the fields, and control characters that are no key.
+    a.stdin.write('https://dav.example.com/abc\x7f\x7f\x7f\tcla\x00ra\x1f\tgeheim\x85-123\x07');
+    const frame = await waitForFrame(a.lastFrame, (f) => f.includes('› Password'), 'the focus on Password');
+    expect(frame).toMatch(/Server URL\s+https:\/\/dav\.example\.com\/\n/);
+    expect(frame).toMatch(/Username\s+clara\n/);
+    expect(frame).toMatch(/Password\s+\*{10}(?!\*)/);
+    // Down to Save (7 items) and Enter, again in one chunk.
+    a.stdin.write(KEY.down.repeat(8) + KEY.enter);
+    await waitForFrame(a.lastFrame, (f) => f.includes('Saved:'), 'the list after saving');
+    expect(deps.recorded.saves).toEqual([{ user: 'u3', url: 'https://dav.example.com/', username: 'clara', password: 'geheim-123' }]);
+    // eslint-disable-next-line no-control-regex
+    for (const v of Object.values(deps.recorded.saves[0]!)) expect(String(v)).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
+  });
+
+  it('keys sent one by one without waiting land in the field that has the focus at that moment', async () => {
+    const deps = fakeDeps();
+    const a = await openForm(deps);
+    // No pause between the writes: React has not re-rendered in between.
+    for (const k of [...'https://x.example/', KEY.tab, ...'clara', KEY.enter, ...'pw', '\x7f', 'w!', KEY.tab]) a.stdin.write(k);
+    await waitForFrame(a.lastFrame, (f) => f.includes('› Address tags'), 'the focus on Address tags');
+    a.stdin.write(KEY.down.repeat(7));
+    a.stdin.write(KEY.enter);
+    await waitForFrame(a.lastFrame, (f) => f.includes('Saved:'), 'the list after saving');
+    expect(deps.recorded.saves).toEqual([{ user: 'u3', url: 'https://x.example/', username: 'clara', password: 'pw!' }]);
+  });
+
+  it('Up on the server URL stays there (no wrap to Cancel); Down on Cancel stays on Cancel', async () => {
+    const deps = fakeDeps();
+    const a = await openForm(deps);
+    await press(a.stdin, KEY.up, KEY.up, 'https://dav.example.com/');
+    let frame = a.lastFrame()!;
+    expect(frame).toMatch(/› Server URL\s+https:\/\/dav\.example\.com\//);
+    await press(a.stdin, ...Array<string>(20).fill(KEY.down));
+    // On Cancel (the last item): further Downs and Tabs stay; Enter there leaves without saving.
+    await press(a.stdin, KEY.tab, KEY.down, KEY.enter);
+    frame = await waitForFrame(a.lastFrame, (f) => f.includes('mailbox assignments'), 'the list');
+    expect(deps.recorded.saves).toEqual([]);
+    expect(deps.recorded.tests).toEqual([]);
+  });
+
+  it('edits in the middle of a value with ←/→, Home/End and Ctrl+U', async () => {
+    const deps = fakeDeps();
+    const a = await openForm(deps);
+    await press(a.stdin, 'https://dav.exmple.com/');
+    // Cursor back before "mple.com/" (9 characters), insert the missing "a".
+    await press(a.stdin, ...Array<string>(9).fill(KEY.left), 'a');
+    await press(a.stdin, '\u001B[F', '!', '\u001B[H', '>', '\x7f');
+    expect(a.lastFrame()).toMatch(/Server URL\s+https:\/\/dav\.example\.com\/!/);
+    await press(a.stdin, '\u001B[F', '\x7f');
+    await nextField(a, 'Username');
+    await press(a.stdin, 'wrong', '\x15', 'clara');
+    await nextField(a, 'Password');
+    await press(a.stdin, 'pw');
+    a.stdin.write(KEY.down.repeat(8) + KEY.enter);
+    await waitForFrame(a.lastFrame, (f) => f.includes('Saved:'), 'the list after saving');
+    expect(deps.recorded.saves).toEqual([{ user: 'u3', url: 'https://dav.example.com/', username: 'clara', password: 'pw' }]);
+  });
+
+  it('the user list and the tag picker take keys typed together one by one; a key after Enter belongs to the form, not the list', async () => {
+    const deps = fakeDeps();
+    app = render(<ConfigureApp deps={deps} />);
+    await waitForFrame(app.lastFrame, (f) => f.includes('clara'), 'the user list');
+    // "jj" in one chunk is two moves down; then Enter and "q" together: q must not quit.
+    app.stdin.write('jj');
+    await waitForFrame(app.lastFrame, (f) => /› clara/.test(f), 'the selection on clara');
+    app.stdin.write('\rq');
+    await waitForFrame(app.lastFrame, (f) => f.includes('Mailbox of clara'), 'the form for clara');
+    expect(app.lastFrame()).toContain('Mailbox of clara');
+    await press(app.stdin, KEY.tab, KEY.tab, KEY.tab);
+    await waitForFrame(app.lastFrame, (f) => f.includes('› Address tags'), 'the focus on Address tags');
+    await press(app.stdin, KEY.enter);
+    await waitForFrame(app.lastFrame, (f) => f.includes('[x] MA-Clara'), 'the tag picker');
+    // Space, Down twice, Space in one chunk as keys; then Enter.
+    app.stdin.write(' ');
+    app.stdin.write(KEY.down + KEY.down);
+    // Three spaces together toggle MA-Anna three times: on.
+    app.stdin.write('   ');
+    const frame = await waitForFrame(app.lastFrame, (f) => f.includes('[x] MA-Anna'), 'MA-Anna chosen');
+    expect(frame).toContain('[x] Kunde');
+    expect(frame).toContain('[ ] Lieferant');
+  });
+});

@@ -1,4 +1,4 @@
-// The CLI tests run bin/sync-cli, i.e. dist/. `npm test` builds first; when vitest is run on
+// The CLI tests run bin/sync-cli, i.e. dist/bundle/ (built from dist/). `npm test` builds first; when vitest is run on
 // its own, rebuild here if any source is newer than the build (serialized between test files).
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -22,5 +22,7 @@ export function ensureBuilt(): void {
   } catch {
     // Type errors in files still being written elsewhere do not stop tsc from emitting.
   }
+  // bin/sync-cli runs dist/bundle/: without this, a test would run the previous bundle.
+  execFileSync('flock', ['/tmp/sync-cli-build.lock', process.execPath, 'scripts/bundle.mjs'], { cwd: repoRoot, stdio: 'ignore' });
   fs.utimesSync(built, new Date(), new Date());
 }
