@@ -5,6 +5,7 @@
 import type { Config } from '../config/schema.js';
 import type { Activity, Address, CrmUser, RecordKind } from '../providers/crm/model.js';
 import { effectiveSettings } from '../sync/engine.js';
+import { mayConcern } from '../sync/scope.js';
 import type { StateStore } from '../sync/state.js';
 
 export interface ChangedRecord {
@@ -24,12 +25,9 @@ export function affectedUsers(changes: ChangedRecord[], config: Config, users: C
     for (const m of config.mailboxes) {
       const u = byId.get(m.user);
       if (!u || out.has(u.id)) continue;
-      const s = effectiveSettings(config, m, u);
-      const rec = c.record;
-      if (rec.private && rec.owner !== u.id && !(c.kind === 'activity' && (rec as Activity).participants.includes(u.id))) continue;
-      const tags = c.kind === 'address' ? s.addressTags : s.activityTags;
-      const participates = c.kind === 'activity' && (rec as Activity).participants.includes(u.id);
-      if (participates || rec.tags.some((t) => tags.includes(t))) out.add(u.id);
+      // The same scope predicate the planner uses (src/sync/scope.ts): participation alone does
+      // not put an activity into a mailbox (R2), nor a private one into a non-owner's (R4).
+      if (mayConcern(c.kind, c.record, effectiveSettings(config, m, u))) out.add(u.id);
     }
   }
   return out;

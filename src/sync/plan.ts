@@ -1,12 +1,12 @@
 // The planner: a pure, synchronous function from a snapshot (both sides + last agreed state) to
 // a list of actions. One decision per record (decideRecord), each branch naming its rule.
 // Only the executor performs the actions.
+import { activityInScope, addressInScope, crmRefOf, excluded, visibleTo, withinWindow } from './scope.js';
 import {
   activityFieldHashes,
   activityToICal,
   addressFieldHashes,
   addressToVCard,
-  crmIdFromUid,
   mergeDevicePhones,
   patchICal,
   patchVCard,
@@ -92,34 +92,11 @@ export interface MailboxPlan {
 }
 
 const key = (kind: RecordKind, id: string) => `${kind}:${id}`;
-const DAY_MS = 86_400_000;
 
 // ---------- scope (R1–R5, R7, R9) ----------
 
-function visibleTo(rec: { private: boolean; owner: string | null }, s: SyncSettings): boolean {
-  return !rec.private || rec.owner === s.userId; // R4
-}
-
-function excluded(kind: RecordKind, rec: { id: string; tags: string[] }, s: SyncSettings, exclusions: Set<string>): boolean {
-  // R7: deleted on the device while in scope by another tag; back only when the user tag is back.
-  return exclusions.has(key(kind, rec.id)) && !rec.tags.includes(s.userTag);
-}
-
-export function addressInScope(a: Address, s: SyncSettings, exclusions: Set<string>): boolean {
-  return visibleTo(a, s) && a.tags.some((t) => s.addressTags.includes(t)) && !excluded('address', a, s, exclusions); // R1, R4, R7
-}
-
-export function activityInScope(a: Activity, s: SyncSettings, exclusions: Set<string>): boolean {
-  return visibleTo(a, s) && a.tags.some((t) => s.activityTags.includes(t)) && !excluded('activity', a, s, exclusions); // R2, R4, R8
-}
-
-/** R3: an appointment that ended more than pastDays ago is not sent (tasks have no window). */
-export function withinWindow(a: Activity, now: string, pastDays: number): boolean {
-  if (a.kind !== 'appointment') return true;
-  const endIso = a.end ?? a.start;
-  if (!endIso) return true;
-  return Date.parse(endIso) >= Date.parse(now) - pastDays * DAY_MS;
-}
+// The predicates live in ./scope.ts (one definition for planner, snapshot, push routing and SQL).
+export { activityInScope, addressInScope, withinWindow } from './scope.js';
 
 function ended(a: Activity, now: string): boolean {
   const endIso = a.end ?? a.start;
@@ -345,9 +322,8 @@ export function planMailboxSync(snap: MailboxSnapshot, opts: MapperOptions, flag
         unreadable(e); // D30
         continue;
       }
-      const uid = e.contact?.uid ?? e.activity?.uid;
       // Ours by UID (created by sync-cli) or by marker (imported from the device), R23.
-      const ours = (uid ? crmIdFromUid(uid) : null) ?? e.crmRef ?? null;
+      const ours = crmRefOf(e);
       if (ours && (ours.kind === 'address') === (e.collection === 'contacts') && !stateByKey.has(key(ours.kind, ours.id))) {
         adoptByKey.set(key(ours.kind, ours.id), e);
       } else newEntries.push(e);
@@ -380,7 +356,7 @@ export function planMailboxSync(snap: MailboxSnapshot, opts: MapperOptions, flag
         ? addressInScope(rec as Address, s, exclusions)
         : activityInScope(rec as Activity, s, exclusions)
       : st?.reason === 'scope';
-    const linked = kind === 'address' && wantedByLink && (!rec || (visibleTo(rec as Address, s) && !excluded('address', rec as Address, s, exclusions)));
+    const linked = kind === 'address' && wantedByLink && (!rec || (visibleTo(rec as Address, s.userId) && !excluded('address', rec as Address, s, exclusions)));
     const wanted = !crmDeleted && (ownScope || linked);
     const reason: ItemState['reason'] = ownScope ? 'scope' : 'linked';
 

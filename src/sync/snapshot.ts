@@ -1,7 +1,7 @@
 // Reading both sides of one mailbox (the only I/O before planning). Reads only what changed:
 // the CRM feed since the watermark (R6) and each collection's delta since its sync token; it
 // fetches device items only when they changed, or when the CRM changed and they must be patched.
-import { crmIdFromUid, iCalToActivity, vCardToAddress, type MapperOptions } from '../mappers/index.js';
+import { iCalToActivity, vCardToAddress, type MapperOptions } from '../mappers/index.js';
 import type { Activity, Address, ChangePage, CrmCursor, CrmProvider, CrmUser } from '../providers/crm/model.js';
 import type { CollectionDelta, CollectionKind, CollectionRef, MailboxProvider } from '../providers/dav/types.js';
 import { COLLECTION_KINDS } from '../providers/dav/types.js';
@@ -10,7 +10,7 @@ import type { DeviceCollectionSnapshot, DeviceEntry, MailboxSnapshot, SyncSettin
 import type { AttentionItem, CrmCursors, ItemState, StateStore } from './state.js';
 import { parseAttention } from './state.js';
 import { syncMarkerOf } from './marker.js';
-import { activityInScope, addressInScope, withinWindow } from './plan.js';
+import { activityInScope, addressInScope, crmRefOf, withinWindow } from './scope.js';
 import { addressFieldHashes, activityFieldHashes } from '../mappers/index.js';
 
 const PAGE = 500;
@@ -294,8 +294,7 @@ export async function readMailboxSnapshot(input: SnapshotInput): Promise<Snapsho
         (st.kind === 'address' ? needAddr : needAct).push(st.crmId);
         continue;
       }
-      const uid = e.contact?.uid ?? e.activity?.uid;
-      const ours = (uid ? crmIdFromUid(uid) : null) ?? e.crmRef ?? null;
+      const ours = crmRefOf(e);
       if (ours) (ours.kind === 'address' ? needAddr : needAct).push(ours.id);
     }
   }
