@@ -15,7 +15,7 @@ import { redactString } from '../log/redact.js';
 import { loadPhoneSlots, type MapperOptions } from '../mappers/index.js';
 import type { CrmProvider, CrmUser } from '../providers/crm/model.js';
 import { openMailbox, openVdirMailbox } from '../providers/dav/index.js';
-import { NotFoundError, PreconditionFailedError } from '../providers/dav/errors.js';
+import { NotFoundError, PreconditionFailedError, UidConflictError } from '../providers/dav/errors.js';
 import { COLLECTION_KINDS, type CollectionKind, type CollectionRef, type MailboxProvider } from '../providers/dav/types.js';
 import { getMailboxPassword } from '../secrets/index.js';
 import { emptyCounts, executePlan, type ExecuteCounts } from './execute.js';
@@ -327,6 +327,18 @@ async function replanItem(
     // was written): adopt it by UID (R23) instead of failing.
     href = err.url;
     collection = a.collection;
+    st = undefined;
+  }
+  if (a.type === 'device-create' && err instanceof UidConflictError && err.existingHref) {
+    // The server names the item holding this UID (Cyrus: user-wide, possibly in our other
+    // calendar): adopt it there (R23). One outside our collections stays an item error (D40).
+    const owner = COLLECTION_KINDS.find((k) => err.existingHref!.startsWith(deps.collections[k].url));
+    if (!owner) {
+      const message = `${err.message}, outside the collections sync-cli keeps (the server keeps UIDs unique per user): delete that item or its old calendar, then sync again`;
+      return [{ type: 'item-error', key: err.url, side: 'device', message, summary: `skip ${err.url}: UID held by ${err.existingHref}` }];
+    }
+    href = err.existingHref;
+    collection = owner;
     st = undefined;
   }
   if (!href || !collection) return [];
