@@ -333,6 +333,13 @@ async function replanItem(
     // The server names the item holding this UID (Cyrus: user-wide, possibly in our other
     // calendar): adopt it there (R23). One outside our collections stays an item error (D40).
     const owner = COLLECTION_KINDS.find((k) => err.existingHref!.startsWith(deps.collections[k].url));
+    const home = (u: string) => new URL('..', u).href;
+    if (!owner && !COLLECTION_KINDS.some((k) => err.existingHref!.startsWith(home(deps.collections[k].url)))) {
+      // Another account's item (measured on Cyrus 3.6.1 when a UID first appears in two accounts
+      // syncing at once): not this mailbox's conflict; an item error the next sync retries (D40).
+      const message = `${err.message}, which belongs to another account: the server mixed up two accounts' UIDs; the next sync tries again`;
+      return [{ type: 'item-error', key: err.url, side: 'device', message, summary: `retry ${err.url} next sync` }];
+    }
     if (!owner) {
       const message = `${err.message}, outside the collections sync-cli keeps (the server keeps UIDs unique per user): delete that item or its old calendar, then sync again`;
       return [{ type: 'item-error', key: err.url, side: 'device', message, summary: `skip ${err.url}: UID held by ${err.existingHref}` }];

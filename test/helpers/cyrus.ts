@@ -5,6 +5,8 @@
 // Users live in our own sasldb; each user's INBOX is created over IMAP as admin `cyrus` before
 // the first DAV login (Cyrus autoprovisions the DAV homes then). Cyrus logs to syslog only and
 // the machine has no /dev/log: its log is lost (the DAV answers carry what the tests need).
+// httpd runs with `-U 1` (one connection per process): with reused processes Cyrus 3.6.1 was seen
+// to index one account's UID under another account for good (docs/servers.md, D40).
 //
 //   const cyrus = await startCyrus({ users: { anna: 'pw' } });
 //   … cyrus.url (DAV root is cyrus.url + '/dav/') …
@@ -127,10 +129,10 @@ export async function startCyrus(opts: { users?: Record<string, string> } = {}):
       '}',
       'SERVICES {',
       `  imap cmd="${BIN}/imapd ${C}" listen="127.0.0.1:${imapPort}" prefork=0`,
-      `  http cmd="${BIN}/httpd ${C}" listen="127.0.0.1:${httpPort}" prefork=0`,
+      `  http cmd="${BIN}/httpd ${C} -U 1" listen="127.0.0.1:${httpPort}" prefork=0`,
       '}',
       'EVENTS {',
-      `  checkpoint cmd="${BIN}/ctl_cyrusdb ${C} -c" period=30`,
+      `  checkpoint cmd="${BIN}/ctl_cyrusdb ${C} -c" period=600`,
       '}',
       'DAEMON {',
       '}',
@@ -147,10 +149,38 @@ export async function startCyrus(opts: { users?: Record<string, string> } = {}):
     await master.stop(10_000);
     rmSync(root, { recursive: true, force: true });
   };
+  // The first DAV login of an account creates its homes; done here one account at a time.
+  const firstLogin = async (user: string, password: string) => {
+    const res = await fetch(`http://127.0.0.1:${httpPort}/dav/calendars/user/${user}/`, {
+      method: 'PROPFIND',
+      headers: { Depth: '0', Authorization: 'Basic ' + Buffer.from(`${user}:${password}`).toString('base64') },
+    });
+    await res.arrayBuffer();
+    if (res.status !== 207) throw new Error(`Cyrus: first login of ${user} answered ${res.status}`);
+  };
+  // The first event stored on a fresh Cyrus initialises shared databases; two accounts doing
+  // that at once were seen to get each other's UID index (docs/servers.md). One event of a
+  // warm-up account, stored and deleted before any test, makes that happen alone.
+  const warmUp = async () => {
+    const [u, p] = ['syncwarmup', 'warm-up-pw'];
+    setPassword(u, p);
+    run('chown', ['cyrus:mail', sasldb]);
+    await imapCreateMailboxes(imapPort, [u]);
+    await firstLogin(u, p);
+    const url = `http://127.0.0.1:${httpPort}/dav/calendars/user/${u}/Default/warm-up.ics`;
+    const auth = 'Basic ' + Buffer.from(`${u}:${p}`).toString('base64');
+    const ics = 'BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//sync-cli//test//EN\r\nBEGIN:VEVENT\r\nUID:warm-up\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20260101T090000Z\r\nDTEND:20260101T100000Z\r\nSUMMARY:warm-up\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n';
+    const put = await fetch(url, { method: 'PUT', headers: { Authorization: auth, 'Content-Type': 'text/calendar' }, body: ics });
+    const answer = await put.text();
+    if (put.status !== 201) throw new Error(`Cyrus warm-up PUT answered ${put.status}: ${answer.replace(/\s+/g, " ")}`);
+    await (await fetch(url, { method: 'DELETE', headers: { Authorization: auth } })).arrayBuffer();
+  };
   try {
     await waitForPort(imapPort, 'Cyrus imapd', master);
     await waitForPort(httpPort, 'Cyrus httpd', master);
     await imapCreateMailboxes(imapPort, Object.keys(users));
+    for (const [u, p] of Object.entries(users)) await firstLogin(u, p);
+    await warmUp();
   } catch (err) {
     await stop();
     throw err;
@@ -165,6 +195,7 @@ export async function startCyrus(opts: { users?: Record<string, string> } = {}):
       setPassword(user, password);
       run('chown', ['cyrus:mail', sasldb]);
       await imapCreateMailboxes(imapPort, [user]);
+      await firstLogin(user, password);
       users[user] = password;
     },
     stop,
