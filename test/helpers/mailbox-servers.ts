@@ -13,6 +13,8 @@ export interface TestServer {
   kind: ServerKind;
   /** Base URL (no trailing slash): what a user would type as the mailbox URL. */
   url: string;
+  /** Path of the DAV root on that server ('/SOGo/dav/', '/dav/', …). */
+  davRoot: string;
   users: Record<string, string>;
   /** False for Xandikos: one principal, no authentication. */
   multiUser: boolean;
@@ -57,6 +59,7 @@ export async function startServer(kind: ServerKind, users: Record<string, string
     return {
       kind,
       url: s.url,
+      davRoot: '/',
       users: s.users,
       multiUser: true,
       output: s.output,
@@ -71,8 +74,9 @@ export async function startServer(kind: ServerKind, users: Record<string, string
   }
   if (kind === 'xandikos') {
     const s = await startXandikos();
-    return { kind, url: s.url, users: {}, multiUser: false, output: s.output, stop: s.stop, addUser: () => Promise.resolve() };
+    return { kind, url: s.url, davRoot: '/', users: {}, multiUser: false, output: s.output, stop: s.stop, addUser: () => Promise.resolve() };
   }
   const s = kind === 'cyrus' ? await startCyrus({ users }) : kind === 'davical' ? await startDavical({ users }) : await startSogo({ users });
-  return { kind, url: s.url, users: s.users, multiUser: true, output: s.output, stop: s.stop, addUser: s.addUser };
+  const davRoot = kind === 'cyrus' ? '/dav/' : kind === 'davical' ? '/caldav.php/' : '/SOGo/dav/';
+  return { kind, url: s.url, davRoot, users: s.users, multiUser: true, output: s.output, stop: s.stop, addUser: s.addUser };
 }
