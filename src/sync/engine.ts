@@ -341,7 +341,15 @@ async function replanItem(
       return [{ type: 'item-error', key: err.url, side: 'device', message, summary: `retry ${err.url} next sync` }];
     }
     if (!owner) {
-      const message = `${err.message}, outside the collections sync-cli keeps (the server keeps UIDs unique per user): delete that item or its old calendar, then sync again`;
+      // In another calendar of this account (an earlier provisioning's, Cyrus keeps a UID once per
+      // account): move it — delete it there with its current ETag, then create it here (D40).
+      const where: CollectionRef = { ...deps.collections[a.collection], url: new URL('.', err.existingHref).href };
+      const found = (await deps.mailbox.fetch(where, [err.existingHref])).items[0];
+      const uid = /^UID:(.*)$/m.exec(a.data)?.[1]?.trim();
+      if (found && uid && new RegExp(`^UID:${uid.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\r?$`, 'm').test(found.data)) {
+        return [{ type: 'device-delete', kind: a.kind, crmId: a.crmId, ref: { href: found.href, etag: found.etag }, summary: `move ${found.href} into ${deps.collections[a.collection].url}` }, a];
+      }
+      const message = `${err.message}, outside the collections sync-cli keeps (the server keeps UIDs unique per account): delete that item, then sync again`;
       return [{ type: 'item-error', key: err.url, side: 'device', message, summary: `skip ${err.url}: UID held by ${err.existingHref}` }];
     }
     href = err.existingHref;

@@ -8,7 +8,7 @@ import type { ElementCompact } from 'xml-js';
 import { ConfigError } from '../../errors.js';
 import { DavProtocolError, displayUrl, ItemRejectedError, MissingEtagError, NotFoundError, PreconditionFailedError, ServerError, UidConflictError } from './errors.js';
 import { canonicalHref, hrefPath, safeFileName, sameUrl, withTrailingSlash } from './href.js';
-import { NO_QUIRKS, uidConflict, type ServerQuirks } from './quirks.js';
+import { KNOWN_DAV_ROOTS, NO_QUIRKS, uidConflict, type ServerQuirks } from './quirks.js';
 import { DavTransport, errorForStatus, expectOk, type HttpResult, type RequestOptions } from './transport.js';
 import type {
   CollectionDelta,
@@ -168,9 +168,12 @@ export class DavMailbox implements MailboxProvider {
   // --- discovery --------------------------------------------------------------------------
 
   private async findPrincipal(): Promise<string> {
-    const candidates = [this.account.url];
     const origin = new URL(this.account.url).origin;
-    candidates.push(`${origin}/.well-known/carddav`, `${origin}/.well-known/caldav`);
+    // The URL itself, RFC 6764's well-known paths, then the DAV roots of common servers (bare
+    // sogod answers PROPFIND on / and /.well-known with its HTML login page).
+    const candidates = [
+      ...new Set([this.account.url, `${origin}/.well-known/carddav`, `${origin}/.well-known/caldav`, ...KNOWN_DAV_ROOTS.map((p) => origin + p)]),
+    ];
     let lastError: unknown;
     for (const url of candidates) {
       try {
@@ -186,7 +189,7 @@ export class DavMailbox implements MailboxProvider {
       }
     }
     throw new DavProtocolError(
-      `no CardDAV/CalDAV principal found at ${new URL(this.account.url).origin} (tried the URL, /.well-known/carddav and /.well-known/caldav)`,
+      `no CardDAV/CalDAV principal found at ${origin} (tried ${candidates.map((c) => (c === this.account.url ? displayUrl(c) : new URL(c).pathname)).join(', ')})`,
       `set the mailbox URL to the server's DAV root or principal URL${lastError instanceof Error ? ` (last answer: ${lastError.message})` : ''}`,
     );
   }
