@@ -17,6 +17,7 @@ import type { CrmProvider, CrmUser } from '../providers/crm/model.js';
 import { openMailbox, openVdirMailbox } from '../providers/dav/index.js';
 import { NotFoundError, PreconditionFailedError, UidConflictError } from '../providers/dav/errors.js';
 import { COLLECTION_KINDS, type CollectionKind, type CollectionRef, type MailboxProvider } from '../providers/dav/types.js';
+import type { ServerQuirks } from '../providers/dav/quirks.js';
 import { getMailboxPassword } from '../secrets/index.js';
 import { emptyCounts, executePlan, type ExecuteCounts } from './execute.js';
 import { acquireLock } from './lock.js';
@@ -169,7 +170,15 @@ export async function syncMailbox(deps: EngineDeps, m: MailboxConfig, u: CrmUser
     mailbox = (deps.openMailbox ?? defaultOpenMailbox(config))(m, password);
     const settings = effectiveSettings(config, m, u);
     const mapper = mapperOptions(config, fieldHashKey(deps.paths));
+    // R20 on servers that ignore preconditions (SOGo): probed once per mailbox, then remembered.
+    const knownQuirks = state.getServerQuirks(u.id);
+    if (knownQuirks) mailbox.useServerQuirks?.(knownQuirks as unknown as ServerQuirks);
     let collections = await provisionCollections(mailbox, state, config, m, u.id, opts.dryRun ?? false);
+    if (!knownQuirks && !opts.dryRun && mailbox.probeServerQuirks) state.setServerQuirks(u.id, mailbox.serverQuirks?.() ?? (await mailbox.probeServerQuirks(collections.contacts)));
+    // A periodic full comparison catches what a server forgot behind an accepted token (DAViCal
+    // and SOGo answer an unknown token with a listing, not a refusal: deletions go unseen).
+    const fullDue = !opts.full && isFullComparisonDue(state.getLastFull(u.id), config.sync.fullEveryHours);
+    const full = (opts.full ?? false) || fullDue;
 
     emit('reading');
     const read = () =>
@@ -181,7 +190,7 @@ export async function syncMailbox(deps: EngineDeps, m: MailboxConfig, u: CrmUser
         collections,
         mapper,
         users,
-        full: opts.full ?? false,
+        full,
         overlapSeconds: config.crm.overlapSeconds,
       });
     let snap: Awaited<ReturnType<typeof read>>;
@@ -255,6 +264,7 @@ export async function syncMailbox(deps: EngineDeps, m: MailboxConfig, u: CrmUser
     const failed = result.errors.length > 0;
     result.state = failed ? 'failed' : 'success';
     const now = new Date().toISOString();
+    if (full && !failed) state.setLastFull(u.id, now);
     state.setStatus(u.id, {
       state: failed ? 'failed' : 'success',
       lastSuccess: failed ? state.getStatus(u.id).lastSuccess : now,
@@ -277,6 +287,14 @@ export async function syncMailbox(deps: EngineDeps, m: MailboxConfig, u: CrmUser
     deps.onEvent?.({ type: 'mailbox-done', result });
   }
   return result;
+}
+
+/** sync.fullEveryHours: true when the last full comparison is older (0 = never due). */
+export function isFullComparisonDue(lastFull: string | null, everyHours: number, now = Date.now()): boolean {
+  if (everyHours <= 0) return false;
+  if (!lastFull) return true;
+  const at = Date.parse(lastFull);
+  return Number.isNaN(at) || now - at >= everyHours * 3_600_000;
 }
 
 async function provisionCollections(

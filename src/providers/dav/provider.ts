@@ -362,6 +362,11 @@ export class DavMailbox implements MailboxProvider {
     return this.quirks;
   }
 
+  async probeServerQuirks(collection: CollectionRef): Promise<ServerQuirks> {
+    this.quirks ??= await this.probeConditionals(collection);
+    return this.quirks;
+  }
+
   /** Quirks remembered from an earlier probe of this mailbox: provisioning does not probe again. */
   useServerQuirks(quirks: ServerQuirks): void {
     this.quirks = { ...NO_QUIRKS, ...quirks };
