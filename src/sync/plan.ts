@@ -6,6 +6,7 @@ import {
   activityToICal,
   addressFieldHashes,
   addressToVCard,
+  contentHash,
   crmIdFromUid,
   mergeDevicePhones,
   patchICal,
@@ -374,7 +375,9 @@ export function planMailboxSync(snap: MailboxSnapshot, opts: MapperOptions, flag
         actions.push({ type: 'device-delete', kind, crmId: id, ref: { href: st.href, etag: st.etag }, summary: `delete ${name} on the device (no appointment links it any more, R5)` });
         return false;
       }
-      if (dev && dev.etag !== st.etag) {
+      // Changed on the device: another ETag, or — where ETags are counters (SOGo) — other content.
+      const devChanged = dev && (dev.etag !== st.etag || (snap.device[dev.collection].etagsUnreliable === true && contentHash(dev.raw) !== st.contentHash));
+      if (dev && devChanged) {
         if (dev.error) {
           actions.push({ type: 'item-error', key: dev.href, side: 'device', message: dev.error, summary: `skip unreadable device item ${dev.href}: ${dev.error}` });
           return true;

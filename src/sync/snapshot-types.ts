@@ -40,6 +40,8 @@ export interface DeviceCollectionSnapshot {
   changed: DeviceEntry[];
   /** Hrefs gone since the last sync (for full listings: diffed against the state). */
   deleted: string[];
+  /** A full listing whose ETags are counters (SOGo): an equal ETag does not prove equal content. */
+  etagsUnreliable?: boolean;
 }
 
 export interface MailboxSnapshot {

@@ -22,7 +22,7 @@ if (skip) {
   });
   describe('rule scenarios on SOGo', () => defineRuleScenarios());
 
-  describe('SOGo accepts any sync token', () => {
+  describe('SOGo accepts any sync token and counts ETags', () => {
     let sc: Scenario | undefined;
     afterEach(async () => {
       await sc?.stop();
@@ -55,6 +55,26 @@ if (skip) {
       const after = new StateStore(sc.paths.stateDb);
       expect(Date.now() - Date.parse(after.getLastFull(user)!)).toBeLessThan(60_000);
       after.close();
+    });
+
+    it('R14: an event deleted and created again at the same href (same ETag "gcs00000000" on SOGo) is compared by content in a full comparison', async () => {
+      sc = await Scenario.create({ logins: ['mmueller'] });
+      await sc.syncOk();
+      const user = await sc.userId('mmueller');
+      const dev = await sc.device('mmueller');
+      const ev = (await dev.find('appointments', 'Besichtigung Hauptstraße 5'))!;
+      expect(await dev.remove(ev.href)).toBeLessThan(300);
+      const edited = ev.data.replace(/SUMMARY:[^\r\n]*(\r?\n [^\r\n]*)*/, 'SUMMARY:Termin extern: Besichtigung neu angelegt');
+      expect(await dev.put(ev.href, edited)).toBeLessThan(300);
+      const again = (await dev.find('appointments', 'neu angelegt'))!;
+      expect(again.etag).toBe(ev.etag); // the counter starts over: the ETag alone says "unchanged"
+      const st = new StateStore(sc.paths.stateDb);
+      const cols = st.getCollections(user);
+      st.setCollection(user, 'appointments', cols.appointments!.url, String(Math.floor(Date.now() / 1000) + 86_400));
+      st.setLastFull(user, new Date(Date.now() - 25 * 3_600_000).toISOString());
+      st.close();
+      await sc.syncOk();
+      expect((await sc.crm.getActivities(['t1']))[0]!.subject).toBe('Besichtigung neu angelegt');
     });
   });
 }

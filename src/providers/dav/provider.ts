@@ -8,7 +8,7 @@ import type { ElementCompact } from 'xml-js';
 import { ConfigError } from '../../errors.js';
 import { DavProtocolError, displayUrl, ItemRejectedError, MissingEtagError, NotFoundError, PreconditionFailedError, ServerError, UidConflictError } from './errors.js';
 import { canonicalHref, hrefPath, safeFileName, sameUrl, withTrailingSlash } from './href.js';
-import { KNOWN_DAV_ROOTS, NO_QUIRKS, uidConflict, type ServerQuirks } from './quirks.js';
+import { isCounterEtag, KNOWN_DAV_ROOTS, NO_QUIRKS, uidConflict, type ServerQuirks } from './quirks.js';
 import { DavTransport, errorForStatus, expectOk, type HttpResult, type RequestOptions } from './transport.js';
 import type {
   CollectionDelta,
@@ -488,6 +488,13 @@ export class DavMailbox implements MailboxProvider {
   }
 
   async delta(collection: CollectionRef, token: string | null): Promise<CollectionDelta> {
+    const delta = await this.plainDelta(collection, token);
+    // A full listing is diffed by ETag; counters (SOGo) repeat after delete + re-create.
+    if (delta.full && delta.changed.some((c) => isCounterEtag(c.etag))) delta.etagsUnreliable = true;
+    return delta;
+  }
+
+  private async plainDelta(collection: CollectionRef, token: string | null): Promise<CollectionDelta> {
     if (collection.supportsSyncToken) {
       const usable = token !== null && !token.startsWith('ctag:') ? token : null;
       if (usable !== null) {

@@ -60,6 +60,11 @@ export interface CollectionDelta {
   full: boolean;
   /** Token to store after the caller has applied the delta; null if the server has none. Servers without sync-collection get `ctag:<ctag>`. */
   token: string | null;
+  /**
+   * True when an unchanged ETag does not prove unchanged content (SOGo: per-item counters, a
+   * deleted and re-created item gets `"gcs00000000"` again): the caller fetches and compares.
+   */
+  etagsUnreliable?: boolean;
 }
 
 export interface ProbeResult {
