@@ -8,7 +8,7 @@ import type { ElementCompact } from 'xml-js';
 import { ConfigError } from '../../errors.js';
 import { DavProtocolError, displayUrl, ItemRejectedError, MissingEtagError, NotFoundError, PreconditionFailedError, ServerError, UidConflictError } from './errors.js';
 import { canonicalHref, hrefPath, safeFileName, sameUrl, withTrailingSlash } from './href.js';
-import { isCounterEtag, KNOWN_DAV_ROOTS, NO_QUIRKS, uidConflict, type ServerQuirks } from './quirks.js';
+import { isCounterEtag, KNOWN_DAV_ROOTS, NO_QUIRKS, uidConflict, type ServerDiagnosis, type ServerQuirks } from './quirks.js';
 import { DavTransport, errorForStatus, expectOk, type HttpResult, type RequestOptions } from './transport.js';
 import type {
   CollectionDelta,
@@ -360,6 +360,20 @@ export class DavMailbox implements MailboxProvider {
   /** What the last probe found (undefined before provisioning). */
   serverQuirks(): ServerQuirks | undefined {
     return this.quirks;
+  }
+
+  /** For doctor and `users assign`: preconditions, token refusal, server name (after provision). */
+  async diagnose(collections: Record<CollectionKind, CollectionRef>): Promise<ServerDiagnosis> {
+    const quirks = await this.probeServerQuirks(collections.contacts);
+    const d = await this.discover();
+    const options = await this.transport.request('OPTIONS', d.principal);
+    const davical = options.headers.get('x-davical-version');
+    const server = davical ? `DAViCal ${davical}` : (options.headers.get('server') ?? undefined);
+    let acceptsUnknownToken: boolean | undefined;
+    if (collections.tasks.supportsSyncToken) {
+      acceptsUnknownToken = typeof (await this.syncReport(collections.tasks, 'http://sync-cli.invalid/doctor/unknown-token')) === 'object';
+    }
+    return { ...quirks, ...(server ? { server } : {}), ...(acceptsUnknownToken !== undefined ? { acceptsUnknownToken } : {}) };
   }
 
   async probeServerQuirks(collection: CollectionRef): Promise<ServerQuirks> {

@@ -55,3 +55,32 @@ export const KNOWN_DAV_ROOTS = ['/SOGo/dav/', '/remote.php/dav/', '/dav.php/', '
 export function isCounterEtag(etag: string): boolean {
   return /^(W\/)?"?gcs\d+"?$/.test(etag);
 }
+
+/** What `doctor` and `users assign` report about a mailbox server (measured, not assumed). */
+export interface ServerDiagnosis extends ServerQuirks {
+  /** Server name/version where it tells (Server header, X-DAViCal-Version). */
+  server?: string;
+  /** 207 to an unknown sync token instead of a refusal (DAViCal, SOGo): a lost token hides deletions. */
+  acceptsUnknownToken?: boolean;
+}
+
+/** One finding per lowered guarantee, with what to do: for doctor's warnings and `users assign`. */
+export function diagnosisFindings(d: ServerDiagnosis, fullEveryHours: number): Array<{ id: string; detail: string; fix: string }> {
+  const out: Array<{ id: string; detail: string; fix: string }> = [];
+  if (d.ignoresIfNoneMatch || d.ignoresIfMatchOnDelete) {
+    const what = [d.ignoresIfNoneMatch ? 'If-None-Match: * on create' : '', d.ignoresIfMatchOnDelete ? 'If-Match on DELETE' : ''].filter(Boolean).join(' and ');
+    out.push({
+      id: 'conditional',
+      detail: `the server ignores ${what}; sync-cli checks the item itself right before each such write, so only a change made in that same moment can be lost (R20)`,
+      fix: 'Nothing to do for most setups; keep phones from editing while a sync runs for a strict guarantee, or ask the server admin for an update.',
+    });
+  }
+  if (d.acceptsUnknownToken) {
+    out.push({
+      id: 'synctoken.refusal',
+      detail: `the server accepts an unknown sync token (207 instead of a refusal): after a server restore, deletions made on the device can go unseen until the next full comparison (every ${fullEveryHours || 'never'} h, sync.fullEveryHours)`,
+      fix: fullEveryHours > 0 && fullEveryHours <= 24 ? 'Nothing to do; run `sync-cli run --once --full` after restoring the server.' : 'Set sync.fullEveryHours to 24 or less, and run `sync-cli run --once --full` after restoring the server.',
+    });
+  }
+  return out;
+}
