@@ -8,7 +8,7 @@ import type { ElementCompact } from 'xml-js';
 import { ConfigError } from '../../errors.js';
 import { DavProtocolError, displayUrl, ItemRejectedError, MissingEtagError, NotFoundError, PreconditionFailedError, ServerError, UidConflictError } from './errors.js';
 import { canonicalHref, hrefPath, safeFileName, sameUrl, withTrailingSlash } from './href.js';
-import { isCounterEtag, KNOWN_DAV_ROOTS, NO_QUIRKS, uidConflict, type ServerDiagnosis, type ServerQuirks } from './quirks.js';
+import { isCounterEtag, KNOWN_DAV_ROOTS, NO_QUIRKS, notMultistatus, uidConflict, type ServerDiagnosis, type ServerQuirks } from './quirks.js';
 import { DavTransport, errorForStatus, expectOk, type HttpResult, type RequestOptions } from './transport.js';
 import type {
   CollectionDelta,
@@ -138,7 +138,10 @@ export class DavMailbox implements MailboxProvider {
     const seen: { last?: HttpResult } = {};
     const responses = await propfind({ url, props, depth, fetch: this.tsdavFetch({}, seen) });
     const http = seen.last!;
-    if (!DavMailbox.isMultistatus(responses)) throw errorForStatus('PROPFIND', url, http);
+    if (!DavMailbox.isMultistatus(responses)) {
+      const why = notMultistatus(http.status, http.headers.get('content-type'), http.text, http.headers.get('location'));
+      throw why ? new ServerError(url, http.status, 'PROPFIND', why) : errorForStatus('PROPFIND', url, http);
+    }
     return { responses, http };
   }
 
@@ -175,6 +178,7 @@ export class DavMailbox implements MailboxProvider {
       ...new Set([this.account.url, `${origin}/.well-known/carddav`, `${origin}/.well-known/caldav`, ...KNOWN_DAV_ROOTS.map((p) => origin + p)]),
     ];
     let lastError: unknown;
+    const answers = new Map<string, number>();
     for (const url of candidates) {
       try {
         const { responses, http } = await this.propfind(url, { 'd:current-user-principal': {} }, '0');
@@ -182,14 +186,20 @@ export class DavMailbox implements MailboxProvider {
           const href = text((r.props?.currentUserPrincipal as { href?: unknown } | undefined)?.href);
           if (href) return withTrailingSlash(canonicalHref(href, http.url || url));
         }
+        const what = `HTTP ${http.status} without a current-user-principal (unreadable or incomplete XML, or no DAV login)`;
+        answers.set(what, (answers.get(what) ?? 0) + 1);
       } catch (err) {
         // 404/405 on one candidate is normal (no well-known redirect); auth and network are not.
         if (!(err instanceof NotFoundError) && !(err instanceof ServerError) && !(err instanceof ItemRejectedError)) throw err;
         lastError = err;
+        const what = err instanceof NotFoundError ? 'HTTP 404' : err.message.replace(/^PROPFIND \S+ failed with |^PROPFIND \S+ was refused by the server /, '').slice(0, 160);
+        answers.set(what, (answers.get(what) ?? 0) + 1);
       }
     }
     throw new DavProtocolError(
-      `no CardDAV/CalDAV principal found at ${origin} (tried ${candidates.map((c) => (c === this.account.url ? displayUrl(c) : new URL(c).pathname)).join(', ')})`,
+      `no CardDAV/CalDAV principal found at ${origin}: expected a WebDAV multistatus naming the current-user-principal (tried ${candidates
+        .map((c) => (c === this.account.url ? displayUrl(c) : new URL(c).pathname))
+        .join(', ')}; answers: ${[...answers].map(([what, n]) => (n > 1 ? `${what} ×${n}` : what)).join('; ')})`,
       `set the mailbox URL to the server's DAV root or principal URL${lastError instanceof Error ? ` (last answer: ${lastError.message})` : ''}`,
     );
   }

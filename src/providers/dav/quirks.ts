@@ -84,3 +84,17 @@ export function diagnosisFindings(d: ServerDiagnosis, fullEveryHours: number): A
   }
   return out;
 }
+
+/**
+ * What was wrong with an answer that should have been a WebDAV multistatus, in words a user can
+ * act on (undefined: an ordinary HTTP error, mapped by status). The answer text is never quoted
+ * at length (a 5 MB error page stays out of the message).
+ */
+export function notMultistatus(status: number, contentType: string | null, body: string, location: string | null): string | undefined {
+  if (status >= 300 && status < 400 && location) return `still redirected after 5 redirects (to ${location.slice(0, 200)}): a redirect loop`;
+  if (status >= 200 && status < 300) {
+    if (looksLikeHtml(contentType, body.slice(0, 2000))) return 'an HTML page, not a WebDAV answer: this is not the DAV address';
+    return `no readable WebDAV multistatus (${body.trim() === '' ? 'empty answer' : 'malformed XML'})`;
+  }
+  return undefined;
+}
