@@ -14,6 +14,7 @@ import {
   storeMailboxPassword,
   type CredentialStoreKind,
 } from '../secrets/index.js';
+import { diagnosisFindings } from '../providers/dav/quirks.js';
 import { collectionKinds, type MailboxConnector, type ProvisionedCollections } from './connection.js';
 import { UnknownUserError, validateAssignment, type AssignmentDraft, type CrmDirectory } from './validate.js';
 
@@ -50,12 +51,22 @@ export function findAssignment(config: Config, user: CrmUser | string): MailboxC
  * Discovers (and creates where missing) the three collections of a mailbox, as the sync will.
  * Throws ConnectionTestError with the server's exact error.
  */
-export async function testMailboxConnection(deps: Pick<AdminDeps, 'config' | 'connect'>, mailbox: MailboxConfig, password: string): Promise<ProvisionedCollections> {
+export async function testMailboxConnection(
+  deps: Pick<AdminDeps, 'config' | 'connect'>,
+  mailbox: MailboxConfig,
+  password: string,
+  warnings?: string[],
+): Promise<ProvisionedCollections> {
   const config = deps.config();
   let connection;
   try {
     connection = await deps.connect({ url: mailbox.url, username: mailbox.username, password, auth: mailbox.auth, trustedOrigins: mailbox.trustedOrigins }, config.dav);
-    return await connection.provision(config.sync.collectionNames, mailbox.collections);
+    const collections = await connection.provision(config.sync.collectionNames, mailbox.collections);
+    // Quirks that lower a guarantee are said at assignment time, not discovered later (issue #13).
+    if (warnings && connection.diagnose) {
+      for (const f of diagnosisFindings(await connection.diagnose(collections), config.sync.fullEveryHours)) warnings.push(`${f.detail}. ${f.fix}`);
+    }
+    return collections;
   } catch (err) {
     throw new ConnectionTestError(mailbox.url, err);
   } finally {
@@ -68,6 +79,8 @@ export interface AssignResult {
   mailbox: MailboxConfig;
   collections?: ProvisionedCollections;
   replaced: boolean;
+  /** Server quirks that lower a guarantee (found while testing the connection), with what to do. */
+  warnings?: string[];
 }
 
 /** Validates, optionally tests the connection, stores the secret and writes config.json. */
@@ -93,11 +106,12 @@ export async function assignMailbox(deps: AdminDeps, draft: AssignmentDraft, opt
   let collections: ProvisionedCollections | undefined;
   const vdir = mailbox.url.startsWith('file:');
   if (vdir && password === undefined) password = '';
+  const warnings: string[] = [];
   if (opts.verify) {
     if (password === undefined) {
       throw new ConnectionTestError(mailbox.url, { message: 'no password to test with', remedy: `Set ${passwordEnvName(mailboxRef(mailbox.user))} here too, or add --no-verify.` });
     }
-    collections = await testMailboxConnection(deps, mailbox, password);
+    collections = await testMailboxConnection(deps, mailbox, password, warnings);
     mailbox = { ...mailbox, collections: Object.fromEntries(collectionKinds.map((k) => [k, collections![k].url])) };
   }
 
@@ -114,7 +128,7 @@ export async function assignMailbox(deps: AdminDeps, draft: AssignmentDraft, opt
   if (existing && existing.credentialStore !== mailbox.credentialStore) {
     await deleteMailboxPassword(existing, deps.paths, deps.env).catch(() => undefined);
   }
-  return { crmUser: valid.crmUser, mailbox, ...(collections ? { collections } : {}), replaced: Boolean(existing) };
+  return { crmUser: valid.crmUser, mailbox, ...(collections ? { collections } : {}), replaced: Boolean(existing), warnings };
 }
 
 /**

@@ -2,6 +2,7 @@
 // behind a small injectable interface so that the assign flow and the TUI can be tested and so
 // that `doctor` and "Test connection" share one path.
 import type { Config, MailboxConfig } from '../config/schema.js';
+import type { ServerDiagnosis } from '../providers/dav/quirks.js';
 
 export type CollectionKind = 'contacts' | 'appointments' | 'tasks';
 export const collectionKinds: readonly CollectionKind[] = ['contacts', 'appointments', 'tasks'];
@@ -32,6 +33,8 @@ export interface MailboxAccount {
 export interface MailboxConnection {
   provision(names: Record<CollectionKind, string>, known?: Partial<Record<CollectionKind, string>>): Promise<ProvisionedCollections>;
   probe(): Promise<MailboxProbe>;
+  /** After provision: what the server does with preconditions and sync tokens, its name (DAV only). */
+  diagnose?(collections: ProvisionedCollections): Promise<ServerDiagnosis>;
   close(): Promise<void> | void;
 }
 

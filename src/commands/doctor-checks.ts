@@ -10,6 +10,7 @@ import type { Config, MailboxConfig } from '../config/schema.js';
 import type { Context } from '../context.js';
 import { redactString } from '../log/redact.js';
 import { collectionKinds, davConnector, type MailboxConnector } from '../assignments/connection.js';
+import { diagnosisFindings } from '../providers/dav/quirks.js';
 import type { CrmDirectory } from '../assignments/validate.js';
 import { getMailboxPassword, openCredentialStore, type CredentialStoreKind } from '../secrets/index.js';
 
@@ -89,6 +90,30 @@ async function mailboxChecks(deps: DoctorDeps, mailbox: MailboxConfig, label: st
       });
       if (!c.supportsSyncToken) {
         checks.push({ ...base, id: `mailbox.synctoken.${kind}`, status: 'warn', title: `${label}: ${kind} sync-token`, detail: 'the server does not offer sync-collection; changes are found by listing (slower)', fix: 'Nothing to do unless the mailbox is large; a server with RFC 6578 support is faster.' });
+      }
+      const wanted = config.sync.collectionNames[kind];
+      if (c.displayName !== wanted) {
+        checks.push({ ...base, id: `mailbox.name.${kind}`, status: 'warn', title: `${label}: ${kind} display name`, detail: `the collection shows "${c.displayName}", not "${wanted}": after a lost state it is not found again by name`, fix: `Rename it to "${wanted}" in the server's web interface.` });
+      }
+    }
+    if (connection.diagnose) {
+      const d = await connection.diagnose(collections);
+      checks.push({ ...base, id: 'mailbox.server', status: 'info', title: `${label}: server`, detail: d.server ?? 'the server does not name itself' });
+      const findings = diagnosisFindings(d, config.sync.fullEveryHours);
+      const find = (id: string) => findings.find((f) => f.id === id);
+      const conditional = find('conditional');
+      checks.push(
+        conditional
+          ? { ...base, id: 'mailbox.conditional', status: 'warn', title: `${label}: conditional writes`, detail: conditional.detail, fix: conditional.fix }
+          : { ...base, id: 'mailbox.conditional', status: 'ok', title: `${label}: conditional writes`, detail: 'If-None-Match and If-Match are honoured (probed on a scratch item)' },
+      );
+      const refusal = find('synctoken.refusal');
+      if (d.acceptsUnknownToken !== undefined) {
+        checks.push(
+          refusal
+            ? { ...base, id: 'mailbox.synctoken.refusal', status: 'warn', title: `${label}: unknown sync tokens`, detail: refusal.detail, fix: refusal.fix }
+            : { ...base, id: 'mailbox.synctoken.refusal', status: 'ok', title: `${label}: unknown sync tokens`, detail: 'refused by the server, so a lost token means a full listing' },
+        );
       }
     }
   } catch (err) {

@@ -129,7 +129,7 @@ export async function assign(ctx: Context, user: string, opts: AssignOptions): P
   const deps = adminDepsFromContext(ctx);
   const result = await assignMailbox(deps, draft, { verify: opts.verify });
   if (ctx.out.isJson) {
-    ctx.out.json({ user: result.crmUser.login, id: result.crmUser.id, mailbox: { ...result.mailbox }, collections: result.collections ?? null, replaced: result.replaced });
+    ctx.out.json({ user: result.crmUser.login, id: result.crmUser.id, mailbox: { ...result.mailbox }, collections: result.collections ?? null, replaced: result.replaced, warnings: result.warnings ?? [] });
     return 0;
   }
   ctx.out.line(`${result.replaced ? 'Updated' : 'Assigned'} mailbox ${result.mailbox.username} @ ${result.mailbox.url} to ${result.crmUser.login}; ${result.mailbox.url.startsWith('file:') ? 'a vdir folder needs no password' : `password kept in: ${describeMailboxSecret(result.mailbox, ctx.paths)}`}`);
@@ -138,6 +138,7 @@ export async function assign(ctx: Context, user: string, opts: AssignOptions): P
   }
   if (result.collections) {
     for (const c of Object.values(result.collections)) ctx.out.line(`  ${c.kind.padEnd(12)} ${c.displayName} → ${c.url}${c.supportsSyncToken ? '' : ' (no sync-token: slower change checks)'}`);
+    for (const w of result.warnings ?? []) ctx.out.line(`  warning: ${w}`);
   } else {
     ctx.out.line('  connection not tested (--no-verify); `sync-cli doctor` tests it.');
   }

@@ -64,6 +64,12 @@ export const configSchema = z
         syncPrivate: z.boolean().default(false).describe('Default for private import (R13, R19)'),
         concurrency: z.number().int().min(1).max(32).default(4).describe('Parallel writes per mailbox'),
         mailboxConcurrency: z.number().int().min(1).max(64).default(4).describe('Mailboxes synced at once'),
+        fullEveryHours: z
+          .number()
+          .min(0)
+          .max(8760)
+          .default(24)
+          .describe('Compare everything on both sides at least this often (hours; 0 = only when needed): catches what a server forgot behind an accepted sync token'),
         subjectFormat: z.string().default('{type}: {subject}').describe('Device subject format (R15)'),
         vcardVersion: z.enum(['3.0', '4.0']).default('3.0').describe('vCard version for new contacts'),
         phoneSlots: z.string().optional().describe('Path of a phone-slot table replacing config/phone-slots.json (R12)'),
@@ -83,6 +89,7 @@ export const configSchema = z
         syncPrivate: false,
         concurrency: 4,
         mailboxConcurrency: 4,
+        fullEveryHours: 24,
         subjectFormat: '{type}: {subject}',
         vcardVersion: '3.0',
         collectionNames: { contacts: 'CRM Kontakte', appointments: 'CRM Termine', tasks: 'CRM Aufgaben' },

@@ -15,8 +15,9 @@ import { redactString } from '../log/redact.js';
 import { loadPhoneSlots, type MapperOptions } from '../mappers/index.js';
 import type { CrmProvider, CrmUser } from '../providers/crm/model.js';
 import { openMailbox, openVdirMailbox } from '../providers/dav/index.js';
-import { NotFoundError, PreconditionFailedError } from '../providers/dav/errors.js';
+import { NotFoundError, PreconditionFailedError, UidConflictError } from '../providers/dav/errors.js';
 import { COLLECTION_KINDS, type CollectionKind, type CollectionRef, type MailboxProvider, type TransportOptions } from '../providers/dav/types.js';
+import type { ServerQuirks } from '../providers/dav/quirks.js';
 import { getMailboxPassword } from '../secrets/index.js';
 import { emptyCounts, executePlan, type ExecuteCounts } from './execute.js';
 import { acquireLock } from './lock.js';
@@ -184,7 +185,15 @@ export async function syncMailbox(deps: EngineDeps, m: MailboxConfig, u: CrmUser
     mailbox = (deps.openMailbox ?? defaultOpenMailbox(config, deadlineAt))(m, password);
     const settings = effectiveSettings(config, m, u);
     const mapper = mapperOptions(config, fieldHashKey(deps.paths));
+    // R20 on servers that ignore preconditions (SOGo): probed once per mailbox, then remembered.
+    const knownQuirks = state.getServerQuirks(u.id);
+    if (knownQuirks) mailbox.useServerQuirks?.(knownQuirks as unknown as ServerQuirks);
     let collections = await provisionCollections(mailbox, state, config, m, u.id, opts.dryRun ?? false);
+    if (!knownQuirks && !opts.dryRun && mailbox.probeServerQuirks) state.setServerQuirks(u.id, mailbox.serverQuirks?.() ?? (await mailbox.probeServerQuirks(collections.contacts)));
+    // A periodic full comparison catches what a server forgot behind an accepted token (DAViCal
+    // and SOGo answer an unknown token with a listing, not a refusal: deletions go unseen).
+    const fullDue = !opts.full && isFullComparisonDue(state.getLastFull(u.id), config.sync.fullEveryHours);
+    const full = (opts.full ?? false) || fullDue;
 
     emit('reading');
     const read = () =>
@@ -196,7 +205,7 @@ export async function syncMailbox(deps: EngineDeps, m: MailboxConfig, u: CrmUser
         collections,
         mapper,
         users,
-        full: opts.full ?? false,
+        full,
         overlapSeconds: config.crm.overlapSeconds,
         maxItems: config.limits.maxItemsPerMailbox,
       });
@@ -289,6 +298,7 @@ export async function syncMailbox(deps: EngineDeps, m: MailboxConfig, u: CrmUser
     const failed = result.errors.length > 0;
     result.state = failed ? 'failed' : 'success';
     const now = new Date().toISOString();
+    if (full && !failed) state.setLastFull(u.id, now);
     state.setStatus(u.id, {
       state: failed ? 'failed' : 'success',
       lastSuccess: failed ? state.getStatus(u.id).lastSuccess : now,
@@ -311,6 +321,14 @@ export async function syncMailbox(deps: EngineDeps, m: MailboxConfig, u: CrmUser
     deps.onEvent?.({ type: 'mailbox-done', result });
   }
   return result;
+}
+
+/** sync.fullEveryHours: true when the last full comparison is older (0 = never due). */
+export function isFullComparisonDue(lastFull: string | null, everyHours: number, now = Date.now()): boolean {
+  if (everyHours <= 0) return false;
+  if (!lastFull) return true;
+  const at = Date.parse(lastFull);
+  return Number.isNaN(at) || now - at >= everyHours * 3_600_000;
 }
 
 async function provisionCollections(
@@ -361,6 +379,33 @@ async function replanItem(
     // was written): adopt it by UID (R23) instead of failing.
     href = err.url;
     collection = a.collection;
+    st = undefined;
+  }
+  if (a.type === 'device-create' && err instanceof UidConflictError && err.existingHref) {
+    // The server names the item holding this UID (Cyrus: user-wide, possibly in our other
+    // calendar): adopt it there (R23). One outside our collections stays an item error (D40).
+    const owner = COLLECTION_KINDS.find((k) => err.existingHref!.startsWith(deps.collections[k].url));
+    const home = (u: string) => new URL('..', u).href;
+    if (!owner && !COLLECTION_KINDS.some((k) => err.existingHref!.startsWith(home(deps.collections[k].url)))) {
+      // Another account's item (measured on Cyrus 3.6.1 when a UID first appears in two accounts
+      // syncing at once): not this mailbox's conflict; an item error the next sync retries (D40).
+      const message = `${err.message}, which belongs to another account: the server mixed up two accounts' UIDs; the next sync tries again`;
+      return [{ type: 'item-error', key: err.url, side: 'device', message, summary: `retry ${err.url} next sync` }];
+    }
+    if (!owner) {
+      // In another calendar of this account (an earlier provisioning's, Cyrus keeps a UID once per
+      // account): move it — delete it there with its current ETag, then create it here (D40).
+      const where: CollectionRef = { ...deps.collections[a.collection], url: new URL('.', err.existingHref).href };
+      const found = (await deps.mailbox.fetch(where, [err.existingHref])).items[0];
+      const uid = /^UID:(.*)$/m.exec(a.data)?.[1]?.trim();
+      if (found && uid && new RegExp(`^UID:${uid.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\r?$`, 'm').test(found.data)) {
+        return [{ type: 'device-delete', kind: a.kind, crmId: a.crmId, ref: { href: found.href, etag: found.etag }, summary: `move ${found.href} into ${deps.collections[a.collection].url}` }, a];
+      }
+      const message = `${err.message}, outside the collections sync-cli keeps (the server keeps UIDs unique per account): delete that item, then sync again`;
+      return [{ type: 'item-error', key: err.url, side: 'device', message, summary: `skip ${err.url}: UID held by ${err.existingHref}` }];
+    }
+    href = err.existingHref;
+    collection = owner;
     st = undefined;
   }
   if (!href || !collection) return [];

@@ -5,7 +5,7 @@
 import pLimit from 'p-limit';
 import { contentHash, type MapperOptions } from '../mappers/index.js';
 import type { Activity, ActivityFields, Address, AddressFields, CrmProvider, NewActivity, NewAddress } from '../providers/crm/model.js';
-import { DeadlineExceededError, PreconditionFailedError, RateLimitedError } from '../providers/dav/errors.js';
+import { DeadlineExceededError, PreconditionFailedError, RateLimitedError, UidConflictError } from '../providers/dav/errors.js';
 import type { CollectionKind, CollectionRef, MailboxProvider } from '../providers/dav/types.js';
 import { CrmVersionConflictError } from '../errors.js';
 import { CONTENT_TYPE, crmFieldHashes, renderForDevice, type Action } from './plan.js';
@@ -215,7 +215,9 @@ export async function executePlan(actions: Action[], deps: ExecuteDeps): Promise
       // The run is over, or the server asks us to come back later: stop the mailbox instead of
       // hammering it with every other write (what is done is kept; the next sync goes on).
       if ((err instanceof DeadlineExceededError && err.limit === 'limits.mailboxRunSeconds') || err instanceof RateLimitedError) throw err;
-      const lostRace = err instanceof PreconditionFailedError || err instanceof CrmVersionConflictError;
+      // A UID conflict that names the other item (Cyrus, R23) is replanned like a lost race: adopt it.
+      const lostRace =
+        err instanceof PreconditionFailedError || err instanceof CrmVersionConflictError || (err instanceof UidConflictError && err.existingHref !== undefined);
       if (lostRace && deps.replan && attempt < 2) {
         // R20: a lost race is retried from fresh data, never overwritten.
         for (const next of await deps.replan(a, err as Error)) await attemptAction(next, attempt + 1);

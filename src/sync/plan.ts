@@ -7,6 +7,7 @@ import {
   activityToICal,
   addressFieldHashes,
   addressToVCard,
+  contentHash,
   mergeDevicePhones,
   patchICal,
   patchVCard,
@@ -385,7 +386,9 @@ export function planMailboxSync(snap: MailboxSnapshot, opts: MapperOptions, flag
         actions.push({ type: 'device-delete', kind, crmId: id, ref: { href: st.href, etag: st.etag }, summary: `delete ${name} on the device (no appointment links it any more, R5)` });
         return false;
       }
-      if (dev && dev.etag !== st.etag) {
+      // Changed on the device: another ETag, or — where ETags are counters (SOGo) — other content.
+      const devChanged = dev && (dev.etag !== st.etag || (snap.device[dev.collection].etagsUnreliable === true && contentHash(dev.raw) !== st.contentHash));
+      if (dev && devChanged) {
         if (dev.error) {
           unreadable(dev); // D30: the last agreed state stays the merge base for when it is readable again
           return true;

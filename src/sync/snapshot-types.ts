@@ -46,6 +46,8 @@ export interface DeviceCollectionSnapshot {
   deleted: string[];
   /** hrefs the server listed that are never requested (another origin): reported, not retried. */
   refused?: { href: string; message: string }[];
+  /** A full listing whose ETags are counters (SOGo): an equal ETag does not prove equal content. */
+  etagsUnreliable?: boolean;
 }
 
 export interface MailboxSnapshot {

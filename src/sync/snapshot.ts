@@ -258,11 +258,13 @@ export async function readMailboxSnapshot(input: SnapshotInput): Promise<Snapsho
       const listed = new Set(delta.changed.map((r) => r.href));
       gone = [...known.map((i) => i.href), ...foreign.filter((f) => f.collection === kind).map((f) => f.href)].filter((h) => !listed.has(h));
     }
-    // Our own writes come back in the delta with the ETag we stored: not a change.
+    // Our own writes come back in the delta with the ETag we stored: not a change — unless the
+    // server's ETags are counters (SOGo) and this is a full listing: then the content decides.
+    const trustEtags = !(delta.full && delta.etagsUnreliable);
     changed = changed.filter((r) => {
       if (reported(r.href, r.etag) && !deviceRetries.has(r.href)) return false;
       const st = byHref.get(r.href) ?? foreignByHref.get(r.href);
-      return !st || st.etag !== r.etag || deviceRetries.has(r.href);
+      return !st || !trustEtags || st.etag !== r.etag || deviceRetries.has(r.href);
     });
     const toFetch = new Set(changed.map((r) => r.href));
     for (const href of deviceRetries.keys()) if (known.some((i) => i.href === href) || href.startsWith(ref.url)) toFetch.add(href);
@@ -281,7 +283,7 @@ export async function readMailboxSnapshot(input: SnapshotInput): Promise<Snapsho
       const listedEtag = changed.find((r) => r.href === f.href)?.etag ?? byHref.get(f.href)?.etag ?? '';
       entries.push({ collection: kind, href: f.href, etag: listedEtag, raw: '', error: `cannot read it: ${f.message}`, unreadable: 'fetch' });
     }
-    device[kind] = { ref, full: delta.full, token: delta.token, changed: entries, deleted: [...new Set([...gone, ...fetched.missing])], refused: delta.refused ?? [] };
+    device[kind] = { ref, full: delta.full, token: delta.token, changed: entries, deleted: [...new Set([...gone, ...fetched.missing])], refused: delta.refused ?? [], ...(trustEtags ? {} : { etagsUnreliable: true }) };
   }
 
   // CRM records that device changes or adoptions need (R20, R23), read by id.

@@ -84,6 +84,9 @@ const MIGRATIONS: string[] = [
    CREATE TABLE retry (
      user TEXT NOT NULL, side TEXT NOT NULL, key TEXT NOT NULL, message TEXT NOT NULL,
      PRIMARY KEY (user, side, key));`,
+  // v2 (issue #13): what the mailbox server was probed to ignore, and the last full comparison.
+  `ALTER TABLE mailbox ADD COLUMN server_quirks TEXT;
+   ALTER TABLE mailbox ADD COLUMN last_full TEXT;`,
 ];
 
 interface ItemRow {
@@ -249,13 +252,34 @@ export class StateStore {
     this.sql('UPDATE mailbox SET cursors = ? WHERE user = ?').run(JSON.stringify(cursors), user);
   }
 
+  /** Preconditions the mailbox server was probed to ignore (JSON of ServerQuirks), or null. */
+  getServerQuirks(user: string): Record<string, boolean> | null {
+    const raw = this.sql('SELECT server_quirks FROM mailbox WHERE user = ?').pluck().get(user) as string | null | undefined;
+    return raw ? (JSON.parse(raw) as Record<string, boolean>) : null;
+  }
+
+  setServerQuirks(user: string, quirks: object): void {
+    this.setStatus(user, {});
+    this.sql('UPDATE mailbox SET server_quirks = ? WHERE user = ?').run(JSON.stringify(quirks), user);
+  }
+
+  /** When the last full comparison of device and CRM finished (sync.fullEveryHours), ISO time. */
+  getLastFull(user: string): string | null {
+    return (this.sql('SELECT last_full FROM mailbox WHERE user = ?').pluck().get(user) as string | null | undefined) ?? null;
+  }
+
+  setLastFull(user: string, at: string): void {
+    this.setStatus(user, {});
+    this.sql('UPDATE mailbox SET last_full = ? WHERE user = ?').run(at, user);
+  }
+
   /** Forgets everything about a mailbox (unassigned, pointed elsewhere, retention). */
   resetMailbox(user: string, keepStatus = false): void {
     this.transaction(() => {
       for (const t of ['collection', 'item', 'foreign_item', 'exclusion', 'retry']) {
         this.sql(`DELETE FROM ${t} WHERE user = ?`).run(user);
       }
-      if (keepStatus) this.sql('UPDATE mailbox SET cursors = NULL WHERE user = ?').run(user);
+      if (keepStatus) this.sql('UPDATE mailbox SET cursors = NULL, server_quirks = NULL, last_full = NULL WHERE user = ?').run(user);
       else this.sql('DELETE FROM mailbox WHERE user = ?').run(user);
     });
   }

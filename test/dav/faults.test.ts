@@ -1,5 +1,5 @@
-// The transport under bad networks and unfriendly servers: a loopback proxy in front of real
-// Xandikos/Radicale injects the faults; the provider must retry what is worth retrying and
+// The transport under bad networks and unfriendly servers: a loopback proxy in front of each real
+// server (Xandikos, Radicale, Cyrus, DAViCal, SOGo) injects the faults; the provider must retry what is worth retrying and
 // otherwise fail with the typed error the engine and the user act on — never with a credential.
 import { execFileSync } from 'node:child_process';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -27,6 +27,13 @@ import {
 import { digestAuthorization, parseDigestChallenge } from '../../src/providers/dav/digest.js';
 import { startFaultyProxy, type FaultyProxy } from '../helpers/faulty-proxy.js';
 import { startRadicale, startXandikos, type RadicaleServer, type XandikosServer } from '../helpers/servers.js';
+import { SERVER_NAMES, skipReason, startServer, type ServerKind, type TestServer } from '../helpers/mailbox-servers.js';
+
+const FAULT_SERVERS = (['xandikos', 'radicale', 'cyrus', 'davical', 'sogo'] as const).map((kind: ServerKind) => ({
+  kind,
+  name: SERVER_NAMES[kind],
+  skip: skipReason(kind, 'fault suite'),
+}));
 
 const NAMES: Record<CollectionKind, string> = { contacts: 'Kontakte', appointments: 'Termine', tasks: 'Aufgaben' };
 const VCARD = (uid: string) => `BEGIN:VCARD\r\nVERSION:3.0\r\nUID:${uid}\r\nFN:${uid}\r\nN:${uid};;;;\r\nEND:VCARD\r\n`;
@@ -59,10 +66,35 @@ afterAll(async () => {
   await xandikos?.stop();
 });
 
-describe('retries through a faulty proxy (Xandikos behind it)', () => {
+describe.each(FAULT_SERVERS)('retries through a faulty proxy ($name behind it)', ({ kind, name, skip }) => {
+  if (skip) {
+    it.skip(`${name} cannot run here: ${skip}`, () => {});
+    return;
+  }
   let cols: Record<CollectionKind, CollectionRef>;
+  let server: TestServer | undefined;
+  let proxy: FaultyProxy;
+  let root = '/';
+  const open = (account: Partial<MailboxAccount> = {}, opts: Partial<TransportOptions> = {}): MailboxProvider => {
+    const p = openMailbox(
+      { url: new URL(root, proxy.url).href, username: 'fault', password: 'fault-pw', auth: 'basic', ...account },
+      { timeoutMs: 2000, retries: 2, concurrency: 2, retryBaseMs: 20, ...opts },
+    );
+    opened.push(p);
+    return p;
+  };
   beforeAll(async () => {
-    cols = await open().provision(NAMES);
+    server = kind === 'xandikos' ? undefined : await startServer(kind, { fault: 'fault-pw' });
+    proxy = await startFaultyProxy(server ? server.url : xandikos.url);
+    // The DAV root, not the bare host: SOGo's Apache redirects /.well-known to its own origin.
+    root = server ? server.davRoot : '/';
+    // Discovery and provisioning (SOGo's collection names are slow) get the default timeout.
+    cols = await open({}, { timeoutMs: 10_000 }).provision(NAMES);
+  });
+  afterEach(() => proxy.clear());
+  afterAll(async () => {
+    await proxy?.stop();
+    await server?.stop();
   });
 
   it('a dropped connection is retried and the request succeeds', async () => {
@@ -86,11 +118,12 @@ describe('retries through a faulty proxy (Xandikos behind it)', () => {
 
   it('503 with Retry-After is waited for and retried', async () => {
     const p = open();
-    proxy.inject({ kind: 'status', status: 503, retryAfter: '1' }, 1);
+    proxy.inject({ kind: 'status', status: 503, retryAfter: '1' }, 1, 'PUT');
     const started = Date.now();
+    const before = proxy.seen.length;
     await p.create(cols.contacts, 'after-503.vcf', VCARD('after-503'), TYPE);
     expect(Date.now() - started).toBeGreaterThanOrEqual(950);
-    expect(proxy.seen.slice(-2).map((s) => s.fault)).toEqual(['status', 'pass']);
+    expect(proxy.seen.slice(before).filter((s) => s.method === 'PUT').map((s) => s.fault)).toEqual(['status', 'pass']);
   });
 
   it('a lasting 503 ends in ServerError with the status', async () => {
@@ -168,7 +201,7 @@ describe('retries through a faulty proxy (Xandikos behind it)', () => {
     const hrefs = full.changed.map((x) => x.href);
     expect(hrefs).toEqual(expect.arrayContaining([b.href, c.href]));
     expect(hrefs).not.toContain(a.href); // deleted on page 2: not part of the complete listing
-    expect(full.token).not.toBe(mid.token);
+    if (kind !== 'sogo') expect(full.token).not.toBe(mid.token); // SOGo's token is a second: may not move
   });
 
   it('a whole-request 507 on the initial sync falls back to a PROPFIND listing', async () => {
@@ -195,7 +228,10 @@ describe('retries through a faulty proxy (Xandikos behind it)', () => {
     const p = open();
     proxy.inject({ kind: 'lose-answer' }, 1, 'PUT');
     const err = await p.create(cols.contacts, 'lost-answer.vcf', VCARD('lost-answer'), TYPE).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(PreconditionFailedError);
+    // SOGo ignores If-None-Match: * — the retried PUT overwrites the same item (our existence
+    // check ran before the first attempt): the item still exists once.
+    if (kind === 'sogo') expect(err).toMatchObject({ href: expect.stringContaining('lost-answer.vcf') });
+    else expect(err).toBeInstanceOf(PreconditionFailedError);
     const delta = await p.delta(cols.contacts, null);
     expect(delta.changed.filter((c) => c.href.endsWith('/lost-answer.vcf'))).toHaveLength(1);
   });

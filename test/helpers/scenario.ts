@@ -11,6 +11,7 @@ import { runOnce, type EngineDeps, type MailboxResult, type RunOptions } from '.
 import { StateStore } from '../../src/sync/state.js';
 import { openMailbox } from '../../src/providers/dav/index.js';
 import { startRadicale, startXandikos, type RunningServer } from './servers.js';
+import type { TestServer } from './mailbox-servers.js';
 import { tempHome } from './cli.js';
 import { postgresTarget } from '../crm/databases.js';
 
@@ -93,8 +94,27 @@ export interface ScenarioOptions {
   logins?: string[];
 }
 
+let sharedServer: TestServer | undefined;
+let sharedUsers = 0;
+let freshServer: ((users: Record<string, string>) => Promise<TestServer>) | undefined;
+
 export class Scenario {
   private dropCrm: (() => Promise<void>) | undefined;
+  /** CRM login → the mailbox user on the server (differs on a shared server: fresh users per scenario). */
+  usernames: Record<string, string> = {};
+
+  /**
+   * Scenarios created from now on use this running server (Cyrus, SOGo, … started once per test
+   * file) instead of starting a Radicale each: every scenario gets fresh mailbox users on it.
+   */
+  static useSharedServer(server: TestServer | undefined): void {
+    sharedServer = server;
+  }
+
+  /** Scenarios created from now on start their own server with this (and stop it with them). */
+  static useFreshServer(start: ((users: Record<string, string>) => Promise<TestServer>) | undefined): void {
+    freshServer = start;
+  }
 
   private constructor(
     readonly home: string,
@@ -112,7 +132,18 @@ export class Scenario {
     const logins = opts.logins ?? exchange.users.map((u) => u.login);
     const passwords = Object.fromEntries(logins.map((l) => [l, `pw-${l}-${Math.random().toString(36).slice(2, 8)}`]));
     const kind = opts.server ?? 'radicale';
-    const server = kind === 'radicale' ? await startRadicale({ users: passwords }) : await startXandikos();
+    const shared = opts.server ? undefined : sharedServer;
+    const usernames = Object.fromEntries(logins.map((l) => [l, shared ? `${l}s${++sharedUsers}p${process.pid}` : l]));
+    let server: RunningServer;
+    const fresh = opts.server ? undefined : freshServer;
+    if (fresh) {
+      const started = await fresh(passwords);
+      server = { url: started.url, dataDir: '', output: started.output, stop: started.stop };
+    } else if (shared) {
+      for (const l of logins) await shared.addUser(usernames[l]!, passwords[l]!);
+      // A shared server outlives the scenario: stop() leaves it running.
+      server = { url: shared.url, dataDir: '', output: shared.output, stop: () => Promise.resolve() };
+    } else server = kind === 'radicale' ? await startRadicale({ users: passwords }) : await startXandikos();
     let crmConfig: Config['crm'] = { dialect: 'sqlite', overlapSeconds: 120 };
     let drop: (() => Promise<void>) | undefined;
     if (opts.crm === 'postgres') {
@@ -125,11 +156,14 @@ export class Scenario {
     await importExchange(crm, exchange, 'fixture');
     const mailboxes = exchange.users
       .filter((u) => logins.includes(u.login))
-      .map((u) => ({ user: u.id, url: server.url + '/', username: u.login, credentialStore: 'file' as const, ...opts.mailbox }));
+      .map((u) => ({ user: u.id, url: server.url + '/', username: usernames[u.login]!, credentialStore: 'file' as const, ...opts.mailbox }));
     const config = parseConfig({ crm: crmConfig, sync: { ...opts.config }, mailboxes }, 'test config');
     saveConfig(paths.configFile, config);
-    for (const m of config.mailboxes) await storeMailboxPassword(m, passwords[m.username]!, paths);
+    const loginOf = Object.fromEntries(Object.entries(usernames).map(([l, u]) => [u, l]));
+    for (const m of config.mailboxes) await storeMailboxPassword(m, passwords[loginOf[m.username]!]!, paths);
     const sc = new Scenario(home, paths, server, crm, kind, passwords);
+    sc.usernames = usernames;
+
     sc.dropCrm = drop;
     return sc;
   }
@@ -148,14 +182,22 @@ export class Scenario {
   async sync(opts: RunOptions = {}, deps: Partial<EngineDeps> = {}): Promise<MailboxResult[]> {
     const state = new StateStore(this.paths.stateDb);
     try {
-      return await runOnce({ config: this.config(), paths: this.paths, crm: this.crm, state, ...deps }, opts);
+      const config = this.config();
+      return await runOnce({ config, paths: this.paths, crm: this.crm, state, ...deps }, opts);
     } finally {
       state.close();
     }
   }
 
   async syncOk(opts: RunOptions = {}): Promise<MailboxResult[]> {
-    const r = await this.sync(opts);
+    let r = await this.sync(opts);
+    const mixedUp = (x: MailboxResult) => x.state !== 'success' && x.errors.length > 0 && x.errors.every((e) => /belongs to another account/.test(e.message));
+    if (r.some(mixedUp)) {
+      // Cyrus 3.6.1 sometimes refuses a UID's first appearance in two new accounts syncing at once
+      // (docs/servers.md); a user's next sync stores it. Said here so it is never silent.
+      console.warn(`scenario: ${this.serverKind === 'radicale' && sharedServer ? sharedServer.kind : this.serverKind}: UID mixed up between accounts, syncing again: ${JSON.stringify(r.filter(mixedUp).map((x) => x.errors))}`);
+      r = await this.sync(opts);
+    }
     const bad = r.filter((x) => x.state !== 'success');
     if (bad.length) throw new Error(`sync failed: ${JSON.stringify(bad.map((b) => ({ user: b.login, error: b.error, errors: b.errors })))}`);
     return r;
@@ -170,12 +212,12 @@ export class Scenario {
     state.close();
     let collections = Object.fromEntries(Object.entries(cols).map(([k, v]) => [k, v!.url])) as Record<CollectionKind, string>;
     if (!collections.contacts) {
-      const mb = openMailbox({ url: this.server.url + '/', username: login, password: this.passwords[login] ?? 'x', auth: 'basic' }, { timeoutMs: 10_000, retries: 0, concurrency: 2 });
+      const mb = openMailbox({ url: this.server.url + '/', username: this.usernames[login] ?? login, password: this.passwords[login] ?? 'x', auth: 'basic' }, { timeoutMs: 10_000, retries: 0, concurrency: 2 });
       const refs = await mb.provision(this.config().sync.collectionNames);
       collections = { contacts: refs.contacts.url, appointments: refs.appointments.url, tasks: refs.tasks.url };
       await mb.close();
     }
-    return new Device(this.server.url, login, this.passwords[login] ?? 'x', collections);
+    return new Device(this.server.url, this.usernames[login] ?? login, this.passwords[login] ?? 'x', collections);
   }
 
   async userId(login: string): Promise<string> {

@@ -112,8 +112,14 @@ export class ItemRejectedError extends SyncCliError {
  * no-uid-conflict). The engine re-adopts the existing item by UID instead of creating (R23).
  */
 export class UidConflictError extends ItemRejectedError {
-  constructor(url: string, method: string) {
-    super(url, 409, method, 'another item in this collection has the same UID');
+  constructor(
+    url: string,
+    method: string,
+    /** The item that has the UID, when the server names it (Cyrus: user-wide, maybe another calendar). */
+    readonly existingHref?: string,
+    status = 409,
+  ) {
+    super(url, status, method, existingHref ? `the item ${displayUrl(existingHref)} has the same UID` : 'another item in this collection has the same UID');
   }
 }
 

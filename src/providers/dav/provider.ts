@@ -9,6 +9,7 @@ import { ConfigError } from '../../errors.js';
 import { sameOrigin } from './credential-scope.js';
 import { DavProtocolError, displayUrl, ItemRejectedError, LimitExceededError, NetworkError, MissingEtagError, NotFoundError, PreconditionFailedError, ServerError, shorten, UidConflictError } from './errors.js';
 import { canonicalHref, hrefPath, safeFileName, sameUrl, withTrailingSlash } from './href.js';
+import { isCounterEtag, KNOWN_DAV_ROOTS, NO_QUIRKS, notMultistatus, uidConflict, type ServerDiagnosis, type ServerQuirks } from './quirks.js';
 import { DavTransport, errorForStatus, expectOk, type HttpResult, type RequestOptions } from './transport.js';
 import type {
   CollectionDelta,
@@ -100,6 +101,8 @@ const MAX_ITEM_MESSAGE = 500;
 export class DavMailbox implements MailboxProvider {
   private readonly transport: DavTransport;
   private discovery: Discovery | undefined;
+  /** Probed at provisioning (or given from the state store): preconditions the server ignores. */
+  private quirks: ServerQuirks | undefined;
 
   private readonly account: MailboxAccount;
   private readonly maxHrefs: number;
@@ -167,7 +170,10 @@ export class DavMailbox implements MailboxProvider {
     const seen: { last?: HttpResult } = {};
     const responses = await propfind({ url, props, depth, fetch: this.tsdavFetch({}, seen) });
     const http = seen.last!;
-    if (!DavMailbox.isMultistatus(responses)) throw errorForStatus('PROPFIND', url, http);
+    if (!DavMailbox.isMultistatus(responses)) {
+      const why = notMultistatus(http.status, http.headers.get('content-type'), http.text, http.headers.get('location'));
+      throw why ? new ServerError(url, http.status, 'PROPFIND', why) : errorForStatus('PROPFIND', url, http);
+    }
     return { responses, http };
   }
 
@@ -197,10 +203,14 @@ export class DavMailbox implements MailboxProvider {
   // --- discovery --------------------------------------------------------------------------
 
   private async findPrincipal(): Promise<string> {
-    const candidates = [this.account.url];
     const origin = new URL(this.account.url).origin;
-    candidates.push(`${origin}/.well-known/carddav`, `${origin}/.well-known/caldav`);
+    // The URL itself, RFC 6764's well-known paths, then the DAV roots of common servers (bare
+    // sogod answers PROPFIND on / and /.well-known with its HTML login page).
+    const candidates = [
+      ...new Set([this.account.url, `${origin}/.well-known/carddav`, `${origin}/.well-known/caldav`, ...KNOWN_DAV_ROOTS.map((p) => origin + p)]),
+    ];
     let lastError: unknown;
+    const answers = new Map<string, number>();
     for (const url of candidates) {
       try {
         const { responses, http } = await this.propfind(url, { 'd:current-user-principal': {} }, '0');
@@ -208,14 +218,20 @@ export class DavMailbox implements MailboxProvider {
           const href = text((r.props?.currentUserPrincipal as { href?: unknown } | undefined)?.href);
           if (href) return withTrailingSlash(canonicalHref(href, http.url || url));
         }
+        const what = `HTTP ${http.status} without a current-user-principal (unreadable or incomplete XML, or no DAV login)`;
+        answers.set(what, (answers.get(what) ?? 0) + 1);
       } catch (err) {
         // 404/405 on one candidate is normal (no well-known redirect); auth and network are not.
         if (!(err instanceof NotFoundError) && !(err instanceof ServerError) && !(err instanceof ItemRejectedError)) throw err;
         lastError = err;
+        const what = err instanceof NotFoundError ? 'HTTP 404' : err.message.replace(/^PROPFIND \S+ failed with |^PROPFIND \S+ was refused by the server /, '').slice(0, 160);
+        answers.set(what, (answers.get(what) ?? 0) + 1);
       }
     }
     throw new DavProtocolError(
-      `no CardDAV/CalDAV principal found at ${new URL(this.account.url).origin} (tried the URL, /.well-known/carddav and /.well-known/caldav)`,
+      `no CardDAV/CalDAV principal found at ${origin}: expected a WebDAV multistatus naming the current-user-principal (tried ${candidates
+        .map((c) => (c === this.account.url ? displayUrl(c) : new URL(c).pathname))
+        .join(', ')}; answers: ${[...answers].map(([what, n]) => (n > 1 ? `${what} ×${n}` : what)).join('; ')})`,
       `set the mailbox URL to the server's DAV root or principal URL${lastError instanceof Error ? ` (last answer: ${lastError.message})` : ''}`,
     );
   }
@@ -252,6 +268,29 @@ export class DavMailbox implements MailboxProvider {
 
   private async createCollection(kind: CollectionKind, name: string, home: string): Promise<CollectionRef> {
     const url = `${home}sync-cli-${kind}-${crypto.randomUUID().slice(0, 8)}/`;
+    await this.makeCollection(kind, name, url);
+    let created = await this.readCollection(kind, url);
+    if (created.displayName !== name) {
+      // SOGo 5.8 ignores displayname in extended MKCOL, and after a PROPPATCH its listings of the
+      // home may still leave the collection out (measured: a new session does not list it). So
+      // such a collection is made again at a URL derived from the name, named by PROPPATCH and
+      // verified; a lost state finds it again at that URL (provision looks there, D42).
+      await this.transport.request('DELETE', url); // empty and ours; a failure leaves a spare
+      const named = this.namedCollectionUrl(kind, name, home);
+      await this.makeCollection(kind, name, named);
+      await this.setDisplayName(named, name);
+      created = await this.readCollection(kind, named);
+      if (created.displayName !== name) {
+        throw new DavProtocolError(
+          `the server did not keep the name "${name}" of the new ${kind} collection ${named} (it shows "${created.displayName}")`,
+          `rename it to "${name}" in the server's web interface, or set mailboxes[].collections.${kind} to ${named}`,
+        );
+      }
+    }
+    return created;
+  }
+
+  private async makeCollection(kind: CollectionKind, name: string, url: string): Promise<void> {
     const seen: { last?: HttpResult } = {};
     if (kind === 'contacts') {
       // Extended MKCOL (RFC 5689) sets the type and the name in one request.
@@ -284,10 +323,40 @@ export class DavMailbox implements MailboxProvider {
         'create it by hand with that display name, or give the account the right to create collections',
       );
     }
+  }
+
+  /** Where a collection named `name` lives on a server that ignores displayname at creation. */
+  private namedCollectionUrl(kind: CollectionKind, name: string, home: string): string {
+    const slug = name.normalize('NFKD').replace(/[\u0300-\u036f]/g, '').replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '').toLowerCase();
+    return `${home}sync-cli-${kind}-${slug || 'collection'}/`;
+  }
+
+  /** A collection made by namedCollectionUrl (SOGo), found by URL when listings leave it out. */
+  private async findNamed(kind: CollectionKind, name: string, home: string): Promise<CollectionProps | undefined> {
+    const url = this.namedCollectionUrl(kind, name, home);
+    try {
+      const { responses } = await this.propfind(url, COLLECTION_PROPS, '0');
+      const r = responses.find((x) => x.ok);
+      const c = r && { ...this.collectionProps(r, url), url };
+      return c && c.displayName === name && this.fits(kind, c) ? c : undefined;
+    } catch (err) {
+      if (err instanceof NotFoundError || err instanceof ItemRejectedError || err instanceof ServerError) return undefined;
+      throw err;
+    }
+  }
+
+  private async readCollection(kind: CollectionKind, url: string): Promise<CollectionRef> {
     const { responses } = await this.propfind(url, COLLECTION_PROPS, '0');
     const r = responses.find((x) => x.ok);
     if (!r) throw new DavProtocolError(`the new ${kind} collection ${url} cannot be read back`);
     return this.toRef(kind, { ...this.collectionProps(r, url), url });
+  }
+
+  private async setDisplayName(url: string, name: string): Promise<void> {
+    const esc = name.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+    const body = `<?xml version="1.0" encoding="utf-8"?><d:propertyupdate xmlns:d="DAV:"><d:set><d:prop><d:displayname>${esc}</d:displayname></d:prop></d:set></d:propertyupdate>`;
+    const res = await this.transport.request('PROPPATCH', url, { body, headers: { 'Content-Type': 'application/xml; charset=utf-8' } });
+    expectOk('PROPPATCH', url, res);
   }
 
   async provision(names: Record<CollectionKind, string>, known: Partial<Record<CollectionKind, string>> = {}): Promise<Record<CollectionKind, CollectionRef>> {
@@ -319,11 +388,82 @@ export class DavMailbox implements MailboxProvider {
         }
       }
       const home = kind === 'contacts' ? d.addressbookHome : d.calendarHome;
-      const existing = (await list(home)).find((c) => c.displayName === names[kind] && this.fits(kind, c) && !sameUrl(c.url, home));
+      const existing =
+        (await list(home)).find((c) => c.displayName === names[kind] && this.fits(kind, c) && !sameUrl(c.url, home)) ?? (await this.findNamed(kind, names[kind], home));
       out[kind] = existing ? this.toRef(kind, existing) : await this.createCollection(kind, names[kind], home);
       if (!existing) listings.delete(home);
     }
+    this.quirks ??= await this.probeConditionals(out.contacts!);
     return out as Record<CollectionKind, CollectionRef>;
+  }
+
+  // --- quirks (src/providers/dav/quirks.ts, docs/servers.md) ----------------------------------
+
+  /** What the last probe found (undefined before provisioning). */
+  serverQuirks(): ServerQuirks | undefined {
+    return this.quirks;
+  }
+
+  /** For doctor and `users assign`: preconditions, token refusal, server name (after provision). */
+  async diagnose(collections: Record<CollectionKind, CollectionRef>): Promise<ServerDiagnosis> {
+    const quirks = await this.probeServerQuirks(collections.contacts);
+    const d = await this.discover();
+    const options = await this.transport.request('OPTIONS', d.principal);
+    const davical = options.headers.get('x-davical-version');
+    const server = davical ? `DAViCal ${davical}` : (options.headers.get('server') ?? undefined);
+    let acceptsUnknownToken: boolean | undefined;
+    if (collections.tasks.supportsSyncToken) {
+      acceptsUnknownToken = typeof (await this.syncReport(collections.tasks, 'http://sync-cli.invalid/doctor/unknown-token')) === 'object';
+    }
+    return { ...quirks, ...(server ? { server } : {}), ...(acceptsUnknownToken !== undefined ? { acceptsUnknownToken } : {}) };
+  }
+
+  async probeServerQuirks(collection: CollectionRef): Promise<ServerQuirks> {
+    this.quirks ??= await this.probeConditionals(collection);
+    return this.quirks;
+  }
+
+  /** Quirks remembered from an earlier probe of this mailbox: provisioning does not probe again. */
+  useServerQuirks(quirks: ServerQuirks): void {
+    this.quirks = { ...NO_QUIRKS, ...quirks };
+  }
+
+  /**
+   * R20 needs the server to honour If-None-Match: * and If-Match. SOGo 5.8 ignores both on some
+   * methods, so probe once on a scratch item: create it twice, then delete it with a stale ETag.
+   */
+  private async probeConditionals(collection: CollectionRef): Promise<ServerQuirks> {
+    const url = canonicalHref(`sync-cli-probe-${crypto.randomUUID()}.vcf`, collection.url);
+    const card = (n: string) => `BEGIN:VCARD\r\nVERSION:3.0\r\nUID:${url}\r\nFN:sync-cli probe ${n}\r\nN:probe;sync-cli;;;\r\nEND:VCARD\r\n`;
+    const put = (n: string, headers: Record<string, string>) =>
+      this.transport.request('PUT', url, { body: card(n), headers: { 'Content-Type': 'text/vcard; charset=utf-8', ...headers } });
+    const first = await put('1', { 'If-None-Match': '*' });
+    if (first.status < 200 || first.status >= 300) return { ...NO_QUIRKS }; // cannot probe: assume the standard
+    const quirks = { ...NO_QUIRKS };
+    const second = await put('2', { 'If-None-Match': '*' });
+    quirks.ignoresIfNoneMatch = second.status >= 200 && second.status < 300;
+    const stale = '"sync-cli-stale-etag"';
+    const del = await this.transport.request('DELETE', url, { headers: { 'If-Match': stale } });
+    quirks.ignoresIfMatchOnDelete = del.status >= 200 && del.status < 300;
+    if (!quirks.ignoresIfMatchOnDelete) {
+      const etag = first.headers.get('etag') ?? (await this.etagOf(url));
+      const current = quirks.ignoresIfNoneMatch ? await this.etagOf(url) : etag;
+      const res = await this.transport.request('DELETE', url, current ? { headers: { 'If-Match': current } } : {});
+      if (res.status >= 300 && res.status !== 404) expectOk('DELETE', url, res);
+    }
+    return quirks;
+  }
+
+  /** Where the server ignores a precondition, check it ourselves right before the write (D41). */
+  private async checkPrecondition(url: string, expected: string | null, method: string): Promise<void> {
+    const current = await this.etagOf(url).catch((err: unknown) => {
+      if (err instanceof NotFoundError) return null;
+      throw err;
+    });
+    if (expected === null ? current !== null && current !== undefined : current !== expected) {
+      if (expected !== null && (current === null || current === undefined)) return; // gone already: nothing to protect
+      throw new PreconditionFailedError(url, method);
+    }
   }
 
   // --- delta --------------------------------------------------------------------------------
@@ -430,6 +570,13 @@ export class DavMailbox implements MailboxProvider {
   }
 
   async delta(collection: CollectionRef, token: string | null): Promise<CollectionDelta> {
+    const delta = await this.plainDelta(collection, token);
+    // A full listing is diffed by ETag; counters (SOGo) repeat after delete + re-create.
+    if (delta.full && delta.changed.some((c) => isCounterEtag(c.etag))) delta.etagsUnreliable = true;
+    return delta;
+  }
+
+  private async plainDelta(collection: CollectionRef, token: string | null): Promise<CollectionDelta> {
     if (collection.supportsSyncToken) {
       const usable = token !== null && !token.startsWith('ctag:') ? token : null;
       if (usable !== null) {
@@ -568,7 +715,8 @@ export class DavMailbox implements MailboxProvider {
   private async put(method: 'create' | 'update', url: string, data: string, contentType: string, precondition: Record<string, string>): Promise<ItemRef> {
     const res = await this.transport.request('PUT', url, { body: data, headers: { 'Content-Type': contentType, ...precondition } });
     if (res.status === 412) throw new PreconditionFailedError(url, method === 'create' ? 'PUT (create)' : 'PUT');
-    if (res.status === 409 && /no-uid-conflict/.test(res.text)) throw new UidConflictError(url, 'PUT');
+    const conflict = uidConflict(res.status, res.text, url);
+    if (conflict) throw new UidConflictError(url, 'PUT', conflict.existingHref, res.status);
     if (res.status === 207) {
       // Xandikos refuses invalid content with a multistatus (412 + valid-calendar-data) instead of
       // a 4xx: that is a refusal of the content, not a lost race — never report it as 412.
@@ -587,6 +735,7 @@ export class DavMailbox implements MailboxProvider {
 
   async create(collection: CollectionRef, name: string, data: string, contentType: string): Promise<ItemRef> {
     const url = canonicalHref(encodeURIComponent(safeFileName(name)), withTrailingSlash(collection.url));
+    if (this.quirks?.ignoresIfNoneMatch) await this.checkPrecondition(url, null, 'PUT (create)');
     return this.put('create', url, data, contentType, { 'If-None-Match': '*' });
   }
 
@@ -598,6 +747,7 @@ export class DavMailbox implements MailboxProvider {
 
   async remove(ref: ItemRef): Promise<void> {
     if (!ref.etag) throw new MissingEtagError(ref.href);
+    if (this.quirks?.ignoresIfMatchOnDelete) await this.checkPrecondition(ref.href, ref.etag, 'DELETE');
     const res = await this.transport.request('DELETE', ref.href, { headers: { 'If-Match': ref.etag } });
     if (res.status === 404 || res.status === 410) return; // already gone
     if (res.status === 412) throw new PreconditionFailedError(ref.href, 'DELETE');

@@ -187,8 +187,11 @@ function serverLimit(url: string, concurrency: number): LimitFunction {
 }
 
 export class DavTransport {
-  private readonly httpAgent: http.Agent;
-  private readonly httpsAgent: https.Agent;
+  private httpAgent: http.Agent;
+  private httpsAgent: https.Agent;
+  /** Set once the server closed a kept-alive connection unannounced (bare sogod): no more reuse. */
+  private noReuse = false;
+  private readonly retiredAgents: http.Agent[] = [];
   private closed = false;
   private readonly limit: LimitFunction;
   private digest: { challenge: DigestChallenge; nc: number } | undefined;
@@ -281,7 +284,24 @@ export class DavTransport {
           }
         });
       });
-      req.on('error', fail);
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        // A server that closes connections it kept alive without saying so (sogod without Apache,
+        // measured: every second request on a reused socket was reset) is sent the request again
+        // at once on a fresh connection, and gets no kept-alive connections from then on (D47).
+        if (req.reusedSocket && err.code === 'ECONNRESET' && !this.noReuse) {
+          clearTimeout(timer);
+          this.noReuse = true;
+          const { maxSockets } = this.httpAgent;
+          const ca = this.httpsAgent.options.ca;
+          // The old agents may still carry other requests: closed with the transport.
+          this.retiredAgents.push(this.httpAgent, this.httpsAgent);
+          this.httpAgent = new http.Agent({ keepAlive: false, maxSockets });
+          this.httpsAgent = new https.Agent({ keepAlive: false, maxSockets, ...(ca ? { ca } : {}) });
+          this.send(method, url, headers, body, timeoutMs).then(resolve, reject);
+          return;
+        }
+        fail(err);
+      });
       req.end(payload);
     });
   }
@@ -437,6 +457,7 @@ export class DavTransport {
     this.closed = true;
     this.httpAgent.destroy();
     this.httpsAgent.destroy();
+    for (const a of this.retiredAgents) a.destroy();
   }
 }
 

@@ -1,6 +1,7 @@
 // The mailbox side as the sync engine sees it: one interface, two implementations
 // (CardDAV/CalDAV in ./provider.ts, a vdir folder in ../vdir/).
 
+import type { ServerQuirks } from './quirks.js';
 export type CollectionKind = 'contacts' | 'appointments' | 'tasks';
 
 export const COLLECTION_KINDS: readonly CollectionKind[] = ['contacts', 'appointments', 'tasks'];
@@ -88,6 +89,11 @@ export interface CollectionDelta {
   token: string | null;
   /** hrefs the server listed that sync-cli will not request (another origin, not http(s)): item errors. */
   refused?: { href: string; message: string }[];
+  /**
+   * True when an unchanged ETag does not prove unchanged content (SOGo: per-item counters, a
+   * deleted and re-created item gets `"gcs00000000"` again): the caller fetches and compares.
+   */
+  etagsUnreliable?: boolean;
 }
 
 export interface ProbeResult {
@@ -112,5 +118,11 @@ export interface MailboxProvider {
   remove(ref: ItemRef): Promise<void>;
   /** Principal and server clock skew, for `doctor`. */
   probe(): Promise<ProbeResult>;
+  /** DAV only: what provisioning probed the server to ignore (SOGo: If-None-Match, If-Match on DELETE). */
+  serverQuirks?(): ServerQuirks | undefined;
+  /** DAV only: quirks remembered from an earlier probe (the state store), so no probe is sent. */
+  useServerQuirks?(quirks: ServerQuirks): void;
+  /** DAV only: probes now (a scratch item in `collection`, created and deleted) unless known. */
+  probeServerQuirks?(collection: CollectionRef): Promise<ServerQuirks>;
   close(): Promise<void>;
 }
