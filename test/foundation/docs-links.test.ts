@@ -53,7 +53,7 @@ describe('documentation links', () => {
       const tests = (row.split('·')[1] ?? '').split('|')[0]!.split(',').map((t) => t.trim()).filter(Boolean);
       expect(tests.length, `R${n}`).toBeGreaterThan(0);
       for (const t of tests) {
-        const file = ['.test.ts', '.test.tsx'].map((ext) => path.join(repoRoot, 'test', t + ext)).find((f) => fs.existsSync(f));
+        const file = ['.test.ts', '.test.tsx', '.ts'].map((ext) => path.join(repoRoot, 'test', t + ext)).find((f) => fs.existsSync(f));
         if (!file) missing.push(`R${n}: test/${t}.test.ts does not exist`);
         else if (!new RegExp(`R${n}\\b`).test(fs.readFileSync(file, 'utf8'))) missing.push(`R${n}: test/${t} does not mention R${n}`);
       }
