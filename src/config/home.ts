@@ -56,8 +56,8 @@ export interface HomeProblem {
 }
 
 /** Every problem of the installation's folders and files; [] when trusted (or on Windows). */
-export function homeProblems(paths: Paths): HomeProblem[] {
-  const me = uid();
+export function homeProblems(paths: Paths, asUid?: number): HomeProblem[] {
+  const me = asUid ?? uid();
   if (me === undefined) return [];
   const out: HomeProblem[] = [];
   const seen = new Set<string>();

@@ -192,9 +192,10 @@ describe('the daemon HTTP port (findings 6 and 10)', () => {
       s.on('error', reject);
     });
 
-  it('1,100 idle connections and slow bodies do not make /healthz unreachable for long: extra connections are closed, idle ones time out', async () => {
+  it('500 idle connections (25 times the limit) and slow bodies do not make /healthz unreachable for long: extra connections are closed, idle ones time out', async () => {
     let closedByServer = 0;
-    for (let i = 0; i < 1100; i++) {
+    // 500, not the probe's 1,100: this test process has its own descriptor limit (1024 under CI).
+    for (let i = 0; i < 500; i++) {
       const s = net.connect(server.port, '127.0.0.1');
       s.on('error', () => undefined);
       s.on('close', () => closedByServer++);
@@ -214,10 +215,10 @@ describe('the daemon HTTP port (findings 6 and 10)', () => {
     }
     clearInterval(drip);
     expect(status).toBe(200);
-    // None of the 1,100 is held open for long (the probe saw them held ~96 s): beyond
+    // None of the 500 is held open for long (the probe saw them held ~96 s): beyond
     // maxConnections they are closed at once, the rest when idle — the daemon's descriptors stay free.
-    for (let i = 0; i < 50 && closedByServer < 1100; i++) await new Promise((r) => setTimeout(r, 100));
-    expect(closedByServer).toBe(1100);
+    for (let i = 0; i < 50 && closedByServer < 500; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(closedByServer).toBe(500);
     expect(Date.now() - started).toBeLessThan(5000);
     expect(slow.destroyed || slow.readableEnded || (await new Promise((r) => setTimeout(() => r(slow.destroyed), 1500)))).toBe(true);
   });
