@@ -6,7 +6,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -26,6 +26,7 @@ import {
 } from '../../src/providers/dav/index.js';
 import { digestAuthorization, parseDigestChallenge } from '../../src/providers/dav/digest.js';
 import { startFaultyProxy, type FaultyProxy } from '../helpers/faulty-proxy.js';
+import { makeTestCa, type TestCa } from '../helpers/test-ca.js';
 import { startRadicale, startXandikos, type RadicaleServer, type XandikosServer } from '../helpers/servers.js';
 import { SERVER_NAMES, skipReason, startServer, type ServerKind, type TestServer } from '../helpers/mailbox-servers.js';
 
@@ -313,19 +314,16 @@ describe('Basic auth against Radicale', () => {
 
 describe('TLS', () => {
   let dir: string;
+  let ca: TestCa;
   let tlsProxy: FaultyProxy;
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'sync-cli-tls-'));
-    const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-    ssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=sync-cli test CA');
-    ssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'srv.key', '-out', 'srv.csr', '-subj', '/CN=127.0.0.1');
-    writeFileSync(join(dir, 'ext'), 'subjectAltName=IP:127.0.0.1\n');
-    ssl('x509', '-req', '-in', 'srv.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'srv.pem', '-days', '2', '-extfile', 'ext');
-    tlsProxy = await startFaultyProxy(xandikos.url, { tls: { key: readFileSync(join(dir, 'srv.key'), 'utf8'), cert: readFileSync(join(dir, 'srv.pem'), 'utf8') } });
+    ca = makeTestCa();
+    dir = ca.dir;
+    tlsProxy = await startFaultyProxy(xandikos.url, { tls: { key: ca.key, cert: ca.cert } });
   });
   afterAll(async () => {
     await tlsProxy?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    ca?.remove();
   });
 
   it('an unknown CA is refused (verification is always on) and trusted with caFile', async () => {

@@ -17,20 +17,12 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './servers.js';
-import { missingPrerequisites, run, startDaemon, waitForPort } from './daemons.js';
+import { missingPrerequisites, run, startDaemon, waitForPort, type GroupwareServer } from './daemons.js';
 
 const BIN = '/usr/lib/cyrus/bin';
 const ADMIN_PW = 'cyrus-admin-pw';
 
-export interface CyrusServer {
-  name: 'Cyrus';
-  url: string;
-  dataDir: string;
-  users: Record<string, string>;
-  addUser(user: string, password: string): Promise<void>;
-  output(): string;
-  stop(): Promise<void>;
-}
+export type CyrusServer = GroupwareServer<'Cyrus'>;
 
 /** Why Cyrus cannot run here, or undefined. */
 export function cyrusUnavailable(): string | undefined {

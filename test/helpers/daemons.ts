@@ -149,3 +149,38 @@ export function lit(s: string): string {
 export function uniqueSuffix(): string {
   return `${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
 }
+
+/** What every groupware server helper returns (Cyrus, DAViCal, SOGo). */
+export interface GroupwareServer<N extends string> {
+  name: N;
+  url: string;
+  dataDir: string;
+  users: Record<string, string>;
+  addUser(user: string, password: string): Promise<void>;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+const APACHE_MODULES = '/usr/lib/apache2/modules';
+
+/**
+ * The head of an Apache config of our own (own ServerRoot, pid, mutex and runtime folder, one
+ * loopback port, www-data) with these modules (`mpm_prefork`, `rewrite`, … or a full path for a
+ * module outside the usual names, e.g. `php:libphp8.2.so`); the server's own lines follow it.
+ */
+export function apacheConfigHead(o: { root: string; runDir: string; port: number; modules: string[] }): string[] {
+  return [
+    `ServerRoot ${o.root}`,
+    'ServerName 127.0.0.1',
+    `PidFile ${o.runDir}/apache2.pid`,
+    `Mutex file:${o.runDir} default`,
+    `DefaultRuntimeDir ${o.runDir}`,
+    `Listen 127.0.0.1:${o.port}`,
+    'User www-data',
+    'Group www-data',
+    ...o.modules.map((mod) => {
+      const [name, file] = mod.includes(':') ? mod.split(':') : [mod, `mod_${mod}.so`];
+      return `LoadModule ${name}_module ${APACHE_MODULES}/${file}`;
+    }),
+  ];
+}

@@ -12,19 +12,11 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './servers.js';
-import { lit, missingPrerequisites, postgresAnswers, psql, run, startDaemon, uniqueSuffix, waitForPort } from './daemons.js';
+import { apacheConfigHead, lit, missingPrerequisites, type GroupwareServer, postgresAnswers, psql, run, startDaemon, uniqueSuffix, waitForPort } from './daemons.js';
 
 const PRIVILEGES = ['read', 'write', 'write-properties', 'write-content', 'unlock', 'read-acl', 'read-current-user-privilege-set', 'bind', 'unbind', 'schedule-deliver', 'schedule-send'];
 
-export interface DavicalServer {
-  name: 'DAViCal';
-  url: string;
-  dataDir: string;
-  users: Record<string, string>;
-  addUser(user: string, password: string): Promise<void>;
-  output(): string;
-  stop(): Promise<void>;
-}
+export type DavicalServer = GroupwareServer<'DAViCal'>;
 
 export function davicalUnavailable(): string | undefined {
   return missingPrerequisites(['apache2', 'unshare', 'psql', '/usr/share/davical/dba/create-database.sh', '/usr/lib/apache2/modules/libphp8.2.so']) ?? postgresAnswers();
@@ -79,26 +71,11 @@ export async function startDavical(opts: { users?: Record<string, string> } = {}
     `<?php\n$c->pg_connect[] = "host=127.0.0.1 port=5432 dbname=${db} user=${app}";\n$c->system_name = "sync-cli test DAViCal";\n$c->admin_email = "admin@example.com";\n`,
   );
   chmodSync(join(etc, 'config.php'), 0o644);
-  const m = '/usr/lib/apache2/modules';
   const apacheConf = join(root, 'apache2.conf');
   writeFileSync(
     apacheConf,
     [
-      `ServerRoot ${root}`,
-      `ServerName 127.0.0.1`,
-      `PidFile ${run_}/apache2.pid`,
-      `Mutex file:${run_} default`,
-      `DefaultRuntimeDir ${run_}`,
-      `Listen 127.0.0.1:${port}`,
-      'User www-data',
-      'Group www-data',
-      `LoadModule mpm_prefork_module ${m}/mod_mpm_prefork.so`,
-      `LoadModule authz_core_module ${m}/mod_authz_core.so`,
-      `LoadModule mime_module ${m}/mod_mime.so`,
-      `LoadModule dir_module ${m}/mod_dir.so`,
-      `LoadModule rewrite_module ${m}/mod_rewrite.so`,
-      `LoadModule env_module ${m}/mod_env.so`,
-      `LoadModule php_module ${m}/libphp8.2.so`,
+      ...apacheConfigHead({ root, runDir: run_, port, modules: ['mpm_prefork', 'authz_core', 'mime', 'dir', 'rewrite', 'env', 'php:libphp8.2.so'] }),
       'StartServers 2',
       'MinSpareServers 1',
       'MaxSpareServers 4',

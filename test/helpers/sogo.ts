@@ -20,19 +20,11 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './servers.js';
-import { childPids, lit, missingPrerequisites, postgresAnswers, psql, run, startDaemon, uniqueSuffix, waitForPort, type Daemon } from './daemons.js';
+import { childPids, lit, missingPrerequisites, postgresAnswers, psql, run, startDaemon, uniqueSuffix, waitForPort, type Daemon, apacheConfigHead, type GroupwareServer } from './daemons.js';
 
-export interface SogoServer {
-  name: 'SOGo';
-  /** Apache in front of sogod (how SOGo is deployed). */
-  url: string;
-  /** sogod itself, no Apache. */
+export interface SogoServer extends GroupwareServer<'SOGo'> {
+  /** (url: Apache in front of sogod, how SOGo is deployed.) sogod itself, no Apache. */
   directUrl: string;
-  dataDir: string;
-  users: Record<string, string>;
-  addUser(user: string, password: string): Promise<void>;
-  output(): string;
-  stop(): Promise<void>;
 }
 
 export function sogoUnavailable(): string | undefined {
@@ -135,28 +127,12 @@ export async function startSogo(opts: { users?: Record<string, string>; workers?
     ]);
     await waitForPort(sogoPort, 'sogod', sogod);
 
-    const m = '/usr/lib/apache2/modules';
     const apacheConf = join(root, 'apache2.conf');
     const front = `http://127.0.0.1:${apachePort}`;
     writeFileSync(
       apacheConf,
       [
-        `ServerRoot ${root}`,
-        'ServerName 127.0.0.1',
-        `PidFile ${runDir}/apache2.pid`,
-        `Mutex file:${runDir} default`,
-        `DefaultRuntimeDir ${runDir}`,
-        `Listen 127.0.0.1:${apachePort}`,
-        'User www-data',
-        'Group www-data',
-        `LoadModule mpm_event_module ${m}/mod_mpm_event.so`,
-        `LoadModule authz_core_module ${m}/mod_authz_core.so`,
-        `LoadModule headers_module ${m}/mod_headers.so`,
-        `LoadModule setenvif_module ${m}/mod_setenvif.so`,
-        `LoadModule env_module ${m}/mod_env.so`,
-        `LoadModule rewrite_module ${m}/mod_rewrite.so`,
-        `LoadModule proxy_module ${m}/mod_proxy.so`,
-        `LoadModule proxy_http_module ${m}/mod_proxy_http.so`,
+        ...apacheConfigHead({ root, runDir, port: apachePort, modules: ['mpm_event', 'authz_core', 'headers', 'setenvif', 'env', 'rewrite', 'proxy', 'proxy_http'] }),
         `ErrorLog ${log}/apache-error.log`,
         'LogLevel warn',
         'KeepAlive On',

@@ -3,8 +3,8 @@
 // a hostile loopback server where the finding is about what a server names), asserting the clear
 // error, the bounded memory (peak RSS of the CLI process from /proc) and that the other items and
 // mailboxes still sync. Threat model and limits: docs/security.md.
-import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -17,6 +17,7 @@ import { StateStore } from '../../src/sync/state.js';
 import { cliPath } from '../helpers/cli.js';
 import { startHostileProxy, startRecordingServer, watchPeakRss, type HostileAnswer, type HostileProxy } from '../helpers/hostile-proxy.js';
 import { Scenario } from '../helpers/scenario.js';
+import { makeTestCa, type TestCa } from '../helpers/test-ca.js';
 import { smallCrm } from '../helpers/small-crm.js';
 
 const MB = 1024 * 1024;
@@ -63,6 +64,21 @@ function runCliMeasured(args: string[]): Promise<{ code: number; stdout: string;
       resolve({ code: code ?? -1, stdout, stderr, peakMb: peak, seconds: (Date.now() - started) / 1000 });
     });
   });
+}
+
+/** One scenario per describe: mmueller's mailbox on a fresh Radicale with a hostile proxy in front (routed: the mailbox URL goes through it). */
+function hostileScenario(opts: { routed?: boolean } = {}): { sc: Scenario; proxy: HostileProxy } {
+  const h = {} as { sc: Scenario; proxy: HostileProxy };
+  beforeAll(async () => {
+    h.sc = await Scenario.create({ logins: ['mmueller'] });
+    h.proxy = await startHostileProxy(h.sc.server.url);
+    if (opts.routed) h.sc.setConfig((c) => (c.mailboxes[0]!.url = h.proxy.url + '/'));
+  }, 60_000);
+  afterAll(async () => {
+    await h.proxy?.stop();
+    await h.sc?.stop();
+  });
+  return h;
 }
 
 interface RunJson {
@@ -162,59 +178,43 @@ describe('unbounded answers (finding 1): one hostile server cannot take the memo
 });
 
 describe('deadlines (finding 9)', () => {
-  let sc: Scenario;
-  let proxy: HostileProxy;
-  beforeAll(async () => {
-    sc = await Scenario.create({ logins: ['mmueller'] });
-    proxy = await startHostileProxy(sc.server.url);
-  }, 60_000);
-  afterAll(async () => {
-    await proxy?.stop();
-    await sc?.stop();
-  });
+  const h = hostileScenario();
 
   it('a server that answers every PUT with 503 and Retry-After: 60 ends the run at limits.mailboxRunSeconds, not tens of minutes later', async () => {
-    proxy.on((r) => (r.method === 'PUT' ? { status: 503, headers: { 'Retry-After': '60' }, body: 'busy' } : undefined));
-    sc.setConfig((c) => {
-      c.mailboxes[0]!.url = proxy.url + '/';
+    h.proxy.on((r) => (r.method === 'PUT' ? { status: 503, headers: { 'Retry-After': '60' }, body: 'busy' } : undefined));
+    h.sc.setConfig((c) => {
+      c.mailboxes[0]!.url = h.proxy.url + '/';
       c.limits.mailboxRunSeconds = 5;
     });
     const started = Date.now();
-    const [res] = await sc.sync();
+    const [res] = await h.sc.sync();
     const seconds = (Date.now() - started) / 1000;
     expect(seconds).toBeLessThan(20);
     expect(res!.state).toBe('failed');
     expect(res!.error).toContain('limits.mailboxRunSeconds');
     expect(res!.error).toContain('the next sync continues');
     // Once the server answers again, the next sync finishes the job (R23).
-    proxy.on(undefined);
-    sc.setConfig((c) => (c.limits.mailboxRunSeconds = 1800));
-    const [again] = await sc.sync();
+    h.proxy.on(undefined);
+    h.sc.setConfig((c) => (c.limits.mailboxRunSeconds = 1800));
+    const [again] = await h.sc.sync();
     expect(again!.state, JSON.stringify(again)).toBe('success');
     expect(again!.created).toBeGreaterThan(0);
   });
 });
 
 describe('where the password goes (findings 3 and 4)', () => {
-  let dir: string;
+  let ca: TestCa;
   let key: string;
   let cert: string;
   let caFile: string;
   const opened: MailboxProvider[] = [];
   beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), 'sync-cli-hostile-tls-'));
-    const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-    ssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=hostile test CA');
-    ssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'srv.key', '-out', 'srv.csr', '-subj', '/CN=127.0.0.1');
-    writeFileSync(join(dir, 'ext'), 'subjectAltName=IP:127.0.0.1\n');
-    ssl('x509', '-req', '-in', 'srv.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'srv.pem', '-days', '2', '-extfile', 'ext');
-    key = readFileSync(join(dir, 'srv.key'), 'utf8');
-    cert = readFileSync(join(dir, 'srv.pem'), 'utf8');
-    caFile = join(dir, 'ca.pem');
+    ca = makeTestCa('hostile test CA');
+    ({ key, cert, caFile } = ca);
   });
   afterAll(async () => {
     for (const m of opened) await m.close();
-    rmSync(dir, { recursive: true, force: true });
+    ca?.remove();
   });
 
   /** An https DAV server whose discovery answers name `principal` and `home` (absolute URLs). */
@@ -269,24 +269,14 @@ describe('where the password goes (findings 3 and 4)', () => {
   });
 
   describe('item hrefs on another host in a sync answer (finding 4)', () => {
-    let sc: Scenario;
-    let proxy: HostileProxy;
-    beforeAll(async () => {
-      sc = await Scenario.create({ logins: ['mmueller'] });
-      proxy = await startHostileProxy(sc.server.url);
-      sc.setConfig((c) => (c.mailboxes[0]!.url = proxy.url + '/'));
-    }, 60_000);
-    afterAll(async () => {
-      await proxy?.stop();
-      await sc?.stop();
-    });
+    const h = hostileScenario({ routed: true });
 
     it('are item errors: no PUT, DELETE or GET goes there, the password stays home, the other items sync', async () => {
       const elsewhere = await startRecordingServer((_r, res) => res.writeHead(200, { ETag: '"x"' }).end('BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Evil\r\nUID:evil\r\nEND:VCARD\r\n'));
       try {
-        await sc.syncOk();
+        await h.sc.syncOk();
         // From now on every listing also names an item on the other host (and one ftp: href).
-        proxy.rewrite((r, body) =>
+        h.proxy.rewrite((r, body) =>
           r.method === 'REPORT' && r.body.includes('sync-collection') && body.includes('multistatus')
             ? body.replace(
                 /<\/(\w+:)?multistatus>\s*$/,
@@ -296,20 +286,20 @@ describe('where the password goes (findings 3 and 4)', () => {
               )
             : undefined,
         );
-        const device = await sc.device('mmueller');
+        const device = await h.sc.device('mmueller');
         // The device connects to Radicale directly; the sync goes through the hostile proxy.
         await device.create('contacts', 'phone-made.vcf', 'BEGIN:VCARD\r\nVERSION:3.0\r\nUID:phone-made-1\r\nN:Neu;Nora;;;\r\nFN:Nora Neu\r\nEND:VCARD\r\n');
-        const [res] = await sc.sync({ full: true });
+        const [res] = await h.sc.sync({ full: true });
         expect(elsewhere.seen).toEqual([]);
         const items = res!.errors.map((e) => e.item);
         expect(items).toContain(`${elsewhere.url}/evil/1.vcf`);
         expect(items.some((i) => i.startsWith('ftp:'))).toBe(true);
         expect(res!.errors.find((e) => e.item.startsWith(elsewhere.url))!.message).toContain("outside the collection's server");
-        const crmNames = (await exportExchange(sc.crm)).addresses.map((a) => a.lastName);
+        const crmNames = (await exportExchange(h.sc.crm)).addresses.map((a) => a.lastName);
         expect(crmNames).toContain('Neu');
         expect(crmNames).not.toContain('Evil');
       } finally {
-        proxy.rewrite(undefined);
+        h.proxy.rewrite(undefined);
         await elsewhere.stop();
       }
     });
@@ -317,61 +307,45 @@ describe('where the password goes (findings 3 and 4)', () => {
 });
 
 describe('per-item fetch fallback (finding 7)', () => {
-  let sc: Scenario;
-  let proxy: HostileProxy;
-  beforeAll(async () => {
-    sc = await Scenario.create({ logins: ['mmueller'] });
-    proxy = await startHostileProxy(sc.server.url);
-    sc.setConfig((c) => (c.mailboxes[0]!.url = proxy.url + '/'));
-  }, 60_000);
-  afterAll(async () => {
-    await proxy?.stop();
-    await sc?.stop();
-  });
+  const h = hostileScenario({ routed: true });
 
   it('a refused multiget and one failing item (a 100,000-character href the server refuses with 414) fail that item alone, three runs out of three', async () => {
-    await sc.syncOk();
-    const device = await sc.device('mmueller');
+    await h.sc.syncOk();
+    const device = await h.sc.device('mmueller');
     for (const [uid, last] of [['p1', 'Eins'], ['p2', 'Zwei']]) await device.create('contacts', `${uid}.vcf`, `BEGIN:VCARD\r\nVERSION:3.0\r\nUID:${uid}\r\nN:${last};Paula;;;\r\nFN:Paula ${last}\r\nEND:VCARD\r\n`);
     const longName = 'x'.repeat(100_000);
-    proxy.on((r) => {
+    h.proxy.on((r) => {
       if (r.method === 'REPORT' && r.body.includes('addressbook-multiget')) return { status: 400, body: 'multiget not supported' };
       if (r.method === 'GET' && r.path.length > 10_000) return { status: 414, body: 'URI Too Long '.repeat(5000) };
       return undefined;
     });
-    proxy.rewrite((r, body) =>
+    h.proxy.rewrite((r, body) =>
       r.method === 'REPORT' && r.body.includes('sync-collection') && body.includes('multistatus') && /\.vcf/.test(body)
         ? body.replace(/<\/(\w+:)?multistatus>\s*$/, (end) => `<response xmlns="DAV:"><href>${r.path}${longName}.vcf</href><propstat><prop><getetag>"9"</getetag></prop><status>HTTP/1.1 200 OK</status></propstat></response>${end}`)
         : undefined,
     );
     for (let run = 1; run <= 3; run++) {
-      const [res] = await sc.sync({ full: true });
-      const names = (await exportExchange(sc.crm)).addresses.map((a) => a.lastName);
+      const [res] = await h.sc.sync({ full: true });
+      const names = (await exportExchange(h.sc.crm)).addresses.map((a) => a.lastName);
       expect(names, `run ${run}`).toEqual(expect.arrayContaining(['Eins', 'Zwei']));
       const long = res!.errors.find((e) => e.item.includes(longName.slice(0, 100)));
       expect(long, `run ${run}: ${JSON.stringify(res!.errors).slice(0, 500)}`).toBeDefined();
       expect(long!.message).toContain('HTTP 414');
       expect(long!.message.length).toBeLessThan(800);
     }
-    const state = new StateStore(sc.paths.stateDb);
+    const state = new StateStore(h.sc.paths.stateDb);
     try {
       expect(state.getStatus('u1').lastError!.length).toBeLessThanOrEqual(1100);
     } finally {
       state.close();
     }
-    proxy.on(undefined);
-    proxy.rewrite(undefined);
+    h.proxy.on(undefined);
+    h.proxy.rewrite(undefined);
   });
 });
 
 describe('a time zone that repeats every second (finding 2)', () => {
-  let sc: Scenario;
-  beforeAll(async () => {
-    sc = await Scenario.create({ logins: ['mmueller'] });
-  }, 60_000);
-  afterAll(async () => {
-    await sc?.stop();
-  });
+  const h = hostileScenario();
 
   const event = (uid: string, tz: string, zoneRule: string) =>
     [
@@ -399,12 +373,12 @@ describe('a time zone that repeats every second (finding 2)', () => {
     ].join('\r\n');
 
   it('an item with RRULE:FREQ=SECONDLY in its VTIMEZONE is reported alone (needs attention, D30), quickly, with a message; an Outlook-style custom zone beside it is imported', async () => {
-    await sc.syncOk();
-    const device = await sc.device('mmueller');
+    await h.sc.syncOk();
+    const device = await h.sc.device('mmueller');
     await device.create('appointments', 'spin.ics', event('spinning-zone', 'Hostile Zone', 'RRULE:FREQ=SECONDLY'));
     await device.create('appointments', 'spin2.ics', event('minutely-zone', 'Hostile Zone 2', 'RRULE:FREQ=YEARLY;BYHOUR=0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23;BYMINUTE=0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48,49,50,51,52,53,54,55,56,57,58,59'));
     await device.create('appointments', 'fine.ics', event('outlook-zone', 'W. Europe Standard Time (custom)', 'RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU'));
-    const r = await runCliMeasured(['--home', sc.home, 'run', '--once', '--json']);
+    const r = await runCliMeasured(['--home', h.sc.home, 'run', '--once', '--json']);
     expect(r.seconds).toBeLessThan(20);
     expect(r.peakMb).toBeGreaterThan(0);
     expect(r.peakMb).toBeLessThan(500); // the probe saw 795 MB after 30 s, rising
@@ -415,52 +389,33 @@ describe('a time zone that repeats every second (finding 2)', () => {
     const spin = reported.find((e) => e.item.endsWith('spin.ics'));
     expect(spin?.message).toContain('SECONDLY');
     expect(reported.find((e) => e.item.endsWith('spin2.ics'))?.message).toContain('BYHOUR');
-    const subjects = (await exportExchange(sc.crm)).activities.map((a) => a.subject);
+    const subjects = (await exportExchange(h.sc.crm)).activities.map((a) => a.subject);
     expect(subjects).toContain('outlook-zone');
     expect(subjects).not.toContain('spinning-zone');
   });
 });
 
 describe('a lasting Retry-After ends the mailbox, not every write one by one', () => {
-  let sc: Scenario;
-  let proxy: HostileProxy;
-  beforeAll(async () => {
-    sc = await Scenario.create({ logins: ['mmueller'] });
-    proxy = await startHostileProxy(sc.server.url);
-  }, 60_000);
-  afterAll(async () => {
-    await proxy?.stop();
-    await sc?.stop();
-  });
+  const h = hostileScenario();
 
   it('with the default limits, 503 + Retry-After on every PUT stops the mailbox after the first write ran out of retries', async () => {
-    proxy.on((r) => (r.method === 'PUT' ? { status: 503, headers: { 'Retry-After': '1' }, body: 'busy' } : undefined));
-    sc.setConfig((c) => {
-      c.mailboxes[0]!.url = proxy.url + '/';
+    h.proxy.on((r) => (r.method === 'PUT' ? { status: 503, headers: { 'Retry-After': '1' }, body: 'busy' } : undefined));
+    h.sc.setConfig((c) => {
+      c.mailboxes[0]!.url = h.proxy.url + '/';
       c.dav.retries = 1;
       c.sync.concurrency = 1;
     });
-    const [res] = await sc.sync();
+    const [res] = await h.sc.sync();
     expect(res!.state).toBe('failed');
     expect(res!.errors).toEqual([]); // a mailbox error, not one item error per write
     expect(res!.error).toContain('rate limiting');
     // One write, tried twice: the others were not sent at all.
-    expect(proxy.seen.filter((r) => r.method === 'PUT')).toHaveLength(2);
+    expect(h.proxy.seen.filter((r) => r.method === 'PUT')).toHaveLength(2);
   });
 });
 
 describe('held up in the probe, kept as regression tests', () => {
-  let sc: Scenario;
-  let proxy: HostileProxy;
-  beforeAll(async () => {
-    sc = await Scenario.create({ logins: ['mmueller'] });
-    proxy = await startHostileProxy(sc.server.url);
-    sc.setConfig((c) => (c.mailboxes[0]!.url = proxy.url + '/'));
-  }, 60_000);
-  afterAll(async () => {
-    await proxy?.stop();
-    await sc?.stop();
-  });
+  const h = hostileScenario({ routed: true });
 
   it('an XML entity bomb ("billion laughs") in a PROPFIND answer is refused before parsing; nothing is written', async () => {
     const lol = [
@@ -468,43 +423,33 @@ describe('held up in the probe, kept as regression tests', () => {
       '<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;"><!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;"><!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">]>',
       '<d:multistatus xmlns:d="DAV:"><d:response><d:href>/&lol4;</d:href><d:propstat><d:prop><d:current-user-principal><d:href>/mmueller/</d:href></d:current-user-principal></d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response></d:multistatus>',
     ].join('\n');
-    proxy.on((r) => (r.method === 'PROPFIND' ? { status: 207, headers: { 'Content-Type': 'application/xml' }, body: lol } : undefined));
-    const [res] = await sc.sync();
+    h.proxy.on((r) => (r.method === 'PROPFIND' ? { status: 207, headers: { 'Content-Type': 'application/xml' }, body: lol } : undefined));
+    const [res] = await h.sc.sync();
     expect(res!.state).toBe('failed');
     expect(res!.error).toContain('declares a DTD or entities');
-    expect(proxy.seen.some((r) => r.method === 'PUT')).toBe(false);
-    proxy.on(undefined);
+    expect(h.proxy.seen.some((r) => r.method === 'PUT')).toBe(false);
+    h.proxy.on(undefined);
   });
 });
 
 describe('held up in the probe: redirects, vdir paths, a 50 MB item', () => {
-  let sc: Scenario;
-  let proxy: HostileProxy;
-  beforeAll(async () => {
-    sc = await Scenario.create({ logins: ['mmueller'] });
-    proxy = await startHostileProxy(sc.server.url);
-    sc.setConfig((c) => (c.mailboxes[0]!.url = proxy.url + '/'));
-  }, 60_000);
-  afterAll(async () => {
-    await proxy?.stop();
-    await sc?.stop();
-  });
+  const h = hostileScenario({ routed: true });
 
   it('file: and javascript: redirects are not followed', async () => {
     for (const location of ['file:///etc/passwd', 'javascript:alert(1)']) {
-      proxy.on((r) => (r.method === 'PROPFIND' ? { status: 302, headers: { Location: location } } : undefined));
-      const m = openMailbox({ url: proxy.url + '/', username: 'mmueller', password: sc.passwords.mmueller!, auth: 'basic' }, { timeoutMs: 2000, retries: 0, concurrency: 1 });
+      h.proxy.on((r) => (r.method === 'PROPFIND' ? { status: 302, headers: { Location: location } } : undefined));
+      const m = openMailbox({ url: h.proxy.url + '/', username: 'mmueller', password: h.sc.passwords.mmueller!, auth: 'basic' }, { timeoutMs: 2000, retries: 0, concurrency: 1 });
       const err = await m.probe().catch((e: unknown) => e);
       await m.close();
       expect(err, location).toBeInstanceOf(Error);
       expect((err as Error).message).not.toContain('root:');
     }
-    proxy.on(undefined);
+    h.proxy.on(undefined);
   });
 
   it('a 50 MB item fails alone; the item beside it is imported', async () => {
-    await sc.syncOk();
-    const device = await sc.device('mmueller');
+    await h.sc.syncOk();
+    const device = await h.sc.device('mmueller');
     await device.create('contacts', 'small.vcf', 'BEGIN:VCARD\r\nVERSION:3.0\r\nUID:small-1\r\nN:Klein;Kim;;;\r\nFN:Kim Klein\r\nEND:VCARD\r\n');
     await device.create('contacts', 'big.vcf', 'BEGIN:VCARD\r\nVERSION:3.0\r\nUID:big-1\r\nN:Gross;Gina;;;\r\nFN:Gina Gross\r\nEND:VCARD\r\n');
     const huge = (res: import('node:http').ServerResponse) => {
@@ -520,17 +465,17 @@ describe('held up in the probe: redirects, vdir paths, a 50 MB item', () => {
       res.on('close', () => (left = 0));
       pump();
     };
-    proxy.on((r): HostileAnswer | undefined => {
+    h.proxy.on((r): HostileAnswer | undefined => {
       if (r.method === 'REPORT' && r.body.includes('multiget') && r.body.includes('big.vcf')) return { status: 207, headers: { 'Content-Type': 'application/xml' }, body: huge };
       if (r.method === 'GET' && r.path.endsWith('big.vcf')) return { status: 200, headers: { 'Content-Type': 'text/vcard', ETag: '"big"' }, body: huge };
       return undefined;
     });
-    const [res] = await sc.sync();
-    proxy.on(undefined);
+    const [res] = await h.sc.sync();
+    h.proxy.on(undefined);
     const big = res!.errors.find((e) => e.item.endsWith('big.vcf'));
     expect(big?.message).toContain('limits.maxResponseBytes');
     expect(res!.errors).toHaveLength(1);
-    const names = (await exportExchange(sc.crm)).addresses.map((a) => a.lastName);
+    const names = (await exportExchange(h.sc.crm)).addresses.map((a) => a.lastName);
     expect(names).toContain('Klein');
     expect(names).not.toContain('Gross');
   });

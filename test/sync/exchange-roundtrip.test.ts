@@ -7,11 +7,11 @@ import fs from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { exportExchange, importExchange, parseExchangeText } from '../../src/providers/crm/exchange.js';
-import { SqlCrmProvider } from '../../src/providers/crm/index.js';
 import { StateStore } from '../../src/sync/state.js';
 import { Scenario } from '../helpers/scenario.js';
 import { smallCrm } from '../helpers/small-crm.js';
 import { tempHome } from '../helpers/cli.js';
+import { exportImportExport } from '../helpers/roundtrip.js';
 
 type Op =
   | { op: 'crm-note'; address: number; note: string }
@@ -40,23 +40,6 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ op: fc.constant('crm-delete-address' as const), address: fc.nat(4) }),
   fc.constant({ op: 'sync' as const }),
 );
-
-const strip = (doc: unknown) => JSON.parse(JSON.stringify(doc, (k, v: unknown) => (k === 'updatedAt' ? undefined : v))) as unknown;
-
-async function exportImportExport(crm: SqlCrmProvider): Promise<{ first: unknown; second: unknown }> {
-  const first = await exportExchange(crm);
-  const home = tempHome('sync-cli-roundtrip-');
-  const url = `${home}/crm.sqlite`;
-  await SqlCrmProvider.createTables({ dialect: 'sqlite', url });
-  const fresh = await SqlCrmProvider.open({ dialect: 'sqlite', url });
-  try {
-    await importExchange(fresh, parseExchangeText(JSON.stringify(first), 'export.json'), 'export.json');
-    return { first: strip(first), second: strip(await exportExchange(fresh)) };
-  } finally {
-    await fresh.close();
-    fs.rmSync(home, { recursive: true, force: true });
-  }
-}
 
 async function apply(s: Scenario, folders: { contacts: string; appointments: string }, op: Op, n: number): Promise<void> {
   const contacts = () => fs.readdirSync(folders.contacts).filter((f) => f.endsWith('.vcf')).sort();

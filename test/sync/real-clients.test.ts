@@ -3,12 +3,12 @@
 import fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { exportExchange, importExchange, parseExchangeText } from '../../src/providers/crm/exchange.js';
-import { SqlCrmProvider } from '../../src/providers/crm/index.js';
 import { StateStore } from '../../src/sync/state.js';
 import { buildStatus } from '../../src/daemon/status.js';
 import { Scenario } from '../helpers/scenario.js';
 import { smallCrm } from '../helpers/small-crm.js';
 import { tempHome } from '../helpers/cli.js';
+import { exportImportExport } from '../helpers/roundtrip.js';
 
 let sc: Scenario | undefined;
 afterEach(async () => {
@@ -30,24 +30,6 @@ async function reimport(s: Scenario, mutate: (x: ReturnType<typeof smallCrm>) =>
   const doc = smallCrm();
   mutate(doc);
   await importExchange(s.crm, parseExchangeText(JSON.stringify(doc), 'test'), 'test');
-}
-
-/** `crm export` → `crm import` into a fresh embedded CRM → `crm export`; change stamps aside. */
-async function roundTrip(crm: SqlCrmProvider): Promise<{ first: unknown; second: unknown }> {
-  const strip = (doc: Awaited<ReturnType<typeof exportExchange>>) =>
-    JSON.parse(JSON.stringify(doc, (k, v: unknown) => (k === 'updatedAt' ? undefined : v))) as unknown;
-  const first = await exportExchange(crm);
-  const home = tempHome('sync-cli-roundtrip-');
-  const url = `${home}/crm.sqlite`;
-  await SqlCrmProvider.createTables({ dialect: 'sqlite', url });
-  const fresh = await SqlCrmProvider.open({ dialect: 'sqlite', url });
-  try {
-    await importExchange(fresh, parseExchangeText(JSON.stringify(first), 'export.json'), 'export.json');
-    return { first: strip(first), second: strip(await exportExchange(fresh)) };
-  } finally {
-    await fresh.close();
-    fs.rmSync(home, { recursive: true, force: true });
-  }
 }
 
 /** A device writing straight into a vdir mailbox (for items Radicale refuses outright). */
@@ -207,7 +189,7 @@ describe('whatever the engine writes to the CRM can be exported and imported aga
     await s.syncOk();
     const a = await crmAddressByLastName(s, 'Mobil');
     expect(a.phones.map((p) => p.number)).toEqual(['', '', '+49 171 1234567']);
-    const { first, second } = await roundTrip(s.crm);
+    const { first, second } = await exportImportExport(s.crm);
     expect(second).toEqual(first);
   });
 
@@ -218,7 +200,7 @@ describe('whatever the engine writes to the CRM can be exported and imported aga
     await s.syncOk();
     const ev = (await (await s.device('mmueller')).find('appointments', 'Besichtigung'))!;
     expect(unfold(ev.data)).not.toContain('Weiß');
-    const { first, second } = await roundTrip(s.crm);
+    const { first, second } = await exportImportExport(s.crm);
     expect(second).toEqual(first);
     // A file that deletes an address and still lists the link is accepted; the link is dropped.
     const doc = smallCrm();
