@@ -167,8 +167,12 @@ export interface StateStore {
   /** R24 across processes (and, on a shared store, across hosts). Throws MailboxLockedError when held. */
   lease(user: string): Promise<MailboxLease>;
 
-  /** The key of the per-field hashes (R20): created once, shared by every process of the store. */
-  fieldHashKey(): Promise<string>;
+  /**
+   * The key of the per-field hashes (R20): created once, shared by every process of the store.
+   * `adopt`: when the store has no key yet, keep this one instead of a new random key (moving a
+   * state from one store to another keeps its hashes valid); a store that has a key keeps it.
+   */
+  fieldHashKey(adopt?: string): Promise<string>;
 
   close(): Promise<void>;
 }
