@@ -56,6 +56,18 @@ export const configSchema = z
       })
       .default({ dialect: 'sqlite', overlapSeconds: 120 })
       .describe('Where the CRM is'),
+    state: z
+      .strictObject({
+        kind: z.enum(['sqlite', 'postgres']).default('sqlite').describe('Where the sync state lives: the embedded SQLite file, or PostgreSQL (shared by a cluster)'),
+        url: z.string().optional().describe('postgres://user@host:5432/db of the state (kind postgres); the password is kept out of config.json'),
+        schema: z
+          .string()
+          .regex(/^[a-z_][a-z0-9_]{0,62}$/)
+          .default('sync_cli')
+          .describe('PostgreSQL schema that holds the state tables'),
+      })
+      .default({ kind: 'sqlite', schema: 'sync_cli' })
+      .describe('The state store (docs/scale-out.md)'),
     sync: z
       .strictObject({
         conflict: conflictPolicy.default('crm-wins'),
