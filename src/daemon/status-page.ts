@@ -51,6 +51,8 @@ export interface StatusPageMailbox {
   /** Items whose last write failed and that are retried on the next sync. */
   itemErrors: number;
   nextRun: string | null;
+  /** A hard failure (auth, configuration…): not retried until its settings change; lastError says the fix. */
+  held?: boolean;
 }
 
 export interface StatusPageDocument {
