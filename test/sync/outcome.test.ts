@@ -1,6 +1,6 @@
 // D63: every typed error a mailbox run can stop with, classified into the outcome the scheduler,
 // the exit code of `run --once` and status read; and which errors stop a mailbox mid-plan.
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, CrmNotFoundError, CrmUnavailableError, CrmVersionConflictError, InputError, MassDeleteGuardError, SyncCliError, UsageError } from '../../src/errors.js';
 import {
   AccessDeniedError,
@@ -19,6 +19,9 @@ import {
   UidConflictError,
 } from '../../src/providers/dav/errors.js';
 import { MailboxLockedError } from '../../src/sync/lock.js';
+import { StateStore } from '../../src/sync/state.js';
+import { startHostileProxy, type HostileProxy } from '../helpers/hostile-proxy.js';
+import { Scenario } from '../helpers/scenario.js';
 import { classifyMailboxError, exitCodeOf, finishedOutcome, outcomeJson, stopsTheMailbox, type MailboxOutcome } from '../../src/sync/outcome.js';
 
 const url = 'https://alice:geheim@dav.example.com/dav/alice/contacts/?token=abc';
@@ -122,5 +125,71 @@ describe('D63: exit codes of run --once follow the outcomes', () => {
   it('a finished run is ok or items-failed', () => {
     expect(finishedOutcome(0)).toEqual({ kind: 'ok' });
     expect(finishedOutcome(3)).toEqual({ kind: 'items-failed', items: 3 });
+  });
+});
+
+describe('R22 R23 D63: the mailbox server dies in the middle of a plan of ~50 writes', () => {
+  let sc: Scenario;
+  let proxy: HostileProxy;
+  beforeAll(async () => {
+    sc = await Scenario.create({ logins: ['mmueller'] });
+    proxy = await startHostileProxy(sc.server.url);
+    sc.setConfig((c) => {
+      c.mailboxes[0]!.url = proxy.url + '/';
+      c.dav.retries = 1;
+      c.dav.timeoutMs = 3000;
+    });
+    await sc.syncOk();
+  }, 60_000);
+  afterAll(async () => {
+    await proxy?.stop();
+    await sc?.stop();
+  });
+
+  it('one mailbox error, no per-item retry rows, tokens unchanged; the next sync after the server is back writes everything once', async () => {
+    const user = await sc.userId('mmueller');
+    const { id: _id, version: _v, updatedAt: _u, ...base } = (await sc.crm.getAddresses(['a1']))[0]!;
+    for (let i = 0; i < 50; i++) await sc.crm.createAddress({ ...base, company: `Ausfall ${i} GmbH`, lastName: `Ausfall${i}`, phones: [], tags: ['MM'] });
+    const tokensBefore = (() => {
+      const st = new StateStore(sc.paths.stateDb);
+      try {
+        return st.getCollections(user);
+      } finally {
+        st.close();
+      }
+    })();
+
+    let puts = 0;
+    let down = false;
+    proxy.on((r) => {
+      if (!down && r.method === 'PUT' && ++puts > 10) down = true; // ten writes went through
+      return down ? { status: 200, body: (res) => res.socket?.destroy() } : undefined;
+    });
+    const [res] = await sc.sync();
+    expect(res!.state).toBe('failed');
+    expect(res!.outcome.kind).toBe('soft');
+    expect(res!.error).toMatch(/cannot reach the mailbox server/);
+    expect(res!.errors).toEqual([]); // one mailbox error, not one per item
+    const st = new StateStore(sc.paths.stateDb);
+    try {
+      for (const side of ['crm', 'device', 'import'] as const) expect([...st.listRetries(user, side).keys()], side).toEqual([]);
+      expect(st.getCollections(user)).toEqual(tokensBefore); // tokens do not move for a stopped run
+      expect(st.getStatus(user).lastError).toMatch(/cannot reach the mailbox server/);
+    } finally {
+      st.close();
+    }
+
+    proxy.on(undefined); // the server is back
+    const dev = await sc.device('mmueller');
+    const written = (await dev.list('contacts')).filter((c) => c.data.includes('Ausfall')).length;
+    expect(written).toBeGreaterThanOrEqual(1); // what was written before the outage is kept
+    expect(written).toBeLessThan(50);
+    const [again] = await sc.syncOk();
+    expect(again!.created).toBe(50 - written);
+    const contacts = await dev.list('contacts');
+    const uids = contacts.map((c) => /^UID:(.*)$/m.exec(c.data)?.[1]?.trim());
+    expect(new Set(uids).size).toBe(uids.length); // nothing duplicated
+    expect(contacts.filter((c) => c.data.includes('Ausfall')).length).toBe(50); // nothing lost
+    for (const r of await sc.syncOk({ full: true })) expect(r).toMatchObject({ created: 0, updated: 0, deleted: 0, crmUpdates: 0 });
   });
 });
