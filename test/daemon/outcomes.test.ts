@@ -55,13 +55,13 @@ describe('D63: the scheduler follows the typed outcome', () => {
   });
 
   it('R25 D63: a rejected password is not retried (no next run, the fix in lastError) until the password is changed; then it syncs', async () => {
-    const s = await setup({ intervalSeconds: 2, retrySeconds: 1, maxBackoffSeconds: 2 });
+    const s = await setup({ intervalSeconds: 10, retrySeconds: 1, maxBackoffSeconds: 10 });
     const mailbox = s.config().mailboxes[0]!;
     await storeMailboxPassword(mailbox, 'falsch-1234', s.paths);
     const d = start(s);
     const failed = await waitForStates(s.home, (st) => mm(st)?.state === 'failed', 20_000);
     expect(mm(failed)!.lastError).toMatch(/rejected the credentials.*fix: .*users passwd/);
-    await sleep(5000); // more than two intervals and many backoffs
+    await sleep(4000); // several backoffs of 1 s
     const held = statusJson(s.home);
     expect(mm(held)!.nextRun).toBeNull();
     expect(d.logs().filter((l) => /^sync of mmueller failed/.test(l.message))).toHaveLength(1);
@@ -73,7 +73,9 @@ describe('D63: the scheduler follows the typed outcome', () => {
     await sleep(1000);
     expect(d.logs().filter((l) => /^sync of mmueller failed/.test(l.message))).toHaveLength(1);
 
-    await storeMailboxPassword(mailbox, s.passwords.mmueller!, s.paths); // `users passwd` does this
+    // `users passwd` only changes the credential store: the held mailbox's check, once per
+    // interval, notices it without any config edit.
+    await storeMailboxPassword(mailbox, s.passwords.mmueller!, s.paths);
     await waitForStates(s.home, (st) => mm(st)?.state === 'success', 15_000);
     expect(mm(statusJson(s.home))!.nextRun).not.toBeNull();
     expect(d.output()).not.toContain('falsch-1234');
