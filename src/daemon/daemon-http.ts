@@ -1,28 +1,17 @@
 // The daemon's loopback HTTP endpoint: status page (with its token), /healthz, /metrics and the
 // webhook. Off unless daemon.httpPort is set. A secret or token that cannot be loaded switches
 // only its part off, with the reason and the fix in the log.
-import type { Paths } from '../config/paths.js';
-import type { Config } from '../config/schema.js';
 import type { SyncCliError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
-import type { StateStore } from '../sync/state.js';
-import type { CrmUsersCache } from './crm-users.js';
 import { startDaemonHttpServer, type DaemonHttpServer } from './http-server.js';
-import type { DaemonMetrics } from './metrics.js';
+import type { DaemonParts } from './parts.js';
 import type { Scheduler } from './scheduler.js';
 import { loadStatusToken, type StatusPageHandlers } from './status-page.js';
 import { loadWebhookSecret, type WebhookPayload } from './webhook.js';
 
-export interface DaemonHttpDeps {
-  paths: Paths;
-  logger: Logger;
-  state: StateStore;
-  metrics: DaemonMetrics;
-  users: CrmUsersCache;
+export interface DaemonHttpDeps extends Omit<DaemonParts, 'crm'> {
   scheduler: Scheduler;
-  env: NodeJS.ProcessEnv;
   startedAt: number;
-  config(): Config;
   stopping(): boolean;
   onWebhook(p: WebhookPayload): Promise<string[]>;
 }

@@ -1,7 +1,9 @@
-// The long-running service: one per --home. Schedules every assigned mailbox (interval,
-// stagger, bounded concurrency, backoff), reacts to pushed CRM changes (change feed, PostgreSQL
-// NOTIFY, webhook), follows config.json edits, purges old state, reports to systemd and over
-// the loopback HTTP endpoint, and stops cleanly on SIGTERM/SIGINT.
+// The long-running service: one per --home. runDaemon wires the parts and owns the lifecycle
+// (start, config reloads, shutdown); each responsibility lives in its own module: when mailboxes
+// run (scheduler.ts, from the typed outcome of each run, D63), one run (mailbox-runner.ts), the
+// CRM's user list (crm-users.ts, D66), pushed CRM changes (push-sources.ts: change feed,
+// PostgreSQL NOTIFY, webhook), the loopback HTTP endpoint (daemon-http.ts), config.json edits
+// (config-watch.ts), old state (retention.ts) and systemd (sd-notify.ts).
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Paths } from '../config/paths.js';
@@ -17,6 +19,7 @@ import { CrmUsersCache } from './crm-users.js';
 import { startDaemonHttp } from './daemon-http.js';
 import type { DaemonHttpServer } from './http-server.js';
 import { MailboxRunner } from './mailbox-runner.js';
+import type { DaemonParts } from './parts.js';
 import { DaemonMetrics } from './metrics.js';
 import { PushSources } from './push-sources.js';
 import { purgeStaleState } from './retention.js';
@@ -117,11 +120,11 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   let config = opts.config;
   let shuttingDown = false;
   const startedAt = Date.now();
-  const currentConfig = () => config;
   const intervalOf = (m: MailboxConfig) => m.intervalSeconds ?? opts.intervalSeconds ?? config.daemon.intervalSeconds;
 
   const users = new CrmUsersCache(crm, () => (opts.intervalSeconds ?? config.daemon.intervalSeconds) * 1000);
-  const runner = new MailboxRunner({ paths, logger, crm, state, metrics, users, env, config: currentConfig, engine: opts.engine });
+  const parts: DaemonParts = { paths, logger, crm, state, metrics, users, env, config: () => config };
+  const runner = new MailboxRunner({ ...parts, engine: opts.engine });
   const scheduler = new Scheduler({
     concurrency: config.sync.mailboxConcurrency,
     retrySeconds: config.daemon.retrySeconds,
@@ -131,7 +134,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     changedSinceHold: (user) => runner.changedSinceHold(user),
     onNextRun: (user, at) => state.setStatus(user, { nextRun: at?.toISOString() ?? null }),
   });
-  const push = new PushSources({ paths, logger, crm, state, metrics, users, scheduler, env, config: currentConfig });
+  const push = new PushSources({ ...parts, scheduler });
 
   const applyConfig = (next: Config, why: string) => {
     if (JSON.stringify(next.crm) !== JSON.stringify(config.crm)) {
@@ -173,7 +176,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     cleanups.push(() => clearInterval(retention));
     push.start();
     cleanups.push(() => push.close());
-    http = await startDaemonHttp({ paths, logger, state, metrics, users, scheduler, env, startedAt, config: currentConfig, stopping: () => shuttingDown, onWebhook: push.onWebhook });
+    http = await startDaemonHttp({ ...parts, scheduler, startedAt, stopping: () => shuttingDown, onWebhook: push.onWebhook });
     configWatcher = watchConfig(paths.configFile, logger, applyConfig);
     scheduler.start();
     notifier.ready();

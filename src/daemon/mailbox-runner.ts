@@ -3,27 +3,15 @@
 // failure it remembers a fingerprint of the mailbox's settings and password, so the scheduler's
 // cheap check can tell "fixed" from "unchanged" without sending anything to the server.
 import crypto from 'node:crypto';
-import type { Paths } from '../config/paths.js';
-import type { Config, MailboxConfig } from '../config/schema.js';
+import type { MailboxConfig } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
-import type { CrmProvider } from '../providers/crm/model.js';
 import { getMailboxPassword } from '../secrets/index.js';
 import { syncMailbox, type EngineDeps, type SyncEvent } from '../sync/engine.js';
 import { redactString } from '../log/redact.js';
 import type { MailboxOutcome } from '../sync/outcome.js';
-import type { StateStore } from '../sync/state.js';
-import type { CrmUsersCache } from './crm-users.js';
-import type { DaemonMetrics } from './metrics.js';
+import type { DaemonParts } from './parts.js';
 
-export interface MailboxRunnerDeps {
-  paths: Paths;
-  logger: Logger;
-  crm: CrmProvider;
-  state: StateStore;
-  metrics: DaemonMetrics;
-  users: CrmUsersCache;
-  env: NodeJS.ProcessEnv;
-  config(): Config;
+export interface MailboxRunnerDeps extends DaemonParts {
   engine?: Pick<EngineDeps, 'openMailbox'>;
 }
 

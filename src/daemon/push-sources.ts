@@ -1,30 +1,16 @@
 // Push from the CRM side: the change feed polled every daemon.pushPollMs, PostgreSQL NOTIFY that
 // makes the next check happen at once, and the signed webhook. Each turns changed records into
 // the mailboxes they concern (affected.ts) and triggers those in the scheduler.
-import type { Paths } from '../config/paths.js';
-import type { Config } from '../config/schema.js';
-import type { Logger } from '../log/logger.js';
-import type { CrmProvider } from '../providers/crm/model.js';
-import type { StateStore } from '../sync/state.js';
 import { affectedUsers, type ChangedRecord } from './affected.js';
 import { CrmFeedWatcher } from './crm-feed.js';
-import type { CrmUsersCache } from './crm-users.js';
 import { UnknownWebhookTargetError } from './http-server.js';
-import type { DaemonMetrics } from './metrics.js';
+import type { DaemonParts } from './parts.js';
 import { listenForCrmNotifications, type PgListener } from './pg-listen.js';
 import type { Scheduler } from './scheduler.js';
 import type { WebhookPayload } from './webhook.js';
 
-export interface PushDeps {
-  paths: Paths;
-  logger: Logger;
-  crm: CrmProvider;
-  state: StateStore;
-  metrics: DaemonMetrics;
-  users: CrmUsersCache;
+export interface PushDeps extends DaemonParts {
   scheduler: Scheduler;
-  env: NodeJS.ProcessEnv;
-  config(): Config;
 }
 
 export class PushSources {
