@@ -84,8 +84,9 @@ export class MailboxRunner {
       secret = `unreadable: ${(err as Error).message}`;
     }
     const config = this.deps.config();
-    // The CRM user's record and the global settings of a mailbox count too (limits, sync policy).
-    const relevant = { m, sync: config.sync, limits: config.limits, dav: config.dav };
+    // The global settings of a mailbox count too (limits, sync policy), and a success of another
+    // process (`run --once --force-delete` after R21's guard) releases the hold as well.
+    const relevant = { m, sync: config.sync, limits: config.limits, dav: config.dav, lastSuccess: this.deps.state.getStatus(m.user).lastSuccess };
     return crypto.createHash('sha256').update(JSON.stringify(relevant)).update('\0').update(secret).digest('hex');
   }
 }

@@ -193,3 +193,27 @@ describe('R22 R23 D63: the mailbox server dies in the middle of a plan of ~50 wr
     for (const r of await sc.syncOk({ full: true })) expect(r).toMatchObject({ created: 0, updated: 0, deleted: 0, crmUpdates: 0 });
   });
 });
+
+describe('D66 (#16): run --once reads the CRM user list once', () => {
+  let sc: Scenario;
+  beforeAll(async () => {
+    sc = await Scenario.create();
+  }, 60_000);
+  afterAll(async () => {
+    await sc?.stop();
+  });
+
+  it('two mailboxes, one read of the user list (not one to choose and one more per run)', async () => {
+    let reads = 0;
+    const crm = new Proxy(sc.crm, {
+      get(target, prop, receiver) {
+        if (prop === 'listUsers') return () => (reads++, target.listUsers());
+        const v = Reflect.get(target, prop, receiver) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    const results = await sc.sync({}, { crm });
+    expect(results.map((r) => r.outcome)).toEqual([{ kind: 'ok' }, { kind: 'ok' }]);
+    expect(reads).toBe(1);
+  });
+});
