@@ -146,18 +146,19 @@ describe('R22 R23 D63: the mailbox server dies in the middle of a plan of ~50 wr
     await sc?.stop();
   });
 
-  it('one mailbox error, no per-item retry rows, tokens unchanged; the next sync after the server is back writes everything once', async () => {
+  it('one mailbox error, no per-item retry rows, tokens and cursors unchanged; the next sync after the server is back writes everything once', async () => {
     const user = await sc.userId('mmueller');
     const { id: _id, version: _v, updatedAt: _u, ...base } = (await sc.crm.getAddresses(['a1']))[0]!;
     for (let i = 0; i < 50; i++) await sc.crm.createAddress({ ...base, company: `Ausfall ${i} GmbH`, lastName: `Ausfall${i}`, phones: [], tags: ['MM'] });
-    const tokensBefore = (() => {
+    const moved = () => {
       const st = new StateStore(sc.paths.stateDb);
       try {
-        return st.getCollections(user);
+        return { tokens: st.getCollections(user), cursors: st.getCursors(user) };
       } finally {
         st.close();
       }
-    })();
+    };
+    const before = moved();
 
     let puts = 0;
     let down = false;
@@ -173,12 +174,13 @@ describe('R22 R23 D63: the mailbox server dies in the middle of a plan of ~50 wr
     const st = new StateStore(sc.paths.stateDb);
     try {
       for (const side of ['crm', 'device', 'import'] as const) expect([...st.listRetries(user, side).keys()], side).toEqual([]);
-      expect(st.getCollections(user)).toEqual(tokensBefore); // tokens do not move for a stopped run
+
       expect(st.getStatus(user).lastError).toMatch(/cannot reach the mailbox server/);
     } finally {
       st.close();
     }
 
+    expect(moved()).toEqual(before); // neither tokens nor CRM cursors move for a stopped run
     proxy.on(undefined); // the server is back
     const dev = await sc.device('mmueller');
     const written = (await dev.list('contacts')).filter((c) => c.data.includes('Ausfall')).length;
