@@ -259,8 +259,10 @@ export async function syncMailbox(deps: EngineDeps, m: MailboxConfig, u: CrmUser
       // R21: stop before deleting anything; nothing of this plan is carried out.
       const what = plan.blocked.map((b) => `${b.deletes} of ${b.total} ${b.collection} on the ${b.side === 'crm' ? 'CRM side (tag removals)' : 'device'}`).join(', ');
       result.blocked = plan.blocked;
-      throw new MassDeleteGuardError(`this sync would delete ${what} — more than ${settings.maxDeletePercent} %; nothing was changed`,
-        `if that is intended, run \`sync-cli run --once --user ${u.login} --force-delete\``);
+      throw new MassDeleteGuardError(
+        `this sync would delete ${what} — more than ${settings.maxDeletePercent} %; nothing was changed`,
+        `if that is intended, run \`sync-cli run --once --user ${u.login} --force-delete\``,
+      );
     }
 
     emit('writing');
