@@ -241,7 +241,7 @@ const STATUS_JS = `'use strict';
       var errors = m.lastError && m.state === 'failed' ? m.lastError : '';
       if (m.itemErrors) errors = (errors ? errors + ' — ' : '') + m.itemErrors + ' item(s) failed, retried next sync';
       tr.appendChild(el('td', errors || '—', errors ? 'error' : undefined));
-      tr.appendChild(el('td', ago(m.nextRun, now)));
+      tr.appendChild(el('td', m.held ? 'when fixed (see the error)' : ago(m.nextRun, now)));
       var td = el('td');
       var b = el('button', m.state === 'failed' ? 'Retry' : 'Sync now');
       b.type = 'button';
