@@ -73,3 +73,10 @@ export class NotImplementedError extends SyncCliError {
     super(`'${command}' is not implemented yet`, { exitCode: 2 });
   }
 }
+
+/** R21: the plan would delete more than sync.maxDeletePercent; nothing was written. A human confirms with --force-delete. */
+export class MassDeleteGuardError extends SyncCliError {
+  constructor(message: string, remedy: string) {
+    super(message, { exitCode: 1, remedy });
+  }
+}

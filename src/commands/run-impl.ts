@@ -1,6 +1,7 @@
 // The body of `run --once`, loaded only when the command runs.
 import type { Context } from '../context.js';
 import { runOnce, type MailboxResult, type RunOptions, type SyncEvent } from '../sync/engine.js';
+import { exitCodeOf, outcomeJson } from '../sync/outcome.js';
 import { StateStore } from '../sync/state.js';
 
 export function resultJson(results: MailboxResult[]) {
@@ -16,6 +17,7 @@ export function resultJson(results: MailboxResult[]) {
       crmUpdates: r.crmUpdates,
       conflicts: r.conflicts,
       errors: [...(r.error ? [{ item: 'mailbox', message: r.error }] : []), ...r.errors],
+      outcome: outcomeJson(r.outcome),
       ...(r.attention?.length ? { attention: r.attention } : {}),
       durationMs: r.durationMs,
       ...(r.plan ? { plan: r.plan } : {}),
@@ -77,13 +79,14 @@ export async function runSyncCommand(ctx: Context, opts: RunOptions): Promise<nu
       }
       if (results.length) for (const l of summaryTable(results)) ctx.out.line(l);
       for (const r of results) {
-        if (r.error) ctx.out.line(`${r.login}: ${r.error}`);
+        if (r.error) ctx.out.line(`${r.login}: ${r.outcome.kind === 'hard' ? 'needs you: ' : ''}${r.error}`);
         for (const e of r.errors.slice(0, 20)) ctx.out.line(`${r.login}: ${e.item}: ${e.message}`);
         if (r.errors.length > 20) ctx.out.line(`${r.login}: … and ${r.errors.length - 20} more errors`);
         for (const a of (r.attention ?? []).slice(0, 20)) ctx.out.line(`${r.login}: needs attention: ${a.item}: ${a.message}`);
       }
     }
-    return results.every((r) => r.state === 'success') ? 0 : 1;
+    // Exit codes follow the outcomes (docs/cli.md): 2 when a mailbox needs its settings fixed.
+    return exitCodeOf(results.map((r) => r.outcome));
   } finally {
     render?.stop();
     state.close();

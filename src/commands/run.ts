@@ -23,8 +23,11 @@ export function registerRunCommand(program: Command, run: ActionRunner): void {
     .addHelpText(
       'after',
       `
-Exit codes: 0 everything synced, 1 an item or mailbox failed, 2 bad usage or configuration.
---json prints { "mailboxes": [ { "user", "state", "created", "updated", "deleted", "crmUpdates", "conflicts", "errors": [ { "item", "message" } ] } ] }.
+Exit codes: 0 everything synced; 1 an item or mailbox failed (retried next run: server down, rate
+limited, item refused) or another process was syncing a mailbox; 2 bad usage or configuration,
+including a mailbox whose login or settings are wrong (the message names the mailbox and the fix).
+--json prints { "mailboxes": [ { "user", "state", "created", "updated", "deleted", "crmUpdates", "conflicts",
+"errors": [ { "item", "message" } ], "outcome": { "kind", "reason"?, "retryAfterSeconds"?, "remedy"? } } ] }.
 
 Examples:
   sync-cli run --once

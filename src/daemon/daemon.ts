@@ -1,28 +1,30 @@
-// The long-running service: one per --home. Schedules every assigned mailbox (interval,
-// stagger, bounded concurrency, backoff), reacts to pushed CRM changes (change feed, PostgreSQL
-// NOTIFY, webhook), follows config.json edits, purges old state, reports to systemd and over
-// the loopback HTTP endpoint, and stops cleanly on SIGTERM/SIGINT.
+// The long-running service: one per --home. runDaemon wires the parts and owns the lifecycle
+// (start, config reloads, shutdown); each responsibility lives in its own module: when mailboxes
+// run (scheduler.ts, from the typed outcome of each run, D63), one run (mailbox-runner.ts), the
+// CRM's user list (crm-users.ts, D66), pushed CRM changes (push-sources.ts: change feed,
+// PostgreSQL NOTIFY, webhook), the loopback HTTP endpoint (daemon-http.ts), config.json edits
+// (config-watch.ts), old state (retention.ts) and systemd (sd-notify.ts).
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Paths } from '../config/paths.js';
 import type { Config, MailboxConfig } from '../config/schema.js';
 import { SyncCliError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
-import type { CrmProvider, CrmUser } from '../providers/crm/model.js';
-import { syncMailbox, type EngineDeps, type SyncEvent } from '../sync/engine.js';
+import type { CrmProvider } from '../providers/crm/model.js';
+import type { EngineDeps } from '../sync/engine.js';
 import { acquireLock, MailboxLockedError, type Lock } from '../sync/lock.js';
 import { StateStore } from '../sync/state.js';
-import { affectedUsers, type ChangedRecord } from './affected.js';
 import { watchConfig, type ConfigWatcher } from './config-watch.js';
-import { CrmFeedWatcher } from './crm-feed.js';
-import { startDaemonHttpServer, UnknownWebhookTargetError, type DaemonHttpServer } from './http-server.js';
+import { CrmUsersCache } from './crm-users.js';
+import { startDaemonHttp } from './daemon-http.js';
+import type { DaemonHttpServer } from './http-server.js';
+import { MailboxRunner } from './mailbox-runner.js';
+import type { DaemonParts } from './parts.js';
 import { DaemonMetrics } from './metrics.js';
-import { listenForCrmNotifications, type PgListener } from './pg-listen.js';
+import { PushSources } from './push-sources.js';
 import { purgeStaleState } from './retention.js';
-import { Scheduler, type RunOutcome, type ScheduledMailbox } from './scheduler.js';
+import { Scheduler, type ScheduledMailbox } from './scheduler.js';
 import { createServiceNotifier } from './sd-notify.js';
-import { loadStatusToken, type StatusPageHandlers } from './status-page.js';
-import { loadWebhookSecret, type WebhookPayload } from './webhook.js';
 
 export const DAEMON_LOCK_NAME = 'daemon';
 
@@ -93,6 +95,21 @@ export function runningDaemonPid(paths: Paths): number | null {
   }
 }
 
+/** Scheduled mailboxes of a config: users the CRM does not know are logged and left out. */
+function scheduledMailboxes(config: Config, users: CrmUsersCache, intervalOf: (m: MailboxConfig) => number, logger: Logger): ScheduledMailbox[] {
+  const out: ScheduledMailbox[] = [];
+  const known = new Map(users.list().map((u) => [u.id, u]));
+  for (const m of config.mailboxes) {
+    const u = known.get(m.user);
+    if (!u) {
+      logger.error(`config.json assigns a mailbox to CRM user ${m.user}, who does not exist in the CRM; skipped (fix: \`sync-cli users unassign ${m.user}\`)`);
+      continue;
+    }
+    out.push({ user: u.id, login: u.login, intervalSeconds: intervalOf(m) });
+  }
+  return out;
+}
+
 export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const { paths, logger, crm } = opts;
   const env = opts.env ?? process.env;
@@ -101,122 +118,23 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const metrics = new DaemonMetrics();
   const notifier = createServiceNotifier(logger, env);
   let config = opts.config;
-  let users: CrmUser[] = [];
   let shuttingDown = false;
   const startedAt = Date.now();
-  const cleanups: (() => unknown)[] = [];
-
   const intervalOf = (m: MailboxConfig) => m.intervalSeconds ?? opts.intervalSeconds ?? config.daemon.intervalSeconds;
-  const loginOf = (id: string) => users.find((u) => u.id === id)?.login ?? id;
 
-  const refreshUsers = async () => {
-    users = await crm.listUsers();
-    return users;
-  };
-
-  const scheduledMailboxes = (): ScheduledMailbox[] => {
-    const out: ScheduledMailbox[] = [];
-    for (const m of config.mailboxes) {
-      const u = users.find((x) => x.id === m.user);
-      if (!u) {
-        logger.error(`config.json assigns a mailbox to CRM user ${m.user}, who does not exist in the CRM; skipped (fix: \`sync-cli users unassign ${m.user}\`)`);
-        continue;
-      }
-      out.push({ user: u.id, login: u.login, intervalSeconds: intervalOf(m) });
-    }
-    return out;
-  };
-
-  const onEvent = (e: SyncEvent) => {
-    if (e.type === 'phase') logger.debug(`${e.user}: ${e.phase}`);
-    if (e.type === 'mailbox-done') {
-      const r = e.result;
-      const meta = { user: r.login, state: r.state, created: r.created, updated: r.updated, deleted: r.deleted, crmUpdates: r.crmUpdates, conflicts: r.conflicts, errors: r.errors.length, durationMs: r.durationMs };
-      if (r.state === 'success') logger.info(`synced ${r.login}`, meta);
-      else logger.warn(`sync of ${r.login} failed: ${r.error ?? `${r.errors.length} item(s) failed; first: ${r.errors[0]?.item}: ${r.errors[0]?.message}`}`, meta);
-    }
-  };
-
-  const runMailbox = async (userId: string, reason: string): Promise<RunOutcome> => {
-    const m = config.mailboxes.find((x) => x.user === userId);
-    if (!m) return 'success'; // unassigned meanwhile; the scheduler drops it
-    let all: CrmUser[];
-    try {
-      all = await refreshUsers();
-    } catch (err) {
-      const message = `the CRM is unreachable: ${(err as Error).message}`;
-      state.setStatus(userId, { state: 'failed', lastError: message, finishedAt: new Date().toISOString() });
-      logger.warn(`sync of ${loginOf(userId)} not started: ${message}`);
-      return 'failed';
-    }
-    const u = all.find((x) => x.id === userId);
-    if (!u) {
-      state.setStatus(userId, { state: 'failed', lastError: `CRM user ${userId} no longer exists`, finishedAt: new Date().toISOString() });
-      return 'failed';
-    }
-    logger.debug(`sync ${u.login} (${reason})`);
-    const result = await syncMailbox({ config, paths, crm, state, logger, env, onEvent, ...opts.engine }, m, u, all, {});
-    metrics.record(result);
-    if (result.state === 'failed' && result.error && /being synced by another sync-cli process/.test(result.error)) return 'busy';
-    return result.state;
-  };
-
+  const users = new CrmUsersCache(crm, () => (opts.intervalSeconds ?? config.daemon.intervalSeconds) * 1000);
+  const parts: DaemonParts = { paths, logger, crm, state, metrics, users, env, config: () => config };
+  const runner = new MailboxRunner({ ...parts, engine: opts.engine });
   const scheduler = new Scheduler({
     concurrency: config.sync.mailboxConcurrency,
     retrySeconds: config.daemon.retrySeconds,
     maxBackoffSeconds: config.daemon.maxBackoffSeconds,
     staggerSeconds: MAX_STAGGER_SECONDS,
-    runMailbox,
-    onNextRun: (user, at) => state.setStatus(user, { nextRun: at.toISOString() }),
+    runMailbox: (user, reason) => runner.run(user, reason),
+    changedSinceHold: (user) => runner.changedSinceHold(user),
+    onNextRun: (user, at) => state.setStatus(user, { nextRun: at?.toISOString() ?? null }),
   });
-
-  // --- push: which mailboxes a set of changed records concerns ---
-  const pushChanges = (changes: ChangedRecord[], source: string) => {
-    if (!changes.length) return [];
-    const hit = scheduler.trigger(affectedUsers(changes, config, users, state), `${source}: ${changes.length} change(s)`);
-    if (hit.length) {
-      metrics.pushes.inc({ source });
-      logger.info(`CRM change (${source}) → syncing ${hit.map(loginOf).join(', ')}`);
-    }
-    return hit;
-  };
-  const feed = new CrmFeedWatcher(crm);
-  let feedFailing = false;
-  const checkFeed = async (source: string) => {
-    try {
-      const changes = await feed.check();
-      if (feedFailing) logger.info('CRM change feed readable again');
-      feedFailing = false;
-      pushChanges(changes, source);
-    } catch (err) {
-      if (!feedFailing) logger.warn(`cannot read the CRM change feed (${(err as Error).message}); pushed changes wait for the interval sync`);
-      feedFailing = true;
-    }
-  };
-
-  const onWebhook = async (p: WebhookPayload): Promise<string[]> => {
-    const all = await refreshUsers();
-    const targets = new Set<string>();
-    for (const want of p.users ?? []) {
-      const u = all.find((x) => x.login === want || x.id === want);
-      if (!u) throw new UnknownWebhookTargetError(`unknown CRM user '${want}' in "users"`);
-      if (!config.mailboxes.some((m) => m.user === u.id)) throw new UnknownWebhookTargetError(`CRM user '${want}' has no mailbox assigned`);
-      targets.add(u.id);
-    }
-    const changes: ChangedRecord[] = [];
-    if (p.addresses?.length) {
-      const found = new Map((await crm.getAddresses(p.addresses)).map((a) => [a.id, a]));
-      for (const id of p.addresses) changes.push({ kind: 'address', id, record: found.get(id) });
-    }
-    if (p.activities?.length) {
-      const found = new Map((await crm.getActivities(p.activities)).map((a) => [a.id, a]));
-      for (const id of p.activities) changes.push({ kind: 'activity', id, record: found.get(id) });
-    }
-    for (const u of affectedUsers(changes, config, all, state)) targets.add(u);
-    // Nothing named: the CRM only says "something changed" — every mailbox checks.
-    if (!p.users?.length && !p.addresses?.length && !p.activities?.length) for (const m of config.mailboxes) targets.add(m.user);
-    return scheduler.trigger(targets, 'webhook').map(loginOf);
-  };
+  const push = new PushSources({ ...parts, scheduler });
 
   const applyConfig = (next: Config, why: string) => {
     if (JSON.stringify(next.crm) !== JSON.stringify(config.crm)) {
@@ -224,109 +142,41 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     }
     const before = new Set(config.mailboxes.map((m) => m.user));
     config = next;
-    void refreshUsers()
-      .catch(() => users)
+    void users
+      .refresh()
+      .catch(() => undefined)
       .then(() => {
-        const { added, removed } = scheduler.setMailboxes(scheduledMailboxes());
-        for (const u of removed) metrics.forget(loginOf(u));
+        const { added, removed } = scheduler.setMailboxes(scheduledMailboxes(config, users, intervalOf, logger));
+        for (const u of removed) {
+          metrics.forget(users.loginOf(u));
+          runner.forget(u);
+        }
         metrics.mailboxes.set(config.mailboxes.length);
+        // Held mailboxes (hard failures) check whether this edit fixed them (D63).
+        const rechecked = scheduler.rearm(undefined, why);
         const changed = added.length || removed.length || [...before].some((u) => !config.mailboxes.some((m) => m.user === u));
-        logger.info(`${why}: configuration reloaded` + (changed ? ` (added ${added.map(loginOf).join(', ') || 'none'}; removed ${removed.map(loginOf).join(', ') || 'none'})` : ''));
+        logger.info(
+          `${why}: configuration reloaded` +
+            (changed ? ` (added ${added.map((u) => users.loginOf(u)).join(', ') || 'none'}; removed ${removed.map((u) => users.loginOf(u)).join(', ') || 'none'})` : '') +
+            (rechecked.length ? `; checking ${rechecked.map((u) => users.loginOf(u)).join(', ')} again` : ''),
+        );
       });
   };
 
+  const cleanups: (() => unknown)[] = [];
   let http: DaemonHttpServer | undefined;
-  let pg: PgListener | undefined;
   let configWatcher: ConfigWatcher | undefined;
   try {
-    await refreshUsers();
-    await feed.init();
-    scheduler.setMailboxes(scheduledMailboxes());
+    await users.refresh();
+    await push.init();
+    scheduler.setMailboxes(scheduledMailboxes(config, users, intervalOf, logger));
     metrics.mailboxes.set(config.mailboxes.length);
     purgeStaleState(state, config, logger);
     const retention = setInterval(() => purgeStaleState(state, config, logger), RETENTION_EVERY_MS);
     cleanups.push(() => clearInterval(retention));
-
-    const feedTimer = setInterval(() => void checkFeed('crm-feed'), config.daemon.pushPollMs);
-    cleanups.push(() => clearInterval(feedTimer));
-    if (config.crm.dialect === 'postgres' && config.crm.url) {
-      pg = listenForCrmNotifications(config.crm, config.daemon.postgresChannel, paths, logger, () => void checkFeed('postgres-notify'), env);
-    }
-    if (config.daemon.httpPort !== undefined) {
-      let webhookSecret: string | undefined;
-      try {
-        const s = loadWebhookSecret(config, paths, env);
-        webhookSecret = s.secret;
-        logger.info(s.created ? `webhook secret created in ${s.source} (copy it to the CRM side)` : `webhook secret from ${s.source}`);
-      } catch (err) {
-        logger.error(`the webhook is disabled: ${(err as SyncCliError).message}${(err as SyncCliError).remedy ? ` (fix: ${(err as SyncCliError).remedy})` : ''}`);
-      }
-      let statusToken: string | undefined;
-      try {
-        const t = loadStatusToken(config, paths, env);
-        statusToken = t.token;
-        logger.info(t.created ? `status page token created in ${t.source}` : `status page token from ${t.source}`);
-      } catch (err) {
-        logger.error(`the status page's buttons are off: ${(err as SyncCliError).message}${(err as SyncCliError).remedy ? ` (fix: ${(err as SyncCliError).remedy})` : ''}`);
-      }
-      const statusPage: StatusPageHandlers = {
-        token: statusToken,
-        status: () => {
-          const now = Date.now();
-          const snap = new Map(scheduler.snapshot().map((e) => [e.user, e]));
-          return {
-            daemon: { status: shuttingDown ? 'stopping' : 'ok', uptimeSeconds: Math.round((now - startedAt) / 1000) },
-            mailboxes: config.mailboxes.map((m) => {
-              const s = state.getStatus(m.user);
-              const e = snap.get(m.user);
-              const itemErrors = (['crm', 'device', 'import'] as const).reduce((n, side) => n + state.listRetries(m.user, side).size, 0);
-              return {
-                user: loginOf(m.user),
-                state: s.state,
-                running: e?.running ?? false,
-                // Due within the push debounce: pressed, pushed or about to start.
-                queued: e !== undefined && !e.running && e.dueAt.getTime() <= now + 1500,
-                lastSync: s.finishedAt,
-                lastSuccess: s.lastSuccess,
-                pending: s.pending,
-                lastError: s.lastError,
-                itemErrors,
-                nextRun: s.nextRun,
-              };
-            }),
-          };
-        },
-        syncNow: (login) => {
-          const u = users.find((x) => x.login === login);
-          const m = u && config.mailboxes.find((mb) => mb.user === u.id);
-          if (!m) return false;
-          scheduler.trigger([m.user], 'status page');
-          metrics.pushes.inc({ source: 'status-page' });
-          logger.info(`status page: sync of ${login} queued`);
-          return true;
-        },
-      };
-      http = await startDaemonHttpServer(
-        config.daemon.httpPort,
-        {
-          metrics,
-          webhookSecret,
-          onWebhook,
-          statusPage,
-          health: () => {
-            const snap = scheduler.snapshot();
-            const failed = snap.filter((s) => s.failures > 0).map((s) => s.login);
-            return {
-              ok: !shuttingDown,
-              body: { status: shuttingDown ? 'stopping' : 'ok', pid: process.pid, uptimeSeconds: Math.round((Date.now() - startedAt) / 1000), mailboxes: snap.length, running: scheduler.runningCount, failed },
-            };
-          },
-        },
-        logger,
-        config.daemon.http,
-      );
-      logger.info(`HTTP endpoint on http://127.0.0.1:${http.port} (status page /, /healthz, /metrics, POST /hooks/crm)`);
-    }
+    push.start();
+    cleanups.push(() => push.close());
+    http = await startDaemonHttp({ ...parts, scheduler, startedAt, stopping: () => shuttingDown, onWebhook: push.onWebhook });
     configWatcher = watchConfig(paths.configFile, logger, applyConfig);
     scheduler.start();
     notifier.ready();
@@ -339,25 +189,29 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     notifier.stopping();
   } finally {
     shuttingDown = true;
-    for (const c of cleanups) c();
     configWatcher?.close();
-    await pg?.close();
+    for (const c of cleanups) await c();
     await http?.close();
-    const finished = await scheduler.stop(config.daemon.shutdownGraceSeconds * 1000);
-    if (!finished) {
-      // Safe to abandon: every write is recorded only after it succeeded (R23), so the next
-      // start repeats at most the item that was in flight.
-      const abandoned = scheduler.snapshot().filter((s) => s.running);
-      for (const s of abandoned) state.setStatus(s.user, { state: 'failed', lastError: 'interrupted by daemon shutdown; the next sync resumes' });
-      logger.warn(`abandoned the running sync of ${abandoned.map((s) => s.login).join(', ')}; the next start converges`);
-      releaseOwnLocks(paths.lockDir);
-    } else {
-      state.close();
-    }
+    await shutDown(scheduler, state, config, paths, logger);
     daemonLock.release();
   }
   logger.info('daemon stopped');
   return 0;
+}
+
+/** Lets running syncs finish within daemon.shutdownGraceSeconds; abandons the rest safely. */
+async function shutDown(scheduler: Scheduler, state: StateStore, config: Config, paths: Paths, logger: Logger): Promise<void> {
+  const finished = await scheduler.stop(config.daemon.shutdownGraceSeconds * 1000);
+  if (finished) {
+    state.close();
+    return;
+  }
+  // Safe to abandon: every write is recorded only after it succeeded (R23), so the next
+  // start repeats at most the item that was in flight.
+  const abandoned = scheduler.snapshot().filter((s) => s.running);
+  for (const s of abandoned) state.setStatus(s.user, { state: 'failed', lastError: 'interrupted by daemon shutdown; the next sync resumes' });
+  logger.warn(`abandoned the running sync of ${abandoned.map((s) => s.login).join(', ')}; the next start converges`);
+  releaseOwnLocks(paths.lockDir);
 }
 
 /** Removes the mailbox lock files this process holds (abandoned syncs cannot release them). */

@@ -1,7 +1,10 @@
 // When each mailbox syncs: every interval (per mailbox), staggered at start, at most
-// `concurrency` mailboxes at once, failed ones retried with capped exponential backoff, and
-// pushed changes (CRM trigger, webhook) run as soon as a slot is free. Pure timing logic: the
-// sync itself is the injected `runMailbox`, so tests drive it with a fake clock-free runner.
+// `concurrency` mailboxes at once, and pushed changes (CRM trigger, webhook) as soon as a slot is
+// free. What comes after a run follows its typed outcome (D63): soft failures are retried with
+// capped exponential backoff, never sooner than the server's Retry-After; a hard failure is held
+// — no retry, no push — until `rearm` says the configuration changed; busy is tried again soon.
+// Pure timing logic: the sync itself is the injected `runMailbox`, so tests drive it with a fake.
+import type { MailboxOutcome } from '../sync/outcome.js';
 import { backoffSeconds, staggerOffsetSeconds } from './backoff.js';
 
 export interface ScheduledMailbox {
@@ -11,7 +14,6 @@ export interface ScheduledMailbox {
   intervalSeconds: number;
 }
 
-export type RunOutcome = 'success' | 'failed' | 'busy';
 
 export interface SchedulerOptions {
   concurrency: number;
@@ -19,10 +21,14 @@ export interface SchedulerOptions {
   maxBackoffSeconds: number;
   /** Window the first runs are spread over. */
   staggerSeconds: number;
-  /** 'busy': another process holds the mailbox (R24) — try again soon, not a failure. */
-  runMailbox(user: string, reason: string): Promise<RunOutcome>;
-  /** Called whenever a mailbox's next run changes (persisted as status nextRun, R22). */
-  onNextRun?(user: string, at: Date, failures: number): void;
+  runMailbox(user: string, reason: string): Promise<MailboxOutcome>;
+  /**
+   * A held mailbox (hard failure) came due for its cheap check: true when its settings or
+   * password changed since, so it runs again. Without it, only `rearm` releases a hold.
+   */
+  changedSinceHold?(user: string): Promise<boolean>;
+  /** Called whenever a mailbox's next run changes (persisted as status nextRun, R22); null: held. */
+  onNextRun?(user: string, at: Date | null, failures: number): void;
   random?: () => number;
 }
 
@@ -34,6 +40,10 @@ interface Entry {
   /** A push arrived while running: run once more right after. */
   again: boolean;
   reason: string;
+  /** Held after a hard failure: runs again only when `rearm`ed or its settings changed. */
+  held: boolean;
+  /** The server's Retry-After: no run before this, not even for a push. */
+  notBefore: number;
 }
 
 /** Pushes arriving within this window are coalesced into one sync. */
@@ -65,12 +75,12 @@ export class Scheduler {
       // About one second apart, at most over the stagger window (or the interval, if shorter).
       const window = Math.min(this.opts.staggerSeconds, m.intervalSeconds, fresh.length * STAGGER_STEP_SECONDS);
       const dueAt = now + staggerOffsetSeconds(i, fresh.length, window) * 1000;
-      this.entries.set(m.user, { mailbox: m, dueAt, failures: 0, running: false, again: false, reason: 'start' });
+      this.entries.set(m.user, { mailbox: m, dueAt, failures: 0, running: false, again: false, reason: 'start', held: false, notBefore: 0 });
       this.opts.onNextRun?.(m.user, new Date(dueAt), 0);
     });
     for (const m of list) {
       const e = this.entries.get(m.user)!;
-      if (e.mailbox.intervalSeconds !== m.intervalSeconds && !e.failures) {
+      if (e.mailbox.intervalSeconds !== m.intervalSeconds && !e.failures && !e.held) {
         e.dueAt = Math.min(e.dueAt, now + m.intervalSeconds * 1000);
       }
       e.mailbox = m;
@@ -84,18 +94,37 @@ export class Scheduler {
     const hit: string[] = [];
     for (const user of users) {
       const e = this.entries.get(user);
-      if (!e) continue;
+      if (!e || e.held) continue; // a held mailbox waits for a human, not for CRM changes
       hit.push(user);
       e.reason = reason;
       if (e.running) e.again = true;
-      else e.dueAt = Math.min(e.dueAt, now + PUSH_DEBOUNCE_MS);
+      else e.dueAt = Math.max(e.notBefore, Math.min(e.dueAt, now + PUSH_DEBOUNCE_MS));
     }
     this.wake();
     return hit;
   }
 
-  snapshot(): { user: string; login: string; dueAt: Date; failures: number; running: boolean }[] {
-    return [...this.entries.values()].map((e) => ({ user: e.mailbox.user, login: e.mailbox.login, dueAt: new Date(e.dueAt), failures: e.failures, running: e.running }));
+  /**
+   * A human acted (config reload, SIGHUP, "Sync now"): held mailboxes among `users` (default:
+   * all) are checked right away; with `force`, they run whether or not their settings changed.
+   */
+  rearm(users: Iterable<string> | undefined, reason: string, opts: { force?: boolean; now?: number } = {}): string[] {
+    const now = opts.now ?? Date.now();
+    const hit: string[] = [];
+    for (const user of users ?? this.entries.keys()) {
+      const e = this.entries.get(user);
+      if (!e?.held) continue;
+      if (opts.force) e.held = false;
+      e.reason = reason;
+      e.dueAt = Math.min(e.dueAt, now + PUSH_DEBOUNCE_MS);
+      hit.push(user);
+    }
+    this.wake();
+    return hit;
+  }
+
+  snapshot(): { user: string; login: string; dueAt: Date; failures: number; running: boolean; held: boolean }[] {
+    return [...this.entries.values()].map((e) => ({ user: e.mailbox.user, login: e.mailbox.login, dueAt: new Date(e.dueAt), failures: e.failures, running: e.running, held: e.held }));
   }
 
   get runningCount(): number {
@@ -145,26 +174,62 @@ export class Scheduler {
     }
   }
 
+  /** A held mailbox's check: still unchanged → stays held (nothing is sent anywhere). */
+  private async runUnlessHeld(e: Entry, reason: string): Promise<MailboxOutcome | 'still-held'> {
+    if (e.held) {
+      if (!(await (this.opts.changedSinceHold?.(e.mailbox.user) ?? Promise.resolve(false)))) return 'still-held';
+      e.held = false;
+    }
+    return this.opts.runMailbox(e.mailbox.user, reason);
+  }
+
+  /** When the mailbox runs next, from the outcome of the run that just ended. */
+  private reschedule(e: Entry, outcome: MailboxOutcome | 'still-held', now: number): void {
+    const interval = e.mailbox.intervalSeconds * 1000;
+    const backoff = () => backoffSeconds(e.failures, this.opts.retrySeconds, this.opts.maxBackoffSeconds, this.opts.random) * 1000;
+    switch (outcome === 'still-held' ? outcome : outcome.kind) {
+      case 'still-held':
+        e.dueAt = now + interval; // the next cheap check; status keeps showing no next run
+        return;
+      case 'ok':
+        e.failures = 0;
+        e.dueAt = e.again ? now : now + interval;
+        break;
+      case 'busy':
+        e.dueAt = e.again ? now : now + BUSY_RETRY_MS;
+        break;
+      case 'items-failed':
+        e.failures++;
+        e.dueAt = e.again ? now : now + backoff();
+        break;
+      case 'soft': {
+        e.failures++;
+        // Never sooner than the server asked, not even for a push that arrived meanwhile.
+        e.notBefore = now + ((outcome as Extract<MailboxOutcome, { kind: 'soft' }>).retryAfterMs ?? 0);
+        e.dueAt = Math.max(e.notBefore, e.again ? now : now + backoff());
+        break;
+      }
+      case 'hard':
+        e.failures++;
+        e.held = true;
+        e.dueAt = now + interval;
+        break;
+    }
+    if (this.entries.get(e.mailbox.user) === e) this.opts.onNextRun?.(e.mailbox.user, e.held ? null : new Date(e.dueAt), e.failures);
+  }
+
   private launch(e: Entry): void {
     e.running = true;
     e.again = false;
     this.active++;
     const reason = e.reason;
     e.reason = 'interval';
-    const p = this.opts
-      .runMailbox(e.mailbox.user, reason)
-      .catch((): RunOutcome => 'failed')
+    const p = this.runUnlessHeld(e, reason)
+      .catch((err: unknown): MailboxOutcome => ({ kind: 'soft', message: (err as Error).message }))
       .then((outcome) => {
         this.active--;
         e.running = false;
-        const now = Date.now();
-        if (outcome === 'success') e.failures = 0;
-        else if (outcome === 'failed') e.failures++;
-        if (e.again) e.dueAt = now;
-        else if (outcome === 'success') e.dueAt = now + e.mailbox.intervalSeconds * 1000;
-        else if (outcome === 'busy') e.dueAt = now + BUSY_RETRY_MS;
-        else e.dueAt = now + backoffSeconds(e.failures, this.opts.retrySeconds, this.opts.maxBackoffSeconds, this.opts.random) * 1000;
-        if (this.entries.get(e.mailbox.user) === e) this.opts.onNextRun?.(e.mailbox.user, new Date(e.dueAt), e.failures);
+        this.reschedule(e, outcome, Date.now());
       })
       .finally(() => {
         this.inflight.delete(p);

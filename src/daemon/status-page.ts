@@ -51,6 +51,8 @@ export interface StatusPageMailbox {
   /** Items whose last write failed and that are retried on the next sync. */
   itemErrors: number;
   nextRun: string | null;
+  /** A hard failure (auth, configuration…): not retried until its settings change; lastError says the fix. */
+  held?: boolean;
 }
 
 export interface StatusPageDocument {
@@ -239,7 +241,7 @@ const STATUS_JS = `'use strict';
       var errors = m.lastError && m.state === 'failed' ? m.lastError : '';
       if (m.itemErrors) errors = (errors ? errors + ' — ' : '') + m.itemErrors + ' item(s) failed, retried next sync';
       tr.appendChild(el('td', errors || '—', errors ? 'error' : undefined));
-      tr.appendChild(el('td', ago(m.nextRun, now)));
+      tr.appendChild(el('td', m.held ? 'when fixed (see the error)' : ago(m.nextRun, now)));
       var td = el('td');
       var b = el('button', m.state === 'failed' ? 'Retry' : 'Sync now');
       b.type = 'button';

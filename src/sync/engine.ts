@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import pLimit from 'p-limit';
 import type { Paths } from '../config/paths.js';
 import type { Config, MailboxConfig } from '../config/schema.js';
-import { SyncCliError, UsageError } from '../errors.js';
+import { MassDeleteGuardError, SyncCliError, UsageError } from '../errors.js';
 import { effectiveSettings as assignmentSettings } from '../assignments/assign.js';
 import type { Logger } from '../log/logger.js';
 import { redactString } from '../log/redact.js';
@@ -21,6 +21,7 @@ import type { ServerQuirks } from '../providers/dav/quirks.js';
 import { getMailboxPassword } from '../secrets/index.js';
 import { emptyCounts, executePlan, type ExecuteCounts } from './execute.js';
 import { acquireLock } from './lock.js';
+import { classifyMailboxError, finishedOutcome, type MailboxOutcome } from './outcome.js';
 import { planMailboxSync, type Action, type MailboxPlan } from './plan.js';
 import { parseDeviceItem, readMailboxSnapshot } from './snapshot.js';
 import type { MailboxSnapshot, SyncSettings } from './snapshot-types.js';
@@ -39,6 +40,8 @@ export interface MailboxResult extends ExecuteCounts {
   state: 'success' | 'failed';
   /** The whole mailbox failed (not a single item): why. */
   error?: string;
+  /** What the scheduler, the exit code and status read: ok, items-failed, soft, hard, busy (D63). */
+  outcome: MailboxOutcome;
   /** --dry-run: the plan in plain words; the counts are then what the plan would do. */
   plan?: string[];
   dryRun?: boolean;
@@ -128,8 +131,7 @@ function defaultOpenMailbox(config: Config, deadlineAt: number) {
 }
 
 /** Picks the mailboxes of this run; an unknown --user is a usage error. */
-export async function chooseMailboxes(config: Config, crm: CrmProvider, users: string[] | undefined): Promise<{ mailbox: MailboxConfig; user: CrmUser }[]> {
-  const crmUsers = await crm.listUsers();
+export function chooseMailboxes(config: Config, crmUsers: CrmUser[], users: string[] | undefined): { mailbox: MailboxConfig; user: CrmUser }[] {
   const byId = new Map(crmUsers.map((u) => [u.id, u]));
   const assigned = config.mailboxes.map((m) => ({ mailbox: m, user: byId.get(m.user) }));
   if (users?.length) {
@@ -154,8 +156,8 @@ export async function chooseMailboxes(config: Config, crm: CrmProvider, users: s
 }
 
 export async function runOnce(deps: EngineDeps, opts: RunOptions): Promise<MailboxResult[]> {
-  const chosen = await chooseMailboxes(deps.config, deps.crm, opts.users);
-  const users = await deps.crm.listUsers();
+  const users = await deps.crm.listUsers(); // once per run: the choice and every mailbox's scope (#16)
+  const chosen = chooseMailboxes(deps.config, users, opts.users);
   const limit = pLimit(deps.config.sync.mailboxConcurrency);
   for (const c of chosen) deps.onEvent?.({ type: 'phase', user: c.user.login, phase: 'waiting' });
   return Promise.all(chosen.map((c) => limit(() => syncMailbox(deps, c.mailbox, c.user, users, opts))));
@@ -164,7 +166,7 @@ export async function runOnce(deps: EngineDeps, opts: RunOptions): Promise<Mailb
 export async function syncMailbox(deps: EngineDeps, m: MailboxConfig, u: CrmUser, users: CrmUser[], opts: RunOptions): Promise<MailboxResult> {
   const started = Date.now();
   const emit = (phase: SyncPhase) => deps.onEvent?.({ type: 'phase', user: u.login, phase });
-  const result: MailboxResult = { user: u.id, login: u.login, state: 'success', ...emptyCounts(), durationMs: 0 };
+  const result: MailboxResult = { user: u.id, login: u.login, state: 'success', outcome: { kind: 'ok' }, ...emptyCounts(), durationMs: 0 };
   const { state, crm, config } = deps;
   let lock: { release(): void } | undefined;
   let mailbox: MailboxProvider | undefined;
@@ -257,9 +259,10 @@ export async function syncMailbox(deps: EngineDeps, m: MailboxConfig, u: CrmUser
       // R21: stop before deleting anything; nothing of this plan is carried out.
       const what = plan.blocked.map((b) => `${b.deletes} of ${b.total} ${b.collection} on the ${b.side === 'crm' ? 'CRM side (tag removals)' : 'device'}`).join(', ');
       result.blocked = plan.blocked;
-      throw new SyncCliError(`this sync would delete ${what} — more than ${settings.maxDeletePercent} %; nothing was changed`, {
-        remedy: `if that is intended, run \`sync-cli run --once --user ${u.login} --force-delete\``,
-      });
+      throw new MassDeleteGuardError(
+        `this sync would delete ${what} — more than ${settings.maxDeletePercent} %; nothing was changed`,
+        `if that is intended, run \`sync-cli run --once --user ${u.login} --force-delete\``,
+      );
     }
 
     emit('writing');
@@ -297,6 +300,7 @@ export async function syncMailbox(deps: EngineDeps, m: MailboxConfig, u: CrmUser
     });
     const failed = result.errors.length > 0;
     result.state = failed ? 'failed' : 'success';
+    result.outcome = finishedOutcome(result.errors.length);
     const now = new Date().toISOString();
     if (full && !failed) state.setLastFull(u.id, now);
     state.setStatus(u.id, {
@@ -309,8 +313,9 @@ export async function syncMailbox(deps: EngineDeps, m: MailboxConfig, u: CrmUser
     emit(failed ? 'failed' : 'done');
   } catch (err) {
     result.state = 'failed';
+    result.outcome = classifyMailboxError(err);
     result.error = redactString(err instanceof SyncCliError && err.remedy ? `${err.message} (fix: ${err.remedy})` : (err as Error).message);
-    if (!opts.dryRun && !(err instanceof Error && err.name === 'MailboxLockedError')) {
+    if (!opts.dryRun && result.outcome.kind !== 'busy') {
       state.setStatus(u.id, { state: 'failed', lastError: result.error, finishedAt: new Date().toISOString() });
     }
     emit('failed');

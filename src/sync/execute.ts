@@ -5,13 +5,14 @@
 import pLimit from 'p-limit';
 import { contentHash, type MapperOptions } from '../mappers/index.js';
 import type { Activity, ActivityFields, Address, AddressFields, CrmProvider, NewActivity, NewAddress } from '../providers/crm/model.js';
-import { DeadlineExceededError, PreconditionFailedError, RateLimitedError, UidConflictError } from '../providers/dav/errors.js';
+import { DeadlineExceededError, PreconditionFailedError, UidConflictError } from '../providers/dav/errors.js';
 import type { CollectionKind, CollectionRef, MailboxProvider } from '../providers/dav/types.js';
 import { CrmVersionConflictError } from '../errors.js';
 import { CONTENT_TYPE, crmFieldHashes, renderForDevice, type Action } from './plan.js';
 import type { MailboxSnapshot } from './snapshot-types.js';
 import type { StateStore } from './state.js';
 import { failpoint, withSyncMarker } from './marker.js';
+import { stopsTheMailbox } from './outcome.js';
 
 export interface ExecuteCounts {
   created: number;
@@ -212,9 +213,10 @@ export async function executePlan(actions: Action[], deps: ExecuteDeps): Promise
       if (deps.deadline && Date.now() >= deps.deadline.at) throw new DeadlineExceededError(actionItem(a), 'limits.mailboxRunSeconds', deps.deadline.seconds);
       await run(a);
     } catch (err) {
-      // The run is over, or the server asks us to come back later: stop the mailbox instead of
-      // hammering it with every other write (what is done is kept; the next sync goes on).
-      if ((err instanceof DeadlineExceededError && err.limit === 'limits.mailboxRunSeconds') || err instanceof RateLimitedError) throw err;
+      // The run is over, the server is gone, overloaded, asks us to come back later or refuses the
+      // login: stop the mailbox with this one error instead of failing every other write (what is
+      // done is kept; tokens do not move; the next sync goes on).
+      if (stopsTheMailbox(err)) throw err;
       // A UID conflict that names the other item (Cyrus, R23) is replanned like a lost race: adopt it.
       const lostRace =
         err instanceof PreconditionFailedError || err instanceof CrmVersionConflictError || (err instanceof UidConflictError && err.existingHref !== undefined);
@@ -235,14 +237,24 @@ export async function executePlan(actions: Action[], deps: ExecuteDeps): Promise
     }
   };
 
+  // The first error that stops the mailbox: actions not started yet are skipped, the ones in
+  // flight finish (their writes are recorded), then it is thrown — once.
+  let stopped: { err: unknown } | undefined;
   await Promise.all(
     actions.map((a) =>
       limit(async () => {
-        await attemptAction(a, 0);
+        if (stopped) return;
+        try {
+          await attemptAction(a, 0);
+        } catch (err) {
+          stopped ??= { err };
+          return;
+        }
         done++;
         deps.onProgress?.(done, actions.length);
       }),
     ),
   );
+  if (stopped) throw stopped.err;
   return counts;
 }

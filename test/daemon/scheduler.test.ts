@@ -2,9 +2,12 @@
 // its next run reported, pushes coalesced and re-run after a running sync, config changes.
 import { describe, expect, it } from 'vitest';
 import { backoffSeconds, staggerOffsetSeconds } from '../../src/daemon/backoff.js';
-import { Scheduler, type RunOutcome } from '../../src/daemon/scheduler.js';
+import { Scheduler } from '../../src/daemon/scheduler.js';
+import type { MailboxOutcome } from '../../src/sync/outcome.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const ok: MailboxOutcome = { kind: 'ok' };
+const soft = (retryAfterMs?: number): MailboxOutcome => ({ kind: 'soft', message: 'down', retryAfterMs });
 
 describe('backoff', () => {
   it('doubles per failure, stays within [exp/2, exp] and never passes the cap', () => {
@@ -38,7 +41,7 @@ describe('Scheduler', () => {
         runs.push(u);
         await sleep(40);
         now--;
-        return 'success';
+        return ok;
       },
     });
     s.setMailboxes(['a', 'b', 'c', 'd', 'e'].map((u) => ({ user: u, login: u, intervalSeconds: 0.3 })));
@@ -49,8 +52,8 @@ describe('Scheduler', () => {
     for (const u of ['a', 'b', 'c', 'd', 'e']) expect(runs.filter((r) => r === u).length).toBeGreaterThanOrEqual(2);
   });
 
-  it('R22: a failed mailbox is retried with growing delays and reports each next run; success resets', async () => {
-    const outcomes: RunOutcome[] = ['failed', 'failed', 'success'];
+  it('R22: a soft failure is retried with growing delays and reports each next run; success resets', async () => {
+    const outcomes: MailboxOutcome[] = [soft(), soft(), ok];
     const times: number[] = [];
     const next: { at: number; failures: number }[] = [];
     const s = new Scheduler({
@@ -61,9 +64,9 @@ describe('Scheduler', () => {
       random: () => 1,
       runMailbox: async () => {
         times.push(Date.now());
-        return outcomes.shift() ?? 'success';
+        return outcomes.shift() ?? ok;
       },
-      onNextRun: (_u, at, failures) => next.push({ at: at.getTime(), failures }),
+      onNextRun: (_u, at, failures) => next.push({ at: at!.getTime(), failures }),
     });
     s.setMailboxes([{ user: 'a', login: 'a', intervalSeconds: 60 }]);
     s.start();
@@ -86,7 +89,7 @@ describe('Scheduler', () => {
       runMailbox: async (u, reason) => {
         runs.push(`${u}:${reason}`);
         await sleep(100);
-        return 'success';
+        return ok;
       },
     });
     s.setMailboxes([
@@ -106,7 +109,7 @@ describe('Scheduler', () => {
 
   it('an unassigned mailbox is dropped and a new one starts', async () => {
     const runs: string[] = [];
-    const s = new Scheduler({ concurrency: 2, retrySeconds: 1, maxBackoffSeconds: 10, staggerSeconds: 0, runMailbox: async (u) => (runs.push(u), 'success') });
+    const s = new Scheduler({ concurrency: 2, retrySeconds: 1, maxBackoffSeconds: 10, staggerSeconds: 0, runMailbox: async (u) => (runs.push(u), ok) });
     s.setMailboxes([{ user: 'a', login: 'a', intervalSeconds: 0.1 }]);
     s.start();
     await sleep(50);
@@ -119,10 +122,77 @@ describe('Scheduler', () => {
   });
 
   it('stop() reports a sync that outlives the grace time', async () => {
-    const s = new Scheduler({ concurrency: 1, retrySeconds: 1, maxBackoffSeconds: 10, staggerSeconds: 0, runMailbox: () => sleep(1000).then(() => 'success' as const) });
+    const s = new Scheduler({ concurrency: 1, retrySeconds: 1, maxBackoffSeconds: 10, staggerSeconds: 0, runMailbox: () => sleep(1000).then(() => ok) });
     s.setMailboxes([{ user: 'a', login: 'a', intervalSeconds: 60 }]);
     s.start();
     await sleep(20);
     expect(await s.stop(50)).toBe(false);
+  });
+
+  it("D63: a soft failure with the server's Retry-After is tried again no sooner than it asked, even when the backoff is shorter", async () => {
+    const next: (Date | null)[] = [];
+    const s = new Scheduler({
+      concurrency: 1,
+      retrySeconds: 0.01,
+      maxBackoffSeconds: 1,
+      staggerSeconds: 0,
+      runMailbox: async () => soft(30_000),
+      onNextRun: (_u, at) => next.push(at),
+    });
+    s.setMailboxes([{ user: 'a', login: 'a', intervalSeconds: 60 }]);
+    const t0 = Date.now();
+    s.start();
+    await sleep(100);
+    s.trigger(['a'], 'push'); // a push does not jump the server's delay either
+    await sleep(100);
+    await s.stop(100);
+    expect(next).toHaveLength(2); // the start, then one run: nothing retried within 30 s
+    expect(next[1]!.getTime() - t0).toBeGreaterThanOrEqual(30_000);
+    expect(s.snapshot()[0]!.dueAt.getTime() - t0).toBeGreaterThanOrEqual(30_000);
+  });
+
+  it('D63: a hard failure is held — no retry, pushes ignored, next run null — until its settings change; busy is retried soon without counting a failure', async () => {
+    const outcomes: MailboxOutcome[] = [{ kind: 'hard', reason: 'auth', message: 'the server rejected the credentials', remedy: 'check the password', exitCode: 2 }, ok];
+    const runs: string[] = [];
+    const next: (Date | null)[] = [];
+    let changed = false;
+    const checks: string[] = [];
+    const s = new Scheduler({
+      concurrency: 1,
+      retrySeconds: 0.01,
+      maxBackoffSeconds: 0.05,
+      staggerSeconds: 0,
+      runMailbox: async (u, reason) => (runs.push(`${u}:${reason}`), outcomes.shift() ?? ok),
+      changedSinceHold: async (u) => (checks.push(u), changed),
+      onNextRun: (_u, at) => next.push(at),
+    });
+    s.setMailboxes([{ user: 'a', login: 'a', intervalSeconds: 0.1 }]);
+    s.start();
+    await sleep(350); // several intervals: each a cheap check only
+    expect(runs).toEqual(['a:start']);
+    expect(next.at(-1)).toBeNull();
+    expect(s.snapshot()[0]).toMatchObject({ held: true, failures: 1 });
+    expect(checks.length).toBeGreaterThanOrEqual(2);
+    expect(s.trigger(['a'], 'push')).toEqual([]);
+    expect(s.rearm(['a'], 'config.json changed')).toEqual(['a']); // checked at once: still unchanged
+    await sleep(50);
+    expect(runs).toEqual(['a:start']);
+    changed = true;
+    await sleep(200);
+    expect(runs.length).toBeGreaterThanOrEqual(2);
+    expect(s.snapshot()[0]).toMatchObject({ held: false, failures: 0 });
+    expect(next.at(-1)).not.toBeNull();
+    await s.stop(100);
+
+    const busy = new Scheduler({ concurrency: 1, retrySeconds: 0.01, maxBackoffSeconds: 0.05, staggerSeconds: 0, runMailbox: async () => ({ kind: 'busy', message: 'locked', pid: 1 }) });
+    busy.setMailboxes([{ user: 'b', login: 'b', intervalSeconds: 60 }]);
+    const t0 = Date.now();
+    busy.start();
+    await sleep(50);
+    await busy.stop(100);
+    const [b] = busy.snapshot();
+    expect(b!.failures).toBe(0);
+    expect(b!.dueAt.getTime() - t0).toBeGreaterThanOrEqual(4000); // soon, but not a hot loop
+    expect(b!.dueAt.getTime() - t0).toBeLessThan(10_000);
   });
 });

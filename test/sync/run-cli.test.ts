@@ -54,16 +54,48 @@ describe('run --once (CLI)', () => {
     expect(r.stderr).toMatch(/--once/);
   });
 
-  it('a failed mailbox makes the run exit 1 and names the reason, without the password', async () => {
+  it('D63: a wrong password is a hard failure: run --once exits 2, names the mailbox and the fix, never the password; the other mailbox syncs', async () => {
     const { storeMailboxPassword } = await import('../../src/secrets/index.js');
     await storeMailboxPassword({ user: 'u2', credentialStore: 'file' }, 'falsch-1234', sc.paths);
-    const r = runCli(['--home', sc.home, '--json', 'run', '--once']);
-    expect(r.code).toBe(1);
-    const doc = JSON.parse(r.stdout);
-    const ss = doc.mailboxes.find((m: { user: string }) => m.user === 'sschmidt');
-    expect(ss.state).toBe('failed');
-    expect(ss.errors[0].message).toMatch(/credentials/);
-    expect(r.stdout + r.stderr).not.toContain('falsch-1234');
-    await storeMailboxPassword({ user: 'u2', credentialStore: 'file' }, sc.passwords.sschmidt!, sc.paths);
+    try {
+      const r = runCli(['--home', sc.home, '--json', 'run', '--once']);
+      expect(r.code).toBe(2);
+      const doc = JSON.parse(r.stdout);
+      const ss = doc.mailboxes.find((m: { user: string }) => m.user === 'sschmidt');
+      expect(ss.state).toBe('failed');
+      expect(ss.errors[0]).toMatchObject({ item: 'mailbox', message: expect.stringMatching(/credentials/) });
+      expect(ss.outcome).toMatchObject({ kind: 'hard', reason: 'auth', remedy: expect.stringMatching(/users passwd/) });
+      expect(doc.mailboxes.find((m: { user: string }) => m.user === 'mmueller')).toMatchObject({ state: 'success', outcome: { kind: 'ok' } });
+      expect(r.stdout + r.stderr).not.toContain('falsch-1234');
+
+      const human = runCli(['--home', sc.home, 'run', '--once']);
+      expect(human.code).toBe(2);
+      expect(human.stdout).toMatch(/^sschmidt: needs you: the server rejected the credentials of sschmidt \(http:\/\/127\.0\.0\.1:\d+\/.*\(fix: check the username and password of this mailbox/m);
+      expect(human.stdout + human.stderr).not.toContain('falsch-1234');
+    } finally {
+      await storeMailboxPassword({ user: 'u2', credentialStore: 'file' }, sc.passwords.sschmidt!, sc.paths);
+    }
+  });
+
+  it('R24 D63: a mailbox another process is syncing is reported busy (exit 1, nothing written to its status); the others sync', async () => {
+    const fs = await import('node:fs');
+    const path = await import('node:path');
+    const u1 = await sc.userId('mmueller');
+    fs.mkdirSync(sc.paths.lockDir, { recursive: true });
+    const lockFile = path.join(sc.paths.lockDir, `${encodeURIComponent(`mailbox-${u1}`)}.lock`);
+    fs.writeFileSync(lockFile, String(process.pid)); // this test process: alive, not the CLI
+    try {
+      const r = runCli(['--home', sc.home, '--json', 'run', '--once']);
+      expect(r.code).toBe(1);
+      const doc = JSON.parse(r.stdout);
+      const mm = doc.mailboxes.find((m: { user: string }) => m.user === 'mmueller');
+      expect(mm.outcome).toMatchObject({ kind: 'busy' });
+      expect(mm.errors[0].message).toMatch(new RegExp(`being synced by another sync-cli process \\(pid ${process.pid}\\)`));
+      expect(doc.mailboxes.find((m: { user: string }) => m.user === 'sschmidt').outcome).toEqual({ kind: 'ok' });
+      const status = JSON.parse(runCli(['--home', sc.home, 'status', '--json']).stdout);
+      expect(status.mailboxes.find((m: { user: string }) => m.user === 'mmueller').state).toBe('success'); // the earlier run's
+    } finally {
+      fs.rmSync(lockFile, { force: true });
+    }
   });
 });
