@@ -413,7 +413,6 @@ async function replanItem(
   const rec = a.kind === 'address' ? (await deps.crm.getAddresses([a.crmId]))[0] : (await deps.crm.getActivities([a.crmId]))[0];
   const mini: MailboxSnapshot = {
     ...deps.snapshot,
-    crmFull: false,
     addresses: new Map(a.kind === 'address' && rec ? [[rec.id, rec as never]] : []),
     activities: new Map(a.kind === 'activity' && rec ? [[rec.id, rec as never]] : []),
     deleted: new Set(rec ? [] : [`${a.kind}:${a.crmId}`]),

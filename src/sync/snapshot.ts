@@ -126,7 +126,6 @@ export async function readMailboxSnapshot(input: SnapshotInput): Promise<Snapsho
   const addresses = new Map<string, Address>();
   const activities = new Map<string, Activity>();
   const deleted = new Set<string>();
-  let scope: MailboxSnapshot['scope'] = null;
   const nowCursor: CrmCursor = { ts: now, id: '' };
   const nextCursors: CrmCursors = { addresses: nowCursor, activities: nowCursor, tombstones: nowCursor, settings: fingerprint, syncStart: now };
 
@@ -148,11 +147,9 @@ export async function readMailboxSnapshot(input: SnapshotInput): Promise<Snapsho
   const snapshotOf = (device: MailboxSnapshot['device'], stateParts: MailboxSnapshot['state'], usersById: Map<string, CrmUser>): MailboxSnapshot => ({
     settings: s,
     now,
-    crmFull,
     addresses,
     activities,
     deleted,
-    scope,
     device,
     state: stateParts,
     ffdata: { users: usersById, addresses },
@@ -162,7 +159,6 @@ export async function readMailboxSnapshot(input: SnapshotInput): Promise<Snapsho
   if (crmFull) {
     // First sync, --full or lost watermark (R6): compare everything in scope and everything known.
     const ids = await crm.scopeIds({ userId: user, addressTags: s.addressTags, activityTags: s.activityTags });
-    scope = { addresses: new Set(ids.addresses), activities: new Set(ids.activities) };
     await fetchInto('address', [...ids.addresses, ...stateIds('address')], true);
     await fetchInto('activity', [...ids.activities, ...stateIds('activity')], true);
   } else {

@@ -1,56 +1,9 @@
 // Planner unit tests: the pure decision table, asserted on the planned actions.
 import { describe, expect, it } from 'vitest';
-import { addressToVCard, activityToICal, contentHash, loadPhoneSlots, type MapperOptions } from '../../src/mappers/index.js';
-import type { Activity, Address } from '../../src/providers/crm/model.js';
-import type { CollectionKind } from '../../src/providers/dav/types.js';
-import { crmFieldHashes, planMailboxSync, type Action } from '../../src/sync/plan.js';
+import { addressToVCard, activityToICal, contentHash } from '../../src/mappers/index.js';
+import { planMailboxSync } from '../../src/sync/plan.js';
 import { feedStart, parseDeviceItem } from '../../src/sync/snapshot.js';
-import type { MailboxSnapshot, SyncSettings } from '../../src/sync/snapshot-types.js';
-import type { ItemState } from '../../src/sync/state.js';
-
-const opts: MapperOptions = { phoneSlots: loadPhoneSlots(), subjectFormat: '{type}: {subject}', vcardVersion: '3.0' };
-const NOW = '2026-11-23T12:00:00.000Z';
-const settings: SyncSettings = {
-  userId: 'u1', login: 'mm', userTag: 'MM', addressTags: ['MM'], activityTags: ['MM'], pastDays: 30, syncPrivate: false,
-  importAppointmentType: 'Termin', importTaskType: 'Aufgabe', conflict: 'crm-wins', maxDeletePercent: 50,
-};
-
-function address(id: string, patch: Partial<Address> = {}): Address {
-  return {
-    id, company: 'Firma', salutation: '', title: '', firstName: 'Vor', lastName: `Name${id}`, street: 'Weg 1', postalCode: '12345', city: 'Köln',
-    country: 'Deutschland', fax: '', email: '', note: '', phones: [], private: false, owner: 'u1', tags: ['MM'], version: '1', updatedAt: '2026-11-20T10:00:00Z', ...patch,
-  };
-}
-
-function appointment(id: string, patch: Partial<Activity> = {}): Activity {
-  return {
-    id, kind: 'appointment', type: 'Termin extern', subject: `Termin ${id}`, start: '2026-11-25T09:00:00+00:00', end: '2026-11-25T10:00:00+00:00', allDay: false,
-    timeZone: 'Europe/Berlin', due: null, alarmMinutes: 15, note: '', done: false, private: false, owner: 'u1', participants: ['u1'], addresses: [], tags: ['MM'],
-    version: '1', updatedAt: '2026-11-20T10:00:00Z', ...patch,
-  };
-}
-
-function emptyDevice(): MailboxSnapshot['device'] {
-  const col = (kind: CollectionKind) => ({ ref: { kind, url: `http://dav/${kind}/`, displayName: kind, supportsSyncToken: true }, full: false, token: 't', changed: [], deleted: [] });
-  return { contacts: col('contacts'), appointments: col('appointments'), tasks: col('tasks') };
-}
-
-function snapshot(p: Partial<MailboxSnapshot> = {}): MailboxSnapshot {
-  const addresses = p.addresses ?? new Map();
-  return {
-    settings, now: NOW, crmFull: false, addresses, activities: new Map(), deleted: new Set(), scope: null, device: emptyDevice(),
-    state: { items: [], foreign: [], exclusions: new Set() }, ffdata: { users: new Map(), addresses }, users: new Map(), ...p,
-  };
-}
-
-function stateOf(kind: 'address' | 'activity', rec: Address | Activity, href: string, reason: ItemState['reason'] = 'scope'): ItemState {
-  return {
-    user: 'u1', kind, crmId: rec.id, collection: kind === 'address' ? 'contacts' : 'appointments', href, etag: '"e1"', crmVersion: rec.version,
-    contentHash: 'h', fieldHashes: crmFieldHashes(kind, rec, opts), reason, links: kind === 'activity' ? (rec as Activity).addresses : [],
-  };
-}
-
-const types = (actions: Action[]) => actions.map((a) => a.type);
+import { address, appointment, opts, settings, snapshot, stateOf, types } from './plan-snapshot.js';
 
 describe('planMailboxSync', () => {
   it('R1: a new in-scope address is created on the device; one without the user\'s tags is not', () => {
