@@ -18,7 +18,7 @@ export function resultJson(results: MailboxResult[]) {
       errors: [...(r.error ? [{ item: 'mailbox', message: r.error }] : []), ...r.errors],
       ...(r.attention?.length ? { attention: r.attention } : {}),
       durationMs: r.durationMs,
-      ...(r.plan ? { plan: r.plan } : {}),
+      ...(r.plan ? { plan: r.plan, arms: r.arms ?? r.plan.map(() => '') } : {}),
       ...(r.blocked?.length ? { blocked: r.blocked } : {}),
     })),
   };

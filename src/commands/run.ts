@@ -24,7 +24,9 @@ export function registerRunCommand(program: Command, run: ActionRunner): void {
       'after',
       `
 Exit codes: 0 everything synced, 1 an item or mailbox failed, 2 bad usage or configuration.
---json prints { "mailboxes": [ { "user", "state", "created", "updated", "deleted", "crmUpdates", "conflicts", "errors": [ { "item", "message" } ] } ] }.
+--json prints { "mailboxes": [ { "user", "state", "created", "updated", "deleted", "crmUpdates", "conflicts", "errors": [ { "item", "message" } ] } ] };
+with --dry-run also "plan" (the planned actions in plain words) and "arms" (per action, the rule that decided it).
+--log-level debug prints each planned action with its arm on stderr.
 
 Examples:
   sync-cli run --once

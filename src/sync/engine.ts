@@ -41,6 +41,8 @@ export interface MailboxResult extends ExecuteCounts {
   error?: string;
   /** --dry-run: the plan in plain words; the counts are then what the plan would do. */
   plan?: string[];
+  /** --dry-run: per entry of `plan`, the arm of the decision table that made it (D54). */
+  arms?: string[];
   dryRun?: boolean;
   blocked?: MailboxPlan['blocked'];
   durationMs: number;
@@ -233,9 +235,10 @@ export async function syncMailbox(deps: EngineDeps, m: MailboxConfig, u: CrmUser
     emit('planning');
     const plan: MailboxPlan = snap.unchanged ? { user: u.id, actions: [], blocked: [], conflicts: [] } : planMailboxSync(snapshot, mapper, { forceDelete: opts.forceDelete });
     const writes = plan.actions.filter((a) => !['state-update', 'foreign', 'foreign-forget', 'state-forget', 'attention', 'attention-clear', 'exclusion-end'].includes(a.type));
-    for (const a of plan.actions) deps.logger?.debug(`${u.login}: ${opts.dryRun ? 'would ' : ''}${a.summary}`, { user: u.login, action: a.type });
+    for (const a of plan.actions) deps.logger?.debug(`${u.login}: ${opts.dryRun ? 'would ' : ''}${a.summary}${a.arm ? ` [${a.arm}]` : ''}`, { user: u.login, action: a.type, arm: a.arm });
     if (opts.dryRun) {
       result.plan = plan.actions.map((a) => a.summary);
+      result.arms = plan.actions.map((a) => a.arm ?? '');
       result.dryRun = true;
       result.blocked = plan.blocked;
       result.conflicts = plan.conflicts.length;
