@@ -64,7 +64,8 @@ export type Action = (
       conflicts: string[];
       summary: string;
     }
-  | { type: 'crm-untag'; kind: RecordKind; crmId: string; tag: string; exclude: boolean; summary: string }
+  /** R7/R8: the user tag comes off the record, which is excluded from this mailbox until it is back (D3). */
+  | { type: 'crm-untag'; kind: RecordKind; crmId: string; tag: string; summary: string }
   | {
       type: 'crm-create';
       kind: RecordKind;
@@ -390,7 +391,7 @@ export function planMailboxSync(snap: MailboxSnapshot, opts: MapperOptions, flag
         break;
       }
       case 'crm-untag':
-        actions.push({ type: 'crm-untag', kind, crmId: id, tag: s.userTag, exclude: true, summary: `remove tag ${s.userTag} from ${name} (deleted on the device)` });
+        actions.push({ type: 'crm-untag', kind, crmId: id, tag: s.userTag, summary: `remove tag ${s.userTag} from ${name} (deleted on the device)` });
         break;
       case 'state-forget':
         actions.push({ type: 'state-forget', kind, crmId: id, summary: `forget ${name}: gone on both sides` });

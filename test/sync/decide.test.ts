@@ -44,7 +44,7 @@ describe('decide: records agreed on by the last sync', () => {
     const snap = held([stateOf('address', a1, A1)], { addresses: new Map([['a1', { ...a1, version: '2', city: 'Bonn' }]]) });
     snap.device.contacts.deleted = [A1];
     const p = plan(snap);
-    expect(p.actions).toEqual([expect.objectContaining({ type: 'crm-untag', crmId: 'a1', tag: 'MM', exclude: true })]);
+    expect(p.actions).toEqual([expect.objectContaining({ type: 'crm-untag', crmId: 'a1', tag: 'MM' })]);
     expect(p.actions[0]!.arm).toMatch(/crm-changed\/device-deleted\/by-scope → crm-untag \(R7\)$/);
   });
 

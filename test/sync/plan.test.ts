@@ -40,7 +40,7 @@ describe('planMailboxSync', () => {
     const st = stateOf('address', a1, 'http://dav/contacts/a1.vcf');
     const snap = snapshot({ addresses: new Map(), state: { items: [st], foreign: [], exclusions: new Set() } });
     snap.device.contacts.deleted = [st.href];
-    expect(planMailboxSync(snap, opts).actions).toEqual([expect.objectContaining({ type: 'crm-untag', crmId: 'a1', tag: 'MM', exclude: true })]);
+    expect(planMailboxSync(snap, opts).actions).toEqual([expect.objectContaining({ type: 'crm-untag', crmId: 'a1', tag: 'MM' })]);
     // Later: in scope through VIP, excluded, user tag missing → nothing; with MM back → created.
     const vipSettings = { ...settings, addressTags: ['MM', 'VIP'] };
     const excluded = snapshot({ settings: vipSettings, addresses: new Map([['a1', { ...a1, tags: ['VIP'] }]]), state: { items: [], foreign: [], exclusions: new Set(['address:a1']) } });
