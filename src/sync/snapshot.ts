@@ -10,6 +10,7 @@ import type { DeviceCollectionSnapshot, DeviceEntry, MailboxSnapshot, SyncSettin
 import type { AttentionItem, CrmCursors, ItemState, StateStore } from './state.js';
 import { parseAttention } from './state.js';
 import { syncMarkerOf } from './marker.js';
+import { parseRecordKey } from './state/store.js';
 import { activityInScope, addressInScope, crmRefOf, withinWindow } from './scope.js';
 import { addressFieldHashes, activityFieldHashes } from '../mappers/index.js';
 
@@ -189,13 +190,13 @@ export async function readMailboxSnapshot(input: SnapshotInput): Promise<Snapsho
     settle(activities, 'activity');
     // Tombstones of records this mailbox never held change nothing here either.
     for (const k of [...deleted]) {
-      const [kind, id] = k.split(':') as ['address' | 'activity', string];
-      if (state.crmVersionOf(user, kind, id) === undefined) deleted.delete(k);
+      const { kind, crmId } = parseRecordKey(k);
+      if (state.crmVersionOf(user, kind, crmId) === undefined) deleted.delete(k);
     }
   }
   for (const k of crmRetries) {
-    const [kind, id] = k.split(':') as ['address' | 'activity', string];
-    await fetchInto(kind, [id], true);
+    const { kind, crmId } = parseRecordKey(k);
+    await fetchInto(kind, [crmId], true);
   }
 
   // Device side: one delta per collection (a single REPORT each when nothing changed).

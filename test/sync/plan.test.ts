@@ -1,5 +1,16 @@
-// Planner unit tests: the pure decision table, asserted on the planned actions.
+// Planner unit tests: the pure decision table, asserted on the planned actions (arm by arm in
+// decide.test.ts); and record keys end to end on a vdir mailbox.
+import fs from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { parseConfig, saveConfig } from '../../src/config/load.js';
+import { resolvePaths } from '../../src/config/paths.js';
+import { importExchange, parseExchangeText } from '../../src/providers/crm/exchange.js';
+import { openSqlCrmProvider, SqlCrmProvider } from '../../src/providers/crm/index.js';
+import { runOnce } from '../../src/sync/engine.js';
+import { StateStore } from '../../src/sync/state.js';
+import { tempHome } from '../helpers/cli.js';
+import { smallCrm } from '../helpers/small-crm.js';
 import { addressToVCard, activityToICal, contentHash } from '../../src/mappers/index.js';
 import { planMailboxSync } from '../../src/sync/plan.js';
 import { feedStart, parseDeviceItem } from '../../src/sync/snapshot.js';
@@ -117,5 +128,52 @@ describe('feedStart (R6 overlap)', () => {
   it('R6: without an earlier start the overlap is counted back from the watermark; no cursor reads everything', () => {
     expect(feedStart(mark, undefined, 60)).toEqual({ ts: '2026-11-23T09:59:00.000Z', id: '' });
     expect(feedStart(null, undefined, 60)).toBeNull();
+  });
+});
+
+describe('a CRM id containing ":" end to end (vdir mailbox, embedded CRM)', () => {
+  it('R1, R7, R11: the contact of address "ext:42:a" is created, updated from the CRM, and deleted with its CRM record', async () => {
+    const home = tempHome('sync-cli-colon-');
+    const paths = resolvePaths(home);
+    await SqlCrmProvider.createTables({ dialect: 'sqlite', url: paths.crmDb });
+    const crm = await openSqlCrmProvider({ dialect: 'sqlite', overlapSeconds: 120 }, paths);
+    try {
+      const load = async (patch: Record<string, unknown>) => {
+        const doc = smallCrm();
+        const base = doc.addresses[1]!;
+        doc.addresses.push({ ...base, id: 'ext:42:a', company: 'Doppelpunkt GmbH', firstName: 'Dora', lastName: 'Punkt', city: 'Köln', phones: [], tags: ['MM'], ...patch });
+        await importExchange(crm, parseExchangeText(JSON.stringify(doc), 'fixture'), 'fixture');
+      };
+      await load({});
+      const vdir = path.join(home, 'vdir');
+      const config = parseConfig({ mailboxes: [{ user: 'u1', url: `file://${vdir}`, username: 'local' }] }, 'test');
+      saveConfig(paths.configFile, config);
+      const sync = async () => {
+        const state = new StateStore(paths.stateDb);
+        try {
+          return (await runOnce({ config, paths, crm, state }, {}))[0]!;
+        } finally {
+          state.close();
+        }
+      };
+      const cards = () => {
+        const dir = fs.readdirSync(vdir).map((d) => path.join(vdir, d)).find((d) => fs.readFileSync(path.join(d, 'displayname'), 'utf8').includes('Kontakte'))!;
+        return fs.readdirSync(dir).filter((f) => f.endsWith('.vcf')).map((f) => fs.readFileSync(path.join(dir, f), 'utf8')).filter((t) => t.includes('Punkt'));
+      };
+      expect((await sync()).errors).toEqual([]);
+      expect(cards()).toHaveLength(1);
+      expect(cards()[0]).toMatch(/Köln/);
+      await load({ city: 'Bonn' });
+      expect((await sync()).updated).toBe(1);
+      expect(cards()).toEqual([expect.stringMatching(/Bonn/)]);
+      await load({ deleted: true });
+      const r = await sync();
+      expect(r.errors).toEqual([]);
+      expect(r.deleted).toBe(1);
+      expect(cards()).toEqual([]);
+    } finally {
+      await crm.close();
+      fs.rmSync(home, { recursive: true, force: true });
+    }
   });
 });
