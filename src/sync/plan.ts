@@ -280,40 +280,44 @@ function itemBase(kind: RecordKind, rec: Address | Activity, s: SyncSettings, re
 
 // ---------- the plan ----------
 
-export function planMailboxSync(snap: MailboxSnapshot, opts: MapperOptions, flags: { forceDelete?: boolean } = {}): MailboxPlan {
-  const s = snap.settings;
-  const actions: Action[] = [];
-  const conflicts: MailboxPlan['conflicts'] = [];
-
+/** D30/D32: device items reported to the user, once per change of the item (its ETag). */
+function deviceReports(snap: MailboxSnapshot, actions: Action[]) {
   const attention = snap.state.attention ?? new Map();
-  /** D30: reported once per change of the item (its ETag); the item stays as the device wrote it. */
+  /** The item stays as the device wrote it. */
   const attend = (e: DeviceEntry, message: string, remedy: string) => {
     if (attention.get(e.href)?.etag === e.etag) return;
     const text = `${message} — ${remedy}`;
     actions.push({ type: 'attention', href: e.href, etag: e.etag, collection: e.collection, message: text, summary: `needs attention: ${e.href}: ${text}` });
   };
-  const unreadable = (e: DeviceEntry) => {
-    // A server that did not hand the item over is a failure to retry (R22), not the user's item.
-    if (e.unreadable === 'fetch') {
-      actions.push({ type: 'item-error', key: e.href, side: 'device', message: e.error ?? 'cannot be fetched', summary: `skip device item ${e.href}: ${e.error}` });
-      return;
-    }
-    attend(e, e.error ?? 'cannot be read', `${e.remedy ?? 'Open the item on the device and save it again.'} It stays on the device unchanged and is read again once it changes.`);
+  return {
+    attention,
+    unreadable(e: DeviceEntry): void {
+      // A server that did not hand the item over is a failure to retry (R22), not the user's item.
+      if (e.unreadable === 'fetch') {
+        actions.push({ type: 'item-error', key: e.href, side: 'device', message: e.error ?? 'cannot be fetched', summary: `skip device item ${e.href}: ${e.error}` });
+        return;
+      }
+      attend(e, e.error ?? 'cannot be read', `${e.remedy ?? 'Open the item on the device and save it again.'} It stays on the device unchanged and is read again once it changes.`);
+    },
+    /** D32: what the sync writes to the CRM must pass the CRM's own rules (crm import). */
+    refused(e: DeviceEntry, kind: RecordKind, record: object): boolean {
+      const problems = crmRecordProblems(kind, record as Record<string, unknown>);
+      if (!problems.length) return false;
+      attend(e, `cannot go into the CRM: ${problems.join('; ')}`, 'Correct the item on the device; it stays there unchanged and is read again once it changes.');
+      return true;
+    },
   };
-  /** D32: what the sync writes to the CRM must pass the CRM's own rules (crm import). */
-  const refused = (e: DeviceEntry, kind: RecordKind, record: object): boolean => {
-    const problems = crmRecordProblems(kind, record as Record<string, unknown>);
-    if (!problems.length) return false;
-    attend(e, `cannot go into the CRM: ${problems.join('; ')}`, 'Correct the item on the device; it stays there unchanged and is read again once it changes.');
-    return true;
-  };
+}
 
-  const stateByKey = new Map(snap.state.items.map((i) => [recordKey(i), i]));
+/**
+ * The device side sorted by record: changes of agreed items, items of ours to adopt (R23),
+ * deletions; items that are no record's yet are returned for the CRM (R13, R19).
+ */
+function sortDevice(snap: MailboxSnapshot, stateByKey: Map<string, ItemState>, actions: Action[], reports: ReturnType<typeof deviceReports>): { device: DeviceByRecord; newEntries: DeviceEntry[] } {
+  const s = snap.settings;
+  const { attention } = reports;
   const stateByHref = new Map(snap.state.items.map((i) => [i.href, i]));
   const foreignByHref = new Map(snap.state.foreign.map((f) => [f.href, f]));
-
-  // Device side, sorted by record: changes of agreed items, items of ours to adopt (R23),
-  // deletions; new items go to the CRM below.
   const device: DeviceByRecord = { listed: new Map(), adoptable: new Map(), deleted: new Set() };
   const newEntries: DeviceEntry[] = [];
   for (const col of Object.values(snap.device)) {
@@ -328,7 +332,7 @@ export function planMailboxSync(snap: MailboxSnapshot, opts: MapperOptions, flag
       if (foreign && foreign.etag === e.etag && !(s.syncPrivate && foreign.reason.startsWith('private'))) continue;
       if (e.error) {
         const before = actions.length;
-        unreadable(e); // D30
+        reports.unreadable(e); // D30
         armFrom(actions, before, 'device-new/unreadable → attention (D30)');
         continue;
       }
@@ -345,6 +349,18 @@ export function planMailboxSync(snap: MailboxSnapshot, opts: MapperOptions, flag
       else if (foreignByHref.has(href)) actions.push({ type: 'foreign-forget', href, summary: `forget device-only item ${href} (deleted on the device)`, arm: 'device-only/deleted → foreign-forget (R13, R19)' });
     }
   }
+  return { device, newEntries };
+}
+
+export function planMailboxSync(snap: MailboxSnapshot, opts: MapperOptions, flags: { forceDelete?: boolean } = {}): MailboxPlan {
+  const s = snap.settings;
+  const actions: Action[] = [];
+  const conflicts: MailboxPlan['conflicts'] = [];
+  const reports = deviceReports(snap, actions);
+  const { unreadable, refused } = reports;
+  const stateByKey = new Map(snap.state.items.map((i) => [recordKey(i), i]));
+  const { device, newEntries } = sortDevice(snap, stateByKey, actions, reports);
+  const ctx: PlanContext = { snap, opts, actions, conflicts, refused };
 
   /** Turns one decision of the table into actions; every action it makes carries the arm. */
   const act = (v: RecordView, d: Decision) => {
@@ -397,12 +413,12 @@ export function planMailboxSync(snap: MailboxSnapshot, opts: MapperOptions, flag
         actions.push({ type: 'state-forget', kind, crmId: id, summary: `forget ${name}: gone on both sides` });
         break;
       case 'merge':
-        mergeBoth(kind, rec!, st!, dev!, reason, name);
+        planMerge(ctx, kind, rec!, st!.fieldHashes, dev!, reason, name);
         break;
       case 'adopt':
         // The base is what a create cut short by a crash wrote; without one (state store lost)
         // differences are conflicts.
-        mergeBoth(kind, rec!, null, dev!, reason, name, snap.state.pendingCreates?.get(recordKey({ kind, crmId: id })) ?? null);
+        planMerge(ctx, kind, rec!, snap.state.pendingCreates?.get(recordKey({ kind, crmId: id })) ?? null, dev!, reason, name);
         break;
       case 'attention':
         unreadable(dev!); // D30: the last agreed state stays the merge base for when it is readable again
@@ -417,59 +433,6 @@ export function planMailboxSync(snap: MailboxSnapshot, opts: MapperOptions, flag
         return unreachableKind(d.kind);
     }
     armFrom(actions, before, d.arm);
-  };
-
-  const mergeBoth = (
-    kind: RecordKind,
-    rec: Address | Activity,
-    st: ItemState | null,
-    dev: DeviceEntry,
-    reason: ItemState['reason'],
-    name: string,
-    pendingBase: Record<string, string> | null = null,
-  ) => {
-    const crmHashes = crmFieldHashes(kind, rec, opts);
-    let devFields: AddressFields | ActivityFields;
-    if (kind === 'address') devFields = dev.contact!.fields;
-    else {
-      const f: ActivityFields = { ...dev.activity!.fields };
-      // R15: the device shows "type: subject"; only the subject travels back.
-      f.subject = stripSubjectPrefix(f.subject, (rec as Activity).type, opts.subjectFormat);
-      // Appointments cannot express "done" on the device; it only changes by R18.
-      if ((rec as Activity).kind === 'appointment') f.done = (rec as Activity).done;
-      devFields = f;
-    }
-    const devHashes = kind === 'address' ? addressFieldHashes(devFields as AddressFields, opts.hashKey) : activityFieldHashes(devFields as ActivityFields, opts.hashKey);
-    const crmNewer = dev.lastModified ? Date.parse(rec.updatedAt) >= Date.parse(dev.lastModified) : true;
-    const m = mergeFields(st?.fieldHashes ?? pendingBase, crmHashes, devHashes, s.conflict, crmNewer);
-    if (m.conflicts.length) conflicts.push({ key: recordKey({ kind, crmId: rec.id }), fields: m.conflicts });
-    const patch =
-      kind === 'address'
-        ? applyAddressMerge(rec as Address, dev.contact!, m.fromDevice, opts.phoneSlots.length)
-        : applyActivityMerge(rec as Activity, devFields as ActivityFields, m.fromDevice, snap.now);
-    const merged = { ...rec, ...patch } as Address | Activity;
-    if (Object.keys(patch).length && refused(dev, kind, merged)) return;
-    const data = render(kind, merged, dev.raw, snap, opts);
-    const base = itemBase(kind, merged, s, reason, crmFieldHashes(kind, merged, opts));
-    const conflictNote = m.conflicts.length ? `; conflict on ${m.conflicts.join(', ')} decided ${s.conflict}` : '';
-    if (Object.keys(patch).length) {
-      actions.push({
-        type: 'crm-update',
-        kind,
-        crmId: rec.id,
-        patch,
-        expectedVersion: rec.version,
-        ref: { href: dev.href, etag: dev.etag },
-        data: data === dev.raw ? null : data,
-        item: base,
-        conflicts: m.conflicts,
-        summary: `update ${name} in the CRM from the device (${Object.keys(patch).join(', ')})${conflictNote}`,
-      });
-    } else if (data !== dev.raw) {
-      actions.push({ type: 'device-update', kind, crmId: rec.id, ref: { href: dev.href, etag: dev.etag }, data, item: base, summary: `update ${name} on the device${conflictNote}` });
-    } else {
-      actions.push({ type: 'state-update', item: { ...base, href: dev.href, etag: dev.etag, contentHash: '' }, summary: `note device change of ${name} (nothing the CRM owns)` });
-    }
   };
 
   const recordIds = (kind: RecordKind, crm: Map<string, unknown>, extra: Iterable<string> = []) => {
@@ -511,6 +474,70 @@ export function planMailboxSync(snap: MailboxSnapshot, opts: MapperOptions, flag
   }
 
   return { user: s.userId, actions, blocked: flags.forceDelete ? [] : deleteGuard(snap, actions), conflicts };
+}
+
+interface PlanContext {
+  snap: MailboxSnapshot;
+  opts: MapperOptions;
+  actions: Action[];
+  conflicts: MailboxPlan['conflicts'];
+  refused: (e: DeviceEntry, kind: RecordKind, record: object) => boolean;
+}
+
+/** R20 (R23 without agreement): both sides of one record merged per field into one action. */
+function planMerge(
+  p: PlanContext,
+  kind: RecordKind,
+  rec: Address | Activity,
+  base: Record<string, string> | null,
+  dev: DeviceEntry,
+  reason: ItemState['reason'],
+  name: string,
+): void {
+  const { snap, opts, actions } = p;
+  const s = snap.settings;
+  const crmHashes = crmFieldHashes(kind, rec, opts);
+  let devFields: AddressFields | ActivityFields;
+  if (kind === 'address') devFields = dev.contact!.fields;
+  else {
+    const f: ActivityFields = { ...dev.activity!.fields };
+    // R15: the device shows "type: subject"; only the subject travels back.
+    f.subject = stripSubjectPrefix(f.subject, (rec as Activity).type, opts.subjectFormat);
+    // Appointments cannot express "done" on the device; it only changes by R18.
+    if ((rec as Activity).kind === 'appointment') f.done = (rec as Activity).done;
+    devFields = f;
+  }
+  const devHashes = kind === 'address' ? addressFieldHashes(devFields as AddressFields, opts.hashKey) : activityFieldHashes(devFields as ActivityFields, opts.hashKey);
+  const crmNewer = dev.lastModified ? Date.parse(rec.updatedAt) >= Date.parse(dev.lastModified) : true;
+  const m = mergeFields(base, crmHashes, devHashes, s.conflict, crmNewer);
+  if (m.conflicts.length) p.conflicts.push({ key: recordKey({ kind, crmId: rec.id }), fields: m.conflicts });
+  const patch =
+    kind === 'address'
+      ? applyAddressMerge(rec as Address, dev.contact!, m.fromDevice, opts.phoneSlots.length)
+      : applyActivityMerge(rec as Activity, devFields as ActivityFields, m.fromDevice, snap.now);
+  const merged = { ...rec, ...patch } as Address | Activity;
+  if (Object.keys(patch).length && p.refused(dev, kind, merged)) return;
+  const data = render(kind, merged, dev.raw, snap, opts);
+  const item = itemBase(kind, merged, s, reason, crmFieldHashes(kind, merged, opts));
+  const conflictNote = m.conflicts.length ? `; conflict on ${m.conflicts.join(', ')} decided ${s.conflict}` : '';
+  if (Object.keys(patch).length) {
+    actions.push({
+      type: 'crm-update',
+      kind,
+      crmId: rec.id,
+      patch,
+      expectedVersion: rec.version,
+      ref: { href: dev.href, etag: dev.etag },
+      data: data === dev.raw ? null : data,
+      item,
+      conflicts: m.conflicts,
+      summary: `update ${name} in the CRM from the device (${Object.keys(patch).join(', ')})${conflictNote}`,
+    });
+  } else if (data !== dev.raw) {
+    actions.push({ type: 'device-update', kind, crmId: rec.id, ref: { href: dev.href, etag: dev.etag }, data, item, summary: `update ${name} on the device${conflictNote}` });
+  } else {
+    actions.push({ type: 'state-update', item: { ...item, href: dev.href, etag: dev.etag, contentHash: '' }, summary: `note device change of ${name} (nothing the CRM owns)` });
+  }
 }
 
 /** Marks the actions from `from` on with the arm that produced them (kept where one is set). */
