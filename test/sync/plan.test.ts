@@ -3,14 +3,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseConfig, saveConfig } from '../../src/config/load.js';
-import { resolvePaths } from '../../src/config/paths.js';
-import { importExchange, parseExchangeText } from '../../src/providers/crm/exchange.js';
-import { openSqlCrmProvider, SqlCrmProvider } from '../../src/providers/crm/index.js';
-import { runOnce } from '../../src/sync/engine.js';
-import { StateStore } from '../../src/sync/state.js';
-import { tempHome } from '../helpers/cli.js';
 import { smallCrm } from '../helpers/small-crm.js';
+import { vdirMailbox } from '../helpers/vdir-mailbox.js';
 import { addressToVCard, activityToICal, contentHash } from '../../src/mappers/index.js';
 import { planMailboxSync } from '../../src/sync/plan.js';
 import { feedStart, parseDeviceItem } from '../../src/sync/snapshot.js';
@@ -133,47 +127,31 @@ describe('feedStart (R6 overlap)', () => {
 
 describe('a CRM id containing ":" end to end (vdir mailbox, embedded CRM)', () => {
   it('R1, R7, R11: the contact of address "ext:42:a" is created, updated from the CRM, and deleted with its CRM record', async () => {
-    const home = tempHome('sync-cli-colon-');
-    const paths = resolvePaths(home);
-    await SqlCrmProvider.createTables({ dialect: 'sqlite', url: paths.crmDb });
-    const crm = await openSqlCrmProvider({ dialect: 'sqlite', overlapSeconds: 120 }, paths);
+    const withOdd = (patch: Record<string, unknown>) => {
+      const doc = smallCrm();
+      doc.addresses.push({ ...doc.addresses[1]!, id: 'ext:42:a', company: 'Doppelpunkt GmbH', firstName: 'Dora', lastName: 'Punkt', city: 'Köln', phones: [], tags: ['MM'], ...patch });
+      return doc;
+    };
+    const mb = await vdirMailbox('sync-cli-colon-', withOdd({}));
     try {
-      const load = async (patch: Record<string, unknown>) => {
-        const doc = smallCrm();
-        const base = doc.addresses[1]!;
-        doc.addresses.push({ ...base, id: 'ext:42:a', company: 'Doppelpunkt GmbH', firstName: 'Dora', lastName: 'Punkt', city: 'Köln', phones: [], tags: ['MM'], ...patch });
-        await importExchange(crm, parseExchangeText(JSON.stringify(doc), 'fixture'), 'fixture');
-      };
-      await load({});
-      const vdir = path.join(home, 'vdir');
-      const config = parseConfig({ mailboxes: [{ user: 'u1', url: `file://${vdir}`, username: 'local' }] }, 'test');
-      saveConfig(paths.configFile, config);
-      const sync = async () => {
-        const state = new StateStore(paths.stateDb);
-        try {
-          return (await runOnce({ config, paths, crm, state }, {}))[0]!;
-        } finally {
-          state.close();
-        }
-      };
+      const { sync } = mb;
       const cards = () => {
-        const dir = fs.readdirSync(vdir).map((d) => path.join(vdir, d)).find((d) => fs.readFileSync(path.join(d, 'displayname'), 'utf8').includes('Kontakte'))!;
+        const dir = mb.collection('Kontakte');
         return fs.readdirSync(dir).filter((f) => f.endsWith('.vcf')).map((f) => fs.readFileSync(path.join(dir, f), 'utf8')).filter((t) => t.includes('Punkt'));
       };
       expect((await sync()).errors).toEqual([]);
       expect(cards()).toHaveLength(1);
       expect(cards()[0]).toMatch(/Köln/);
-      await load({ city: 'Bonn' });
+      await mb.load(withOdd({ city: 'Bonn' }));
       expect((await sync()).updated).toBe(1);
       expect(cards()).toEqual([expect.stringMatching(/Bonn/)]);
-      await load({ deleted: true });
+      await mb.load(withOdd({ deleted: true }));
       const r = await sync();
       expect(r.errors).toEqual([]);
       expect(r.deleted).toBe(1);
       expect(cards()).toEqual([]);
     } finally {
-      await crm.close();
-      fs.rmSync(home, { recursive: true, force: true });
+      await mb.close();
     }
   });
 });
