@@ -3,8 +3,9 @@
 // that `doctor` and "Test connection" share one path.
 import type { Config, MailboxConfig } from '../config/schema.js';
 import type { ServerDiagnosis } from '../providers/dav/quirks.js';
+import type { CollectionKind } from '../providers/dav/types.js';
 
-export type CollectionKind = 'contacts' | 'appointments' | 'tasks';
+export type { CollectionKind };
 export const collectionKinds: readonly CollectionKind[] = ['contacts', 'appointments', 'tasks'];
 
 export interface ProvisionedCollection {

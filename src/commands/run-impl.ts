@@ -20,7 +20,7 @@ export function resultJson(results: MailboxResult[]) {
       outcome: outcomeJson(r.outcome),
       ...(r.attention?.length ? { attention: r.attention } : {}),
       durationMs: r.durationMs,
-      ...(r.plan ? { plan: r.plan } : {}),
+      ...(r.plan ? { plan: r.plan, arms: r.arms ?? r.plan.map(() => '') } : {}),
       ...(r.blocked?.length ? { blocked: r.blocked } : {}),
     })),
   };

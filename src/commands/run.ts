@@ -28,6 +28,8 @@ limited, item refused) or another process was syncing a mailbox; 2 bad usage or 
 including a mailbox whose login or settings are wrong (the message names the mailbox and the fix).
 --json prints { "mailboxes": [ { "user", "state", "created", "updated", "deleted", "crmUpdates", "conflicts",
 "errors": [ { "item", "message" } ], "outcome": { "kind", "reason"?, "retryAfterSeconds"?, "remedy"? } } ] }.
+With --dry-run also "plan" (the planned actions in plain words) and "arms" (per action, the rule that decided it).
+--log-level debug prints each planned action with its arm on stderr.
 
 Examples:
   sync-cli run --once

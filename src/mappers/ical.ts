@@ -436,7 +436,6 @@ export function iCalToActivity(raw: string | Buffer, opts: MapperOptions, knownT
     kind: task ? 'task' : 'appointment',
     fields,
     isPrivate: cls === 'PRIVATE' || cls === 'CONFIDENTIAL',
-    alarmRemoved: alarmMinutes === null,
     recurring: series,
   };
 }

@@ -48,11 +48,6 @@ export interface DeviceActivity {
   fields: ActivityFields;
   /** CLASS:PRIVATE or CONFIDENTIAL (R19). */
   isPrivate: boolean;
-  /**
-   * True when the item carries no alarm. Whether the alarm was *removed* (R18) is a three-way
-   * question (device vs last-synced alarmMinutes hash) that the engine answers.
-   */
-  alarmRemoved?: boolean;
   /** A series (D4): RRULE/RDATE, several components, or overrides without a master; the master is mapped. */
   recurring: boolean;
 }

@@ -255,44 +255,101 @@ export function vCardToAddress(raw: string | Buffer, opts: MapperOptions): Devic
 
 // --- patching an existing device card (R10, R11): only CRM-owned lines change ---
 
-export function patchVCard(existing: string, address: Address, opts: MapperOptions): string {
-  const { root, card, version } = parseCard(existing);
-  const v4 = version === '4.0';
-  const lines = childLines(card);
-  const o = ownedLines(lines, opts);
-  // Edits are collected as replacements/removals/insertions on the card's children.
-  const replace = new Map<ContentLine, ContentLine | null>();
-  const insertBefore = new Map<ContentLine | null, ContentLine[]>(); // null = before END
-  const insert = (anchor: ContentLine | null, l: ContentLine) => {
-    const list = insertBefore.get(anchor) ?? [];
+/** The edits of one patch, collected on the card's children and applied at the end in one pass. */
+class CardEdits {
+  readonly replace = new Map<ContentLine, ContentLine | null>();
+  /** Lines to insert before a child; null = before END. */
+  readonly insertBefore = new Map<ContentLine | null, ContentLine[]>();
+
+  constructor(private readonly card: ComponentNode) {}
+
+  insert(anchor: ContentLine | null, l: ContentLine): void {
+    const list = this.insertBefore.get(anchor) ?? [];
     list.push(l);
-    insertBefore.set(anchor, list);
-  };
-  const setValue = (line: ContentLine, value: string) => {
-    if (line.value !== value) replace.set(line, { ...line, value, original: null });
-  };
-  // A vCard 4.0 `tel:` URI cannot hold the number as the CRM writes it (spaces, letters), and
-  // re-encoding would read back differently; the line becomes VALUE=text, keeping group and TYPE.
-  const setTel = (line: ContentLine, number: string) => {
-    if (!/^tel:/i.test(line.value.trim())) return setValue(line, escapeText(number));
+    this.insertBefore.set(anchor, list);
+  }
+
+  remove(line: ContentLine): void {
+    this.replace.set(line, null);
+  }
+
+  setValue(line: ContentLine, value: string): void {
+    if (line.value !== value) this.replace.set(line, { ...line, value, original: null });
+  }
+
+  /** A vCard 4.0 `tel:` URI cannot hold the number as the CRM writes it (spaces, letters), and
+   *  re-encoding would read back differently; the line becomes VALUE=text, keeping group and TYPE. */
+  setTel(line: ContentLine, number: string): void {
+    if (!/^tel:/i.test(line.value.trim())) return this.setValue(line, escapeText(number));
     const params = line.params.filter((p) => p.name !== 'VALUE');
     params.push({ name: 'VALUE', values: ['text'] });
-    replace.set(line, { ...line, params, value: escapeText(number), head: null, original: null });
-  };
-  const afterLast = (name: string): ContentLine | null => {
-    // Insert after the last line of that name: i.e. before the line that follows it.
+    this.replace.set(line, { ...line, params, value: escapeText(number), head: null, original: null });
+  }
+
+  /** Where to insert after the last line of that name: before the line that follows it. */
+  afterLast(name: string): ContentLine | null {
+    const children = this.card.children;
     let idx = -1;
-    card.children.forEach((c, i) => {
+    children.forEach((c, i) => {
       if (!isComponent(c) && c.name === name) idx = i;
     });
-    for (let i = idx + 1; idx >= 0 && i < card.children.length; i++) {
-      const c = card.children[i]!;
+    for (let i = idx + 1; idx >= 0 && i < children.length; i++) {
+      const c = children[i]!;
       if (!isComponent(c)) return c;
     }
     return null;
-  };
+  }
 
-  if (!o.uid) insert(afterLast('VERSION'), builtLine('UID', stableUid('address', address.id)));
+  get any(): boolean {
+    return this.replace.size > 0 || this.insertBefore.size > 0;
+  }
+
+  apply(): void {
+    const children: Array<ContentLine | ComponentNode> = [];
+    for (const c of this.card.children) {
+      if (!isComponent(c)) {
+        for (const l of this.insertBefore.get(c) ?? []) children.push(l);
+        if (this.replace.has(c)) {
+          const r = this.replace.get(c);
+          if (r) children.push(r);
+          continue;
+        }
+      }
+      children.push(c);
+    }
+    for (const l of this.insertBefore.get(null) ?? []) children.push(l);
+    this.card.children = children;
+  }
+}
+
+interface CardPatch {
+  edits: CardEdits;
+  lines: ContentLine[];
+  o: OwnedLines;
+  address: Address;
+  v4: boolean;
+  opts: MapperOptions;
+}
+
+export function patchVCard(existing: string, address: Address, opts: MapperOptions): string {
+  const { root, card, version } = parseCard(existing);
+  const lines = childLines(card);
+  const p: CardPatch = { edits: new CardEdits(card), lines, o: ownedLines(lines, opts), address, v4: version === '4.0', opts };
+  patchNames(p);
+  patchPostal(p);
+  patchEmail(p);
+  patchPhones(p);
+  patchNote(p);
+  patchPrivateCategory(p);
+  if (!p.edits.any && version !== '2.1') return existing;
+  patchBookkeeping(p);
+  p.edits.apply();
+  return serializeRoot(root);
+}
+
+/** UID, N, FN and ORG (R11, M11). */
+function patchNames({ edits, lines, o, address }: CardPatch): void {
+  if (!o.uid) edits.insert(edits.afterLast('VERSION'), builtLine('UID', stableUid('address', address.id)));
   // FN is derived (M11): it is rewritten only when this patch changes a CRM-owned name field —
   // N, or the company of a card whose FN shows the company — never to "normalize" the device's
   // own display name ("Mr. John Richter, James Doe Sr." stays).
@@ -303,7 +360,7 @@ export function patchVCard(existing: string, address: Address, opts: MapperOptio
     const parts = splitRaw(o.n.value, ';');
     const newN = nValue(address, [parts[2] ?? '', parts.slice(4).join(';')]);
     if (!sameN(o.n.value, newN)) {
-      setValue(o.n, newN);
+      edits.setValue(o.n, newN);
       nameChanged = true;
     }
   } else {
@@ -313,49 +370,56 @@ export function patchVCard(existing: string, address: Address, opts: MapperOptio
     const same = !crmHas ? named.firstName === '' && named.lastName === '' : address.salutation === '' && address.title === '' && named.firstName === norm(address.firstName) && named.lastName === norm(address.lastName);
     if (!same) {
       nameChanged = true;
-      insert(afterLast('FN') ?? afterLast('VERSION'), builtLine('N', nValue(address, ['', ''])));
+      edits.insert(edits.afterLast('FN') ?? edits.afterLast('VERSION'), builtLine('N', nValue(address, ['', ''])));
     }
   }
   const companyChanged = devCompany !== norm(address.company);
   const fnShowsCompany = devCompany.trim() !== '' && devFn.trim() === devCompany.trim();
   const fn = escapeText(displayName(address));
-  if (!o.fn) insert(afterLast('VERSION'), builtLine('FN', fn));
-  else if ((nameChanged || (companyChanged && fnShowsCompany)) && devFn !== unescapeText(fn)) setValue(o.fn, fn);
+  if (!o.fn) edits.insert(edits.afterLast('VERSION'), builtLine('FN', fn));
+  else if ((nameChanged || (companyChanged && fnShowsCompany)) && devFn !== unescapeText(fn)) edits.setValue(o.fn, fn);
 
   if (o.org) {
     const parts = splitRaw(o.org.value, ';');
     if (unescapeText(parts[0] ?? '') !== norm(address.company)) {
-      if (address.company === '' && parts.length === 1) replace.set(o.org, null);
-      else setValue(o.org, [escapeText(address.company), ...parts.slice(1)].join(';'));
+      if (address.company === '' && parts.length === 1) edits.remove(o.org);
+      else edits.setValue(o.org, [escapeText(address.company), ...parts.slice(1)].join(';'));
     }
-  } else if (address.company) insert(afterLast('N'), builtLine('ORG', escapeText(address.company)));
+  } else if (address.company) edits.insert(edits.afterLast('N'), builtLine('ORG', escapeText(address.company)));
+}
 
+/** The work address (R10): other addresses on the device are never touched. */
+function patchPostal({ edits, o, address }: CardPatch): void {
   if (o.adr) {
     const parts = splitRaw(o.adr.value, ';');
     const cur = parts.map(unescapeText);
     if (cur[2] !== norm(address.street) || cur[3] !== norm(address.city) || cur[5] !== norm(address.postalCode) || cur[6] !== norm(address.country)) {
       const next = adrValue(address, parts);
-      if (!hasPostal(address) && splitRaw(next, ';').every((p) => p === '')) replace.set(o.adr, null);
-      else setValue(o.adr, next);
+      if (!hasPostal(address) && splitRaw(next, ';').every((x) => x === '')) edits.remove(o.adr);
+      else edits.setValue(o.adr, next);
     }
-  } else if (hasPostal(address)) insert(afterLast('ADR') ?? afterLast('ORG'), builtLine('ADR', adrValue(address, []), [{ name: 'TYPE', values: ['work'] }]));
+  } else if (hasPostal(address)) edits.insert(edits.afterLast('ADR') ?? edits.afterLast('ORG'), builtLine('ADR', adrValue(address, []), [{ name: 'TYPE', values: ['work'] }]));
+}
 
+function patchEmail({ edits, o, address, v4 }: CardPatch): void {
   if (o.email) {
     if (unescapeText(o.email.value).trim() !== norm(address.email).trim()) {
-      if (address.email === '') replace.set(o.email, null);
-      else setValue(o.email, escapeText(address.email));
+      if (address.email === '') edits.remove(o.email);
+      else edits.setValue(o.email, escapeText(address.email));
     }
-  } else if (address.email) insert(afterLast('EMAIL') ?? afterLast('ADR'), builtLine('EMAIL', escapeText(address.email), [{ name: 'TYPE', values: v4 ? ['work'] : ['INTERNET', 'WORK'] }]));
+  } else if (address.email) edits.insert(edits.afterLast('EMAIL') ?? edits.afterLast('ADR'), builtLine('EMAIL', escapeText(address.email), [{ name: 'TYPE', values: v4 ? ['work'] : ['INTERNET', 'WORK'] }]));
+}
 
-  // Phones (R12): slot i holds CRM position i+1; numbers 9+ are never written; device-only lines stay.
-  const telAnchor = () => afterLast('TEL') ?? afterLast('EMAIL') ?? afterLast('N');
+/** Phones (R12): slot i holds CRM position i+1; numbers past the slot table are never written; device-only lines stay. Then the fax. */
+function patchPhones({ edits, lines, o, address, v4, opts }: CardPatch): void {
+  const telAnchor = () => edits.afterLast('TEL') ?? edits.afterLast('EMAIL') ?? edits.afterLast('N');
   const pendingTel: Array<{ slot: number; line: ContentLine }> = [];
   opts.phoneSlots.forEach((slot, i) => {
     const want = address.phones[i]?.number ?? '';
     const have = o.bySlot[i];
     if (have) {
-      if (want.trim() === '') removeTel(have, lines, replace);
-      else if (telNumber(have.line) !== norm(want).trim()) setTel(have.line, want);
+      if (want.trim() === '') removeTel(have, lines, edits.replace);
+      else if (telNumber(have.line) !== norm(want).trim()) edits.setTel(have.line, want);
     } else if (want.trim() !== '') {
       pendingTel.push({ slot: i, line: telLine(slot.types, want, v4) });
     }
@@ -377,69 +441,56 @@ export function patchVCard(existing: string, address: Address, opts: MapperOptio
     const label = opts.phoneSlots[p.slot]!.writeLabel;
     if (label) {
       const group = `item${nextItem++}`;
-      insert(at, { ...p.line, group });
-      insert(at, builtLine('X-ABLabel', escapeText(label), [], group));
-    } else insert(at, p.line);
+      edits.insert(at, { ...p.line, group });
+      edits.insert(at, builtLine('X-ABLabel', escapeText(label), [], group));
+    } else edits.insert(at, p.line);
   }
 
   if (o.fax) {
     if (telNumber(o.fax.line) !== norm(address.fax).trim()) {
-      if (address.fax === '') removeTel(o.fax, lines, replace);
-      else setTel(o.fax.line, address.fax);
+      if (address.fax === '') removeTel(o.fax, lines, edits.replace);
+      else edits.setTel(o.fax.line, address.fax);
     }
-  } else if (address.fax) insert(telAnchor(), telLine(['work', 'fax'], address.fax, v4));
+  } else if (address.fax) edits.insert(telAnchor(), telLine(['work', 'fax'], address.fax, v4));
+}
 
+function patchNote({ edits, o, address }: CardPatch): void {
   if (o.note) {
     if (unescapeText(o.note.value) !== stripControl(address.note).replace(/\r\n?/g, '\n')) {
-      if (address.note === '') replace.set(o.note, null);
-      else setValue(o.note, escapeText(address.note));
+      if (address.note === '') edits.remove(o.note);
+      else edits.setValue(o.note, escapeText(address.note));
     }
-  } else if (address.note) insert(null, builtLine('NOTE', escapeText(address.note)));
+  } else if (address.note) edits.insert(null, builtLine('NOTE', escapeText(address.note)));
+}
 
-  // Category "private" mirrors the CRM flag; the device's other categories are kept.
+/** Category "private" mirrors the CRM flag (R13); the device's other categories are kept. */
+function patchPrivateCategory({ edits, o, address }: CardPatch): void {
   const tokens = categoryTokens(o.categories);
   const hasPrivate = tokens.some((t) => PRIVATE_CATEGORIES.has(t.toLowerCase()));
   if (address.private && !hasPrivate) {
     const first = o.categories[0];
-    if (first) setValue(first, first.value === '' ? 'private' : `${first.value},private`);
-    else insert(null, builtLine('CATEGORIES', 'private'));
+    if (first) edits.setValue(first, first.value === '' ? 'private' : `${first.value},private`);
+    else edits.insert(null, builtLine('CATEGORIES', 'private'));
   } else if (!address.private && hasPrivate) {
     for (const l of o.categories) {
       const kept = splitRaw(l.value, ',').filter((t) => !PRIVATE_CATEGORIES.has(unescapeText(t).trim().toLowerCase()));
-      if (kept.length === 0) replace.set(l, null);
-      else setValue(l, kept.join(','));
+      if (kept.length === 0) edits.remove(l);
+      else edits.setValue(l, kept.join(','));
     }
   }
+}
 
-  const changed = replace.size > 0 || insertBefore.size > 0 || version === '2.1';
-  if (!changed) return existing;
-
-  // Bookkeeping only when something changed: one REV, one PRODID (never duplicated).
+/** Only when something changed: one REV, one PRODID (never duplicated). */
+function patchBookkeeping({ edits, lines, address, opts }: CardPatch): void {
   const rev = revStamp(address.updatedAt);
   const revLines = lines.filter((l) => l.name === 'REV');
-  revLines.forEach((l, i) => replace.set(l, i === 0 && rev ? { ...l, value: rev, params: [], head: null, original: null } : null));
-  if (revLines.length === 0 && rev) insert(null, builtLine('REV', rev));
+  revLines.forEach((l, i) => edits.replace.set(l, i === 0 && rev ? { ...l, value: rev, params: [], head: null, original: null } : null));
+  if (revLines.length === 0 && rev) edits.insert(null, builtLine('REV', rev));
   if (opts.prodId) {
     const prodLines = lines.filter((l) => l.name === 'PRODID');
-    prodLines.forEach((l, i) => replace.set(l, i === 0 ? { ...l, value: escapeText(opts.prodId!), original: null } : null));
-    if (prodLines.length === 0) insert(afterLast('VERSION'), builtLine('PRODID', escapeText(opts.prodId)));
+    prodLines.forEach((l, i) => edits.replace.set(l, i === 0 ? { ...l, value: escapeText(opts.prodId!), original: null } : null));
+    if (prodLines.length === 0) edits.insert(edits.afterLast('VERSION'), builtLine('PRODID', escapeText(opts.prodId)));
   }
-
-  const children: Array<ContentLine | ComponentNode> = [];
-  for (const c of card.children) {
-    if (!isComponent(c)) {
-      for (const l of insertBefore.get(c) ?? []) children.push(l);
-      if (replace.has(c)) {
-        const r = replace.get(c);
-        if (r) children.push(r);
-        continue;
-      }
-    }
-    children.push(c);
-  }
-  for (const l of insertBefore.get(null) ?? []) children.push(l);
-  card.children = children;
-  return serializeRoot(root);
 }
 
 function emptyFields(): AddressFields {

@@ -44,6 +44,8 @@ export interface MailboxResult extends ExecuteCounts {
   outcome: MailboxOutcome;
   /** --dry-run: the plan in plain words; the counts are then what the plan would do. */
   plan?: string[];
+  /** --dry-run: per entry of `plan`, the arm of the decision table that made it (D54). */
+  arms?: string[];
   dryRun?: boolean;
   blocked?: MailboxPlan['blocked'];
   durationMs: number;
@@ -235,9 +237,10 @@ export async function syncMailbox(deps: EngineDeps, m: MailboxConfig, u: CrmUser
     emit('planning');
     const plan: MailboxPlan = snap.unchanged ? { user: u.id, actions: [], blocked: [], conflicts: [] } : planMailboxSync(snapshot, mapper, { forceDelete: opts.forceDelete });
     const writes = plan.actions.filter((a) => !['state-update', 'foreign', 'foreign-forget', 'state-forget', 'attention', 'attention-clear', 'exclusion-end'].includes(a.type));
-    for (const a of plan.actions) deps.logger?.debug(`${u.login}: ${opts.dryRun ? 'would ' : ''}${a.summary}`, { user: u.login, action: a.type });
+    for (const a of plan.actions) deps.logger?.debug(`${u.login}: ${opts.dryRun ? 'would ' : ''}${a.summary}${a.arm ? ` [${a.arm}]` : ''}`, { user: u.login, action: a.type, arm: a.arm });
     if (opts.dryRun) {
       result.plan = plan.actions.map((a) => a.summary);
+      result.arms = plan.actions.map((a) => a.arm ?? '');
       result.dryRun = true;
       result.blocked = plan.blocked;
       result.conflicts = plan.conflicts.length;
@@ -418,7 +421,6 @@ async function replanItem(
   const rec = a.kind === 'address' ? (await deps.crm.getAddresses([a.crmId]))[0] : (await deps.crm.getActivities([a.crmId]))[0];
   const mini: MailboxSnapshot = {
     ...deps.snapshot,
-    crmFull: false,
     addresses: new Map(a.kind === 'address' && rec ? [[rec.id, rec as never]] : []),
     activities: new Map(a.kind === 'activity' && rec ? [[rec.id, rec as never]] : []),
     deleted: new Set(rec ? [] : [`${a.kind}:${a.crmId}`]),

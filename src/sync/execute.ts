@@ -142,7 +142,7 @@ export async function executePlan(actions: Action[], deps: ExecuteDeps): Promise
       case 'crm-untag': {
         await crm.removeTag(a.kind, a.crmId, a.tag);
         state.transaction(() => {
-          if (a.exclude) state.addExclusion(user, a.kind, a.crmId, snapshot.now);
+          state.addExclusion(user, a.kind, a.crmId, snapshot.now);
           state.deleteItem(user, a.kind, a.crmId);
         });
         counts.crmUpdates++;

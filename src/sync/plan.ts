@@ -1,13 +1,16 @@
 // The planner: a pure, synchronous function from a snapshot (both sides + last agreed state) to
-// a list of actions. One decision per record (decideRecord), each branch naming its rule.
-// Only the executor performs the actions.
-import { activityInScope, addressInScope, crmRefOf, excluded, visibleTo, withinWindow } from './scope.js';
+// a list of actions. Per record: its facts (./facts.ts) → the decision table (./decide.ts) →
+// actions, rendered here for the device; then the delete guard (R21). Only the executor
+// (./execute.ts) performs the actions.
+import { crmRefOf } from './scope.js';
+import { decide, type Decision } from './decide.js';
+import { factsOf, type DeviceByRecord, type RecordView } from './facts.js';
+import { parseRecordKey, recordKey } from './state/store.js';
 import {
   activityFieldHashes,
   activityToICal,
   addressFieldHashes,
   addressToVCard,
-  contentHash,
   mergeDevicePhones,
   patchICal,
   patchVCard,
@@ -39,7 +42,12 @@ export const CONTENT_TYPE: Record<CollectionKind, string> = {
 /** State of an item minus what only the write tells (href, etag, content hash, new CRM version). */
 export type ItemBase = Omit<ItemState, 'href' | 'etag' | 'contentHash'>;
 
-export type Action =
+/** The arm of the decision table that produced an action (`--dry-run --json` shows it). */
+interface FromArm {
+  arm?: string;
+}
+
+export type Action = (
   | { type: 'device-create'; kind: RecordKind; crmId: string; collection: CollectionKind; name: string; data: string; item: ItemBase; summary: string }
   | { type: 'device-update'; kind: RecordKind; crmId: string; ref: ItemRef; data: string; item: ItemBase; summary: string }
   | { type: 'device-delete'; kind: RecordKind; crmId: string; ref: ItemRef; summary: string }
@@ -56,7 +64,8 @@ export type Action =
       conflicts: string[];
       summary: string;
     }
-  | { type: 'crm-untag'; kind: RecordKind; crmId: string; tag: string; exclude: boolean; summary: string }
+  /** R7/R8: the user tag comes off the record, which is excluded from this mailbox until it is back (D3). */
+  | { type: 'crm-untag'; kind: RecordKind; crmId: string; tag: string; summary: string }
   | {
       type: 'crm-create';
       kind: RecordKind;
@@ -75,7 +84,9 @@ export type Action =
   | { type: 'attention'; href: string; etag: string; collection: CollectionKind; message: string; summary: string }
   | { type: 'attention-clear'; href: string; summary: string }
   /** D3: the user tag is back on a record excluded after a device deletion (R7). */
-  | { type: 'exclusion-end'; kind: RecordKind; crmId: string; summary: string };
+  | { type: 'exclusion-end'; kind: RecordKind; crmId: string; summary: string }
+) &
+  FromArm;
 
 export interface DeleteGuardHit {
   side: 'device' | 'crm';
@@ -91,8 +102,6 @@ export interface MailboxPlan {
   blocked: DeleteGuardHit[];
   conflicts: { key: string; fields: string[] }[];
 }
-
-const key = (kind: RecordKind, id: string) => `${kind}:${id}`;
 
 // ---------- scope (R1–R5, R7, R9) ----------
 
@@ -193,7 +202,7 @@ function mergeFields(
   return { fromDevice, conflicts };
 }
 
-function applyAddressMerge(crm: Address, dev: DeviceContact, fromDevice: Set<string>): Partial<AddressFields> {
+function applyAddressMerge(crm: Address, dev: DeviceContact, fromDevice: Set<string>, slotCount: number): Partial<AddressFields> {
   const patch: Partial<AddressFields> = {};
   const d = dev.fields;
   for (const k of Object.keys(d) as (keyof AddressFields)[]) {
@@ -203,13 +212,13 @@ function applyAddressMerge(crm: Address, dev: DeviceContact, fromDevice: Set<str
   const phoneKeys = [...fromDevice].filter((k) => /^phone\d+$/.test(k));
   if (phoneKeys.length) {
     // Device numbers for the positions the device wins, CRM numbers elsewhere (R12).
-    const slots = Math.max(d.phones.length, 8);
+    const slots = Math.max(d.phones.length, slotCount);
     const chosen = Array.from({ length: slots }, (_, i) => {
       const k = `phone${i + 1}`;
       const src = fromDevice.has(k) ? d.phones[i] : crm.phones[i];
       return { number: src?.number ?? '', remark: '' };
     });
-    patch.phones = mergeDevicePhones(crm.phones, chosen, 8);
+    patch.phones = mergeDevicePhones(crm.phones, chosen, slotCount);
   }
   return patch;
 }
@@ -271,262 +280,186 @@ function itemBase(kind: RecordKind, rec: Address | Activity, s: SyncSettings, re
 
 // ---------- the plan ----------
 
-export function planMailboxSync(snap: MailboxSnapshot, opts: MapperOptions, flags: { forceDelete?: boolean } = {}): MailboxPlan {
-  const s = snap.settings;
-  const actions: Action[] = [];
-  const conflicts: MailboxPlan['conflicts'] = [];
-  const exclusions = snap.state.exclusions;
-
+/** D30/D32: device items reported to the user, once per change of the item (its ETag). */
+function deviceReports(snap: MailboxSnapshot, actions: Action[]) {
   const attention = snap.state.attention ?? new Map();
-  /** D30: reported once per change of the item (its ETag); the item stays as the device wrote it. */
+  /** The item stays as the device wrote it. */
   const attend = (e: DeviceEntry, message: string, remedy: string) => {
     if (attention.get(e.href)?.etag === e.etag) return;
     const text = `${message} — ${remedy}`;
     actions.push({ type: 'attention', href: e.href, etag: e.etag, collection: e.collection, message: text, summary: `needs attention: ${e.href}: ${text}` });
   };
-  const unreadable = (e: DeviceEntry) => {
-    // A server that did not hand the item over is a failure to retry (R22), not the user's item.
-    if (e.unreadable === 'fetch') {
-      actions.push({ type: 'item-error', key: e.href, side: 'device', message: e.error ?? 'cannot be fetched', summary: `skip device item ${e.href}: ${e.error}` });
-      return;
-    }
-    attend(e, e.error ?? 'cannot be read', `${e.remedy ?? 'Open the item on the device and save it again.'} It stays on the device unchanged and is read again once it changes.`);
+  return {
+    attention,
+    unreadable(e: DeviceEntry): void {
+      // A server that did not hand the item over is a failure to retry (R22), not the user's item.
+      if (e.unreadable === 'fetch') {
+        actions.push({ type: 'item-error', key: e.href, side: 'device', message: e.error ?? 'cannot be fetched', summary: `skip device item ${e.href}: ${e.error}` });
+        return;
+      }
+      attend(e, e.error ?? 'cannot be read', `${e.remedy ?? 'Open the item on the device and save it again.'} It stays on the device unchanged and is read again once it changes.`);
+    },
+    /** D32: what the sync writes to the CRM must pass the CRM's own rules (crm import). */
+    refused(e: DeviceEntry, kind: RecordKind, record: object): boolean {
+      const problems = crmRecordProblems(kind, record as Record<string, unknown>);
+      if (!problems.length) return false;
+      attend(e, `cannot go into the CRM: ${problems.join('; ')}`, 'Correct the item on the device; it stays there unchanged and is read again once it changes.');
+      return true;
+    },
   };
-  /** D32: what the sync writes to the CRM must pass the CRM's own rules (crm import). */
-  const refused = (e: DeviceEntry, kind: RecordKind, record: object): boolean => {
-    const problems = crmRecordProblems(kind, record as Record<string, unknown>);
-    if (!problems.length) return false;
-    attend(e, `cannot go into the CRM: ${problems.join('; ')}`, 'Correct the item on the device; it stays there unchanged and is read again once it changes.');
-    return true;
-  };
+}
 
-  const stateByKey = new Map(snap.state.items.map((i) => [key(i.kind, i.crmId), i]));
+/**
+ * The device side sorted by record: changes of agreed items, items of ours to adopt (R23),
+ * deletions; items that are no record's yet are returned for the CRM (R13, R19).
+ */
+function sortDevice(snap: MailboxSnapshot, stateByKey: Map<string, ItemState>, actions: Action[], reports: ReturnType<typeof deviceReports>): { device: DeviceByRecord; newEntries: DeviceEntry[] } {
+  const s = snap.settings;
+  const { attention } = reports;
   const stateByHref = new Map(snap.state.items.map((i) => [i.href, i]));
   const foreignByHref = new Map(snap.state.foreign.map((f) => [f.href, f]));
-
-  // Device side: changes of known items, adoptions by UID (R23), new items, deletions.
-  const deviceByKey = new Map<string, DeviceEntry>();
-  const adoptByKey = new Map<string, DeviceEntry>();
+  const device: DeviceByRecord = { listed: new Map(), adoptable: new Map(), deleted: new Set() };
   const newEntries: DeviceEntry[] = [];
-  const deviceDeleted = new Set<string>();
   for (const col of Object.values(snap.device)) {
     for (const e of col.changed) {
-      if (!e.error && attention.has(e.href)) actions.push({ type: 'attention-clear', href: e.href, summary: `${e.href} can be read again` });
+      if (!e.error && attention.has(e.href)) actions.push({ type: 'attention-clear', href: e.href, summary: `${e.href} can be read again`, arm: 'device-readable → attention-clear (D30)' });
       const st = stateByHref.get(e.href);
       if (st) {
-        deviceByKey.set(key(st.kind, st.crmId), e);
+        device.listed.set(recordKey(st), e);
         continue;
       }
       const foreign = foreignByHref.get(e.href);
       if (foreign && foreign.etag === e.etag && !(s.syncPrivate && foreign.reason.startsWith('private'))) continue;
       if (e.error) {
-        unreadable(e); // D30
+        const before = actions.length;
+        reports.unreadable(e); // D30
+        armFrom(actions, before, 'device-new/unreadable → attention (D30)');
         continue;
       }
       // Ours by UID (created by sync-cli) or by marker (imported from the device), R23.
       const ours = crmRefOf(e);
-      if (ours && (ours.kind === 'address') === (e.collection === 'contacts') && !stateByKey.has(key(ours.kind, ours.id))) {
-        adoptByKey.set(key(ours.kind, ours.id), e);
-      } else newEntries.push(e);
+      const k = ours ? recordKey({ kind: ours.kind, crmId: ours.id }) : '';
+      if (ours && (ours.kind === 'address') === (e.collection === 'contacts') && !stateByKey.has(k)) device.adoptable.set(k, e);
+      else newEntries.push(e);
     }
     for (const href of col.deleted) {
-      if (attention.has(href)) actions.push({ type: 'attention-clear', href, summary: `${href} was deleted on the device` });
+      if (attention.has(href)) actions.push({ type: 'attention-clear', href, summary: `${href} was deleted on the device`, arm: 'device-deleted → attention-clear (D30)' });
       const st = stateByHref.get(href);
-      if (st) deviceDeleted.add(key(st.kind, st.crmId));
-      else if (foreignByHref.has(href)) actions.push({ type: 'foreign-forget', href, summary: `forget device-only item ${href} (deleted on the device)` });
+      if (st) device.deleted.add(recordKey(st));
+      else if (foreignByHref.has(href)) actions.push({ type: 'foreign-forget', href, summary: `forget device-only item ${href} (deleted on the device)`, arm: 'device-only/deleted → foreign-forget (R13, R19)' });
     }
   }
+  return { device, newEntries };
+}
 
-  const decide = (kind: RecordKind, id: string, wantedByLink: boolean): boolean => {
-    const k = key(kind, id);
-    const st = stateByKey.get(k);
-    const rec = kind === 'address' ? snap.addresses.get(id) : snap.activities.get(id);
-    const crmDeleted = snap.deleted.has(k);
-    const dev = deviceByKey.get(k);
-    const adopt = adoptByKey.get(k);
-    const devDeleted = deviceDeleted.has(k);
+export function planMailboxSync(snap: MailboxSnapshot, opts: MapperOptions, flags: { forceDelete?: boolean } = {}): MailboxPlan {
+  const s = snap.settings;
+  const actions: Action[] = [];
+  const conflicts: MailboxPlan['conflicts'] = [];
+  const reports = deviceReports(snap, actions);
+  const { unreadable, refused } = reports;
+  const stateByKey = new Map(snap.state.items.map((i) => [recordKey(i), i]));
+  const { device, newEntries } = sortDevice(snap, stateByKey, actions, reports);
+  const ctx: PlanContext = { snap, opts, actions, conflicts, refused };
+
+  /** Turns one decision of the table into actions; every action it makes carries the arm. */
+  const act = (v: RecordView, d: Decision) => {
+    const before = actions.length;
+    const { kind, id, rec, state: st, device: dev, facts } = v;
     const name = displayName(kind, rec, id);
-    if (rec && exclusions.has(k) && rec.tags.includes(s.userTag)) {
-      // D3: the exclusion of R7 ends when the CRM record carries the user tag again.
-      actions.push({ type: 'exclusion-end', kind, crmId: id, summary: `${name} carries ${s.userTag} again: no longer excluded (R7, D3)` });
+    const reason: ItemState['reason'] = facts.wanted === 'by-link' ? 'linked' : 'scope';
+    if (d.endsExclusion) actions.push({ type: 'exclusion-end', kind, crmId: id, summary: `${name} carries ${s.userTag} again: no longer excluded (R7, D3)` });
+    switch (d.kind) {
+      case 'nothing':
+        break;
+      case 'note-reason':
+        actions.push({ type: 'state-update', item: { ...st!, reason }, summary: `${name} is now on the device by ${reason}` });
+        break;
+      case 'device-create':
+        actions.push({
+          type: 'device-create',
+          kind,
+          crmId: id,
+          collection: collectionOf(kind, rec!),
+          name: stableUid(kind, id),
+          data: render(kind, rec!, null, snap, opts),
+          item: itemBase(kind, rec!, s, reason, crmFieldHashes(kind, rec!, opts)),
+          summary: `create ${name} on the device${reason === 'linked' ? ' (linked to an appointment, R5)' : ''}`,
+        });
+        break;
+      case 'device-update': {
+        const data = render(kind, rec!, dev!.raw, snap, opts);
+        const base = itemBase(kind, rec!, s, reason, crmFieldHashes(kind, rec!, opts));
+        if (data === dev!.raw) actions.push({ type: 'state-update', item: { ...base, href: st!.href, etag: dev!.etag, contentHash: st!.contentHash }, summary: `note new CRM version of ${name} (device already right)` });
+        else actions.push({ type: 'device-update', kind, crmId: id, ref: { href: st!.href, etag: dev!.etag }, data, item: base, summary: `update ${name} on the device` });
+        break;
+      }
+      case 'device-delete': {
+        const ref = st ? { href: st.href, etag: dev?.etag ?? st.etag } : { href: dev!.href, etag: dev!.etag };
+        const why = !st
+          ? 'left over, not in scope'
+          : facts.crm === 'deleted'
+            ? `deleted in the CRM, ${d.rule}`
+            : d.rule === 'R5'
+              ? 'no appointment links it any more, R5'
+              : "no longer in this user's scope";
+        actions.push({ type: 'device-delete', kind, crmId: id, ref, summary: `delete ${name} on the device (${why})` });
+        break;
+      }
+      case 'crm-untag':
+        actions.push({ type: 'crm-untag', kind, crmId: id, tag: s.userTag, summary: `remove tag ${s.userTag} from ${name} (deleted on the device)` });
+        break;
+      case 'state-forget':
+        actions.push({ type: 'state-forget', kind, crmId: id, summary: `forget ${name}: gone on both sides` });
+        break;
+      case 'merge':
+        planMerge(ctx, kind, rec!, st!.fieldHashes, dev!, reason, name);
+        break;
+      case 'adopt':
+        // The base is what a create cut short by a crash wrote; without one (state store lost)
+        // differences are conflicts.
+        planMerge(ctx, kind, rec!, snap.state.pendingCreates?.get(recordKey({ kind, crmId: id })) ?? null, dev!, reason, name);
+        break;
+      case 'attention':
+        unreadable(dev!); // D30: the last agreed state stays the merge base for when it is readable again
+        break;
+      case 'crm-unread':
+        actions.push({ type: 'item-error', key: dev!.href, side: 'crm', message: `CRM ${kind} ${id} could not be read`, summary: `skip ${name}: CRM record not read` });
+        break;
+      case 'device-unfetched':
+        actions.push({ type: 'item-error', key: st!.href, side: 'device', message: 'device item was not fetched', summary: `skip ${name}` });
+        break;
+      default:
+        return unreachableKind(d.kind);
     }
-
-    // Is it wanted on the device? Unknown (not read this sync) = unchanged = as before.
-    const ownScope = rec
-      ? kind === 'address'
-        ? addressInScope(rec as Address, s, exclusions)
-        : activityInScope(rec as Activity, s, exclusions)
-      : st?.reason === 'scope';
-    const linked = kind === 'address' && wantedByLink && (!rec || (visibleTo(rec as Address, s.userId) && !excluded('address', rec as Address, s, exclusions)));
-    const wanted = !crmDeleted && (ownScope || linked);
-    const reason: ItemState['reason'] = ownScope ? 'scope' : 'linked';
-
-    if (st) {
-      if (devDeleted) {
-        if (crmDeleted || (rec && !wanted)) {
-          actions.push({ type: 'state-forget', kind, crmId: id, summary: `forget ${name}: gone on both sides` });
-        } else {
-          // R7/R8: a device deletion only removes the user tag; excluded while other tags keep it in scope.
-          actions.push({ type: 'crm-untag', kind, crmId: id, tag: s.userTag, exclude: true, summary: `remove tag ${s.userTag} from ${name} (deleted on the device)` });
-        }
-        return false;
-      }
-      if (crmDeleted) {
-        actions.push({ type: 'device-delete', kind, crmId: id, ref: { href: st.href, etag: dev?.etag ?? st.etag }, summary: `delete ${name} on the device (deleted in the CRM, ${kind === 'address' ? 'R7' : 'R8'})` });
-        return false;
-      }
-      if (rec && !wanted) {
-        // R9 (and R5 for linked contacts): out of scope → off the device, nothing written to the CRM.
-        actions.push({ type: 'device-delete', kind, crmId: id, ref: { href: st.href, etag: dev?.etag ?? st.etag }, summary: `delete ${name} on the device (no longer in this user's scope)` });
-        return false;
-      }
-      if (!rec && !dev) {
-        if (wanted) return true; // nothing new on either side
-        // R5: a linked-only contact leaves when no in-scope appointment links it any more.
-        actions.push({ type: 'device-delete', kind, crmId: id, ref: { href: st.href, etag: st.etag }, summary: `delete ${name} on the device (no appointment links it any more, R5)` });
-        return false;
-      }
-      // Changed on the device: another ETag, or — where ETags are counters (SOGo) — other content.
-      const devChanged = dev && (dev.etag !== st.etag || (snap.device[dev.collection].etagsUnreliable === true && contentHash(dev.raw) !== st.contentHash));
-      if (dev && devChanged) {
-        if (dev.error) {
-          unreadable(dev); // D30: the last agreed state stays the merge base for when it is readable again
-          return true;
-        }
-        if (!rec) {
-          actions.push({ type: 'item-error', key: dev.href, side: 'crm', message: `CRM ${kind} ${id} could not be read`, summary: `skip ${name}: CRM record not read` });
-          return true;
-        }
-        mergeBoth(kind, rec, st, dev, reason, name);
-        return true;
-      }
-      // Only the CRM changed (R14, R17: e.g. done → alarm removed).
-      if (rec && rec.version !== st.crmVersion) {
-        if (!dev) {
-          actions.push({ type: 'item-error', key: st.href, side: 'device', message: 'device item was not fetched', summary: `skip ${name}` });
-          return true;
-        }
-        if (dev.error) {
-          unreadable(dev); // D30: the CRM change reaches the device once the item can be read
-          return true;
-        }
-        const data = render(kind, rec, dev.raw, snap, opts);
-        const base = itemBase(kind, rec, s, reason, crmFieldHashes(kind, rec, opts));
-        if (data === dev.raw) actions.push({ type: 'state-update', item: { ...base, href: st.href, etag: dev.etag, contentHash: st.contentHash }, summary: `note new CRM version of ${name} (device already right)` });
-        else actions.push({ type: 'device-update', kind, crmId: id, ref: { href: st.href, etag: dev.etag }, data, item: base, summary: `update ${name} on the device` });
-      } else if (rec && st.reason !== reason) {
-        actions.push({ type: 'state-update', item: { ...st, reason }, summary: `${name} is now on the device by ${reason}` });
-      }
-      return true;
-    }
-
-    // Not known from the last sync.
-    if (adopt) {
-      if (adopt.error) {
-        unreadable(adopt); // D30
-        return false;
-      }
-      if (!rec || !wanted) {
-        // A leftover of ours whose record is gone or out of scope (R23 + R7/R9).
-        actions.push({ type: 'device-delete', kind, crmId: id, ref: { href: adopt.href, etag: adopt.etag }, summary: `delete ${name} on the device (left over, not in scope)` });
-        return false;
-      }
-      // R23: re-adopt by UID instead of creating a duplicate. The base is what a create cut short
-      // by a crash wrote; without one (state store lost) differences are conflicts.
-      mergeBoth(kind, rec, null, adopt, reason, name, snap.state.pendingCreates?.get(k) ?? null);
-      return true;
-    }
-    if (rec && wanted) {
-      if (kind === 'activity' && !withinWindow(rec as Activity, snap.now, s.pastDays)) return false; // R3
-      const data = render(kind, rec, null, snap, opts);
-      actions.push({
-        type: 'device-create',
-        kind,
-        crmId: id,
-        collection: collectionOf(kind, rec),
-        name: stableUid(kind, id),
-        data,
-        item: itemBase(kind, rec, s, reason, crmFieldHashes(kind, rec, opts)),
-        summary: `create ${name} on the device${reason === 'linked' ? ' (linked to an appointment, R5)' : ''}`,
-      });
-      return true;
-    }
-    return false;
+    armFrom(actions, before, d.arm);
   };
 
-  const mergeBoth = (
-    kind: RecordKind,
-    rec: Address | Activity,
-    st: ItemState | null,
-    dev: DeviceEntry,
-    reason: ItemState['reason'],
-    name: string,
-    pendingBase: Record<string, string> | null = null,
-  ) => {
-    const crmHashes = crmFieldHashes(kind, rec, opts);
-    let devFields: AddressFields | ActivityFields;
-    if (kind === 'address') devFields = dev.contact!.fields;
-    else {
-      const f: ActivityFields = { ...dev.activity!.fields };
-      // R15: the device shows "type: subject"; only the subject travels back.
-      f.subject = stripSubjectPrefix(f.subject, (rec as Activity).type, opts.subjectFormat);
-      // Appointments cannot express "done" on the device; it only changes by R18.
-      if ((rec as Activity).kind === 'appointment') f.done = (rec as Activity).done;
-      devFields = f;
+  const recordIds = (kind: RecordKind, crm: Map<string, unknown>, extra: Iterable<string> = []) => {
+    const ids = new Set<string>(extra);
+    for (const i of snap.state.items) if (i.kind === kind) ids.add(i.crmId);
+    for (const id of crm.keys()) ids.add(id);
+    for (const k of [...device.adoptable.keys(), ...snap.deleted]) {
+      const ref = parseRecordKey(k);
+      if (ref.kind === kind) ids.add(ref.crmId);
     }
-    const devHashes = kind === 'address' ? addressFieldHashes(devFields as AddressFields, opts.hashKey) : activityFieldHashes(devFields as ActivityFields, opts.hashKey);
-    const crmNewer = dev.lastModified ? Date.parse(rec.updatedAt) >= Date.parse(dev.lastModified) : true;
-    const m = mergeFields(st?.fieldHashes ?? pendingBase, crmHashes, devHashes, s.conflict, crmNewer);
-    if (m.conflicts.length) conflicts.push({ key: key(kind, rec.id), fields: m.conflicts });
-    const patch = kind === 'address' ? applyAddressMerge(rec as Address, dev.contact!, m.fromDevice) : applyActivityMerge(rec as Activity, devFields as ActivityFields, m.fromDevice, snap.now);
-    const merged = { ...rec, ...patch } as Address | Activity;
-    if (Object.keys(patch).length && refused(dev, kind, merged)) return;
-    const data = render(kind, merged, dev.raw, snap, opts);
-    const base = itemBase(kind, merged, s, reason, crmFieldHashes(kind, merged, opts));
-    const conflictNote = m.conflicts.length ? `; conflict on ${m.conflicts.join(', ')} decided ${s.conflict}` : '';
-    if (Object.keys(patch).length) {
-      actions.push({
-        type: 'crm-update',
-        kind,
-        crmId: rec.id,
-        patch,
-        expectedVersion: rec.version,
-        ref: { href: dev.href, etag: dev.etag },
-        data: data === dev.raw ? null : data,
-        item: base,
-        conflicts: m.conflicts,
-        summary: `update ${name} in the CRM from the device (${Object.keys(patch).join(', ')})${conflictNote}`,
-      });
-    } else if (data !== dev.raw) {
-      actions.push({ type: 'device-update', kind, crmId: rec.id, ref: { href: dev.href, etag: dev.etag }, data, item: base, summary: `update ${name} on the device${conflictNote}` });
-    } else {
-      actions.push({ type: 'state-update', item: { ...base, href: dev.href, etag: dev.etag, contentHash: '' }, summary: `note device change of ${name} (nothing the CRM owns)` });
-    }
+    return [...ids].sort();
   };
 
-  // Activities first: the ones that stay on the device decide which addresses R5 keeps there.
+  // Activities first: the appointments that stay on the device decide which addresses R5 keeps there.
   const linkedIds = new Set<string>();
-  const activityIds = new Set<string>();
-  for (const i of snap.state.items) if (i.kind === 'activity') activityIds.add(i.crmId);
-  for (const id of snap.activities.keys()) activityIds.add(id);
-  for (const k of [...adoptByKey.keys(), ...snap.deleted]) if (k.startsWith('activity:')) activityIds.add(k.slice(9));
-  for (const id of [...activityIds].sort()) {
-    const onDevice = decide('activity', id, false);
-    if (onDevice) {
-      const rec = snap.activities.get(id);
-      const links = rec ? rec.addresses : (stateByKey.get(key('activity', id))?.links ?? []);
-      const isAppointment = rec ? rec.kind === 'appointment' : stateByKey.get(key('activity', id))?.collection === 'appointments';
-      if (isAppointment) links.forEach((a) => linkedIds.add(a)); // R5
-    }
+  for (const id of recordIds('activity', snap.activities)) {
+    const v = factsOf('activity', id, false, snap, stateByKey, device);
+    const d = decide(v.facts);
+    act(v, d);
+    if (!d.onDevice) continue;
+    const rec = v.rec as Activity | undefined;
+    const isAppointment = rec ? rec.kind === 'appointment' : v.state?.collection === 'appointments';
+    if (isAppointment) for (const a of rec ? rec.addresses : (v.state?.links ?? [])) linkedIds.add(a); // R5
   }
-  const addressIds = new Set<string>(linkedIds);
-  for (const i of snap.state.items) if (i.kind === 'address') addressIds.add(i.crmId);
-  for (const id of snap.addresses.keys()) addressIds.add(id);
-  for (const k of [...adoptByKey.keys(), ...snap.deleted]) if (k.startsWith('address:')) addressIds.add(k.slice(8));
-  for (const id of [...addressIds].sort()) {
-    const st = stateByKey.get(key('address', id));
-    if (!st && !snap.addresses.has(id) && !adoptByKey.has(key('address', id))) continue; // linked but not readable
-    decide('address', id, linkedIds.has(id));
+  for (const id of recordIds('address', snap.addresses, linkedIds)) {
+    const v = factsOf('address', id, linkedIds.has(id), snap, stateByKey, device);
+    act(v, decide(v.facts));
   }
 
   // Items created on the device (R13, R19); what the CRM would refuse stays on the device (D32).
@@ -534,10 +467,86 @@ export function planMailboxSync(snap: MailboxSnapshot, opts: MapperOptions, flag
     const before = actions.length;
     planDeviceCreated(e, s, actions);
     const a = actions[before];
-    if (a?.type === 'crm-create' && refused(e, a.kind, a.input)) actions.splice(before, 1);
+    if (a?.type === 'crm-create' && refused(e, a.kind, a.input)) {
+      actions.splice(before, 1);
+      armFrom(actions, before, 'device-new/refused-by-crm → attention (D32)');
+    }
   }
 
   return { user: s.userId, actions, blocked: flags.forceDelete ? [] : deleteGuard(snap, actions), conflicts };
+}
+
+interface PlanContext {
+  snap: MailboxSnapshot;
+  opts: MapperOptions;
+  actions: Action[];
+  conflicts: MailboxPlan['conflicts'];
+  refused: (e: DeviceEntry, kind: RecordKind, record: object) => boolean;
+}
+
+/** R20 (R23 without agreement): both sides of one record merged per field into one action. */
+function planMerge(
+  p: PlanContext,
+  kind: RecordKind,
+  rec: Address | Activity,
+  base: Record<string, string> | null,
+  dev: DeviceEntry,
+  reason: ItemState['reason'],
+  name: string,
+): void {
+  const { snap, opts, actions } = p;
+  const s = snap.settings;
+  const crmHashes = crmFieldHashes(kind, rec, opts);
+  let devFields: AddressFields | ActivityFields;
+  if (kind === 'address') devFields = dev.contact!.fields;
+  else {
+    const f: ActivityFields = { ...dev.activity!.fields };
+    // R15: the device shows "type: subject"; only the subject travels back.
+    f.subject = stripSubjectPrefix(f.subject, (rec as Activity).type, opts.subjectFormat);
+    // Appointments cannot express "done" on the device; it only changes by R18.
+    if ((rec as Activity).kind === 'appointment') f.done = (rec as Activity).done;
+    devFields = f;
+  }
+  const devHashes = kind === 'address' ? addressFieldHashes(devFields as AddressFields, opts.hashKey) : activityFieldHashes(devFields as ActivityFields, opts.hashKey);
+  const crmNewer = dev.lastModified ? Date.parse(rec.updatedAt) >= Date.parse(dev.lastModified) : true;
+  const m = mergeFields(base, crmHashes, devHashes, s.conflict, crmNewer);
+  if (m.conflicts.length) p.conflicts.push({ key: recordKey({ kind, crmId: rec.id }), fields: m.conflicts });
+  const patch =
+    kind === 'address'
+      ? applyAddressMerge(rec as Address, dev.contact!, m.fromDevice, opts.phoneSlots.length)
+      : applyActivityMerge(rec as Activity, devFields as ActivityFields, m.fromDevice, snap.now);
+  const merged = { ...rec, ...patch } as Address | Activity;
+  if (Object.keys(patch).length && p.refused(dev, kind, merged)) return;
+  const data = render(kind, merged, dev.raw, snap, opts);
+  const item = itemBase(kind, merged, s, reason, crmFieldHashes(kind, merged, opts));
+  const conflictNote = m.conflicts.length ? `; conflict on ${m.conflicts.join(', ')} decided ${s.conflict}` : '';
+  if (Object.keys(patch).length) {
+    actions.push({
+      type: 'crm-update',
+      kind,
+      crmId: rec.id,
+      patch,
+      expectedVersion: rec.version,
+      ref: { href: dev.href, etag: dev.etag },
+      data: data === dev.raw ? null : data,
+      item,
+      conflicts: m.conflicts,
+      summary: `update ${name} in the CRM from the device (${Object.keys(patch).join(', ')})${conflictNote}`,
+    });
+  } else if (data !== dev.raw) {
+    actions.push({ type: 'device-update', kind, crmId: rec.id, ref: { href: dev.href, etag: dev.etag }, data, item, summary: `update ${name} on the device${conflictNote}` });
+  } else {
+    actions.push({ type: 'state-update', item: { ...item, href: dev.href, etag: dev.etag, contentHash: '' }, summary: `note device change of ${name} (nothing the CRM owns)` });
+  }
+}
+
+/** Marks the actions from `from` on with the arm that produced them (kept where one is set). */
+function armFrom(actions: Action[], from: number, arm: string): void {
+  for (let i = from; i < actions.length; i++) actions[i]!.arm ??= arm;
+}
+
+function unreachableKind(x: never): never {
+  throw new Error(`plan: no action for decision ${JSON.stringify(x)}`);
 }
 
 function planDeviceCreated(e: DeviceEntry, s: SyncSettings, actions: Action[]): void {
@@ -545,22 +554,22 @@ function planDeviceCreated(e: DeviceEntry, s: SyncSettings, actions: Action[]): 
   if (e.collection === 'contacts' && e.contact) {
     const c = e.contact;
     if (c.isPrivate && !s.syncPrivate) {
-      actions.push({ type: 'foreign', item: { user: s.userId, collection: e.collection, href: e.href, etag: e.etag, reason: 'private contact, syncPrivate off (R13)' }, summary: `keep private device contact ${e.href} on the device only (R13)` });
+      actions.push({ type: 'foreign', item: { user: s.userId, collection: e.collection, href: e.href, etag: e.etag, reason: 'private contact, syncPrivate off (R13)' }, summary: `keep private device contact ${e.href} on the device only (R13)`, arm: 'device-new/private-contact → foreign (R13)' });
       return;
     }
     const input: NewAddress = { ...c.fields, private: c.isPrivate, owner: s.userId, tags: [s.userTag] };
     const name = [c.fields.firstName, c.fields.lastName].filter(Boolean).join(' ') || c.fields.company;
-    actions.push({ type: 'crm-create', kind: 'address', collection: e.collection, ref, raw: e.raw, input, summary: `create CRM address "${name}" from the device (R13)` });
+    actions.push({ type: 'crm-create', kind: 'address', collection: e.collection, ref, raw: e.raw, input, summary: `create CRM address "${name}" from the device (R13)`, arm: 'device-new/contact → crm-create (R13)' });
     return;
   }
   const a = e.activity;
   if (!a) return;
   if (a.recurring) {
-    actions.push({ type: 'foreign', item: { user: s.userId, collection: e.collection, href: e.href, etag: e.etag, reason: 'recurring series are not imported' }, summary: `keep recurring device event ${e.href} on the device only` });
+    actions.push({ type: 'foreign', item: { user: s.userId, collection: e.collection, href: e.href, etag: e.etag, reason: 'recurring series are not imported' }, summary: `keep recurring device event ${e.href} on the device only`, arm: 'device-new/recurring → foreign (D4)' });
     return;
   }
   if (a.isPrivate && !s.syncPrivate) {
-    actions.push({ type: 'foreign', item: { user: s.userId, collection: e.collection, href: e.href, etag: e.etag, reason: 'private, syncPrivate off (R19)' }, summary: `keep private device ${a.kind} ${e.href} on the device only (R19)` });
+    actions.push({ type: 'foreign', item: { user: s.userId, collection: e.collection, href: e.href, etag: e.etag, reason: 'private, syncPrivate off (R19)' }, summary: `keep private device ${a.kind} ${e.href} on the device only (R19)`, arm: 'device-new/private-activity → foreign (R19)' });
     return;
   }
   const input: NewActivity = {
@@ -573,7 +582,7 @@ function planDeviceCreated(e: DeviceEntry, s: SyncSettings, actions: Action[]): 
     addresses: [],
     tags: [s.userTag],
   };
-  actions.push({ type: 'crm-create', kind: 'activity', collection: e.collection, ref, raw: e.raw, input, summary: `create CRM ${a.kind} "${a.fields.subject}" from the device (R19)` });
+  actions.push({ type: 'crm-create', kind: 'activity', collection: e.collection, ref, raw: e.raw, input, summary: `create CRM ${a.kind} "${a.fields.subject}" from the device (R19)`, arm: 'device-new/activity → crm-create (R19)' });
 }
 
 /** R21: more than maxDeletePercent of a collection with ≥ 10 items, on either side. */
@@ -583,13 +592,13 @@ function deleteGuard(snap: MailboxSnapshot, actions: Action[]): DeleteGuardHit[]
   for (const i of snap.state.items) totals.set(i.collection, (totals.get(i.collection) ?? 0) + 1);
   const byCollection = new Map<string, number>();
   const crmByKind = new Map<string, number>();
-  const collectionOfKey = new Map(snap.state.items.map((i) => [key(i.kind, i.crmId), i.collection]));
+  const collectionOfKey = new Map(snap.state.items.map((i) => [recordKey(i), i.collection]));
   for (const a of actions) {
     if (a.type === 'device-delete') {
-      const c = collectionOfKey.get(key(a.kind, a.crmId)) ?? (a.kind === 'address' ? 'contacts' : 'appointments');
+      const c = collectionOfKey.get(recordKey({ kind: a.kind, crmId: a.crmId })) ?? (a.kind === 'address' ? 'contacts' : 'appointments');
       byCollection.set(c, (byCollection.get(c) ?? 0) + 1);
     } else if (a.type === 'crm-untag') {
-      const c = collectionOfKey.get(key(a.kind, a.crmId)) ?? 'contacts';
+      const c = collectionOfKey.get(recordKey({ kind: a.kind, crmId: a.crmId })) ?? 'contacts';
       crmByKind.set(c, (crmByKind.get(c) ?? 0) + 1);
     }
   }

@@ -5,6 +5,7 @@
 import { crmIdFromUid } from '../mappers/index.js';
 import type { Activity, Address, RecordKind } from '../providers/crm/model.js';
 import type { DeviceEntry } from './snapshot-types.js';
+import { recordKey } from './state/store.js';
 
 const DAY_MS = 86_400_000;
 
@@ -15,8 +16,6 @@ export interface ScopeSettings {
   addressTags: string[];
   activityTags: string[];
 }
-
-const key = (kind: RecordKind, id: string) => `${kind}:${id}`;
 
 /** R4: a private record is visible to its owner only. */
 export function visibleTo(rec: { private: boolean; owner: string | null }, userId: string): boolean {
@@ -31,7 +30,7 @@ export function taggedFor(kind: RecordKind, rec: { private: boolean; owner: stri
 
 /** R7: deleted on the device while in scope by another tag; back only when the user tag is back. */
 export function excluded(kind: RecordKind, rec: { id: string; tags: string[] }, s: ScopeSettings, exclusions: Set<string>): boolean {
-  return exclusions.has(key(kind, rec.id)) && !rec.tags.includes(s.userTag);
+  return exclusions.has(recordKey({ kind, crmId: rec.id })) && !rec.tags.includes(s.userTag);
 }
 
 export function addressInScope(a: Address, s: ScopeSettings, exclusions: Set<string>): boolean {

@@ -54,15 +54,11 @@ export interface MailboxSnapshot {
   settings: SyncSettings;
   /** ISO time of the start of this sync (CRM clock). */
   now: string;
-  /** Whether the CRM side was read completely (scope ids known). */
-  crmFull: boolean;
   /** CRM records read this sync: changed since the watermark, needed by device changes, linked, retried. */
   addresses: Map<string, Address>;
   activities: Map<string, Activity>;
   /** `address:id` / `activity:id` of records gone from the CRM (tombstones, or missing when fetched). */
   deleted: Set<string>;
-  /** Full reads: ids in the user's scope by tags and privacy. */
-  scope: { addresses: Set<string>; activities: Set<string> } | null;
   device: Record<CollectionKind, DeviceCollectionSnapshot>;
   state: {
     items: ItemState[];

@@ -10,6 +10,7 @@ import type { DeviceCollectionSnapshot, DeviceEntry, MailboxSnapshot, SyncSettin
 import type { AttentionItem, CrmCursors, ItemState, StateStore } from './state.js';
 import { parseAttention } from './state.js';
 import { syncMarkerOf } from './marker.js';
+import { parseRecordKey } from './state/store.js';
 import { activityInScope, addressInScope, crmRefOf, withinWindow } from './scope.js';
 import { addressFieldHashes, activityFieldHashes } from '../mappers/index.js';
 
@@ -126,7 +127,6 @@ export async function readMailboxSnapshot(input: SnapshotInput): Promise<Snapsho
   const addresses = new Map<string, Address>();
   const activities = new Map<string, Activity>();
   const deleted = new Set<string>();
-  let scope: MailboxSnapshot['scope'] = null;
   const nowCursor: CrmCursor = { ts: now, id: '' };
   const nextCursors: CrmCursors = { addresses: nowCursor, activities: nowCursor, tombstones: nowCursor, settings: fingerprint, syncStart: now };
 
@@ -148,11 +148,9 @@ export async function readMailboxSnapshot(input: SnapshotInput): Promise<Snapsho
   const snapshotOf = (device: MailboxSnapshot['device'], stateParts: MailboxSnapshot['state'], usersById: Map<string, CrmUser>): MailboxSnapshot => ({
     settings: s,
     now,
-    crmFull,
     addresses,
     activities,
     deleted,
-    scope,
     device,
     state: stateParts,
     ffdata: { users: usersById, addresses },
@@ -162,7 +160,6 @@ export async function readMailboxSnapshot(input: SnapshotInput): Promise<Snapsho
   if (crmFull) {
     // First sync, --full or lost watermark (R6): compare everything in scope and everything known.
     const ids = await crm.scopeIds({ userId: user, addressTags: s.addressTags, activityTags: s.activityTags });
-    scope = { addresses: new Set(ids.addresses), activities: new Set(ids.activities) };
     await fetchInto('address', [...ids.addresses, ...stateIds('address')], true);
     await fetchInto('activity', [...ids.activities, ...stateIds('activity')], true);
   } else {
@@ -193,13 +190,13 @@ export async function readMailboxSnapshot(input: SnapshotInput): Promise<Snapsho
     settle(activities, 'activity');
     // Tombstones of records this mailbox never held change nothing here either.
     for (const k of [...deleted]) {
-      const [kind, id] = k.split(':') as ['address' | 'activity', string];
-      if (state.crmVersionOf(user, kind, id) === undefined) deleted.delete(k);
+      const { kind, crmId } = parseRecordKey(k);
+      if (state.crmVersionOf(user, kind, crmId) === undefined) deleted.delete(k);
     }
   }
   for (const k of crmRetries) {
-    const [kind, id] = k.split(':') as ['address' | 'activity', string];
-    await fetchInto(kind, [id], true);
+    const { kind, crmId } = parseRecordKey(k);
+    await fetchInto(kind, [crmId], true);
   }
 
   // Device side: one delta per collection (a single REPORT each when nothing changed).

@@ -4,35 +4,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { expect, it } from 'vitest';
-import { parseConfig, saveConfig } from '../../src/config/load.js';
-import { resolvePaths } from '../../src/config/paths.js';
-import { importExchange, parseExchangeText } from '../../src/providers/crm/exchange.js';
-import { openSqlCrmProvider, SqlCrmProvider } from '../../src/providers/crm/index.js';
-import { runOnce } from '../../src/sync/engine.js';
-import { StateStore } from '../../src/sync/state.js';
-import { tempHome } from '../helpers/cli.js';
 import { smallCrm } from '../helpers/small-crm.js';
+import { StateStore } from '../../src/sync/state.js';
+import { vdirMailbox } from '../helpers/vdir-mailbox.js';
 
 it('R22/D30: a malformed device item needs attention alone with its line and reason, the rest syncs, the mailbox stays success, and the repaired item is read again', async () => {
-  const home = tempHome('sync-cli-items-');
-  const paths = resolvePaths(home);
-  await SqlCrmProvider.createTables({ dialect: 'sqlite', url: paths.crmDb });
-  const crm = await openSqlCrmProvider({ dialect: 'sqlite', overlapSeconds: 120 }, paths);
+  const mb = await vdirMailbox('sync-cli-items-', smallCrm());
+  const { crm, paths, sync } = mb;
   try {
-    await importExchange(crm, parseExchangeText(JSON.stringify(smallCrm()), 'fixture'), 'fixture');
-    const vdir = path.join(home, 'vdir');
-    const config = parseConfig({ mailboxes: [{ user: 'u1', url: `file://${vdir}`, username: 'local' }] }, 'test');
-    saveConfig(paths.configFile, config);
-    const sync = async () => {
-      const state = new StateStore(paths.stateDb);
-      try {
-        return (await runOnce({ config, paths, crm, state }, {}))[0]!;
-      } finally {
-        state.close();
-      }
-    };
     await sync();
-    const contacts = fs.readdirSync(vdir).map((d) => path.join(vdir, d)).find((d) => fs.readFileSync(path.join(d, 'displayname'), 'utf8').includes('Kontakte'))!;
+    const contacts = mb.collection('Kontakte');
     // A broken card (a property line without a colon) and a good new one.
     fs.writeFileSync(path.join(contacts, 'broken.vcf'), 'BEGIN:VCARD\r\nVERSION:3.0\r\nUID:broken-1\r\nFN:Kaputt Karte\r\nTHIS LINE IS NOT A PROPERTY\r\nEND:VCARD\r\n');
     fs.writeFileSync(path.join(contacts, 'good.vcf'), 'BEGIN:VCARD\r\nVERSION:3.0\r\nUID:good-1\r\nFN:Gerda Gut\r\nN:Gut;Gerda;;;\r\nEND:VCARD\r\n');
@@ -56,7 +37,6 @@ it('R22/D30: a malformed device item needs attention alone with its line and rea
     expect(again.state).toBe('success');
     expect((await mine()).some((a) => a.lastName === 'Repariert')).toBe(true);
   } finally {
-    await crm.close();
-    fs.rmSync(home, { recursive: true, force: true });
+    await mb.close();
   }
 });

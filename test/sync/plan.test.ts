@@ -1,56 +1,14 @@
-// Planner unit tests: the pure decision table, asserted on the planned actions.
+// Planner unit tests: the pure decision table, asserted on the planned actions (arm by arm in
+// decide.test.ts); and record keys end to end on a vdir mailbox.
+import fs from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { addressToVCard, activityToICal, contentHash, loadPhoneSlots, type MapperOptions } from '../../src/mappers/index.js';
-import type { Activity, Address } from '../../src/providers/crm/model.js';
-import type { CollectionKind } from '../../src/providers/dav/types.js';
-import { crmFieldHashes, planMailboxSync, type Action } from '../../src/sync/plan.js';
+import { smallCrm } from '../helpers/small-crm.js';
+import { vdirMailbox } from '../helpers/vdir-mailbox.js';
+import { addressToVCard, activityToICal, contentHash } from '../../src/mappers/index.js';
+import { planMailboxSync } from '../../src/sync/plan.js';
 import { feedStart, parseDeviceItem } from '../../src/sync/snapshot.js';
-import type { MailboxSnapshot, SyncSettings } from '../../src/sync/snapshot-types.js';
-import type { ItemState } from '../../src/sync/state.js';
-
-const opts: MapperOptions = { phoneSlots: loadPhoneSlots(), subjectFormat: '{type}: {subject}', vcardVersion: '3.0' };
-const NOW = '2026-11-23T12:00:00.000Z';
-const settings: SyncSettings = {
-  userId: 'u1', login: 'mm', userTag: 'MM', addressTags: ['MM'], activityTags: ['MM'], pastDays: 30, syncPrivate: false,
-  importAppointmentType: 'Termin', importTaskType: 'Aufgabe', conflict: 'crm-wins', maxDeletePercent: 50,
-};
-
-function address(id: string, patch: Partial<Address> = {}): Address {
-  return {
-    id, company: 'Firma', salutation: '', title: '', firstName: 'Vor', lastName: `Name${id}`, street: 'Weg 1', postalCode: '12345', city: 'Köln',
-    country: 'Deutschland', fax: '', email: '', note: '', phones: [], private: false, owner: 'u1', tags: ['MM'], version: '1', updatedAt: '2026-11-20T10:00:00Z', ...patch,
-  };
-}
-
-function appointment(id: string, patch: Partial<Activity> = {}): Activity {
-  return {
-    id, kind: 'appointment', type: 'Termin extern', subject: `Termin ${id}`, start: '2026-11-25T09:00:00+00:00', end: '2026-11-25T10:00:00+00:00', allDay: false,
-    timeZone: 'Europe/Berlin', due: null, alarmMinutes: 15, note: '', done: false, private: false, owner: 'u1', participants: ['u1'], addresses: [], tags: ['MM'],
-    version: '1', updatedAt: '2026-11-20T10:00:00Z', ...patch,
-  };
-}
-
-function emptyDevice(): MailboxSnapshot['device'] {
-  const col = (kind: CollectionKind) => ({ ref: { kind, url: `http://dav/${kind}/`, displayName: kind, supportsSyncToken: true }, full: false, token: 't', changed: [], deleted: [] });
-  return { contacts: col('contacts'), appointments: col('appointments'), tasks: col('tasks') };
-}
-
-function snapshot(p: Partial<MailboxSnapshot> = {}): MailboxSnapshot {
-  const addresses = p.addresses ?? new Map();
-  return {
-    settings, now: NOW, crmFull: false, addresses, activities: new Map(), deleted: new Set(), scope: null, device: emptyDevice(),
-    state: { items: [], foreign: [], exclusions: new Set() }, ffdata: { users: new Map(), addresses }, users: new Map(), ...p,
-  };
-}
-
-function stateOf(kind: 'address' | 'activity', rec: Address | Activity, href: string, reason: ItemState['reason'] = 'scope'): ItemState {
-  return {
-    user: 'u1', kind, crmId: rec.id, collection: kind === 'address' ? 'contacts' : 'appointments', href, etag: '"e1"', crmVersion: rec.version,
-    contentHash: 'h', fieldHashes: crmFieldHashes(kind, rec, opts), reason, links: kind === 'activity' ? (rec as Activity).addresses : [],
-  };
-}
-
-const types = (actions: Action[]) => actions.map((a) => a.type);
+import { address, appointment, opts, settings, snapshot, stateOf, types } from './plan-snapshot.js';
 
 describe('planMailboxSync', () => {
   it('R1: a new in-scope address is created on the device; one without the user\'s tags is not', () => {
@@ -87,7 +45,7 @@ describe('planMailboxSync', () => {
     const st = stateOf('address', a1, 'http://dav/contacts/a1.vcf');
     const snap = snapshot({ addresses: new Map(), state: { items: [st], foreign: [], exclusions: new Set() } });
     snap.device.contacts.deleted = [st.href];
-    expect(planMailboxSync(snap, opts).actions).toEqual([expect.objectContaining({ type: 'crm-untag', crmId: 'a1', tag: 'MM', exclude: true })]);
+    expect(planMailboxSync(snap, opts).actions).toEqual([expect.objectContaining({ type: 'crm-untag', crmId: 'a1', tag: 'MM' })]);
     // Later: in scope through VIP, excluded, user tag missing → nothing; with MM back → created.
     const vipSettings = { ...settings, addressTags: ['MM', 'VIP'] };
     const excluded = snapshot({ settings: vipSettings, addresses: new Map([['a1', { ...a1, tags: ['VIP'] }]]), state: { items: [], foreign: [], exclusions: new Set(['address:a1']) } });
@@ -164,5 +122,36 @@ describe('feedStart (R6 overlap)', () => {
   it('R6: without an earlier start the overlap is counted back from the watermark; no cursor reads everything', () => {
     expect(feedStart(mark, undefined, 60)).toEqual({ ts: '2026-11-23T09:59:00.000Z', id: '' });
     expect(feedStart(null, undefined, 60)).toBeNull();
+  });
+});
+
+describe('a CRM id containing ":" end to end (vdir mailbox, embedded CRM)', () => {
+  it('R1, R7, R11: the contact of address "ext:42:a" is created, updated from the CRM, and deleted with its CRM record', async () => {
+    const withOdd = (patch: Record<string, unknown>) => {
+      const doc = smallCrm();
+      doc.addresses.push({ ...doc.addresses[1]!, id: 'ext:42:a', company: 'Doppelpunkt GmbH', firstName: 'Dora', lastName: 'Punkt', city: 'Köln', phones: [], tags: ['MM'], ...patch });
+      return doc;
+    };
+    const mb = await vdirMailbox('sync-cli-colon-', withOdd({}));
+    try {
+      const { sync } = mb;
+      const cards = () => {
+        const dir = mb.collection('Kontakte');
+        return fs.readdirSync(dir).filter((f) => f.endsWith('.vcf')).map((f) => fs.readFileSync(path.join(dir, f), 'utf8')).filter((t) => t.includes('Punkt'));
+      };
+      expect((await sync()).errors).toEqual([]);
+      expect(cards()).toHaveLength(1);
+      expect(cards()[0]).toMatch(/Köln/);
+      await mb.load(withOdd({ city: 'Bonn' }));
+      expect((await sync()).updated).toBe(1);
+      expect(cards()).toEqual([expect.stringMatching(/Bonn/)]);
+      await mb.load(withOdd({ deleted: true }));
+      const r = await sync();
+      expect(r.errors).toEqual([]);
+      expect(r.deleted).toBe(1);
+      expect(cards()).toEqual([]);
+    } finally {
+      await mb.close();
+    }
   });
 });

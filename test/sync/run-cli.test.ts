@@ -21,6 +21,18 @@ describe('run --once (CLI)', () => {
     expect(await dev.list('contacts')).toEqual([]);
   });
 
+  it('D54: --dry-run --json gives each planned action the arm of the decision table that planned it; --log-level debug prints it', () => {
+    const r = runCli(['--home', sc.home, '--json', 'run', '--once', '--dry-run', '--user', 'mmueller']);
+    expect(r.code).toBe(0);
+    const m = JSON.parse(r.stdout).mailboxes[0];
+    expect(m.arms).toHaveLength(m.plan.length);
+    const i = m.plan.findIndex((p: string) => /create contact "Erika Mustermann" \(a1\) on the device/.test(p));
+    expect(m.arms[i]).toBe('none/crm-present/device-absent/by-scope → device-create (R1)');
+    const human = runCli(['--home', sc.home, '--log-level', 'debug', 'run', '--once', '--dry-run', '--user', 'mmueller']);
+    expect(human.stdout).not.toMatch(/→ device-create/);
+    expect(human.stderr).toMatch(/create contact "Erika Mustermann" \(a1\) on the device \[none\/crm-present\/device-absent\/by-scope → device-create \(R1\)\]/);
+  });
+
   it('--json prints one document with the documented keys and exits 0; stdout holds nothing else', async () => {
     const r = runCli(['--home', sc.home, '--json', 'run', '--once']);
     expect(r.code).toBe(0);

@@ -162,7 +162,7 @@ export interface CrmProvider {
   updateAddress(id: string, patch: Partial<AddressFields>, expectedVersion: string): Promise<Address>;
   createActivity(input: NewActivity): Promise<Activity>;
   updateActivity(id: string, patch: Partial<ActivityFields>, expectedVersion: string): Promise<Activity>;
-  /** Removes one tag (R7, R8). A no-op when the tag is not there. Returns the new version. */
+  /** Removes one tag (R7, R8). A no-op when the tag is not there. */
   removeTag(kind: RecordKind, id: string, tag: string): Promise<void>;
   /** Sets the done flag of an activity (R17, R18). */
   setDone(id: string, done: boolean, expectedVersion: string): Promise<Activity>;
