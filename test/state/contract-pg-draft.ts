@@ -65,13 +65,13 @@ export function describeStateStoreContract(name: string, setup: () => Promise<St
       const changes: StateChange[] = [
         { op: 'identity-put', identity: 'https://dav.example/ anna' },
         { op: 'collection-put', kind: 'contacts', url: 'https://dav.example/c/', token: 'tok:1' },
-        { op: 'collection-put', kind: 'events', url: 'https://dav.example/e/', token: null },
+        { op: 'collection-put', kind: 'appointments', url: 'https://dav.example/e/', token: null },
         { op: 'cursors-put', cursors: { addresses: { ts: '2026-12-01T10:00:00.000Z', id: 'a:1' }, activities: null, tombstones: null, settings: '["MM"]', syncStart: '2026-12-01T10:00:00.000Z' } },
         { op: 'quirks-put', quirks: { ignoresIfMatch: true } },
         { op: 'last-full-put', at: '2026-12-01T09:00:00.000Z' },
         { op: 'item-put', item: item(u, crmId, href, { links: ['l:1', 'l:2'] }) },
-        { op: 'item-put', item: item(u, 'act:1', '/dav/u/events/1.ics', { kind: 'activity', collection: 'events', reason: 'linked' }) },
-        { op: 'device-only-put', item: { user: u, collection: 'events', href: '/dav/u/events/private.ics', etag: '"p"', reason: 'private (syncPrivate off)' } },
+        { op: 'item-put', item: item(u, 'act:1', '/dav/u/events/1.ics', { kind: 'activity', collection: 'appointments', reason: 'linked' }) },
+        { op: 'device-only-put', item: { user: u, collection: 'appointments', href: '/dav/u/events/private.ics', etag: '"p"', reason: 'private (syncPrivate off)' } },
         { op: 'device-only-put', item: { user: u, collection: 'contacts', href: '/dav/u/contacts/other.vcf', etag: '"o"', reason: 'no name' } },
         { op: 'exclusion-put', ref: { kind: 'address', crmId: 'x:ü' }, since: '2026-11-30T00:00:00.000Z' },
         { op: 'record-failed', ref: { kind: 'activity', crmId: 'f:1' }, message: 'the CRM refused: ü' },
@@ -157,7 +157,7 @@ export function describeStateStoreContract(name: string, setup: () => Promise<St
       await store.apply(u, [
         { op: 'item-put', item: item(u, 'k:1', '/c/1.vcf') },
         { op: 'item-put', item: item(u, 'k:2', '/c/2.vcf') },
-        { op: 'item-put', item: item(u, 'k:1', '/e/1.ics', { kind: 'activity', collection: 'events' }) },
+        { op: 'item-put', item: item(u, 'k:1', '/e/1.ics', { kind: 'activity', collection: 'appointments' }) },
         { op: 'device-only-put', item: { user: u, collection: 'contacts', href: '/c/own.vcf', etag: '"x"', reason: 'no name' } },
       ]);
       const got = await store.lookup(u, { records: [{ kind: 'address', crmId: 'k:1' }, { kind: 'address', crmId: 'missing' }], hrefs: ['/e/1.ics', '/c/own.vcf', '/nothing'] });
@@ -172,7 +172,7 @@ export function describeStateStoreContract(name: string, setup: () => Promise<St
       const [a, b, c] = [fresh(), fresh(), fresh()];
       await store.apply(a, [{ op: 'item-put', item: item(a, 'shared:ü', '/a/1.vcf') }]);
       await store.apply(b, [{ op: 'item-put', item: item(b, 'shared:ü', '/b/1.vcf') }, { op: 'item-put', item: item(b, 'only-b', '/b/2.vcf') }]);
-      await store.apply(c, [{ op: 'item-put', item: item(c, 'only-b', '/c/2.ics', { kind: 'activity', collection: 'events' }) }]);
+      await store.apply(c, [{ op: 'item-put', item: item(c, 'only-b', '/c/2.ics', { kind: 'activity', collection: 'appointments' }) }]);
       expect([...(await store.holders([{ kind: 'address', crmId: 'shared:ü' }]))].sort()).toEqual([a, b].sort());
       expect([...(await store.holders([{ kind: 'address', crmId: 'only-b' }]))]).toEqual([b]);
       expect([...(await store.holders([{ kind: 'activity', crmId: 'only-b' }, { kind: 'address', crmId: 'nobody' }]))]).toEqual([c]);

@@ -1,0 +1,104 @@
+// The job queue of a cluster (issue #16, D69): one job = one mailbox sync, on pg-boss 10 in the
+// state database. Per mailbox at most one job waits (pg-boss policy `short`, the mailbox id as
+// singletonKey: a second send while one waits is coalesced) and at most one sync runs — that is
+// the state store's lease (R24), not pg-boss's: a handler that finds the mailbox leased throws
+// MailboxLockedError and the job is put back behind the running sync. pg-boss 10's own
+// `stately` policy would block the whole queue behind a mailbox whose sync runs (measured,
+// docs/decisions.md D69), so it is not used.
+import PgBoss from 'pg-boss';
+import { MailboxLockedError } from '../sync/lock.js';
+
+export const SYNC_QUEUE = 'mailbox-sync';
+export const DEFAULT_QUEUE_SCHEMA = 'sync_cli_queue';
+
+export interface SyncJob {
+  mailboxId: string;
+  /** Why the sync was asked for (interval, push, webhook, crm-feed, manual): logs and status. */
+  reason: string;
+}
+
+export interface SyncQueueOptions {
+  url: string;
+  /** pg-boss's own schema (created and migrated by pg-boss at start). */
+  schema?: string;
+  /** A job whose worker died is retried after this long (the sync's upper bound). Default 15 min. */
+  expireInSeconds?: number;
+  /** How often an idle worker asks for a job. Default 1 s (pg-boss's minimum is 0.5 s). */
+  pollingIntervalSeconds?: number;
+  /** A job whose mailbox is leased by a running sync is put back for this long. Default 2 s. */
+  leasedDelaySeconds?: number;
+  /** Run pg-boss's maintenance (expiry, retention) in this process. Default true. */
+  supervise?: boolean;
+}
+
+export type EnqueueResult = 'queued' | 'coalesced';
+
+export class SyncQueue {
+  private constructor(
+    private readonly boss: PgBoss,
+    private readonly opts: Required<Omit<SyncQueueOptions, 'url' | 'schema' | 'supervise'>>,
+  ) {}
+
+  static async open(options: SyncQueueOptions): Promise<SyncQueue> {
+    const boss = new PgBoss({
+      connectionString: options.url,
+      schema: options.schema ?? DEFAULT_QUEUE_SCHEMA,
+      supervise: options.supervise ?? true,
+      application_name: 'sync-cli queue',
+      max: 4,
+    });
+    // pg-boss reports lost connections and failed polls here; it reconnects by itself.
+    boss.on('error', () => undefined);
+    await boss.start();
+    if (!(await boss.getQueue(SYNC_QUEUE))) {
+      await boss.createQueue(SYNC_QUEUE, { name: SYNC_QUEUE, policy: 'short', retryLimit: 2, retryDelay: 5, retryBackoff: true });
+    }
+    return new SyncQueue(boss, {
+      expireInSeconds: options.expireInSeconds ?? 15 * 60,
+      pollingIntervalSeconds: options.pollingIntervalSeconds ?? 1,
+      leasedDelaySeconds: options.leasedDelaySeconds ?? 2,
+    });
+  }
+
+  /** Asks for a sync of one mailbox; coalesced into the job that already waits for it. */
+  async enqueueSync(mailboxId: string, reason: string, startAfterSeconds?: number): Promise<EnqueueResult> {
+    const id = await this.boss.send(SYNC_QUEUE, { mailboxId, reason } satisfies SyncJob, {
+      singletonKey: mailboxId,
+      expireInSeconds: this.opts.expireInSeconds,
+      ...(startAfterSeconds ? { startAfter: startAfterSeconds } : {}),
+    });
+    return id ? 'queued' : 'coalesced';
+  }
+
+  /**
+   * Runs `handler` for jobs, `concurrency` at a time. A handler that resolves completes the job;
+   * MailboxLockedError puts it back behind the running sync; any other error fails it (pg-boss
+   * retries it with backoff, then keeps it as failed).
+   */
+  async work(concurrency: number, handler: (job: SyncJob) => Promise<void>): Promise<void> {
+    const run = async ([job]: PgBoss.Job<SyncJob>[]) => {
+      if (!job) return;
+      try {
+        await handler(job.data);
+      } catch (err) {
+        if (!(err instanceof MailboxLockedError)) throw err;
+        // Synced right now by another worker: one more run after it, so this trigger is not lost.
+        await this.enqueueSync(job.data.mailboxId, job.data.reason, this.opts.leasedDelaySeconds);
+      }
+    };
+    // One pg-boss worker per slot: each fetches its next job when its last one is done.
+    for (let i = 0; i < concurrency; i++) {
+      await this.boss.work<SyncJob>(SYNC_QUEUE, { batchSize: 1, pollingIntervalSeconds: this.opts.pollingIntervalSeconds }, run);
+    }
+  }
+
+  /** Jobs waiting (created or retry), for status and metrics. */
+  depth(): Promise<number> {
+    return this.boss.getQueueSize(SYNC_QUEUE, { before: 'active' });
+  }
+
+  /** Stops fetching; waits up to `timeoutMs` for running jobs when graceful. */
+  async close(graceful = true, timeoutMs = 30_000): Promise<void> {
+    await this.boss.stop({ graceful, wait: true, timeout: timeoutMs });
+  }
+}
