@@ -84,7 +84,7 @@ export function describeStateStoreContract(name: string, setup: () => Promise<St
 
       const head = await store.loadMailbox(u);
       expect(head.identity).toBe('https://dav.example/ anna');
-      expect(head.collections).toEqual({ contacts: { url: 'https://dav.example/c/', token: 'tok:1' }, events: { url: 'https://dav.example/e/', token: null } });
+      expect(head.collections).toEqual({ contacts: { url: 'https://dav.example/c/', token: 'tok:1' }, appointments: { url: 'https://dav.example/e/', token: null } });
       expect(head.cursors).toEqual((changes[3] as { cursors: unknown }).cursors);
       expect(head.serverQuirks).toEqual({ ignoresIfMatch: true });
       expect(head.lastFull).toBe('2026-12-01T09:00:00.000Z');
