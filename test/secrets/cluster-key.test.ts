@@ -137,7 +137,7 @@ describe('reading the key from the host', () => {
     expect(err.message).toContain('SYNC_CLI_CLUSTER_KEY');
     expect(err.message).toContain('16 bytes');
     expect(err.message).not.toContain(short);
-    const junk = await loadClusterKey(paths, { ...noKeychain, env: { SYNC_CLI_CLUSTER_KEY: 'not a key at all!' } }).catch((e: unknown) => e as Error);
+    const junk = (await loadClusterKey(paths, { ...noKeychain, env: { SYNC_CLI_CLUSTER_KEY: 'not a key at all!' } }).catch((e: unknown) => e)) as Error;
     expect(junk.message).toContain('other text');
     expect(junk.message).not.toContain('not a key at all');
   });
