@@ -58,10 +58,10 @@ export function describeStateStoreContract(name: string, setup: () => Promise<St
       await fx?.destroy();
     });
 
-    it('R22, R23: every kind of change reads back as written, ids with ":" and unicode included', async () => {
+    it('R22, R23: every kind of change reads back as written, ids with ":", quotes and unicode included', async () => {
       const u = fresh();
-      const crmId = 'crm:42:ä€😀';
-      const href = '/dav/u/contacts/a:b ü.vcf';
+      const crmId = "crm:42:ä€😀'\\$1";
+      const href = "/dav/u/contacts/a:b ü'; DROP TABLE item; --.vcf";
       const changes: StateChange[] = [
         { op: 'identity-put', identity: 'https://dav.example/ anna' },
         { op: 'collection-put', kind: 'contacts', url: 'https://dav.example/c/', token: 'tok:1' },
@@ -140,6 +140,14 @@ export function describeStateStoreContract(name: string, setup: () => Promise<St
       const rec = await store.loadRecords(u);
       expect(rec.items.map((i) => i.crmId)).toEqual(['a1']);
       expect((await store.loadMailbox(u)).collections).toEqual({});
+    });
+
+    it('apply takes a first sync\'s thousands of writes in one group', async () => {
+      const u = fresh();
+      const many: StateChange[] = Array.from({ length: 3000 }, (_v, i) => ({ op: 'item-put', item: item(u, `bulk:${i}`, `/c/bulk-${i}.vcf`) }));
+      await store.apply(u, many);
+      expect((await store.loadRecords(u)).items).toHaveLength(3000);
+      expect((await store.lookup(u, { records: many.slice(0, 1000).map((_c, i) => ({ kind: 'address' as const, crmId: `bulk:${i}` })) })).items).toHaveLength(1000);
     });
 
     it('a fresh mailbox reads as not started and empty', async () => {

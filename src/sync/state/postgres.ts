@@ -175,6 +175,16 @@ const rowToForeign = (r: ForeignRow): ForeignItem => ({ user: r.user_id, collect
 
 const ref = (kind: string, crmId: string): RecordRef => ({ kind: kind as RecordRef['kind'], crmId });
 
+/** A statement with its `$n` values written in as literals (pg's escaping), for a multi-statement message. */
+function inline(text: string, values: unknown[]): string {
+  return text.replace(/\$(\d+)/g, (_m, n: string) => {
+    const v = values[Number(n) - 1];
+    if (v === null || v === undefined) return 'NULL';
+    if (typeof v === 'number') return String(v);
+    return pg.escapeLiteral(String(v));
+  });
+}
+
 /** Two parallel arrays for `(kind, crm_id) IN (SELECT * FROM unnest($a, $b))`. */
 function refArrays(refs: RecordRef[]): [string[], string[]] {
   return [refs.map((r) => r.kind), refs.map((r) => r.crmId)];
@@ -276,11 +286,11 @@ export class PostgresStateStore implements StateStore {
     }
   }
 
-  private async q<R extends pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<R[]> {
+  private async q<R extends pg.QueryResultRow>(text: string, values: unknown[] = [], action = 'answer'): Promise<R[]> {
     try {
       return (await this.pool.query<R>(text, values)).rows;
     } catch (err) {
-      throw this.unavailable('answer', err);
+      throw this.unavailable(action, err);
     }
   }
 
@@ -359,32 +369,20 @@ export class PostgresStateStore implements StateStore {
 
   async apply(user: string, changes: StateChange[]): Promise<void> {
     if (!changes.length) return;
-    let client: pg.PoolClient;
-    try {
-      client = await this.pool.connect();
-    } catch (err) {
-      throw this.unavailable('be reached (nothing was written)', err);
-    }
-    try {
-      await client.query('BEGIN');
-      // Every user with state has a mailbox row (staleUsers, listStatuses see it).
-      await client.query('INSERT INTO mailbox (user_id) VALUES ($1) ON CONFLICT DO NOTHING', [user]);
-      for (const change of changes) await this.applyOne(client, user, change);
-      await client.query('COMMIT');
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw this.unavailable('write the state (nothing was written)', err);
-    } finally {
-      client.release();
-    }
+    // Every user with state has a mailbox row (staleUsers, listStatuses see it).
+    const statements = [inline('INSERT INTO mailbox (user_id) VALUES ($1) ON CONFLICT DO NOTHING', [user])];
+    for (const change of changes) this.statementsOf(user, change, statements);
+    // One simple-protocol message: PostgreSQL runs its statements as one implicit transaction
+    // (all or nothing) in one round trip — a no-change sync's writes cost one trip, not four.
+    await this.q(statements.join(';\n'), [], 'write the state (nothing was written)');
   }
 
-  private async applyOne(c: pg.PoolClient, user: string, ch: StateChange): Promise<void> {
-    const run = (text: string, values: unknown[]) => c.query(text, [user, ...values]);
+  private statementsOf(user: string, ch: StateChange, out: string[]): void {
+    const run = (text: string, values: unknown[]) => out.push(inline(text, [user, ...values]));
     switch (ch.op) {
       case 'item-put': {
         const i = ch.item;
-        await run(
+        run(
           `INSERT INTO item (user_id, kind, crm_id, collection, href, etag, crm_version, content_hash, field_hashes, reason, links)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
            ON CONFLICT (user_id, kind, crm_id) DO UPDATE SET collection = $4, href = $5, etag = $6, crm_version = $7,
@@ -394,11 +392,11 @@ export class PostgresStateStore implements StateStore {
         return;
       }
       case 'item-delete':
-        await run('DELETE FROM item WHERE user_id = $1 AND kind = $2 AND crm_id = $3', [ch.ref.kind, ch.ref.crmId]);
+        run('DELETE FROM item WHERE user_id = $1 AND kind = $2 AND crm_id = $3', [ch.ref.kind, ch.ref.crmId]);
         return;
       case 'device-only-put': {
         const f = ch.item;
-        await run(
+        run(
           `INSERT INTO device_only_item (user_id, href, collection, etag, reason) VALUES ($1, $2, $3, $4, $5)
            ON CONFLICT (user_id, href) DO UPDATE SET collection = $3, etag = $4, reason = $5`,
           [f.href, f.collection, f.etag, f.reason],
@@ -406,56 +404,56 @@ export class PostgresStateStore implements StateStore {
         return;
       }
       case 'device-only-delete':
-        await run('DELETE FROM device_only_item WHERE user_id = $1 AND href = $2', [ch.href]);
+        run('DELETE FROM device_only_item WHERE user_id = $1 AND href = $2', [ch.href]);
         return;
       case 'exclusion-put':
-        await run(
+        run(
           'INSERT INTO exclusion (user_id, kind, crm_id, since) VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, kind, crm_id) DO UPDATE SET since = $4',
           [ch.ref.kind, ch.ref.crmId, ch.since],
         );
         return;
       case 'exclusion-delete':
-        await run('DELETE FROM exclusion WHERE user_id = $1 AND kind = $2 AND crm_id = $3', [ch.ref.kind, ch.ref.crmId]);
+        run('DELETE FROM exclusion WHERE user_id = $1 AND kind = $2 AND crm_id = $3', [ch.ref.kind, ch.ref.crmId]);
         return;
       case 'record-failed':
-        await run(
+        run(
           'INSERT INTO failed_record (user_id, kind, crm_id, message) VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, kind, crm_id) DO UPDATE SET message = $4',
           [ch.ref.kind, ch.ref.crmId, shorten(ch.message, MAX_STORED_MESSAGE)],
         );
         return;
       case 'record-settled':
-        await run('DELETE FROM failed_record WHERE user_id = $1 AND kind = $2 AND crm_id = $3', [ch.ref.kind, ch.ref.crmId]);
+        run('DELETE FROM failed_record WHERE user_id = $1 AND kind = $2 AND crm_id = $3', [ch.ref.kind, ch.ref.crmId]);
         return;
       case 'item-failed':
-        await run(
+        run(
           'INSERT INTO failed_item (user_id, href, message) VALUES ($1, $2, $3) ON CONFLICT (user_id, href) DO UPDATE SET message = $3',
           [ch.href, shorten(ch.message, MAX_STORED_MESSAGE)],
         );
         return;
       case 'item-settled':
-        await run('DELETE FROM failed_item WHERE user_id = $1 AND href = $2', [ch.href]);
+        run('DELETE FROM failed_item WHERE user_id = $1 AND href = $2', [ch.href]);
         return;
       case 'import-pending':
-        await run('INSERT INTO pending_import (user_id, href) VALUES ($1, $2) ON CONFLICT DO NOTHING', [ch.href]);
+        run('INSERT INTO pending_import (user_id, href) VALUES ($1, $2) ON CONFLICT DO NOTHING', [ch.href]);
         return;
       case 'import-settled':
-        await run('DELETE FROM pending_import WHERE user_id = $1 AND href = $2', [ch.href]);
+        run('DELETE FROM pending_import WHERE user_id = $1 AND href = $2', [ch.href]);
         return;
       case 'create-pending':
-        await run(
+        run(
           'INSERT INTO pending_create (user_id, kind, crm_id, field_hashes) VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, kind, crm_id) DO UPDATE SET field_hashes = $4',
           [ch.ref.kind, ch.ref.crmId, JSON.stringify(ch.fieldHashes)],
         );
         return;
       case 'create-settled':
-        await run('DELETE FROM pending_create WHERE user_id = $1 AND kind = $2 AND crm_id = $3', [ch.ref.kind, ch.ref.crmId]);
+        run('DELETE FROM pending_create WHERE user_id = $1 AND kind = $2 AND crm_id = $3', [ch.ref.kind, ch.ref.crmId]);
         return;
       case 'creates-settled':
-        await run('DELETE FROM pending_create WHERE user_id = $1', []);
+        run('DELETE FROM pending_create WHERE user_id = $1', []);
         return;
       case 'attention-put': {
         const a = ch.item;
-        await run(
+        run(
           `INSERT INTO attention (user_id, href, etag, collection, message) VALUES ($1, $2, $3, $4, $5)
            ON CONFLICT (user_id, href) DO UPDATE SET etag = $3, collection = $4, message = $5`,
           [a.href, a.etag, a.collection, shorten(a.message, MAX_STORED_MESSAGE)],
@@ -463,29 +461,29 @@ export class PostgresStateStore implements StateStore {
         return;
       }
       case 'attention-delete':
-        await run('DELETE FROM attention WHERE user_id = $1 AND href = $2', [ch.href]);
+        run('DELETE FROM attention WHERE user_id = $1 AND href = $2', [ch.href]);
         return;
       case 'collection-put':
-        await run(
+        run(
           'INSERT INTO collection (user_id, kind, url, sync_token) VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, kind) DO UPDATE SET url = $3, sync_token = $4',
           [ch.kind, ch.url, ch.token],
         );
         return;
       case 'cursors-put':
-        await run('UPDATE mailbox SET cursors = $2 WHERE user_id = $1', [JSON.stringify(ch.cursors)]);
+        run('UPDATE mailbox SET cursors = $2 WHERE user_id = $1', [JSON.stringify(ch.cursors)]);
         return;
       case 'quirks-put':
-        await run('UPDATE mailbox SET server_quirks = $2 WHERE user_id = $1', [JSON.stringify(ch.quirks)]);
+        run('UPDATE mailbox SET server_quirks = $2 WHERE user_id = $1', [JSON.stringify(ch.quirks)]);
         return;
       case 'last-full-put':
-        await run('UPDATE mailbox SET last_full = $2 WHERE user_id = $1', [ch.at]);
+        run('UPDATE mailbox SET last_full = $2 WHERE user_id = $1', [ch.at]);
         return;
       case 'identity-put':
-        await run('UPDATE mailbox SET identity = $2 WHERE user_id = $1', [ch.identity]);
+        run('UPDATE mailbox SET identity = $2 WHERE user_id = $1', [ch.identity]);
         return;
       case 'reset':
-        for (const table of MAILBOX_TABLES) await run(`DELETE FROM ${table} WHERE user_id = $1`, []);
-        await run('UPDATE mailbox SET identity = NULL, cursors = NULL, server_quirks = NULL, last_full = NULL WHERE user_id = $1', []);
+        for (const table of MAILBOX_TABLES) run(`DELETE FROM ${table} WHERE user_id = $1`, []);
+        run('UPDATE mailbox SET identity = NULL, cursors = NULL, server_quirks = NULL, last_full = NULL WHERE user_id = $1', []);
         return;
       default: {
         const never: never = ch;
@@ -553,17 +551,8 @@ export class PostgresStateStore implements StateStore {
   }
 
   async forget(user: string): Promise<void> {
-    const client = await this.pool.connect().catch((err: unknown) => Promise.reject(this.unavailable('be reached', err)));
-    try {
-      await client.query('BEGIN');
-      for (const table of [...MAILBOX_TABLES, 'mailbox']) await client.query(`DELETE FROM ${table} WHERE user_id = $1`, [user]);
-      await client.query('COMMIT');
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw this.unavailable('forget the mailbox', err);
-    } finally {
-      client.release();
-    }
+    const statements = [...MAILBOX_TABLES, 'mailbox'].map((table) => inline(`DELETE FROM ${table} WHERE user_id = $1`, [user]));
+    await this.q(statements.join(';\n'), [], 'forget the mailbox');
   }
 
   /** The one session that holds this store's leases; a new one after the last one died. */
