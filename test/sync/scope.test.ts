@@ -43,7 +43,7 @@ describe('R4: visibility', () => {
 });
 
 for (const target of targets) {
-  describe.skipIf(target.unavailable !== null)(`R1, R2, R4: the SQL scope on ${target.name} equals the predicate`, () => {
+  describe.skipIf(target.unavailable !== null)(`R1, R2, R4: the SQL scope and the scoped change feed on ${target.name} equal the predicate`, () => {
     if (target.unavailable) console.warn(`skipping ${target.name}: ${target.unavailable}`);
     let db: TestDatabase;
     let crm: SqlCrmProvider;
@@ -83,25 +83,8 @@ for (const target of targets) {
         { numRuns: 15 },
       );
     });
-  });
-}
 
-for (const target of targets) {
-  describe.skipIf(target.unavailable !== null)(`R1, R2, R4, R7: the scoped change feed on ${target.name} equals the predicate plus the held records`, () => {
-    if (target.unavailable) console.warn(`skipping ${target.name}: ${target.unavailable}`);
-    let db: TestDatabase;
-    let crm: SqlCrmProvider;
-    beforeAll(async () => {
-      db = await target.create();
-      await SqlCrmProvider.createTables(db.options);
-      crm = await SqlCrmProvider.open(db.options);
-    }, 60_000);
-    afterAll(async () => {
-      await crm?.close();
-      await db?.drop();
-    });
-
-    it('for random records, tags, held records and deletions, every user', async () => {
+    it('R1, R2, R4: the scoped change feed is the predicate plus the held records, for random records, tags, held records and deletions', async () => {
       let run = 0;
       await fc.assert(
         fc.asyncProperty(
@@ -157,7 +140,7 @@ for (const target of targets) {
       );
     }, 120_000);
 
-    it('a scoped read after the watermark reads nothing and keeps the watermark', async () => {
+    it('R6: a scoped read after the end of the feed reads nothing', async () => {
       const end = await readAll((c, l) => crm.addressChangesSince(c, l));
       const page = await crm.addressChangesSince(end.last, 10, { userId: 'u1', tags: TAGS, held: ['x'] });
       expect(page).toEqual({ items: [], next: null, more: false });
