@@ -71,6 +71,18 @@ export class SyncQueue {
   }
 
   /**
+   * Asks for a sync of many mailboxes in one statement (the scheduler's interval tick): each
+   * mailbox that already has a waiting job keeps just that one.
+   */
+  async enqueueSyncs(mailboxIds: string[], reason: string): Promise<void> {
+    for (let i = 0; i < mailboxIds.length; i += 1000) {
+      await this.boss.insert(
+        mailboxIds.slice(i, i + 1000).map((mailboxId) => ({ name: SYNC_QUEUE, data: { mailboxId, reason } satisfies SyncJob, singletonKey: mailboxId, expireInSeconds: this.opts.expireInSeconds })),
+      );
+    }
+  }
+
+  /**
    * Runs `handler` for jobs, `concurrency` at a time. A handler that resolves completes the job;
    * MailboxLockedError puts it back behind the running sync; any other error fails it (pg-boss
    * retries it with backoff, then keeps it as failed).

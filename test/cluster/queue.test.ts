@@ -94,6 +94,9 @@ describe.skipIf(reachable !== null)('cluster queue on pg-boss 10', () => {
     expect(await queue.enqueueSync('coalesce-1', 'interval')).toBe('coalesced');
     expect(await queue.enqueueSync('coalesce-2', 'push')).toBe('queued');
     expect(await queue.depth()).toBe(2);
+    // The interval tick: many at once, the ones already waiting not twice.
+    await queue.enqueueSyncs(['coalesce-1', 'coalesce-2', 'coalesce-3', 'coalesce-3'], 'interval');
+    expect(await queue.depth()).toBe(3);
   });
 
   it('R24: two worker processes sync every mailbox and never one mailbox twice at once', async () => {
