@@ -126,7 +126,7 @@ export function describeStateStoreContract(name: string, setup: () => Promise<St
       expect(rec2.exclusions.size + rec2.attention.size).toBe(0);
     });
 
-    it('apply is all or nothing: a change that fails takes the whole group with it', async () => {
+    it('R23: apply is all or nothing: a change that fails takes the whole group with it', async () => {
       const u = fresh();
       await store.apply(u, [{ op: 'item-put', item: item(u, 'a1', '/c/a1.vcf') }]);
       // Two records on one device item is refused (one href, one record): nothing of the group lands.
@@ -142,7 +142,7 @@ export function describeStateStoreContract(name: string, setup: () => Promise<St
       expect((await store.loadMailbox(u)).collections).toEqual({});
     });
 
-    it('apply takes a first sync\'s thousands of writes in one group', async () => {
+    it('R23: apply takes a first sync\'s thousands of writes in one group', async () => {
       const u = fresh();
       const many: StateChange[] = Array.from({ length: 3000 }, (_v, i) => ({ op: 'item-put', item: item(u, `bulk:${i}`, `/c/bulk-${i}.vcf`) }));
       await store.apply(u, many);
@@ -187,7 +187,7 @@ export function describeStateStoreContract(name: string, setup: () => Promise<St
       expect((await store.holders([])).size).toBe(0);
     });
 
-    it('status: set in parts, read, listed; pending counts and stale users', async () => {
+    it('R22: status set in parts, read, listed; pending counts and stale users', async () => {
       const [a, b, c] = [fresh(), fresh(), fresh()];
       await store.setStatus(a, { state: 'in-progress', startedAt: '2026-12-01T10:00:00.000Z' });
       await store.setStatus(a, { state: 'success', lastSuccess: '2026-12-01T10:01:00.000Z', finishedAt: '2026-12-01T10:01:00.000Z', nextRun: '2026-12-01T10:06:00.000Z' });

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { PostgresStateStore, StateStoreUnavailableError } from '../../src/sync/state/postgres.js';
+import { LeaseLostError, PostgresStateStore, StateStoreUnavailableError } from '../../src/sync/state/postgres.js';
 import { describeStateStoreContract } from './contract-pg-draft.js';
 
 const BASE = 'postgres://postgres@127.0.0.1:5432/test';
@@ -46,7 +46,7 @@ if (!reachable) {
 }
 
 describe.skipIf(reachable !== null)('PostgreSQL state store: schema and migrations', () => {
-  it('two hosts opening a fresh schema at once migrate it once', async () => {
+  it('two hosts opening a fresh schema at once migrate it once (one schema version, no lost data)', async () => {
     const schema = newSchema();
     const stores = await Promise.all([1, 2, 3].map(() => PostgresStateStore.open({ url: BASE, schema })));
     try {
@@ -91,6 +91,42 @@ describe.skipIf(reachable !== null)('PostgreSQL state store: schema and migratio
     expect(err.message).toContain('connection refused');
     expect(err.message).not.toContain('hunter2-secret');
     expect(err.remedy).toContain('state.url');
+  });
+
+  it('R24: a sync whose lease died with its session writes no state until it leases the mailbox again', async () => {
+    const schema = newSchema();
+    const holder = await PostgresStateStore.open({ url: BASE, schema });
+    const other = await PostgresStateStore.open({ url: BASE, schema });
+    try {
+      const lease = await holder.lease('u');
+      await holder.apply('u', [{ op: 'identity-put', identity: 'before' }]);
+      await admin.query('SELECT pg_terminate_backend($1)', [await holder.leaseBackendPid()]);
+      const taken = await (async () => {
+        for (let i = 0; i < 50; i++) {
+          try {
+            return await other.lease('u');
+          } catch {
+            await new Promise((r) => setTimeout(r, 100));
+          }
+        }
+        throw new Error('the lease was not freed');
+      })();
+      expect(lease.lost?.aborted).toBe(true);
+      const err = await holder.apply('u', [{ op: 'identity-put', identity: 'late write' }]).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(LeaseLostError);
+      expect((err as Error).message).toContain('nothing was written');
+      expect((await other.loadMailbox('u')).identity).toBe('before');
+      await other.apply('u', [{ op: 'identity-put', identity: 'new holder' }]);
+      await taken.release();
+      // Leased again, the first store writes again.
+      const again = await holder.lease('u');
+      await holder.apply('u', [{ op: 'identity-put', identity: 'after' }]);
+      await again.release();
+      expect((await other.loadMailbox('u')).identity).toBe('after');
+    } finally {
+      await holder.close();
+      await other.close();
+    }
   });
 
   it('a schema name that is not a plain identifier is refused before anything is sent', async () => {

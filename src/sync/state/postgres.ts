@@ -83,6 +83,16 @@ export class MailboxLeasedError extends MailboxLockedError {
   }
 }
 
+/** The lease of a mailbox was lost while its sync ran (its session to the state database died). */
+export class LeaseLostError extends SyncCliError {
+  constructor(user: string, where: string) {
+    super(`The lease of mailbox ${user} was lost (the connection to the state database ${where} dropped); nothing was written`, {
+      exitCode: 1,
+      remedy: 'The mailbox is synced again by whichever process holds it now; check the network to the state database if this repeats.',
+    });
+  }
+}
+
 /** 64-bit advisory lock key of a name within a schema (two schemas never share a lock). */
 export function advisoryKey(schema: string, name: string): string {
   return BigInt.asIntN(64, createHash('sha256').update(`${schema}\0${name}`).digest().readBigUInt64BE(0)).toString();
@@ -199,6 +209,8 @@ export class PostgresStateStore implements StateStore {
   private leaseClient: pg.Client | null = null;
   private leaseConnecting: Promise<pg.Client> | null = null;
   private readonly held = new Map<string, Held>();
+  /** Mailboxes whose lease died with its session: no state write for them until leased again. */
+  private readonly lost = new Set<string>();
 
   private constructor(
     private readonly pool: pg.Pool,
@@ -369,6 +381,8 @@ export class PostgresStateStore implements StateStore {
 
   async apply(user: string, changes: StateChange[]): Promise<void> {
     if (!changes.length) return;
+    // Fencing (R24): another process may hold the mailbox now; a sync that lost its lease must not write.
+    if (this.lost.has(user)) throw new LeaseLostError(user, this.describe);
     // Every user with state has a mailbox row (staleUsers, listStatuses see it).
     const statements = [inline('INSERT INTO mailbox (user_id) VALUES ($1) ON CONFLICT DO NOTHING', [user])];
     for (const change of changes) this.statementsOf(user, change, statements);
@@ -579,7 +593,10 @@ export class PostgresStateStore implements StateStore {
   private leaseSessionLost(client: pg.Client): void {
     if (this.leaseClient !== client) return;
     this.leaseClient = null;
-    for (const h of this.held.values()) h.lost.abort(new Error('the connection that held the mailbox lease was lost'));
+    for (const [user, h] of this.held) {
+      this.lost.add(user);
+      h.lost.abort(new Error('the connection that held the mailbox lease was lost'));
+    }
     this.held.clear();
   }
 
@@ -605,6 +622,7 @@ export class PostgresStateStore implements StateStore {
     if (!got) throw new MailboxLeasedError(user, await this.leaseHolder(key));
     const held: Held = { lost: new AbortController() };
     this.held.set(user, held);
+    this.lost.delete(user);
     return {
       lost: held.lost.signal,
       release: async () => {
