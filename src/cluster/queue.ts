@@ -33,6 +33,23 @@ export interface SyncQueueOptions {
 
 export type EnqueueResult = 'queued' | 'coalesced';
 
+/**
+ * What a job's sync ended with — the shape of the engine's typed mailbox outcome (D63), so the
+ * handler can return it as it is. ok / items-failed: done (R22 retries the items next time);
+ * busy: put back behind the running sync; soft: again after the server's delay, or pg-boss's
+ * retry with backoff when it gave none; hard: not again — nothing changes until a human changes
+ * the configuration, and the scheduler enqueues it then.
+ */
+export type JobResult =
+  | void
+  | { kind: 'ok' | 'items-failed' }
+  | { kind: 'busy' }
+  | { kind: 'soft'; message: string; retryAfterMs?: number }
+  | { kind: 'hard' };
+
+/** A soft failure without a delay from the server: pg-boss retries the job with backoff. */
+export class SoftJobFailure extends Error {}
+
 export class SyncQueue {
   private constructor(
     private readonly boss: PgBoss,
@@ -83,19 +100,35 @@ export class SyncQueue {
   }
 
   /**
-   * Runs `handler` for jobs, `concurrency` at a time. A handler that resolves completes the job;
-   * MailboxLockedError puts it back behind the running sync; any other error fails it (pg-boss
+   * Runs `handler` for jobs, `concurrency` at a time, and acts on what it returns (JobResult).
+   * A thrown MailboxLockedError counts as busy; any other thrown error fails the job (pg-boss
    * retries it with backoff, then keeps it as failed).
    */
-  async work(concurrency: number, handler: (job: SyncJob) => Promise<void>): Promise<void> {
+  async work(concurrency: number, handler: (job: SyncJob) => Promise<JobResult>): Promise<void> {
     const run = async ([job]: PgBoss.Job<SyncJob>[]) => {
       if (!job) return;
+      let result: JobResult;
       try {
-        await handler(job.data);
+        result = await handler(job.data);
       } catch (err) {
         if (!(err instanceof MailboxLockedError)) throw err;
-        // Synced right now by another worker: one more run after it, so this trigger is not lost.
-        await this.enqueueSync(job.data.mailboxId, job.data.reason, this.opts.leasedDelaySeconds);
+        result = { kind: 'busy' };
+      }
+      if (!result) return;
+      const { mailboxId, reason } = job.data;
+      switch (result.kind) {
+        case 'busy':
+          // Synced right now by another worker: one more run after it, so this trigger is not lost.
+          await this.enqueueSync(mailboxId, reason, this.opts.leasedDelaySeconds);
+          return;
+        case 'soft':
+          if (result.retryAfterMs === undefined) throw new SoftJobFailure(result.message);
+          await this.enqueueSync(mailboxId, reason, Math.max(1, Math.ceil(result.retryAfterMs / 1000)));
+          return;
+        case 'ok':
+        case 'items-failed':
+        case 'hard':
+          return;
       }
     };
     // One pg-boss worker per slot: each fetches its next job when its last one is done.

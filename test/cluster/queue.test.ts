@@ -9,7 +9,8 @@ import path from 'node:path';
 import { build } from 'esbuild';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SyncQueue } from '../../src/cluster/queue.js';
+import { SyncQueue, type JobResult } from '../../src/cluster/queue.js';
+import { MailboxLockedError } from '../../src/sync/lock.js';
 import { PostgresStateStore } from '../../src/sync/state/postgres.js';
 
 const URL_ = 'postgres://postgres@127.0.0.1:5432/test';
@@ -98,6 +99,32 @@ describe.skipIf(reachable !== null)('cluster queue on pg-boss 10', () => {
     await queue.enqueueSyncs(['coalesce-1', 'coalesce-2', 'coalesce-3', 'coalesce-3'], 'interval');
     expect(await queue.depth()).toBe(3);
   });
+
+  it('R22: the outcome decides the next run: soft after the server\'s delay, hard never, busy after the running sync', async () => {
+    const seen: Record<string, number[]> = {};
+    const outcome: Record<string, () => JobResult> = {
+      'soft-1': () => ((seen['soft-1']?.length ?? 0) === 1 ? { kind: 'soft', message: '429', retryAfterMs: 1500 } : { kind: 'ok' }),
+      'hard-1': () => ({ kind: 'hard' }),
+      'busy-1': () => ((seen['busy-1']?.length ?? 0) === 1 ? { kind: 'busy' } : { kind: 'ok' }),
+    };
+    const local = await SyncQueue.open({ url: URL_, schema: queueSchema, pollingIntervalSeconds: 0.5, leasedDelaySeconds: 0.5, supervise: false });
+    try {
+      await local.work(2, async (job) => {
+        if (!(job.mailboxId in outcome)) throw new MailboxLockedError(job.mailboxId, 0); // not this test's: leave it
+        (seen[job.mailboxId] ??= []).push(Date.now());
+        return outcome[job.mailboxId]!();
+      });
+      await local.enqueueSyncs(Object.keys(outcome), 'interval');
+      await until('the soft and the busy mailbox to run twice', async () => seen['soft-1']?.length === 2 && seen['busy-1']?.length === 2, 15_000);
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(seen['hard-1']).toHaveLength(1);
+      expect(seen['soft-1']![1]! - seen['soft-1']![0]!).toBeGreaterThanOrEqual(1400);
+      expect(seen['soft-1']).toHaveLength(2);
+    } finally {
+      await local.close(false);
+    }
+    // Jobs of other tests that this worker put back are still waiting for them.
+  }, 30_000);
 
   it('R24: two worker processes sync every mailbox and never one mailbox twice at once', async () => {
     await Promise.all([startWorker(), startWorker()]);
