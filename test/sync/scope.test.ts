@@ -140,10 +140,18 @@ for (const target of targets) {
       );
     }, 120_000);
 
-    it('R6: a scoped read after the end of the feed reads nothing', async () => {
-      const end = await readAll((c, l) => crm.addressChangesSince(c, l));
-      const page = await crm.addressChangesSince(end.last, 10, { userId: 'u1', tags: TAGS, held: ['x'] });
+    it('R6: a scoped read after the end of the feed reads nothing; hasChangesSince says whether anything came since', async () => {
+      const end = {
+        addresses: (await readAll((c, l) => crm.addressChangesSince(c, l), 100)).last,
+        activities: (await readAll((c, l) => crm.activityChangesSince(c, l), 100)).last,
+        tombstones: (await readAll((c, l) => crm.tombstonesSince(c, l), 100)).last,
+      };
+      const page = await crm.addressChangesSince(end.addresses, 10, { userId: 'u1', tags: TAGS, held: ['x'] });
       expect(page).toEqual({ items: [], next: null, more: false });
+      expect(await crm.hasChangesSince(end)).toBe(false);
+      expect(await crm.hasChangesSince({ ...end, activities: null })).toBe(true);
+      await crm.createAddress({ ...(await crm.getAddresses([(await crm.addressChangesSince(null, 1)).items[0]!.id]))[0]!, tags: ['MM'] });
+      expect(await crm.hasChangesSince(end)).toBe(true);
     });
   });
 }

@@ -176,6 +176,12 @@ export interface CrmProvider {
   addressChangesSince(cursor: CrmCursor | null, limit: number, scope?: FeedScope): Promise<ChangePage<Address>>;
   activityChangesSince(cursor: CrmCursor | null, limit: number, scope?: FeedScope): Promise<ChangePage<Activity>>;
   tombstonesSince(cursor: CrmCursor | null, limit: number, scope?: TombstoneScope): Promise<ChangePage<Tombstone>>;
+  /**
+   * Whether any feed has anything after its cursor (every user's; a null cursor: anything at all).
+   * Cheap (one index probe per feed): a sync asks this before it reads the records it holds for a
+   * scoped read, so a no-change sync reads none of them.
+   */
+  hasChangesSince(from: { addresses: CrmCursor | null; activities: CrmCursor | null; tombstones: CrmCursor | null }): Promise<boolean>;
   /** Ids of everything in a user's scope by tags and privacy (R1, R2, R4); no time window. */
   scopeIds(query: ScopeQuery): Promise<ScopeIds>;
 

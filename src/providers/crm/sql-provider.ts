@@ -157,6 +157,14 @@ export class SqlCrmProvider implements CrmProvider {
     return this.feedPage('sync_tombstones', cursor, limit, scope, (store, sc) => store.tombstonePage(cursor, limit, sc), (t) => ({ ts: t.deletedAt, id: `${t.kind}:${t.id}` }));
   }
 
+  async hasChangesSince(from: { addresses: CrmCursor | null; activities: CrmCursor | null; tombstones: CrmCursor | null }): Promise<boolean> {
+    const store = this.store();
+    for (const [view, cursor] of [['sync_addresses', from.addresses], ['sync_activities', from.activities], ['sync_tombstones', from.tombstones]] as const) {
+      if (await store.highWater(view, cursor)) return true;
+    }
+    return false;
+  }
+
   /**
    * One page of a feed. Scoped: bounded by the feed's high-water mark read first, so that the
    * last page can hand back that mark as `next` — the records between the last one that passed
