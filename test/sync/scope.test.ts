@@ -13,6 +13,18 @@ import { targets, type TestDatabase } from '../crm/databases.js';
 
 const TAGS = ['MM', 'SS', 'VIP', 'Notar', 'Team Süd'];
 
+type RandomRecord = { tags: string[]; private: boolean; owner: string | null };
+
+/** The three users and these random addresses and tasks, into the CRM by the exchange import. */
+async function importRecords(crm: SqlCrmProvider, addrs: RandomRecord[], acts: RandomRecord[], aId: (i: number) => string, tId: (i: number) => string): Promise<void> {
+  const doc = {
+    users: USERS.map((id, i) => ({ id, login: `user${i}`, name: `User ${i}`, userTag: `UT${i}` })),
+    addresses: addrs.map((a, i) => ({ id: aId(i), lastName: `L${i}`, ...a })),
+    activities: acts.map((a, i) => ({ id: tId(i), kind: 'task', type: 'Aufgabe', subject: `S${i}`, due: '2026-12-24T10:00:00+01:00', ...a })),
+  };
+  await importExchange(crm, parseExchangeText(JSON.stringify(doc), 'property'), 'property');
+}
+
 /** Every page of a feed from the start, as the snapshot reads it (small pages: paging is tested too). */
 async function readAll<T>(read: (c: CrmCursor | null, limit: number) => Promise<ChangePage<T>>, limit = 4): Promise<{ items: T[]; last: CrmCursor | null }> {
   let cursor: CrmCursor | null = null;
@@ -64,12 +76,7 @@ for (const target of targets) {
           run++;
           const aId = (i: number) => `r${run}a${i}`;
           const tId = (i: number) => `r${run}t${i}`;
-          const doc = {
-            users: USERS.map((id, i) => ({ id, login: `user${i}`, name: `User ${i}`, userTag: `UT${i}` })),
-            addresses: addrs.map((a, i) => ({ id: aId(i), lastName: `L${i}`, ...a })),
-            activities: acts.map((a, i) => ({ id: tId(i), kind: 'task', type: 'Aufgabe', subject: `S${i}`, due: '2026-12-24T10:00:00+01:00', ...a })),
-          };
-          await importExchange(crm, parseExchangeText(JSON.stringify(doc), 'property'), 'property');
+          await importRecords(crm, addrs, acts, aId, tId);
           for (const userId of USERS) {
             const s = { userId, userTag: 'UT', addressTags: userTags, activityTags: userTags };
             const got = await crm.scopeIds({ userId, addressTags: userTags, activityTags: userTags });
@@ -97,12 +104,7 @@ for (const target of targets) {
             run++;
             const aId = (i: number) => `s${run}a${i}:ü`;
             const tId = (i: number) => `s${run}t${i}`;
-            const doc = {
-              users: USERS.map((id, i) => ({ id, login: `user${i}`, name: `User ${i}`, userTag: `UT${i}` })),
-              addresses: addrs.map((a, i) => ({ id: aId(i), lastName: `L${i}`, ...a })),
-              activities: acts.map((a, i) => ({ id: tId(i), kind: 'task', type: 'Aufgabe', subject: `S${i}`, due: '2026-12-24T10:00:00+01:00', ...a })),
-            };
-            await importExchange(crm, parseExchangeText(JSON.stringify(doc), 'property'), 'property');
+            await importRecords(crm, addrs, acts, aId, tId);
             const gone = {
               addresses: addrs.flatMap((_a, i) => (deleteMask[i] ? [{ id: aId(i), deleted: true }] : [])),
               activities: acts.flatMap((_a, i) => (deleteMask[i] ? [{ id: tId(i), deleted: true }] : [])),
