@@ -12,6 +12,7 @@ import { registerDaemonCommand } from './commands/daemon.js';
 import { registerStatusCommand } from './commands/status.js';
 import { registerServiceCommands } from './commands/service.js';
 import { registerDoctorCommand } from './commands/doctor.js';
+import { registerClusterCommands } from './commands/cluster.js';
 
 /** Runs a command action with a context that is closed afterwards; sets process.exitCode. */
 export type ActionRunner = (cmd: Command, fn: (ctx: Context) => Promise<number | void>) => Promise<void>;
@@ -54,6 +55,7 @@ export function buildProgram(): Command {
   registerStatusCommand(program, runAction);
   registerServiceCommands(program, runAction);
   registerDoctorCommand(program, runAction);
+  registerClusterCommands(program, runAction);
 
   // Subcommands inherit exitOverride so usage errors reach main() as CommanderError.
   const override = (cmd: Command) => {

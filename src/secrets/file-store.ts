@@ -1,14 +1,47 @@
 // A JSON file `{ "<ref>": "<secret>" }` under the data dir, mode 0600, holding nothing but
 // secrets. The fallback when no keychain answers.
+//
+// Read once per process and again only when the file changed (inode, size, mtime or ctime in
+// nanoseconds): a daemon asks for one password per mailbox sync, and re-parsing the whole file
+// each time made that cost grow with N² (issue #16). An edit by another process (`users assign`
+// elsewhere) replaces or rewrites the file, which changes at least one of those.
 import fs from 'node:fs';
 import { readRegularFile, writePrivateFile } from '../config/home.js';
 import { CredentialStoreError, type CredentialStore, type StoreAvailability } from './store.js';
+
+interface Parsed {
+  stamp: string;
+  data: Readonly<Record<string, string>>;
+}
+
+/** Per file path, for the whole process (every store instance on one file shares it). */
+const parsedFiles = new Map<string, Parsed>();
+
+function stampOf(file: string): string | null {
+  try {
+    const st = fs.lstatSync(file, { bigint: true });
+    return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}:${st.mode}`;
+  } catch {
+    return null;
+  }
+}
 
 export class FileCredentialStore implements CredentialStore {
   readonly kind = 'file' as const;
   constructor(readonly file: string) {}
 
-  private read(): Record<string, string> {
+  private read(): Readonly<Record<string, string>> {
+    const stamp = stampOf(this.file);
+    const cached = parsedFiles.get(this.file);
+    if (stamp !== null && cached?.stamp === stamp) return cached.data;
+    const data = Object.freeze(this.parse());
+    // Taken before the read: a change during the read makes the next call read again.
+    if (stamp !== null) parsedFiles.set(this.file, { stamp, data });
+    else parsedFiles.delete(this.file);
+    return data;
+  }
+
+  private parse(): Record<string, string> {
     let text: string;
     try {
       text = readRegularFile(this.file, 1024 * 1024).toString('utf8');
@@ -35,6 +68,7 @@ export class FileCredentialStore implements CredentialStore {
 
   private write(data: Record<string, string>): void {
     // Never through a symlink planted in place of the file (docs/security.md); always 0600.
+    parsedFiles.delete(this.file);
     writePrivateFile(this.file, JSON.stringify(data, null, 2) + '\n');
   }
 
@@ -43,13 +77,13 @@ export class FileCredentialStore implements CredentialStore {
   }
 
   async set(ref: string, secret: string): Promise<void> {
-    const data = this.read();
+    const data = { ...this.read() };
     data[ref] = secret;
     this.write(data);
   }
 
   async delete(ref: string): Promise<void> {
-    const data = this.read();
+    const data = { ...this.read() };
     if (!(ref in data)) return;
     delete data[ref];
     this.write(data);

@@ -5,7 +5,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { resolvePaths } from '../../src/config/paths.js';
 import { redactString } from '../../src/log/redact.js';
 import {
@@ -188,4 +188,48 @@ describe('keychain credential store (Secret Service)', () => {
   });
   if (!hasKeyring) console.log('skipped keychain test: dbus-daemon or gnome-keyring-daemon is not installed (apt-get install gnome-keyring)');
 
+});
+
+describe('file credential store: read once per process', () => {
+  it('R25: a thousand password reads parse the secrets file once', async () => {
+    const paths = resolvePaths(tmp());
+    const store = new FileCredentialStore(paths.secretsFile);
+    for (let i = 0; i < 50; i++) await store.set(`mailbox:u${i}`, `pw-${i}`);
+    const opens = vi.spyOn(fs, 'openSync');
+    try {
+      for (let round = 0; round < 20; round++) {
+        for (let i = 0; i < 50; i++) expect(await getMailboxPassword({ user: `u${i}`, credentialStore: 'file' }, paths)).toBe(`pw-${i}`);
+      }
+      const reads = () => opens.mock.calls.filter(([f]) => f === paths.secretsFile).length;
+      expect(reads()).toBeLessThanOrEqual(1);
+      // …and read again once it changed.
+      const before = reads();
+      fs.utimesSync(paths.secretsFile, new Date(), new Date(Date.now() + 5000));
+      expect(await getMailboxPassword({ user: 'u7', credentialStore: 'file' }, paths)).toBe('pw-7');
+      expect(reads()).toBe(before + 1);
+    } finally {
+      opens.mockRestore();
+    }
+  });
+
+  it('R25: a password changed by another process is seen at the next read — rewritten in place or replaced', async () => {
+    const paths = resolvePaths(tmp());
+    await storeMailboxPassword({ user: 'u1', credentialStore: 'file' }, 'pw-aaaa', paths);
+    await storeMailboxPassword({ user: 'u2', credentialStore: 'file' }, 'pw-keep', paths);
+    expect(await getMailboxPassword({ user: 'u1', credentialStore: 'file' }, paths)).toBe('pw-aaaa');
+    const other = (code: string) => {
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', env: { ...process.env, FILE: paths.secretsFile } });
+      expect(r.stderr).toBe('');
+    };
+    // Same inode, same size: only the modification time tells.
+    other("import fs from 'node:fs'; const f = process.env.FILE; fs.writeFileSync(f, fs.readFileSync(f, 'utf8').replace('pw-aaaa', 'pw-bbbb'));");
+    expect(await getMailboxPassword({ user: 'u1', credentialStore: 'file' }, paths)).toBe('pw-bbbb');
+    // What `users assign` on another process does: a new file renamed over the old one.
+    other("import fs from 'node:fs'; const f = process.env.FILE; const d = JSON.parse(fs.readFileSync(f, 'utf8')); d['mailbox:u3'] = 'pw-new'; fs.writeFileSync(f + '.tmp', JSON.stringify(d), { mode: 0o600 }); fs.renameSync(f + '.tmp', f);");
+    expect(await getMailboxPassword({ user: 'u3', credentialStore: 'file' }, paths)).toBe('pw-new');
+    expect(await getMailboxPassword({ user: 'u2', credentialStore: 'file' }, paths)).toBe('pw-keep');
+    // Removed by another process: gone here too.
+    fs.rmSync(paths.secretsFile);
+    await expect(getMailboxPassword({ user: 'u2', credentialStore: 'file' }, paths)).rejects.toBeInstanceOf(CredentialMissingError);
+  });
 });

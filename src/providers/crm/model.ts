@@ -118,6 +118,25 @@ export interface ScopeQuery {
   activityTags: string[];
 }
 
+/**
+ * What one mailbox needs of a change feed (issue #16): records tagged with one of the user's tags
+ * for the kind and visible to the user (R1, R2, R4 — `taggedFor` in src/sync/scope.ts), plus the
+ * records the mailbox holds, whatever their tags now (they may have left the scope, R7/R8). An
+ * over-approximation of what can change something in the mailbox, never less.
+ */
+export interface FeedScope {
+  userId: string;
+  /** The user's tags for this kind (addressTags or activityTags). */
+  tags: string[];
+  /** Ids of this kind the mailbox holds (state items); tombstones are filtered by these alone. */
+  held: string[];
+}
+
+/** Tombstones concern a mailbox only when it holds the record. */
+export interface TombstoneScope {
+  held: { address: string[]; activity: string[] };
+}
+
 export interface ScopeIds {
   addresses: string[];
   activities: string[];
@@ -148,9 +167,21 @@ export interface CrmProvider {
   /** Every tag that exists in the CRM (for validation and the configure UI). */
   listTags(): Promise<string[]>;
 
-  addressChangesSince(cursor: CrmCursor | null, limit: number): Promise<ChangePage<Address>>;
-  activityChangesSince(cursor: CrmCursor | null, limit: number): Promise<ChangePage<Activity>>;
-  tombstonesSince(cursor: CrmCursor | null, limit: number): Promise<ChangePage<Tombstone>>;
+  /**
+   * Changes after the cursor, every user's — or, with `scope`, only those that may concern one
+   * mailbox, filtered in the database. A scoped read's last page returns as `next` the feed's
+   * high-water mark at the time of the read (not the last record that passed the filter), so the
+   * watermark moves on even when nothing concerned the mailbox.
+   */
+  addressChangesSince(cursor: CrmCursor | null, limit: number, scope?: FeedScope): Promise<ChangePage<Address>>;
+  activityChangesSince(cursor: CrmCursor | null, limit: number, scope?: FeedScope): Promise<ChangePage<Activity>>;
+  tombstonesSince(cursor: CrmCursor | null, limit: number, scope?: TombstoneScope): Promise<ChangePage<Tombstone>>;
+  /**
+   * Whether any feed has anything after its cursor (every user's; a null cursor: anything at all).
+   * Cheap (one index probe per feed): a sync asks this before it reads the records it holds for a
+   * scoped read, so a no-change sync reads none of them.
+   */
+  hasChangesSince(from: { addresses: CrmCursor | null; activities: CrmCursor | null; tombstones: CrmCursor | null }): Promise<boolean>;
   /** Ids of everything in a user's scope by tags and privacy (R1, R2, R4); no time window. */
   scopeIds(query: ScopeQuery): Promise<ScopeIds>;
 

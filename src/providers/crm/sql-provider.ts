@@ -5,8 +5,8 @@ import { sql, type Kysely } from 'kysely';
 import { CrmNotFoundError, CrmUnavailableError, SyncCliError } from '../../errors.js';
 import { connectionReason, createKysely, describeCrmUrl, probeConnection, type CrmConnectionOptions } from './connect.js';
 import type {
-  Activity, ActivityFields, Address, AddressFields, ChangePage, CrmCursor, CrmProvider, CrmUser, NewActivity,
-  NewAddress, RecordKind, ScopeIds, ScopeQuery, Tombstone,
+  Activity, ActivityFields, Address, AddressFields, ChangePage, CrmCursor, CrmProvider, CrmUser, FeedScope, NewActivity,
+  NewAddress, RecordKind, ScopeIds, ScopeQuery, Tombstone, TombstoneScope,
 } from './model.js';
 import type { CrmDatabase } from './rows.js';
 import { CrmStore, type StoredActivity, type StoredAddress } from './store.js';
@@ -145,19 +145,45 @@ export class SqlCrmProvider implements CrmProvider {
     return [...tags].sort((a, b) => a.localeCompare(b, 'de'));
   }
 
-  async addressChangesSince(cursor: CrmCursor | null, limit: number): Promise<ChangePage<Address>> {
-    const items = (await this.store().addressPage(cursor, limit)).map(stripAddress);
-    return page(items, limit, (a) => ({ ts: a.updatedAt, id: a.id }));
+  async addressChangesSince(cursor: CrmCursor | null, limit: number, scope?: FeedScope): Promise<ChangePage<Address>> {
+    return this.feedPage('sync_addresses', cursor, limit, scope, async (store, sc) => (await store.addressPage(cursor, limit, sc)).map(stripAddress), (a) => ({ ts: a.updatedAt, id: a.id }));
   }
 
-  async activityChangesSince(cursor: CrmCursor | null, limit: number): Promise<ChangePage<Activity>> {
-    const items = (await this.store().activityPage(cursor, limit)).map(stripActivity);
-    return page(items, limit, (a) => ({ ts: a.updatedAt, id: a.id }));
+  async activityChangesSince(cursor: CrmCursor | null, limit: number, scope?: FeedScope): Promise<ChangePage<Activity>> {
+    return this.feedPage('sync_activities', cursor, limit, scope, async (store, sc) => (await store.activityPage(cursor, limit, sc)).map(stripActivity), (a) => ({ ts: a.updatedAt, id: a.id }));
   }
 
-  async tombstonesSince(cursor: CrmCursor | null, limit: number): Promise<ChangePage<Tombstone>> {
-    const items = await this.store().tombstonePage(cursor, limit);
-    return page(items, limit, (t) => ({ ts: t.deletedAt, id: `${t.kind}:${t.id}` }));
+  async tombstonesSince(cursor: CrmCursor | null, limit: number, scope?: TombstoneScope): Promise<ChangePage<Tombstone>> {
+    return this.feedPage('sync_tombstones', cursor, limit, scope, (store, sc) => store.tombstonePage(cursor, limit, sc), (t) => ({ ts: t.deletedAt, id: `${t.kind}:${t.id}` }));
+  }
+
+  async hasChangesSince(from: { addresses: CrmCursor | null; activities: CrmCursor | null; tombstones: CrmCursor | null }): Promise<boolean> {
+    const store = this.store();
+    for (const [view, cursor] of [['sync_addresses', from.addresses], ['sync_activities', from.activities], ['sync_tombstones', from.tombstones]] as const) {
+      if (await store.highWater(view, cursor)) return true;
+    }
+    return false;
+  }
+
+  /**
+   * One page of a feed. Scoped: bounded by the feed's high-water mark read first, so that the
+   * last page can hand back that mark as `next` — the records between the last one that passed
+   * the filter and the mark concern this mailbox not at all, and are not read again.
+   */
+  private async feedPage<T, S>(
+    view: 'sync_addresses' | 'sync_activities' | 'sync_tombstones',
+    cursor: CrmCursor | null,
+    limit: number,
+    scope: S | undefined,
+    read: (store: CrmStore, scope?: { where: S; upTo: CrmCursor }) => Promise<T[]>,
+    cursorOf: (item: T) => CrmCursor,
+  ): Promise<ChangePage<T>> {
+    const store = this.store();
+    if (!scope) return page(await read(store), limit, cursorOf);
+    const upTo = await store.highWater(view, cursor);
+    if (!upTo) return { items: [], next: null, more: false };
+    const scoped = page(await read(store, { where: scope, upTo }), limit, cursorOf);
+    return scoped.more ? scoped : { ...scoped, next: upTo };
   }
 
   async scopeIds(query: ScopeQuery): Promise<ScopeIds> {

@@ -3,7 +3,7 @@
 // clock and bumps the version in one place.
 import { sql, type Kysely, type RawBuilder, type Transaction } from 'kysely';
 import { CrmNotFoundError, CrmVersionConflictError } from '../../errors.js';
-import type { Activity, ActivityKind, Address, CrmCursor, CrmUser, NewActivity, NewAddress, RecordKind, Tombstone } from './model.js';
+import type { Activity, ActivityKind, Address, CrmCursor, CrmUser, FeedScope, NewActivity, NewAddress, RecordKind, Tombstone, TombstoneScope } from './model.js';
 import type { ActivityRow, AddressRow, CrmDatabase, UserRow } from './rows.js';
 import { VIEW_CONTRACT, type SqlDialect } from './tables.js';
 import { dbCalendarValue, dbTimestampToIso } from './time.js';
@@ -168,50 +168,105 @@ export class CrmStore {
 
   // ---- change feeds ----
 
-  private cursorWhere(cursor: CrmCursor, stampColumn: 'updated_at' | 'deleted_at') {
+  /** `(stamp, id) > cursor` (after) or `<= cursor` (up to), in the form the dialect's index serves. */
+  private cursorWhere(cursor: CrmCursor, stampColumn: 'updated_at' | 'deleted_at', op: '>' | '<=' = '>') {
     const ts = this.tsParam(cursor.ts);
     const stamp = sql.ref(stampColumn);
+    const cmp = sql.raw(op);
     if (this.dialect === 'mysql') {
       // MariaDB/MySQL use an index range only for the expanded form, not for row values.
-      return sql<boolean>`(${stamp} > ${ts} or (${stamp} = ${ts} and id > ${cursor.id}))`;
+      const strict = sql.raw(op === '>' ? '>' : '<');
+      return sql<boolean>`(${stamp} ${strict} ${ts} or (${stamp} = ${ts} and id ${cmp} ${cursor.id}))`;
     }
-    return sql<boolean>`(${stamp}, id) > (${ts}, ${cursor.id})`;
+    return sql<boolean>`(${stamp}, id) ${cmp} (${ts}, ${cursor.id})`;
   }
 
-  changeQuery(view: 'sync_addresses' | 'sync_activities', cursor: CrmCursor | null, limit: number) {
+  private tombstoneWhere(cursor: CrmCursor, op: '>' | '<=' = '>') {
+    const ts = this.tsParam(cursor.ts);
+    const sep = cursor.id.indexOf(':');
+    const kind = sep < 0 ? '' : cursor.id.slice(0, sep);
+    const id = sep < 0 ? cursor.id : cursor.id.slice(sep + 1);
+    const cmp = sql.raw(op);
+    if (this.dialect === 'mysql') {
+      const strict = sql.raw(op === '>' ? '>' : '<');
+      return sql<boolean>`(deleted_at ${strict} ${ts} or (deleted_at = ${ts} and (kind ${strict} ${kind} or (kind = ${kind} and id ${cmp} ${id}))))`;
+    }
+    return sql<boolean>`(deleted_at, kind, id) ${cmp} (${ts}, ${kind}, ${id})`;
+  }
+
+  /** `column` is one of `ids`, as one parameter where the dialect allows (a held list can be long). */
+  private oneOf(column: string, ids: string[]) {
+    const ref = sql.ref(column);
+    switch (this.dialect) {
+      case 'postgres':
+        return sql<boolean>`${ref} = ANY(${ids}::text[])`;
+      case 'sqlite':
+        return sql<boolean>`${ref} IN (SELECT value FROM json_each(${JSON.stringify(ids)}))`;
+      case 'mysql':
+        return sql<boolean>`${ref} IN (${sql.join(ids)})`;
+    }
+  }
+
+  /** The SQL form of FeedScope: tagged for the user and visible to the user (R1, R2, R4), or held. */
+  private feedScopeWhere(view: 'sync_addresses' | 'sync_activities', scope: FeedScope) {
+    const [tagView, fk] = view === 'sync_addresses' ? (['sync_address_tags', 'address_id'] as const) : (['sync_activity_tags', 'activity_id'] as const);
+    const parts = [];
+    if (scope.tags.length) {
+      parts.push(sql<boolean>`(exists (select 1 from ${sql.table(tagView)} st where ${sql.ref(`st.${fk}`)} = ${sql.ref(`${view}.id`)} and st.tag in (${sql.join(scope.tags)}))
+        and (${sql.ref(`${view}.is_private`)} = 0 or ${sql.ref(`${view}.owner_id`)} = ${scope.userId}))`);
+    }
+    if (scope.held.length) parts.push(this.oneOf(`${view}.id`, scope.held));
+    return parts.length ? sql<boolean>`(${sql.join(parts, sql` or `)})` : sql<boolean>`1 = 0`;
+  }
+
+  /** The newest (stamp, id) after the cursor, or null when the feed has nothing after it. */
+  async highWater(view: 'sync_addresses' | 'sync_activities' | 'sync_tombstones', cursor: CrmCursor | null): Promise<CrmCursor | null> {
+    if (view === 'sync_tombstones') {
+      let q = this.db.selectFrom('sync_tombstones').select(['kind', 'id', 'deleted_at']);
+      if (cursor) q = q.where(this.tombstoneWhere(cursor));
+      const r = await q.orderBy('deleted_at', 'desc').orderBy('kind', 'desc').orderBy('id', 'desc').limit(1).executeTakeFirst();
+      return r ? { ts: dbTimestampToIso(r.deleted_at), id: tombstoneCursorId(r.kind, String(r.id)) } : null;
+    }
+    let q = this.db.selectFrom(view).select(['updated_at', 'id']);
+    if (cursor) q = q.where(this.cursorWhere(cursor, 'updated_at'));
+    const r = await q.orderBy('updated_at', 'desc').orderBy('id', 'desc').limit(1).executeTakeFirst();
+    return r ? { ts: dbTimestampToIso(r.updated_at), id: String(r.id) } : null;
+  }
+
+  /** A page of the feed after `cursor`; with `scope`, of what concerns one mailbox, up to `upTo`. */
+  changeQuery(view: 'sync_addresses' | 'sync_activities', cursor: CrmCursor | null, limit: number, scope?: { where: FeedScope; upTo: CrmCursor }) {
     let q = this.db.selectFrom(view).select(this.columns(view) as never[]);
     if (cursor) q = q.where(this.cursorWhere(cursor, 'updated_at'));
+    if (scope) q = q.where(this.cursorWhere(scope.upTo, 'updated_at', '<=')).where(this.feedScopeWhere(view, scope.where));
     return q.orderBy('updated_at').orderBy('id').limit(limit);
   }
 
-  tombstoneQuery(cursor: CrmCursor | null, limit: number) {
+  tombstoneQuery(cursor: CrmCursor | null, limit: number, scope?: { where: TombstoneScope; upTo: CrmCursor }) {
     let q = this.db.selectFrom('sync_tombstones').select(['kind', 'id', 'deleted_at']);
-    if (cursor) {
-      const ts = this.tsParam(cursor.ts);
-      const sep = cursor.id.indexOf(':');
-      const kind = sep < 0 ? '' : cursor.id.slice(0, sep);
-      const id = sep < 0 ? cursor.id : cursor.id.slice(sep + 1);
-      q = q.where(
-        this.dialect === 'mysql'
-          ? sql<boolean>`(deleted_at > ${ts} or (deleted_at = ${ts} and (kind > ${kind} or (kind = ${kind} and id > ${id}))))`
-          : sql<boolean>`(deleted_at, kind, id) > (${ts}, ${kind}, ${id})`,
-      );
+    if (cursor) q = q.where(this.tombstoneWhere(cursor));
+    if (scope) {
+      const { address, activity } = scope.where.held;
+      const held = [
+        ...(address.length ? [sql<boolean>`(kind = 'address' and ${this.oneOf('id', address)})`] : []),
+        ...(activity.length ? [sql<boolean>`(kind = 'activity' and ${this.oneOf('id', activity)})`] : []),
+      ];
+      q = q.where(this.tombstoneWhere(scope.upTo, '<=')).where(held.length ? sql<boolean>`(${sql.join(held, sql` or `)})` : sql<boolean>`1 = 0`);
     }
     return q.orderBy('deleted_at').orderBy('kind').orderBy('id').limit(limit);
   }
 
-  async addressPage(cursor: CrmCursor | null, limit: number): Promise<StoredAddress[]> {
-    const rows = (await this.changeQuery('sync_addresses', cursor, limit).execute()) as AddressRow[];
+  async addressPage(cursor: CrmCursor | null, limit: number, scope?: { where: FeedScope; upTo: CrmCursor }): Promise<StoredAddress[]> {
+    const rows = (await this.changeQuery('sync_addresses', cursor, limit, scope).execute()) as AddressRow[];
     return this.hydrateAddresses(rows);
   }
 
-  async activityPage(cursor: CrmCursor | null, limit: number): Promise<StoredActivity[]> {
-    const rows = (await this.changeQuery('sync_activities', cursor, limit).execute()) as ActivityRow[];
+  async activityPage(cursor: CrmCursor | null, limit: number, scope?: { where: FeedScope; upTo: CrmCursor }): Promise<StoredActivity[]> {
+    const rows = (await this.changeQuery('sync_activities', cursor, limit, scope).execute()) as ActivityRow[];
     return this.hydrateActivities(rows);
   }
 
-  async tombstonePage(cursor: CrmCursor | null, limit: number): Promise<Tombstone[]> {
-    const rows = await this.tombstoneQuery(cursor, limit).execute();
+  async tombstonePage(cursor: CrmCursor | null, limit: number, scope?: { where: TombstoneScope; upTo: CrmCursor }): Promise<Tombstone[]> {
+    const rows = await this.tombstoneQuery(cursor, limit, scope).execute();
     return rows.map((r) => ({ kind: r.kind as RecordKind, id: String(r.id), deletedAt: dbTimestampToIso(r.deleted_at) }));
   }
 

@@ -135,6 +135,8 @@ export type StateChange =
 /** Held while one process syncs one mailbox (R24); lost by a dead holder after its lease. */
 export interface MailboxLease {
   release(): Promise<void>;
+  /** Aborted when the lease is lost while held (a shared store's session died): stop writing. Optional. */
+  readonly lost?: AbortSignal;
 }
 
 export interface StateStore {

@@ -1,0 +1,299 @@
+// The StateStore contract (src/sync/state/store.ts) as a suite any implementation runs: what the
+// engine relies on, checked through the interface only. Drafted with the PostgreSQL store; the
+// SQLite store's suite (test/state/contract.ts) and this one are to be merged into one.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MailboxLockedError } from '../../src/sync/lock.js';
+import type { ItemState, StateChange, StateStore } from '../../src/sync/state/store.js';
+
+export interface StoreFixture {
+  /** Another store over the same state (what a second process or host would open). */
+  open(): Promise<StateStore>;
+  /** Makes this store's lease holder die as a crash would; omitted where that cannot be played. */
+  killLeaseHolder?(store: StateStore): Promise<void>;
+  /** Closes what the fixture opened and removes the state. */
+  destroy(): Promise<void>;
+}
+
+const item = (user: string, crmId: string, href: string, over: Partial<ItemState> = {}): ItemState => ({
+  user,
+  kind: 'address',
+  crmId,
+  collection: 'contacts',
+  href,
+  etag: `"e-${crmId}"`,
+  crmVersion: '1',
+  contentHash: `h-${crmId}`,
+  fieldHashes: { lastName: `fh-${crmId}`, city: 'x' },
+  reason: 'scope',
+  links: [],
+  ...over,
+});
+
+async function waitFor<T>(fn: () => Promise<T>, ms: number): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (Date.now() > until) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+export function describeStateStoreContract(name: string, setup: () => Promise<StoreFixture>): void {
+  describe(`StateStore contract: ${name}`, () => {
+    let fx: StoreFixture;
+    let store: StateStore;
+    let n = 0;
+    // Every test its own mailbox, so the tests do not depend on each other's state.
+    const fresh = () => `user:${++n}:Zoë/ü`;
+
+    beforeAll(async () => {
+      fx = await setup();
+      store = await fx.open();
+    }, 60_000);
+    afterAll(async () => {
+      await store?.close();
+      await fx?.destroy();
+    });
+
+    it('R22, R23: every kind of change reads back as written, ids with ":", quotes and unicode included', async () => {
+      const u = fresh();
+      const crmId = "crm:42:ä€😀'\\$1";
+      const href = "/dav/u/contacts/a:b ü'; DROP TABLE item; --.vcf";
+      const changes: StateChange[] = [
+        { op: 'identity-put', identity: 'https://dav.example/ anna' },
+        { op: 'collection-put', kind: 'contacts', url: 'https://dav.example/c/', token: 'tok:1' },
+        { op: 'collection-put', kind: 'appointments', url: 'https://dav.example/e/', token: null },
+        { op: 'cursors-put', cursors: { addresses: { ts: '2026-12-01T10:00:00.000Z', id: 'a:1' }, activities: null, tombstones: null, settings: '["MM"]', syncStart: '2026-12-01T10:00:00.000Z' } },
+        { op: 'quirks-put', quirks: { ignoresIfMatch: true } },
+        { op: 'last-full-put', at: '2026-12-01T09:00:00.000Z' },
+        { op: 'item-put', item: item(u, crmId, href, { links: ['l:1', 'l:2'] }) },
+        { op: 'item-put', item: item(u, 'act:1', '/dav/u/events/1.ics', { kind: 'activity', collection: 'appointments', reason: 'linked' }) },
+        { op: 'device-only-put', item: { user: u, collection: 'appointments', href: '/dav/u/events/private.ics', etag: '"p"', reason: 'private (syncPrivate off)' } },
+        { op: 'device-only-put', item: { user: u, collection: 'contacts', href: '/dav/u/contacts/other.vcf', etag: '"o"', reason: 'no name' } },
+        { op: 'exclusion-put', ref: { kind: 'address', crmId: 'x:ü' }, since: '2026-11-30T00:00:00.000Z' },
+        { op: 'record-failed', ref: { kind: 'activity', crmId: 'f:1' }, message: 'the CRM refused: ü' },
+        { op: 'item-failed', href: '/dav/u/contacts/bad.vcf', message: '412' },
+        { op: 'import-pending', href: '/dav/u/contacts/new.vcf' },
+        { op: 'create-pending', ref: { kind: 'address', crmId: 'new:1' }, fieldHashes: { lastName: 'n' } },
+        { op: 'attention-put', item: { href: '/dav/u/contacts/unreadable.vcf', etag: '"u"', collection: 'contacts', message: 'not a vCard' } },
+      ];
+      await store.apply(u, changes);
+
+      const head = await store.loadMailbox(u);
+      expect(head.identity).toBe('https://dav.example/ anna');
+      expect(head.collections).toEqual({ contacts: { url: 'https://dav.example/c/', token: 'tok:1' }, appointments: { url: 'https://dav.example/e/', token: null } });
+      expect(head.cursors).toEqual((changes[3] as { cursors: unknown }).cursors);
+      expect(head.serverQuirks).toEqual({ ignoresIfMatch: true });
+      expect(head.lastFull).toBe('2026-12-01T09:00:00.000Z');
+      expect([...head.failedRecords.entries()]).toEqual([['activity:f:1', { ref: { kind: 'activity', crmId: 'f:1' }, message: 'the CRM refused: ü' }]]);
+      expect([...head.failedItems.entries()]).toEqual([['/dav/u/contacts/bad.vcf', '412']]);
+      expect([...head.pendingImports]).toEqual(['/dav/u/contacts/new.vcf']);
+      expect([...head.pendingCreates.entries()]).toEqual([['address:new:1', { ref: { kind: 'address', crmId: 'new:1' }, fieldHashes: { lastName: 'n' } }]]);
+      expect(head.deviceOnlyPrivate).toBe(1);
+
+      const rec = await store.loadRecords(u);
+      const byId = new Map(rec.items.map((i) => [i.crmId, i]));
+      expect(byId.get(crmId)).toEqual(item(u, crmId, href, { links: ['l:1', 'l:2'] }));
+      expect(byId.get('act:1')?.reason).toBe('linked');
+      expect(rec.deviceOnly.map((d) => d.href).sort()).toEqual(['/dav/u/contacts/other.vcf', '/dav/u/events/private.ics']);
+      expect([...rec.exclusions.entries()]).toEqual([['address:x:ü', { kind: 'address', crmId: 'x:ü', since: '2026-11-30T00:00:00.000Z' }]]);
+      expect([...rec.attention.values()]).toEqual([{ href: '/dav/u/contacts/unreadable.vcf', etag: '"u"', collection: 'contacts', message: 'not a vCard' }]);
+      expect(await store.listAttention(u)).toEqual([...rec.attention.values()]);
+
+      // …and every settle/delete takes its row away again.
+      await store.apply(u, [
+        { op: 'item-delete', ref: { kind: 'activity', crmId: 'act:1' } },
+        { op: 'device-only-delete', href: '/dav/u/contacts/other.vcf' },
+        { op: 'exclusion-delete', ref: { kind: 'address', crmId: 'x:ü' } },
+        { op: 'record-settled', ref: { kind: 'activity', crmId: 'f:1' } },
+        { op: 'item-settled', href: '/dav/u/contacts/bad.vcf' },
+        { op: 'import-settled', href: '/dav/u/contacts/new.vcf' },
+        { op: 'create-pending', ref: { kind: 'address', crmId: 'new:2' }, fieldHashes: {} },
+        { op: 'create-settled', ref: { kind: 'address', crmId: 'new:1' } },
+        { op: 'attention-delete', href: '/dav/u/contacts/unreadable.vcf' },
+      ]);
+      const after = await store.loadMailbox(u);
+      expect(after.failedRecords.size + after.failedItems.size + after.pendingImports.size).toBe(0);
+      expect([...after.pendingCreates.keys()]).toEqual(['address:new:2']);
+      await store.apply(u, [{ op: 'creates-settled' }]);
+      expect((await store.loadMailbox(u)).pendingCreates.size).toBe(0);
+      const rec2 = await store.loadRecords(u);
+      expect(rec2.items.map((i) => i.crmId)).toEqual([crmId]);
+      expect(rec2.deviceOnly.map((d) => d.href)).toEqual(['/dav/u/events/private.ics']);
+      expect(rec2.exclusions.size + rec2.attention.size).toBe(0);
+    });
+
+    it('R23: apply is all or nothing: a change that fails takes the whole group with it', async () => {
+      const u = fresh();
+      await store.apply(u, [{ op: 'item-put', item: item(u, 'a1', '/c/a1.vcf') }]);
+      // Two records on one device item is refused (one href, one record): nothing of the group lands.
+      const failing = store.apply(u, [
+        { op: 'item-put', item: item(u, 'a2', '/c/a2.vcf') },
+        { op: 'collection-put', kind: 'contacts', url: 'https://x/', token: 't2' },
+        { op: 'item-delete', ref: { kind: 'address', crmId: 'a1' } },
+        { op: 'item-put', item: item(u, 'a3', '/c/a2.vcf') },
+      ]);
+      await expect(failing).rejects.toThrow();
+      const rec = await store.loadRecords(u);
+      expect(rec.items.map((i) => i.crmId)).toEqual(['a1']);
+      expect((await store.loadMailbox(u)).collections).toEqual({});
+    });
+
+    it('R23: apply takes a first sync\'s thousands of writes in one group', async () => {
+      const u = fresh();
+      const many: StateChange[] = Array.from({ length: 3000 }, (_v, i) => ({ op: 'item-put', item: item(u, `bulk:${i}`, `/c/bulk-${i}.vcf`) }));
+      await store.apply(u, many);
+      expect((await store.loadRecords(u)).items).toHaveLength(3000);
+      expect((await store.lookup(u, { records: many.slice(0, 1000).map((_c, i) => ({ kind: 'address' as const, crmId: `bulk:${i}` })) })).items).toHaveLength(1000);
+    });
+
+    it('a fresh mailbox reads as not started and empty', async () => {
+      const u = fresh();
+      const head = await store.loadMailbox(u);
+      expect(head.status).toMatchObject({ user: u, state: 'not-started', lastSuccess: null, pending: 0 });
+      expect(head.identity).toBeNull();
+      expect(head.cursors).toEqual({ addresses: null, activities: null, tombstones: null });
+      expect(head.collections).toEqual({});
+      expect(await store.loadRecords(u)).toEqual({ items: [], deviceOnly: [], exclusions: new Map(), attention: new Map() });
+    });
+
+    it('lookup finds the agreed items of a list of records and hrefs in one call', async () => {
+      const u = fresh();
+      await store.apply(u, [
+        { op: 'item-put', item: item(u, 'k:1', '/c/1.vcf') },
+        { op: 'item-put', item: item(u, 'k:2', '/c/2.vcf') },
+        { op: 'item-put', item: item(u, 'k:1', '/e/1.ics', { kind: 'activity', collection: 'appointments' }) },
+        { op: 'device-only-put', item: { user: u, collection: 'contacts', href: '/c/own.vcf', etag: '"x"', reason: 'no name' } },
+      ]);
+      const got = await store.lookup(u, { records: [{ kind: 'address', crmId: 'k:1' }, { kind: 'address', crmId: 'missing' }], hrefs: ['/e/1.ics', '/c/own.vcf', '/nothing'] });
+      expect(got.items.map((i) => `${i.kind}/${i.crmId}`).sort()).toEqual(['activity/k:1', 'address/k:1']);
+      expect(got.deviceOnly.map((d) => d.href)).toEqual(['/c/own.vcf']);
+      expect(await store.lookup(u, {})).toEqual({ items: [], deviceOnly: [] });
+      // Another mailbox's rows are not this one's.
+      expect((await store.lookup(fresh(), { records: [{ kind: 'address', crmId: 'k:1' }] })).items).toEqual([]);
+    });
+
+    it('holders names the mailboxes that hold any of the records', async () => {
+      const [a, b, c] = [fresh(), fresh(), fresh()];
+      await store.apply(a, [{ op: 'item-put', item: item(a, 'shared:ü', '/a/1.vcf') }]);
+      await store.apply(b, [{ op: 'item-put', item: item(b, 'shared:ü', '/b/1.vcf') }, { op: 'item-put', item: item(b, 'only-b', '/b/2.vcf') }]);
+      await store.apply(c, [{ op: 'item-put', item: item(c, 'only-b', '/c/2.ics', { kind: 'activity', collection: 'appointments' }) }]);
+      expect([...(await store.holders([{ kind: 'address', crmId: 'shared:ü' }]))].sort()).toEqual([a, b].sort());
+      expect([...(await store.holders([{ kind: 'address', crmId: 'only-b' }]))]).toEqual([b]);
+      expect([...(await store.holders([{ kind: 'activity', crmId: 'only-b' }, { kind: 'address', crmId: 'nobody' }]))]).toEqual([c]);
+      expect((await store.holders([])).size).toBe(0);
+    });
+
+    it('R22: status set in parts, read, listed; pending counts and stale users', async () => {
+      const [a, b, c] = [fresh(), fresh(), fresh()];
+      await store.setStatus(a, { state: 'in-progress', startedAt: '2026-12-01T10:00:00.000Z' });
+      await store.setStatus(a, { state: 'success', lastSuccess: '2026-12-01T10:01:00.000Z', finishedAt: '2026-12-01T10:01:00.000Z', nextRun: '2026-12-01T10:06:00.000Z' });
+      expect(await store.getStatus(a)).toEqual({
+        user: a, state: 'success', lastSuccess: '2026-12-01T10:01:00.000Z', lastError: null, nextRun: '2026-12-01T10:06:00.000Z', pending: 0,
+        startedAt: '2026-12-01T10:00:00.000Z', finishedAt: '2026-12-01T10:01:00.000Z',
+      });
+      await store.setStatus(b, { state: 'failed', lastError: 'x'.repeat(100_000), finishedAt: '2026-01-01T00:00:00.000Z', pending: 2 });
+      const sb = await store.getStatus(b);
+      expect(sb.lastError!.length).toBeLessThan(2000);
+      expect(sb.pending).toBe(2);
+      await store.apply(c, [
+        { op: 'record-failed', ref: { kind: 'address', crmId: '1' }, message: 'm' },
+        { op: 'item-failed', href: '/h', message: 'm' },
+      ]);
+      const statuses = await store.listStatuses();
+      expect(statuses.filter((s) => [a, b, c].includes(s.user)).map((s) => s.user)).toEqual([a, b, c].sort());
+      expect((await store.pendingCounts()).get(c)).toBe(2);
+      const stale = await store.staleUsers(new Set([a, b, c]), '2026-06-01T00:00:00.000Z');
+      expect(stale).toContain(b);
+      expect(stale).not.toContain(a);
+      expect(stale).not.toContain(c); // never finished: not stale by age
+      expect(await store.staleUsers(new Set([a, b]), '2020-01-01T00:00:00.000Z')).toContain(c); // unassigned
+    });
+
+    it('reset forgets the mailbox but its status; forget removes everything', async () => {
+      const u = fresh();
+      await store.setStatus(u, { state: 'success', lastSuccess: '2026-12-01T10:00:00.000Z' });
+      await store.apply(u, [
+        { op: 'identity-put', identity: 'old' },
+        { op: 'item-put', item: item(u, 'r1', '/r1.vcf') },
+        { op: 'collection-put', kind: 'contacts', url: 'u', token: 't' },
+        { op: 'exclusion-put', ref: { kind: 'address', crmId: 'r2' }, since: 's' },
+      ]);
+      await store.apply(u, [{ op: 'reset' }, { op: 'identity-put', identity: 'new' }]);
+      const head = await store.loadMailbox(u);
+      expect(head.identity).toBe('new');
+      expect(head.status.lastSuccess).toBe('2026-12-01T10:00:00.000Z');
+      expect(head.collections).toEqual({});
+      const rec = await store.loadRecords(u);
+      expect(rec.items.length + rec.exclusions.size).toBe(0);
+      await store.forget(u);
+      expect((await store.getStatus(u)).state).toBe('not-started');
+      expect((await store.listStatuses()).map((s) => s.user)).not.toContain(u);
+      expect((await store.loadMailbox(u)).identity).toBeNull();
+    });
+
+    it('R24: a lease excludes every other holder, across store instances, until released', async () => {
+      const u = fresh();
+      const other = await fx.open();
+      try {
+        const lease = await store.lease(u);
+        await expect(other.lease(u)).rejects.toBeInstanceOf(MailboxLockedError);
+        await expect(store.lease(u)).rejects.toBeInstanceOf(MailboxLockedError);
+        const err = (await other.lease(u).catch((e: unknown) => e)) as Error;
+        expect(err.message).toContain(u);
+        // Another mailbox is free meanwhile.
+        const second = await other.lease(fresh());
+        await lease.release();
+        const taken = await other.lease(u);
+        await expect(store.lease(u)).rejects.toBeInstanceOf(MailboxLockedError);
+        await taken.release();
+        await second.release();
+        await (await store.lease(u)).release();
+      } finally {
+        await other.close();
+      }
+    });
+
+    it('R24: a dead holder loses its lease within seconds; a live one never does', async (ctx) => {
+      if (!fx.killLeaseHolder) {
+        console.warn(`${name}: no lease holder to kill from a test; the takeover test does not apply`);
+        return ctx.skip();
+      }
+      const u = fresh();
+      const holder = await fx.open();
+      const other = await fx.open();
+      try {
+        const lease = await holder.lease(u);
+        // Held while alive, however long we ask.
+        await new Promise((r) => setTimeout(r, 1500));
+        await expect(other.lease(u)).rejects.toBeInstanceOf(MailboxLockedError);
+        const t0 = Date.now();
+        await fx.killLeaseHolder(holder);
+        const taken = await waitFor(() => other.lease(u), 5000);
+        expect(Date.now() - t0).toBeLessThan(5000);
+        // The dead holder is told: its lease is gone, and it cannot take it back while the other holds it.
+        await waitFor(async () => expect(lease.lost?.aborted).toBe(true), 2000);
+        await expect(holder.lease(u)).rejects.toBeInstanceOf(MailboxLockedError);
+        await taken.release();
+      } finally {
+        await holder.close();
+        await other.close();
+      }
+    });
+
+    it('R20: the field-hash key is created once and is the same for every instance', async () => {
+      const others = await Promise.all([fx.open(), fx.open()]);
+      try {
+        const keys = await Promise.all([store.fieldHashKey(), ...others.map((o) => o.fieldHashKey())]);
+        expect(keys[0]).toMatch(/^\S{32,}$/);
+        expect(new Set(keys).size).toBe(1);
+        expect(await store.fieldHashKey()).toBe(keys[0]);
+      } finally {
+        await Promise.all(others.map((o) => o.close()));
+      }
+    });
+  });
+}
