@@ -1,7 +1,6 @@
 // The body of `run --once`, loaded only when the command runs.
 import type { Context } from '../context.js';
 import { runOnce, type MailboxResult, type RunOptions, type SyncEvent } from '../sync/engine.js';
-import { StateStore } from '../sync/state.js';
 
 export function resultJson(results: MailboxResult[]) {
   return {
@@ -36,7 +35,7 @@ function summaryTable(results: MailboxResult[]): string[] {
 export async function runSyncCommand(ctx: Context, opts: RunOptions): Promise<number> {
   const config = ctx.config();
   const crm = await ctx.crm();
-  const state = new StateStore(ctx.paths.stateDb);
+  const state = await ctx.state();
   const live = ctx.out.isTTY && !ctx.out.isJson && !process.env.CI;
   let render: { update(e: SyncEvent): void; stop(): void } | undefined;
   if (live) {
@@ -86,6 +85,5 @@ export async function runSyncCommand(ctx: Context, opts: RunOptions): Promise<nu
     return results.every((r) => r.state === 'success') ? 0 : 1;
   } finally {
     render?.stop();
-    state.close();
   }
 }

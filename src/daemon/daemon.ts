@@ -11,7 +11,8 @@ import type { Logger } from '../log/logger.js';
 import type { CrmProvider, CrmUser } from '../providers/crm/model.js';
 import { syncMailbox, type EngineDeps, type SyncEvent } from '../sync/engine.js';
 import { acquireLock, MailboxLockedError, type Lock } from '../sync/lock.js';
-import { StateStore } from '../sync/state.js';
+import { openSqliteStateStore } from '../sync/state/sqlite.js';
+import type { StateStore } from '../sync/state/store.js';
 import { affectedUsers, type ChangedRecord } from './affected.js';
 import { watchConfig, type ConfigWatcher } from './config-watch.js';
 import { CrmFeedWatcher } from './crm-feed.js';
@@ -53,6 +54,8 @@ export interface DaemonOptions {
   engine?: Pick<EngineDeps, 'openMailbox'>;
   /** The daemon lock when the caller took it already (before opening the CRM). */
   lock?: Lock;
+  /** The state store (the command's, from the context); opened here and closed at exit when absent. */
+  state?: StateStore;
 }
 
 const RETENTION_EVERY_MS = 6 * 3600_000;
@@ -97,7 +100,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const { paths, logger, crm } = opts;
   const env = opts.env ?? process.env;
   const daemonLock = opts.lock ?? acquireDaemonLock(paths);
-  const state = new StateStore(paths.stateDb);
+  const state = opts.state ?? (await openSqliteStateStore(paths.stateDb, { lockDir: paths.lockDir }));
   const metrics = new DaemonMetrics();
   const notifier = createServiceNotifier(logger, env);
   let config = opts.config;
@@ -145,13 +148,13 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
       all = await refreshUsers();
     } catch (err) {
       const message = `the CRM is unreachable: ${(err as Error).message}`;
-      state.setStatus(userId, { state: 'failed', lastError: message, finishedAt: new Date().toISOString() });
+      await state.setStatus(userId, { state: 'failed', lastError: message, finishedAt: new Date().toISOString() });
       logger.warn(`sync of ${loginOf(userId)} not started: ${message}`);
       return 'failed';
     }
     const u = all.find((x) => x.id === userId);
     if (!u) {
-      state.setStatus(userId, { state: 'failed', lastError: `CRM user ${userId} no longer exists`, finishedAt: new Date().toISOString() });
+      await state.setStatus(userId, { state: 'failed', lastError: `CRM user ${userId} no longer exists`, finishedAt: new Date().toISOString() });
       return 'failed';
     }
     logger.debug(`sync ${u.login} (${reason})`);
@@ -167,13 +170,13 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     maxBackoffSeconds: config.daemon.maxBackoffSeconds,
     staggerSeconds: MAX_STAGGER_SECONDS,
     runMailbox,
-    onNextRun: (user, at) => state.setStatus(user, { nextRun: at.toISOString() }),
+    onNextRun: (user, at) => void state.setStatus(user, { nextRun: at.toISOString() }).catch((err: Error) => logger.warn(`cannot store the next run of ${loginOf(user)}: ${err.message}`)),
   });
 
   // --- push: which mailboxes a set of changed records concerns ---
-  const pushChanges = (changes: ChangedRecord[], source: string) => {
+  const pushChanges = async (changes: ChangedRecord[], source: string) => {
     if (!changes.length) return [];
-    const hit = scheduler.trigger(affectedUsers(changes, config, users, state), `${source}: ${changes.length} change(s)`);
+    const hit = scheduler.trigger(await affectedUsers(changes, config, users, state), `${source}: ${changes.length} change(s)`);
     if (hit.length) {
       metrics.pushes.inc({ source });
       logger.info(`CRM change (${source}) → syncing ${hit.map(loginOf).join(', ')}`);
@@ -187,7 +190,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
       const changes = await feed.check();
       if (feedFailing) logger.info('CRM change feed readable again');
       feedFailing = false;
-      pushChanges(changes, source);
+      await pushChanges(changes, source);
     } catch (err) {
       if (!feedFailing) logger.warn(`cannot read the CRM change feed (${(err as Error).message}); pushed changes wait for the interval sync`);
       feedFailing = true;
@@ -212,7 +215,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
       const found = new Map((await crm.getActivities(p.activities)).map((a) => [a.id, a]));
       for (const id of p.activities) changes.push({ kind: 'activity', id, record: found.get(id) });
     }
-    for (const u of affectedUsers(changes, config, all, state)) targets.add(u);
+    for (const u of await affectedUsers(changes, config, all, state)) targets.add(u);
     // Nothing named: the CRM only says "something changed" — every mailbox checks.
     if (!p.users?.length && !p.addresses?.length && !p.activities?.length) for (const m of config.mailboxes) targets.add(m.user);
     return scheduler.trigger(targets, 'webhook').map(loginOf);
@@ -243,8 +246,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     await feed.init();
     scheduler.setMailboxes(scheduledMailboxes());
     metrics.mailboxes.set(config.mailboxes.length);
-    purgeStaleState(state, config, logger);
-    const retention = setInterval(() => purgeStaleState(state, config, logger), RETENTION_EVERY_MS);
+    await purgeStaleState(state, config, logger);
+    const retention = setInterval(() => void purgeStaleState(state, config, logger).catch((err: Error) => logger.warn(`retention: ${err.message}`)), RETENTION_EVERY_MS);
     cleanups.push(() => clearInterval(retention));
 
     const feedTimer = setInterval(() => void checkFeed('crm-feed'), config.daemon.pushPollMs);
@@ -271,15 +274,17 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
       }
       const statusPage: StatusPageHandlers = {
         token: statusToken,
-        status: () => {
+        status: async () => {
           const now = Date.now();
+          const statuses = new Map((await state.listStatuses()).map((s) => [s.user, s]));
+          const pending = await state.pendingCounts();
           const snap = new Map(scheduler.snapshot().map((e) => [e.user, e]));
           return {
             daemon: { status: shuttingDown ? 'stopping' : 'ok', uptimeSeconds: Math.round((now - startedAt) / 1000) },
             mailboxes: config.mailboxes.map((m) => {
-              const s = state.getStatus(m.user);
+              const s = statuses.get(m.user) ?? { state: 'not-started' as const, finishedAt: null, lastSuccess: null, pending: 0, lastError: null, nextRun: null };
               const e = snap.get(m.user);
-              const itemErrors = (['crm', 'device', 'import'] as const).reduce((n, side) => n + state.listRetries(m.user, side).size, 0);
+              const itemErrors = pending.get(m.user) ?? 0;
               return {
                 user: loginOf(m.user),
                 state: s.state,
@@ -348,11 +353,11 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
       // Safe to abandon: every write is recorded only after it succeeded (R23), so the next
       // start repeats at most the item that was in flight.
       const abandoned = scheduler.snapshot().filter((s) => s.running);
-      for (const s of abandoned) state.setStatus(s.user, { state: 'failed', lastError: 'interrupted by daemon shutdown; the next sync resumes' });
+      for (const s of abandoned) await state.setStatus(s.user, { state: 'failed', lastError: 'interrupted by daemon shutdown; the next sync resumes' });
       logger.warn(`abandoned the running sync of ${abandoned.map((s) => s.login).join(', ')}; the next start converges`);
       releaseOwnLocks(paths.lockDir);
-    } else {
-      state.close();
+    } else if (!opts.state) {
+      await state.close();
     }
     daemonLock.release();
   }

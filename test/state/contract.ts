@@ -170,7 +170,9 @@ export function describeStateStore(name: string, open: () => Promise<StateStore>
         const byHref = await s.lookup('u1', { hrefs: [item('u1', 'k:7:ü').href, '/c/f.vcf', '/nowhere'] });
         expect(byHref.items.map((i) => i.crmId)).toEqual(['k:7:ü']);
         expect(byHref.deviceOnly.map((f) => f.href)).toEqual(['/c/f.vcf']);
-        expect(await s.lookup('u1', {})).toEqual({ items: [], deviceOnly: [] });
+        expect(await s.lookup('u1', {})).toEqual({ items: [], deviceOnly: [], excluded: new Set() });
+        await s.apply('u1', [{ op: 'exclusion-put', ref: addr('x:1'), since: '2026-01-01T00:00:00Z' }, { op: 'exclusion-put', ref: addr('x:2'), since: '2026-01-01T00:00:00Z' }]);
+        expect([...(await s.lookup('u1', { records: [addr('x:1'), addr('k:1:ü')] })).excluded]).toEqual(['address:x:1']);
         // The kind is part of the key.
         expect((await s.lookup('u1', { records: [{ kind: 'activity', crmId: 'k:1:ü' }] })).items).toEqual([]);
       }));

@@ -15,6 +15,7 @@ import {
   type CrmCursors,
   type ForeignItem,
   type ItemState,
+  type LookupResult,
   type MailboxHead,
   type MailboxLease,
   type MailboxRecords,
@@ -275,9 +276,10 @@ class SqliteStateStore implements StateStore {
     return { items, deviceOnly, exclusions, attention };
   }
 
-  async lookup(user: string, keys: { records?: RecordRef[]; hrefs?: string[] }): Promise<{ items: ItemState[]; deviceOnly: ForeignItem[] }> {
+  async lookup(user: string, keys: { records?: RecordRef[]; hrefs?: string[] }): Promise<LookupResult> {
     const items = new Map<string, ItemState>();
     const deviceOnly: ForeignItem[] = [];
+    const excluded = new Set<string>();
     const chunks = <T>(list: T[]) => Array.from({ length: Math.ceil(list.length / CHUNK) }, (_, i) => list.slice(i * CHUNK, (i + 1) * CHUNK));
     // One statement per list (json_each takes the whole chunk as one parameter): no query per record.
     for (const part of chunks(keys.records ?? [])) {
@@ -285,6 +287,10 @@ class SqliteStateStore implements StateStore {
         `SELECT item.* FROM item JOIN json_each(?) j ON item.kind = json_extract(j.value, '$[0]') AND item.crm_id = json_extract(j.value, '$[1]') WHERE item.user = ?`,
       ).all(JSON.stringify(part.map((r) => [r.kind, r.crmId])), user) as ItemRow[];
       for (const r of rows) items.set(`${r.kind}:${r.crm_id}`, rowToItem(r));
+      const ex = this.sql(
+        `SELECT e.kind, e.crm_id FROM exclusion e JOIN json_each(?) j ON e.kind = json_extract(j.value, '$[0]') AND e.crm_id = json_extract(j.value, '$[1]') WHERE e.user = ?`,
+      ).all(JSON.stringify(part.map((r) => [r.kind, r.crmId])), user) as { kind: string; crm_id: string }[];
+      for (const e of ex) excluded.add(`${e.kind}:${e.crm_id}`);
     }
     for (const part of chunks(keys.hrefs ?? [])) {
       const json = JSON.stringify(part);
@@ -295,7 +301,7 @@ class SqliteStateStore implements StateStore {
         ...(this.sql('SELECT f.user, f.collection, f.href, f.etag, f.reason FROM foreign_item f JOIN json_each(?) j ON f.href = j.value WHERE f.user = ?').all(json, user) as ForeignItem[]),
       );
     }
-    return { items: [...items.values()], deviceOnly };
+    return { items: [...items.values()], deviceOnly, excluded };
   }
 
   async apply(user: string, changes: StateChange[]): Promise<void> {
