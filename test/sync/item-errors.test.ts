@@ -9,7 +9,7 @@ import { resolvePaths } from '../../src/config/paths.js';
 import { importExchange, parseExchangeText } from '../../src/providers/crm/exchange.js';
 import { openSqlCrmProvider, SqlCrmProvider } from '../../src/providers/crm/index.js';
 import { runOnce } from '../../src/sync/engine.js';
-import { StateStore } from '../../src/sync/state.js';
+import { openSqliteStateStore } from '../../src/sync/state/sqlite.js';
 import { tempHome } from '../helpers/cli.js';
 import { smallCrm } from '../helpers/small-crm.js';
 
@@ -24,11 +24,11 @@ it('R22/D30: a malformed device item needs attention alone with its line and rea
     const config = parseConfig({ mailboxes: [{ user: 'u1', url: `file://${vdir}`, username: 'local' }] }, 'test');
     saveConfig(paths.configFile, config);
     const sync = async () => {
-      const state = new StateStore(paths.stateDb);
+      const state = await openSqliteStateStore(paths.stateDb);
       try {
         return (await runOnce({ config, paths, crm, state }, {}))[0]!;
       } finally {
-        state.close();
+        await state.close();
       }
     };
     await sync();
@@ -44,10 +44,10 @@ it('R22/D30: a malformed device item needs attention alone with its line and rea
     expect(r.attention[0]!.message).toMatch(/line 5.*NOT A PROPERTY/);
     const mine = async () => crm.getAddresses((await crm.scopeIds({ userId: 'u1', addressTags: ['MM'], activityTags: [] })).addresses);
     expect((await mine()).some((a) => a.lastName === 'Gut')).toBe(true);
-    const state = new StateStore(paths.stateDb);
-    expect(state.getStatus('u1')).toMatchObject({ state: 'success', pending: 0 });
-    expect(state.listAttention('u1').map((a) => a.href)).toEqual([path.join(contacts, 'broken.vcf')]);
-    state.close();
+    const state = await openSqliteStateStore(paths.stateDb);
+    expect(await state.getStatus('u1')).toMatchObject({ state: 'success', pending: 0 });
+    expect((await state.listAttention('u1')).map((a) => a.href)).toEqual([path.join(contacts, 'broken.vcf')]);
+    await state.close();
     expect((await sync()).attention).toEqual([]); // once per change
     // The user repairs the card on the device: the next sync imports it and the mailbox is green.
     fs.writeFileSync(path.join(contacts, 'broken.vcf'), 'BEGIN:VCARD\r\nVERSION:3.0\r\nUID:broken-1\r\nFN:Karla Repariert\r\nN:Repariert;Karla;;;\r\nEND:VCARD\r\n');
