@@ -136,6 +136,7 @@ class SettleQueue {
     const group = this.changes;
     this.changes = [];
     this.answers = 0;
+    if (group.some((c) => c.op === 'item-put')) failpoint('before-settle-group');
     this.writing = this.writing.then(() => (group.length ? this.state.apply(this.user, group) : undefined)).catch((err: unknown) => {
       this.failed ??= err;
     });
