@@ -17,6 +17,7 @@ import { COLLECTION_KINDS, type CollectionKind, type CollectionRef, type Mailbox
 import type { ServerQuirks } from '../providers/dav/quirks.js';
 import { getMailboxPassword } from '../secrets/index.js';
 import { emptyCounts, executePlan, type ExecuteCounts } from './execute.js';
+import { PART_SIZE, newContactsPart, splitOffNewContacts } from './parts.js';
 import { planMailboxSync, type Action, type MailboxPlan } from './plan.js';
 import { readItemSnapshot, readMailboxSnapshot, type SnapshotResult } from './snapshot.js';
 import type { MailboxSnapshot, SyncSettings } from './snapshot-types.js';
@@ -170,7 +171,9 @@ export async function syncMailbox(deps: EngineDeps, m: MailboxConfig, u: CrmUser
     }
 
     emit('planning');
-    const plan: MailboxPlan = snap.unchanged ? { user: u.id, actions: [], blocked: [], conflicts: [] } : planMailboxSync(snap.snapshot, run.mapper, { forceDelete: opts.forceDelete });
+    // New contacts that touch nothing else are planned in parts right before they are written (D60).
+    const parts = snap.unchanged || opts.dryRun ? { rest: snap.snapshot, newContacts: [] } : splitOffNewContacts(snap.snapshot);
+    const plan: MailboxPlan = snap.unchanged ? { user: u.id, actions: [], blocked: [], conflicts: [] } : planMailboxSync(parts.rest, run.mapper, { forceDelete: opts.forceDelete });
     for (const a of plan.actions) deps.logger?.debug(`${u.login}: ${opts.dryRun ? 'would ' : ''}${a.summary}`, { user: u.login, action: a.type });
     if (opts.dryRun) {
       countPlanned(plan, result);
@@ -180,7 +183,7 @@ export async function syncMailbox(deps: EngineDeps, m: MailboxConfig, u: CrmUser
     guardDeletes(plan, run.settings, u, result);
 
     emit('writing');
-    const counts = await executeMailboxPlan(deps, run, plan, snap.snapshot, u);
+    const counts = await executeMailboxPlan(deps, run, plan, snap.snapshot, u, parts.newContacts, opts);
     Object.assign(result, counts, { conflicts: plan.conflicts.length });
     reportRun(deps, run, plan, snap.snapshot, counts, result, u);
     await finishMailbox(state, run, snap, counts, result);
@@ -292,23 +295,46 @@ function guardDeletes(plan: MailboxPlan, settings: SyncSettings, u: CrmUser, res
 
 const STATE_ONLY: ReadonlySet<Action['type']> = new Set(['state-update', 'foreign', 'foreign-forget', 'state-forget', 'attention', 'attention-clear', 'exclusion-end']);
 
-function executeMailboxPlan(deps: EngineDeps, run: MailboxRun, plan: MailboxPlan, snapshot: MailboxSnapshot, u: CrmUser): Promise<ExecuteCounts> {
+/** The plan, then the new contacts planned apart, part by part (D60); one count for all. */
+async function executeMailboxPlan(deps: EngineDeps, run: MailboxRun, plan: MailboxPlan, snapshot: MailboxSnapshot, u: CrmUser, newContacts: string[], opts: RunOptions): Promise<ExecuteCounts> {
   const { crm, state, config } = deps;
   const { mailbox, collections, mapper } = run;
   const writes = plan.actions.filter((a) => !STATE_ONLY.has(a.type));
-  deps.onEvent?.({ type: 'progress', user: u.login, done: 0, total: writes.length });
-  return executePlan(plan.actions, {
-    crm,
-    mailbox,
-    state,
-    collections,
-    mapper,
-    snapshot,
-    concurrency: config.sync.concurrency,
-    deadline: { at: run.deadlineAt, seconds: config.limits.mailboxRunSeconds },
-    replan: (a, err) => replanItem(a, err, { crm, mailbox, snapshot, collections, mapper, state }),
-    onProgress: (done, total) => deps.onEvent?.({ type: 'progress', user: u.login, done, total }),
-  });
+  const total = plan.actions.length + newContacts.length;
+  let offset = 0;
+  deps.onEvent?.({ type: 'progress', user: u.login, done: 0, total: writes.length + newContacts.length });
+  const execute = async (actions: Action[]) => {
+    const counts = await executePlan(actions, {
+      crm,
+      mailbox,
+      state,
+      collections,
+      mapper,
+      snapshot,
+      concurrency: config.sync.concurrency,
+      deadline: { at: run.deadlineAt, seconds: config.limits.mailboxRunSeconds },
+      replan: (a, err) => replanItem(a, err, { crm, mailbox, snapshot, collections, mapper, state }),
+      onProgress: (done) => deps.onEvent?.({ type: 'progress', user: u.login, done: offset + done, total }),
+    });
+    offset += actions.length;
+    return counts;
+  };
+  const counts = await execute(plan.actions);
+  for (let i = 0; i < newContacts.length; i += PART_SIZE) {
+    const part = planMailboxSync(newContactsPart(snapshot, newContacts.slice(i, i + PART_SIZE)), mapper, { forceDelete: opts.forceDelete });
+    addCounts(counts, await execute(part.actions));
+  }
+  return counts;
+}
+
+function addCounts(into: ExecuteCounts, more: ExecuteCounts): void {
+  into.created += more.created;
+  into.updated += more.updated;
+  into.deleted += more.deleted;
+  into.crmUpdates += more.crmUpdates;
+  into.conflicts += more.conflicts;
+  into.errors.push(...more.errors);
+  into.attention.push(...more.attention);
 }
 
 /** Refused hrefs, attention items and conflicts: into the result and the log. */
