@@ -1,4 +1,5 @@
-// The state store contract on SQLite, plus what only SQLite has: the migration of existing stores.
+// The state store contract on SQLite (R22–R25, R24: the lease between two stores on one file),
+// plus what only SQLite has: the migration of existing stores.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
