@@ -282,23 +282,24 @@ class SqliteStateStore implements StateStore {
     const excluded = new Set<string>();
     const chunks = <T>(list: T[]) => Array.from({ length: Math.ceil(list.length / CHUNK) }, (_, i) => list.slice(i * CHUNK, (i + 1) * CHUNK));
     // One statement per list (json_each takes the whole chunk as one parameter): no query per record.
+    // CROSS JOIN keeps json_each the outer loop, so each key is one index lookup (not a scan per key).
     for (const part of chunks(keys.records ?? [])) {
       const rows = this.sql(
-        `SELECT item.* FROM item JOIN json_each(?) j ON item.kind = json_extract(j.value, '$[0]') AND item.crm_id = json_extract(j.value, '$[1]') WHERE item.user = ?`,
+        `SELECT item.* FROM json_each(?) j CROSS JOIN item WHERE item.user = ? AND item.kind = j.value ->> 0 AND item.crm_id = j.value ->> 1`,
       ).all(JSON.stringify(part.map((r) => [r.kind, r.crmId])), user) as ItemRow[];
       for (const r of rows) items.set(`${r.kind}:${r.crm_id}`, rowToItem(r));
       const ex = this.sql(
-        `SELECT e.kind, e.crm_id FROM exclusion e JOIN json_each(?) j ON e.kind = json_extract(j.value, '$[0]') AND e.crm_id = json_extract(j.value, '$[1]') WHERE e.user = ?`,
+        `SELECT e.kind, e.crm_id FROM json_each(?) j CROSS JOIN exclusion e WHERE e.user = ? AND e.kind = j.value ->> 0 AND e.crm_id = j.value ->> 1`,
       ).all(JSON.stringify(part.map((r) => [r.kind, r.crmId])), user) as { kind: string; crm_id: string }[];
       for (const e of ex) excluded.add(`${e.kind}:${e.crm_id}`);
     }
     for (const part of chunks(keys.hrefs ?? [])) {
       const json = JSON.stringify(part);
-      for (const r of this.sql('SELECT item.* FROM item JOIN json_each(?) j ON item.href = j.value WHERE item.user = ?').all(json, user) as ItemRow[]) {
+      for (const r of this.sql('SELECT item.* FROM json_each(?) j CROSS JOIN item WHERE item.user = ? AND item.href = j.value').all(json, user) as ItemRow[]) {
         items.set(`${r.kind}:${r.crm_id}`, rowToItem(r));
       }
       deviceOnly.push(
-        ...(this.sql('SELECT f.user, f.collection, f.href, f.etag, f.reason FROM foreign_item f JOIN json_each(?) j ON f.href = j.value WHERE f.user = ?').all(json, user) as ForeignItem[]),
+        ...(this.sql('SELECT f.user, f.collection, f.href, f.etag, f.reason FROM json_each(?) j CROSS JOIN foreign_item f WHERE f.user = ? AND f.href = j.value').all(json, user) as ForeignItem[]),
       );
     }
     return { items: [...items.values()], deviceOnly, excluded };
@@ -451,7 +452,7 @@ class SqliteStateStore implements StateStore {
     for (let i = 0; i < refs.length; i += CHUNK) {
       const json = JSON.stringify(refs.slice(i, i + CHUNK).map((r) => [r.kind, r.crmId]));
       const users = this.sql(
-        `SELECT DISTINCT item.user FROM item JOIN json_each(?) j ON item.kind = json_extract(j.value, '$[0]') AND item.crm_id = json_extract(j.value, '$[1]')`,
+        `SELECT DISTINCT item.user FROM json_each(?) j CROSS JOIN item WHERE item.kind = j.value ->> 0 AND item.crm_id = j.value ->> 1`,
       )
         .pluck()
         .all(json) as string[];
