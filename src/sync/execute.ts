@@ -173,7 +173,9 @@ export async function executePlan(actions: Action[], deps: ExecuteDeps): Promise
         const answer = await mailbox.create(deps.collections[a.collection], `${a.name}.${a.collection === 'contacts' ? 'vcf' : 'ics'}`, a.data, CONTENT_TYPE[a.collection]);
         failpoint('after-device-create');
         // The item and, settled by it, the pending create and an earlier failure — in the next group.
-        settle.add([...itemAgreed(stateAfterDeviceWrite(a.item, answer, a.data)), { op: 'record-settled', ref: ref(a.kind, a.crmId) }]);
+        // (No device-only row can sit at a href this create just made: If-None-Match refuses that.)
+        const item = stateAfterDeviceWrite(a.item, answer, a.data);
+        settle.add([{ op: 'item-put', item }, { op: 'create-settled', ref: ref(a.kind, a.crmId) }, { op: 'record-settled', ref: ref(a.kind, a.crmId) }]);
         counts.created++;
         return;
       }
