@@ -223,7 +223,7 @@ async function connectMailbox(deps: EngineDeps, m: MailboxConfig, u: CrmUser, op
   if (head.serverQuirks) mailbox.useServerQuirks?.(head.serverQuirks as unknown as ServerQuirks);
   const provisioned = await provisionCollections(mailbox, head, config, m);
   const changes = provisioned.changes;
-  if (!head.serverQuirks && mailbox.probeServerQuirks) {
+  if (!head.serverQuirks && !dryRun && mailbox.probeServerQuirks) {
     const quirks = mailbox.serverQuirks?.() ?? (await mailbox.probeServerQuirks(provisioned.collections.contacts));
     changes.push({ op: 'quirks-put', quirks: quirks as unknown as Record<string, boolean> });
   }
