@@ -1,5 +1,6 @@
 // The one context object commands get their dependencies from (conventions.md §7): paths,
-// config, logger, output and the CRM provider, each created lazily.
+// config, logger, output, the CRM provider and the state store, each created lazily and closed
+// once at exit.
 import type { Command } from 'commander';
 import { loadConfig, saveConfig } from './config/load.js';
 import { resolvePaths, type Paths } from './config/paths.js';
@@ -7,6 +8,7 @@ import type { Config } from './config/schema.js';
 import { createLogger, type LogFormat, type LogLevel, type Logger } from './log/logger.js';
 import { redactString } from './log/redact.js';
 import type { CrmProvider } from './providers/crm/model.js';
+import type { StateStore } from './sync/state/store.js';
 
 export interface GlobalOptions {
   home?: string;
@@ -33,6 +35,10 @@ export interface Context {
   saveConfig(config: Config): void;
   /** Opens the configured CRM once per process. */
   crm(): Promise<CrmProvider>;
+  /** The state store, opened once per process (created when missing). */
+  state(): Promise<StateStore>;
+  /** The state store if one exists; null before anything was ever synced (read-only commands create none). */
+  existingState(): Promise<StateStore | null>;
   close(): Promise<void>;
 }
 
@@ -55,6 +61,7 @@ export function createContext(options: GlobalOptions): Context {
   const out = createOutput(Boolean(options.json));
   let config: Config | undefined;
   let crm: Promise<CrmProvider> | undefined;
+  let state: Promise<StateStore> | undefined;
   const ctx: Context = {
     paths,
     logger,
@@ -72,8 +79,20 @@ export function createContext(options: GlobalOptions): Context {
       crm ??= import('./providers/crm/index.js').then((m) => m.openCrmProvider(ctx.config().crm, paths));
       return crm;
     },
+    state() {
+      state ??= import('./sync/state/sqlite.js').then((m) => m.openSqliteStateStore(paths.stateDb, { lockDir: paths.lockDir }));
+      return state;
+    },
+    async existingState() {
+      if (!state) {
+        const fs = await import('node:fs');
+        if (!fs.existsSync(paths.stateDb)) return null;
+      }
+      return ctx.state();
+    },
     async close() {
       if (crm) await (await crm.catch(() => undefined))?.close();
+      if (state) await (await state.catch(() => undefined))?.close();
     },
   };
   return ctx;

@@ -2,7 +2,6 @@
 import type { Context } from '../context.js';
 import { runOnce, type MailboxResult, type RunOptions, type SyncEvent } from '../sync/engine.js';
 import { exitCodeOf, outcomeJson } from '../sync/outcome.js';
-import { StateStore } from '../sync/state.js';
 
 export function resultJson(results: MailboxResult[]) {
   return {
@@ -38,7 +37,7 @@ function summaryTable(results: MailboxResult[]): string[] {
 export async function runSyncCommand(ctx: Context, opts: RunOptions): Promise<number> {
   const config = ctx.config();
   const crm = await ctx.crm();
-  const state = new StateStore(ctx.paths.stateDb);
+  const state = await ctx.state();
   const live = ctx.out.isTTY && !ctx.out.isJson && !process.env.CI;
   let render: { update(e: SyncEvent): void; stop(): void } | undefined;
   if (live) {
@@ -89,6 +88,5 @@ export async function runSyncCommand(ctx: Context, opts: RunOptions): Promise<nu
     return exitCodeOf(results.map((r) => r.outcome));
   } finally {
     render?.stop();
-    state.close();
   }
 }

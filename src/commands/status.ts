@@ -20,7 +20,6 @@ Example:
       run(cmd, async (ctx) => {
         const { buildStatus, statusTable } = await import('../daemon/status.js');
         const { runningDaemonPid } = await import('../daemon/daemon.js');
-        const { StateStore } = await import('../sync/state.js');
         const config = ctx.config();
         let users = null;
         try {
@@ -29,11 +28,10 @@ Example:
           ctx.logger.warn(`CRM not reachable (${(err as Error).message}); showing user ids instead of logins`);
         }
         // No state store yet (nothing ever synced): report without creating one.
-        const fs = await import('node:fs');
-        const state = fs.existsSync(ctx.paths.stateDb) ? new StateStore(ctx.paths.stateDb) : null;
-        try {
+        const state = await ctx.existingState();
+        {
           const pid = runningDaemonPid(ctx.paths);
-          const doc = buildStatus(config, state, users, { daemonRunning: pid !== null && pid !== undefined });
+          const doc = await buildStatus(config, state, users, { daemonRunning: pid !== null && pid !== undefined });
           if (ctx.out.isJson) ctx.out.json(doc);
           else {
             ctx.out.line(pid ? `daemon: running (pid ${pid})` : 'daemon: not running (nothing runs on its own: sync-cli daemon, or sync-cli service install)');
@@ -42,8 +40,6 @@ Example:
             else for (const l of statusTable(doc, Date.now(), Boolean(pid))) ctx.out.line(l);
           }
           return doc.mailboxes.some((m) => m.state === 'failed') ? 1 : 0;
-        } finally {
-          state?.close();
         }
       }),
     );

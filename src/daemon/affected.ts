@@ -6,7 +6,7 @@ import type { Config } from '../config/schema.js';
 import type { Activity, Address, CrmUser, RecordKind } from '../providers/crm/model.js';
 import { effectiveSettings } from '../sync/engine.js';
 import { mayConcern } from '../sync/scope.js';
-import type { StateStore } from '../sync/state.js';
+import type { StateStore } from '../sync/state/store.js';
 
 export interface ChangedRecord {
   kind: RecordKind;
@@ -15,12 +15,11 @@ export interface ChangedRecord {
   record?: Address | Activity;
 }
 
-export function affectedUsers(changes: ChangedRecord[], config: Config, users: CrmUser[], state: StateStore): Set<string> {
+export async function affectedUsers(changes: ChangedRecord[], config: Config, users: CrmUser[], state: StateStore): Promise<Set<string>> {
   const byId = new Map(users.map((u) => [u.id, u]));
-  const out = new Set<string>();
-  const holders = state.db.prepare('SELECT DISTINCT user FROM item WHERE kind = ? AND crm_id = ?').pluck();
+  // Every mailbox that holds one of the records, in one batched read.
+  const out = await state.holders(changes.map((c) => ({ kind: c.kind, crmId: c.id })));
   for (const c of changes) {
-    for (const user of holders.all(c.kind, c.id) as string[]) out.add(user);
     if (!c.record) continue;
     for (const m of config.mailboxes) {
       const u = byId.get(m.user);

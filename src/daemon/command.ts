@@ -37,7 +37,7 @@ export async function runDaemonCommand(ctx: Context, intervalSeconds?: number): 
   try {
     crm = await openCrmWhenReachable(ctx, stop);
     if (!crm) return 0;
-    return await runDaemon({ paths: ctx.paths, logger: ctx.logger, config, crm, intervalSeconds, stopSignal, lock });
+    return await runDaemon({ paths: ctx.paths, logger: ctx.logger, config, crm, intervalSeconds, stopSignal, lock, state: await ctx.state() });
   } finally {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);

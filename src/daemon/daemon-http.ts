@@ -31,15 +31,17 @@ function statusPageHandlers(d: DaemonHttpDeps, token: string | undefined): Statu
   const { state, scheduler, users, logger, metrics } = d;
   return {
     token,
-    status: () => {
+    status: async () => {
       const now = Date.now();
+      const statuses = new Map((await state.listStatuses()).map((x) => [x.user, x]));
+      const pending = await state.pendingCounts();
       const snap = new Map(scheduler.snapshot().map((e) => [e.user, e]));
       return {
         daemon: { status: d.stopping() ? 'stopping' : 'ok', uptimeSeconds: Math.round((now - d.startedAt) / 1000) },
         mailboxes: d.config().mailboxes.map((m) => {
-          const s = state.getStatus(m.user);
+          const s = statuses.get(m.user) ?? { state: 'not-started' as const, finishedAt: null, lastSuccess: null, pending: 0, lastError: null, nextRun: null };
           const e = snap.get(m.user);
-          const itemErrors = (['crm', 'device', 'import'] as const).reduce((n, side) => n + state.listRetries(m.user, side).size, 0);
+          const itemErrors = pending.get(m.user) ?? 0;
           return {
             user: users.loginOf(m.user),
             state: s.state,

@@ -13,7 +13,8 @@ import type { Logger } from '../log/logger.js';
 import type { CrmProvider } from '../providers/crm/model.js';
 import type { EngineDeps } from '../sync/engine.js';
 import { acquireLock, MailboxLockedError, type Lock } from '../sync/lock.js';
-import { StateStore } from '../sync/state.js';
+import { openSqliteStateStore } from '../sync/state/sqlite.js';
+import type { StateStore } from '../sync/state/store.js';
 import { watchConfig, type ConfigWatcher } from './config-watch.js';
 import { CrmUsersCache } from './crm-users.js';
 import { startDaemonHttp } from './daemon-http.js';
@@ -55,6 +56,8 @@ export interface DaemonOptions {
   engine?: Pick<EngineDeps, 'openMailbox'>;
   /** The daemon lock when the caller took it already (before opening the CRM). */
   lock?: Lock;
+  /** The state store (the command's, from the context); opened here and closed at exit when absent. */
+  state?: StateStore;
 }
 
 const RETENTION_EVERY_MS = 6 * 3600_000;
@@ -114,7 +117,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const { paths, logger, crm } = opts;
   const env = opts.env ?? process.env;
   const daemonLock = opts.lock ?? acquireDaemonLock(paths);
-  const state = new StateStore(paths.stateDb);
+  const state = opts.state ?? (await openSqliteStateStore(paths.stateDb, { lockDir: paths.lockDir }));
   const metrics = new DaemonMetrics();
   const notifier = createServiceNotifier(logger, env);
   let config = opts.config;
@@ -132,7 +135,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     staggerSeconds: MAX_STAGGER_SECONDS,
     runMailbox: (user, reason) => runner.run(user, reason),
     changedSinceHold: (user) => runner.changedSinceHold(user),
-    onNextRun: (user, at) => state.setStatus(user, { nextRun: at?.toISOString() ?? null }),
+    onNextRun: (user, at) => void state.setStatus(user, { nextRun: at?.toISOString() ?? null }).catch((err: Error) => logger.warn(`cannot store the next run of ${user}: ${err.message}`)),
   });
   const push = new PushSources({ ...parts, scheduler });
 
@@ -171,8 +174,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     await push.init();
     scheduler.setMailboxes(scheduledMailboxes(config, users, intervalOf, logger));
     metrics.mailboxes.set(config.mailboxes.length);
-    purgeStaleState(state, config, logger);
-    const retention = setInterval(() => purgeStaleState(state, config, logger), RETENTION_EVERY_MS);
+    await purgeStaleState(state, config, logger);
+    const retention = setInterval(() => void purgeStaleState(state, config, logger).catch((err: Error) => logger.warn(`retention: ${err.message}`)), RETENTION_EVERY_MS);
     cleanups.push(() => clearInterval(retention));
     push.start();
     cleanups.push(() => push.close());
@@ -192,7 +195,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     configWatcher?.close();
     for (const c of cleanups) await c();
     await http?.close();
-    await shutDown(scheduler, state, config, paths, logger);
+    await shutDown(scheduler, state, !opts.state, config, paths, logger);
     daemonLock.release();
   }
   logger.info('daemon stopped');
@@ -200,16 +203,16 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
 }
 
 /** Lets running syncs finish within daemon.shutdownGraceSeconds; abandons the rest safely. */
-async function shutDown(scheduler: Scheduler, state: StateStore, config: Config, paths: Paths, logger: Logger): Promise<void> {
+async function shutDown(scheduler: Scheduler, state: StateStore, ownsState: boolean, config: Config, paths: Paths, logger: Logger): Promise<void> {
   const finished = await scheduler.stop(config.daemon.shutdownGraceSeconds * 1000);
   if (finished) {
-    state.close();
+    if (ownsState) await state.close();
     return;
   }
   // Safe to abandon: every write is recorded only after it succeeded (R23), so the next
   // start repeats at most the item that was in flight.
   const abandoned = scheduler.snapshot().filter((s) => s.running);
-  for (const s of abandoned) state.setStatus(s.user, { state: 'failed', lastError: 'interrupted by daemon shutdown; the next sync resumes' });
+  for (const s of abandoned) await state.setStatus(s.user, { state: 'failed', lastError: 'interrupted by daemon shutdown; the next sync resumes' });
   logger.warn(`abandoned the running sync of ${abandoned.map((s) => s.login).join(', ')}; the next start converges`);
   releaseOwnLocks(paths.lockDir);
 }

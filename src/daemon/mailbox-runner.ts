@@ -41,7 +41,7 @@ export class MailboxRunner {
       if (!u) {
         // Retried with backoff like an outage: the CRM may get the user back.
         const message = `CRM user ${userId} no longer exists (fix: unassign the mailbox with \`sync-cli users unassign ${userId}\` or fix the CRM)`;
-        state.setStatus(userId, { state: 'failed', lastError: message, finishedAt: new Date().toISOString() });
+        await state.setStatus(userId, { state: 'failed', lastError: message, finishedAt: new Date().toISOString() });
         logger.warn(`sync of ${userId} not started: ${message}`);
         return { kind: 'soft', message };
       }
@@ -52,7 +52,7 @@ export class MailboxRunner {
     } catch (err) {
       // The user list could not be read: the CRM is down; retried with backoff.
       const message = `the CRM is unreachable: ${redactString((err as Error).message)}`;
-      state.setStatus(userId, { state: 'failed', lastError: message, finishedAt: new Date().toISOString() });
+      await state.setStatus(userId, { state: 'failed', lastError: message, finishedAt: new Date().toISOString() }).catch(() => undefined);
       logger.warn(`sync of ${users.loginOf(userId)} not started: ${message}`);
       return { kind: 'soft', message };
     }
@@ -86,7 +86,7 @@ export class MailboxRunner {
     const config = this.deps.config();
     // The global settings of a mailbox count too (limits, sync policy), and a success of another
     // process (`run --once --force-delete` after R21's guard) releases the hold as well.
-    const relevant = { m, sync: config.sync, limits: config.limits, dav: config.dav, lastSuccess: this.deps.state.getStatus(m.user).lastSuccess };
+    const relevant = { m, sync: config.sync, limits: config.limits, dav: config.dav, lastSuccess: (await this.deps.state.getStatus(m.user)).lastSuccess };
     return crypto.createHash('sha256').update(JSON.stringify(relevant)).update('\0').update(secret).digest('hex');
   }
 }

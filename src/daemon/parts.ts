@@ -4,7 +4,7 @@ import type { Paths } from '../config/paths.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 import type { CrmProvider } from '../providers/crm/model.js';
-import type { StateStore } from '../sync/state.js';
+import type { StateStore } from '../sync/state/store.js';
 import type { CrmUsersCache } from './crm-users.js';
 import type { DaemonMetrics } from './metrics.js';
 

@@ -62,7 +62,7 @@ export class PushSources {
       const found = new Map((await crm.getActivities(p.activities)).map((a) => [a.id, a]));
       for (const id of p.activities) changes.push({ kind: 'activity', id, record: found.get(id) });
     }
-    for (const u of affectedUsers(changes, config(), all, state)) targets.add(u);
+    for (const u of await affectedUsers(changes, config(), all, state)) targets.add(u);
     if (!p.users?.length && !p.addresses?.length && !p.activities?.length) for (const m of config().mailboxes) targets.add(m.user);
     return scheduler.trigger(targets, 'webhook').map((id) => users.loginOf(id));
   };
@@ -83,7 +83,7 @@ export class PushSources {
   private async push(changes: ChangedRecord[], source: string): Promise<void> {
     if (!changes.length) return;
     const { scheduler, users, config, state, metrics, logger } = this.deps;
-    const hit = scheduler.trigger(affectedUsers(changes, config(), await users.current(), state), `${source}: ${changes.length} change(s)`);
+    const hit = scheduler.trigger(await affectedUsers(changes, config(), await users.current(), state), `${source}: ${changes.length} change(s)`);
     if (hit.length) {
       metrics.pushes.inc({ source });
       logger.info(`CRM change (${source}) → syncing ${hit.map((id) => users.loginOf(id)).join(', ')}`);

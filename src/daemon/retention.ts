@@ -4,19 +4,19 @@
 // bookkeeping is purged — ids, ETags, hashes; the next sync re-adopts items by UID (R23).
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
-import type { StateStore } from '../sync/state.js';
+import type { StateStore } from '../sync/state/store.js';
 
-export function purgeStaleState(state: StateStore, config: Config, logger?: Logger, now = new Date()): { unassigned: string[]; unused: string[] } {
+export async function purgeStaleState(state: StateStore, config: Config, logger?: Logger, now = new Date()): Promise<{ unassigned: string[]; unused: string[] }> {
   const assigned = new Set(config.mailboxes.map((m) => m.user));
   const olderThan = new Date(now.getTime() - config.daemon.retentionDays * 86_400_000).toISOString();
   const unassigned: string[] = [];
   const unused: string[] = [];
-  for (const user of state.staleUsers(assigned, olderThan)) {
+  for (const user of await state.staleUsers(assigned, olderThan)) {
     if (assigned.has(user)) {
-      state.resetMailbox(user, true);
+      await state.apply(user, [{ op: 'reset' }]);
       unused.push(user);
     } else {
-      state.resetMailbox(user, false);
+      await state.forget(user);
       unassigned.push(user);
     }
   }

@@ -68,7 +68,7 @@ export interface StatusPageDocument {
 export interface StatusPageHandlers {
   /** Undefined: the buttons are off (the token could not be loaded). */
   token: string | undefined;
-  status(): Omit<StatusPageDocument, 'authorized' | 'actionsEnabled' | 'now'>;
+  status(): Omit<StatusPageDocument, 'authorized' | 'actionsEnabled' | 'now'> | Promise<Omit<StatusPageDocument, 'authorized' | 'actionsEnabled' | 'now'>>;
   /** Queues a sync of the mailbox of this login; false when there is no such mailbox. */
   syncNow(login: string): boolean;
 }
@@ -126,8 +126,12 @@ export function handleStatusPage(req: http.IncomingMessage, res: http.ServerResp
   if (pathname === '/api/status') {
     if (!get) return (json(res, 405, { error: 'use GET' }), true);
     const authorized = h.token !== undefined && tokenMatches(h.token, req.headers.authorization);
-    const doc: StatusPageDocument = { ...h.status(), authorized, actionsEnabled: h.token !== undefined, now: new Date().toISOString() };
-    return (json(res, 200, doc), true);
+    // The status is read from the state store (async); the request is answered when it is there.
+    void Promise.resolve(h.status()).then(
+      (status) => json(res, 200, { ...status, authorized, actionsEnabled: h.token !== undefined, now: new Date().toISOString() } satisfies StatusPageDocument),
+      (err: Error) => json(res, 500, { error: `cannot read the status: ${err.message}` }),
+    );
+    return true;
   }
   const m = /^\/api\/mailboxes\/([^/]+)\/sync$/.exec(pathname);
   if (m) {

@@ -2,7 +2,7 @@
 // safe to read while the daemon writes). Mailboxes never synced are `not-started`.
 import type { Config } from '../config/schema.js';
 import type { CrmUser } from '../providers/crm/model.js';
-import type { MailboxState, StateStore } from '../sync/state.js';
+import type { MailboxState, StateStore } from '../sync/state/store.js';
 
 export interface MailboxStatusLine {
   user: string;
@@ -20,17 +20,18 @@ export interface StatusDocument {
 }
 
 /** `users` (from the CRM) turns ids into logins; without it the id is shown. */
-export function buildStatus(config: Config, state: StateStore | null, users: CrmUser[] | null, opts: { daemonRunning?: boolean } = {}): StatusDocument {
+export async function buildStatus(config: Config, state: StateStore | null, users: CrmUser[] | null, opts: { daemonRunning?: boolean } = {}): Promise<StatusDocument> {
   const login = (id: string) => users?.find((u) => u.id === id)?.login ?? id;
   const daemonRunning = opts.daemonRunning ?? true;
-  return {
-    mailboxes: config.mailboxes.map((m) => {
-      const s = state?.getStatus(m.user) ?? { state: 'not-started' as const, lastSuccess: null, lastError: null, pending: 0, nextRun: null };
-      const attention = (state?.listAttention(m.user) ?? []).map((a) => ({ href: a.href, message: a.message }));
-      // Only a running daemon runs anything next: a stored time of a stopped one means nothing.
-      return { user: login(m.user), state: s.state, lastSuccess: s.lastSuccess, lastError: s.lastError, pending: s.pending, nextRun: daemonRunning ? s.nextRun : null, attention };
-    }),
-  };
+  const statuses = new Map((state ? await state.listStatuses() : []).map((s) => [s.user, s]));
+  const mailboxes: MailboxStatusLine[] = [];
+  for (const m of config.mailboxes) {
+    const s = statuses.get(m.user) ?? { state: 'not-started' as const, lastSuccess: null, lastError: null, pending: 0, nextRun: null };
+    const attention = (state ? await state.listAttention(m.user) : []).map((a) => ({ href: a.href, message: a.message }));
+    // Only a running daemon runs anything next: a stored time of a stopped one means nothing.
+    mailboxes.push({ user: login(m.user), state: s.state, lastSuccess: s.lastSuccess, lastError: s.lastError, pending: s.pending, nextRun: daemonRunning ? s.nextRun : null, attention });
+  }
+  return { mailboxes };
 }
 
 /** Relative time: a past moment reads "… ago", a future one "in …" (`past` decides for ~now). */

@@ -1,9 +1,6 @@
 // One sync pass: for each chosen mailbox, lock (R24) → snapshot → plan → guard (R21) →
 // execute → store tokens, watermark and status (R22). Emits typed progress events that the
 // CLI renders (Ink or plain lines), the daemon logs and tests collect.
-import crypto from 'node:crypto';
-import fs from 'node:fs';
-import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pLimit from 'p-limit';
 import type { Paths } from '../config/paths.js';
@@ -20,12 +17,12 @@ import { COLLECTION_KINDS, type CollectionKind, type CollectionRef, type Mailbox
 import type { ServerQuirks } from '../providers/dav/quirks.js';
 import { getMailboxPassword } from '../secrets/index.js';
 import { emptyCounts, executePlan, type ExecuteCounts } from './execute.js';
-import { acquireLock } from './lock.js';
 import { classifyMailboxError, finishedOutcome, type MailboxOutcome } from './outcome.js';
+import { PART_SIZE, newContactsPart, splitOffNewContacts } from './parts.js';
 import { planMailboxSync, type Action, type MailboxPlan } from './plan.js';
-import { parseDeviceItem, readMailboxSnapshot } from './snapshot.js';
+import { readItemSnapshot, readMailboxSnapshot, type SnapshotResult } from './snapshot.js';
 import type { MailboxSnapshot, SyncSettings } from './snapshot-types.js';
-import { StateStore } from './state.js';
+import type { MailboxHead, MailboxLease, StateChange, StateStore } from './state/store.js';
 
 export type SyncPhase = 'waiting' | 'connecting' | 'reading' | 'planning' | 'writing' | 'done' | 'failed';
 
@@ -68,26 +65,6 @@ export interface EngineDeps {
   onEvent?: (e: SyncEvent) => void;
   env?: NodeJS.ProcessEnv;
   logger?: Logger;
-}
-
-/**
- * The key of the per-field hashes: random, 0600, next to (not inside) the state store, so a
- * copy of the state store alone reveals no field values, not even short ones like phone numbers.
- */
-export function fieldHashKey(paths: Paths): string {
-  const file = path.join(paths.dataDir, 'state.key');
-  try {
-    return fs.readFileSync(file, 'utf8').trim();
-  } catch {
-    fs.mkdirSync(paths.dataDir, { recursive: true, mode: 0o700 });
-    const key = crypto.randomBytes(32).toString('hex');
-    try {
-      fs.writeFileSync(file, key + '\n', { mode: 0o600, flag: 'wx' });
-      return key;
-    } catch {
-      return fs.readFileSync(file, 'utf8').trim(); // another process made it first
-    }
-  }
 }
 
 export function mapperOptions(config: Config, hashKey?: string): MapperOptions {
@@ -165,112 +142,176 @@ export async function runOnce(deps: EngineDeps, opts: RunOptions): Promise<Mailb
   return Promise.all(chosen.map((c) => limit(() => syncMailbox(deps, c.mailbox, c.user, users, opts))));
 }
 
+/** One mailbox run once connected: the mailbox, what the state says of it, and how it is read. */
+interface MailboxRun {
+  mailbox: MailboxProvider;
+  head: MailboxHead;
+  identity: string;
+  settings: SyncSettings;
+  mapper: MapperOptions;
+  collections: Record<CollectionKind, CollectionRef>;
+  full: boolean;
+  deadlineAt: number;
+}
+
 export async function syncMailbox(deps: EngineDeps, m: MailboxConfig, u: CrmUser, users: CrmUser[], opts: RunOptions): Promise<MailboxResult> {
   const started = Date.now();
   const emit = (phase: SyncPhase) => deps.onEvent?.({ type: 'phase', user: u.login, phase });
   const result: MailboxResult = { user: u.id, login: u.login, state: 'success', outcome: { kind: 'ok' }, ...emptyCounts(), durationMs: 0 };
-  const { state, crm, config } = deps;
-  let lock: { release(): void } | undefined;
-  let mailbox: MailboxProvider | undefined;
+  const { state } = deps;
+  let lease: MailboxLease | undefined;
+  const opened: { mailbox?: MailboxProvider } = {};
   try {
-    lock = acquireLock(deps.paths.lockDir, `mailbox-${u.id}`); // R24
-    if (!opts.dryRun) state.setStatus(u.id, { state: 'in-progress', startedAt: new Date().toISOString() });
+    lease = await state.lease(u.id); // R24
+    if (!opts.dryRun) await state.setStatus(u.id, { state: 'in-progress', startedAt: new Date().toISOString() });
     emit('connecting');
-    const identity = `${m.url} ${m.username}`;
-    if (state.getIdentity(u.id) !== identity) {
-      // Another mailbox than last time: the old state means nothing there.
-      if (!opts.dryRun) {
-        state.resetMailbox(u.id, true);
-        state.setIdentity(u.id, identity);
-      }
-    }
-    const password = m.url.startsWith('file:') ? '' : await getMailboxPassword(m, deps.paths, deps.env);
-    const deadlineAt = started + config.limits.mailboxRunSeconds * 1000;
-    mailbox = (deps.openMailbox ?? defaultOpenMailbox(config, deadlineAt))(m, password);
-    const settings = effectiveSettings(config, m, u);
-    const mapper = mapperOptions(config, fieldHashKey(deps.paths));
-    // R20 on servers that ignore preconditions (SOGo): probed once per mailbox, then remembered.
-    const knownQuirks = state.getServerQuirks(u.id);
-    if (knownQuirks) mailbox.useServerQuirks?.(knownQuirks as unknown as ServerQuirks);
-    let collections = await provisionCollections(mailbox, state, config, m, u.id, opts.dryRun ?? false);
-    if (!knownQuirks && !opts.dryRun && mailbox.probeServerQuirks) state.setServerQuirks(u.id, mailbox.serverQuirks?.() ?? (await mailbox.probeServerQuirks(collections.contacts)));
-    // A periodic full comparison catches what a server forgot behind an accepted token (DAViCal
-    // and SOGo answer an unknown token with a listing, not a refusal: deletions go unseen).
-    const fullDue = !opts.full && isFullComparisonDue(state.getLastFull(u.id), config.sync.fullEveryHours);
-    const full = (opts.full ?? false) || fullDue;
-
+    const run = await connectMailbox(deps, m, u, opts, started, opened);
     emit('reading');
-    const read = () =>
-      readMailboxSnapshot({
-        crm,
-        mailbox: mailbox!,
-        state,
-        settings,
-        collections,
-        mapper,
-        users,
-        full,
-        overlapSeconds: config.crm.overlapSeconds,
-        maxItems: config.limits.maxItemsPerMailbox,
-      });
-    let snap: Awaited<ReturnType<typeof read>>;
-    try {
-      snap = await read();
-    } catch (err) {
-      if (!(err instanceof NotFoundError) || opts.dryRun) throw err;
-      // A collection vanished on the server (deleted in a client, server reset): start this
-      // mailbox afresh; items still there are re-adopted by UID (R23), nothing is untagged.
-      deps.logger?.warn(`a collection of ${u.login}'s mailbox is gone (${err.url}); provisioning again`);
-      state.resetMailbox(u.id, true);
-      state.setIdentity(u.id, identity);
-      collections = await provisionCollections(mailbox, state, config, { ...m, collections: undefined }, u.id, false);
-      snap = await read();
-    }
-    const { snapshot, nextCursors, nextTokens } = snap;
+    const snap = await readSnapshotOrReprovision(deps, run, m, u, users, opts);
     if (snap.unchanged && opts.dryRun) {
-      result.plan = [];
-      result.dryRun = true;
+      Object.assign(result, { plan: [], dryRun: true });
       emit('done');
       return result;
     }
 
     emit('planning');
-    const plan: MailboxPlan = snap.unchanged ? { user: u.id, actions: [], blocked: [], conflicts: [] } : planMailboxSync(snapshot, mapper, { forceDelete: opts.forceDelete });
-    const writes = plan.actions.filter((a) => !['state-update', 'foreign', 'foreign-forget', 'state-forget', 'attention', 'attention-clear', 'exclusion-end'].includes(a.type));
+    // New contacts that touch nothing else are planned in parts right before they are written (D60).
+    const parts = snap.unchanged || opts.dryRun ? { rest: snap.snapshot, newContacts: [] } : splitOffNewContacts(snap.snapshot);
+    const plan: MailboxPlan = snap.unchanged ? { user: u.id, actions: [], blocked: [], conflicts: [] } : planMailboxSync(parts.rest, run.mapper, { forceDelete: opts.forceDelete });
     for (const a of plan.actions) deps.logger?.debug(`${u.login}: ${opts.dryRun ? 'would ' : ''}${a.summary}${a.arm ? ` [${a.arm}]` : ''}`, { user: u.login, action: a.type, arm: a.arm });
     if (opts.dryRun) {
-      result.plan = plan.actions.map((a) => a.summary);
-      result.arms = plan.actions.map((a) => a.arm ?? '');
-      result.dryRun = true;
-      result.blocked = plan.blocked;
-      result.conflicts = plan.conflicts.length;
-      // What the plan would do, counted as a run would count it.
-      for (const a of plan.actions) {
-        if (a.type === 'device-create') result.created++;
-        else if (a.type === 'device-update') result.updated++;
-        else if (a.type === 'device-delete') result.deleted++;
-        else if (a.type === 'crm-update' || a.type === 'crm-untag') result.crmUpdates++;
-        else if (a.type === 'crm-create') {
-          result.crmUpdates++;
-          result.updated++; // the imported item is rewritten on the device (type prefix, [FFDATA], marker)
-        } else if (a.type === 'item-error') result.errors.push({ item: a.key, message: a.message });
-      }
+      countPlanned(plan, result);
       emit('done');
       return result;
     }
-    if (plan.blocked.length) {
-      // R21: stop before deleting anything; nothing of this plan is carried out.
-      const what = plan.blocked.map((b) => `${b.deletes} of ${b.total} ${b.collection} on the ${b.side === 'crm' ? 'CRM side (tag removals)' : 'device'}`).join(', ');
-      result.blocked = plan.blocked;
-      throw new MassDeleteGuardError(
-        `this sync would delete ${what} — more than ${settings.maxDeletePercent} %; nothing was changed`,
-        `if that is intended, run \`sync-cli run --once --user ${u.login} --force-delete\``,
-      );
-    }
+    guardDeletes(plan, run.settings, u, result);
 
     emit('writing');
-    deps.onEvent?.({ type: 'progress', user: u.login, done: 0, total: writes.length });
-    const counts = await executePlan(plan.actions, {
+    const counts = await executeMailboxPlan(deps, run, plan, snap.snapshot, u, parts.newContacts, opts);
+    Object.assign(result, counts, { conflicts: plan.conflicts.length });
+    reportRun(deps, run, plan, snap.snapshot, counts, result, u);
+    await finishMailbox(state, run, snap, counts, result);
+    emit(result.state === 'failed' ? 'failed' : 'done');
+  } catch (err) {
+    result.state = 'failed';
+    result.outcome = classifyMailboxError(err);
+    result.error = redactString(err instanceof SyncCliError && err.remedy ? `${err.message} (fix: ${err.remedy})` : (err as Error).message);
+    if (!opts.dryRun && result.outcome.kind !== 'busy') {
+      await state.setStatus(u.id, { state: 'failed', lastError: result.error, finishedAt: new Date().toISOString() }).catch(() => undefined);
+    }
+    emit('failed');
+  } finally {
+    await opened.mailbox?.close().catch(() => undefined);
+    await lease?.release();
+    result.durationMs = Date.now() - started;
+    deps.onEvent?.({ type: 'mailbox-done', result });
+  }
+  return result;
+}
+
+/** Identity check, password, the mailbox opened and its collections and server quirks known. */
+async function connectMailbox(deps: EngineDeps, m: MailboxConfig, u: CrmUser, opts: RunOptions, started: number, opened: { mailbox?: MailboxProvider }): Promise<MailboxRun> {
+  const { state, config } = deps;
+  const dryRun = opts.dryRun ?? false;
+  const identity = `${m.url} ${m.username}`;
+  let head = await state.loadMailbox(u.id);
+  if (head.identity !== identity && !dryRun) {
+    // Another mailbox than last time: the old state means nothing there.
+    await state.apply(u.id, [{ op: 'reset' }, { op: 'identity-put', identity }]);
+    head = await state.loadMailbox(u.id);
+  }
+  const password = m.url.startsWith('file:') ? '' : await getMailboxPassword(m, deps.paths, deps.env);
+  const deadlineAt = started + config.limits.mailboxRunSeconds * 1000;
+  const mailbox = (opened.mailbox = (deps.openMailbox ?? defaultOpenMailbox(config, deadlineAt))(m, password));
+  const mapper = mapperOptions(config, await state.fieldHashKey());
+  // R20 on servers that ignore preconditions (SOGo): probed once per mailbox, then remembered.
+  if (head.serverQuirks) mailbox.useServerQuirks?.(head.serverQuirks as unknown as ServerQuirks);
+  const provisioned = await provisionCollections(mailbox, head, config, m);
+  const changes = provisioned.changes;
+  if (!head.serverQuirks && !dryRun && mailbox.probeServerQuirks) {
+    const quirks = mailbox.serverQuirks?.() ?? (await mailbox.probeServerQuirks(provisioned.collections.contacts));
+    changes.push({ op: 'quirks-put', quirks: quirks as unknown as Record<string, boolean> });
+  }
+  if (!dryRun) await state.apply(u.id, changes);
+  // A periodic full comparison catches what a server forgot behind an accepted token (DAViCal
+  // and SOGo answer an unknown token with a listing, not a refusal: deletions go unseen).
+  const full = (opts.full ?? false) || isFullComparisonDue(head.lastFull, config.sync.fullEveryHours);
+  return { mailbox, head: provisioned.head, identity, settings: effectiveSettings(config, m, u), mapper, collections: provisioned.collections, full, deadlineAt };
+}
+
+async function readSnapshotOrReprovision(deps: EngineDeps, run: MailboxRun, m: MailboxConfig, u: CrmUser, users: CrmUser[], opts: RunOptions): Promise<SnapshotResult> {
+  const { crm, state, config } = deps;
+  const read = () =>
+    readMailboxSnapshot({
+      crm,
+      mailbox: run.mailbox,
+      state,
+      head: run.head,
+      settings: run.settings,
+      collections: run.collections,
+      mapper: run.mapper,
+      users,
+      full: run.full,
+      overlapSeconds: config.crm.overlapSeconds,
+      maxItems: config.limits.maxItemsPerMailbox,
+    });
+  try {
+    return await read();
+  } catch (err) {
+    if (!(err instanceof NotFoundError) || opts.dryRun) throw err;
+    // A collection vanished on the server (deleted in a client, server reset): start this
+    // mailbox afresh; items still there are re-adopted by UID (R23), nothing is untagged.
+    deps.logger?.warn(`a collection of ${u.login}'s mailbox is gone (${err.url}); provisioning again`);
+    await state.apply(u.id, [{ op: 'reset' }, { op: 'identity-put', identity: run.identity }]);
+    const provisioned = await provisionCollections(run.mailbox, await state.loadMailbox(u.id), config, { ...m, collections: undefined });
+    await state.apply(u.id, provisioned.changes);
+    Object.assign(run, { head: provisioned.head, collections: provisioned.collections });
+    return read();
+  }
+}
+
+/** What the plan would do, counted as a run would count it (--dry-run). */
+function countPlanned(plan: MailboxPlan, result: MailboxResult): void {
+  result.plan = plan.actions.map((a) => a.summary);
+  result.arms = plan.actions.map((a) => a.arm ?? '');
+  result.dryRun = true;
+  result.blocked = plan.blocked;
+  result.conflicts = plan.conflicts.length;
+  for (const a of plan.actions) {
+    if (a.type === 'device-create') result.created++;
+    else if (a.type === 'device-update') result.updated++;
+    else if (a.type === 'device-delete') result.deleted++;
+    else if (a.type === 'crm-update' || a.type === 'crm-untag') result.crmUpdates++;
+    else if (a.type === 'crm-create') {
+      result.crmUpdates++;
+      result.updated++; // the imported item is rewritten on the device (type prefix, [FFDATA], marker)
+    } else if (a.type === 'item-error') result.errors.push({ item: a.key, message: a.message });
+  }
+}
+
+/** R21: stop before deleting anything; nothing of this plan is carried out. */
+function guardDeletes(plan: MailboxPlan, settings: SyncSettings, u: CrmUser, result: MailboxResult): void {
+  if (!plan.blocked.length) return;
+  const what = plan.blocked.map((b) => `${b.deletes} of ${b.total} ${b.collection} on the ${b.side === 'crm' ? 'CRM side (tag removals)' : 'device'}`).join(', ');
+  result.blocked = plan.blocked;
+  throw new MassDeleteGuardError(
+    `this sync would delete ${what} — more than ${settings.maxDeletePercent} %; nothing was changed`,
+    `if that is intended, run \`sync-cli run --once --user ${u.login} --force-delete\``,
+  );
+}
+
+const STATE_ONLY: ReadonlySet<Action['type']> = new Set(['state-update', 'foreign', 'foreign-forget', 'state-forget', 'attention', 'attention-clear', 'exclusion-end']);
+
+/** The plan, then the new contacts planned apart, part by part (D60); one count for all. */
+async function executeMailboxPlan(deps: EngineDeps, run: MailboxRun, plan: MailboxPlan, snapshot: MailboxSnapshot, u: CrmUser, newContacts: string[], opts: RunOptions): Promise<ExecuteCounts> {
+  const { crm, state, config } = deps;
+  const { mailbox, collections, mapper } = run;
+  const writes = plan.actions.filter((a) => !STATE_ONLY.has(a.type));
+  const total = plan.actions.length + newContacts.length;
+  let offset = 0;
+  deps.onEvent?.({ type: 'progress', user: u.login, done: 0, total: writes.length + newContacts.length });
+  const execute = async (actions: Action[]) => {
+    const counts = await executePlan(actions, {
       crm,
       mailbox,
       state,
@@ -278,57 +319,65 @@ export async function syncMailbox(deps: EngineDeps, m: MailboxConfig, u: CrmUser
       mapper,
       snapshot,
       concurrency: config.sync.concurrency,
-      deadline: { at: deadlineAt, seconds: config.limits.mailboxRunSeconds },
-      replan: (a, err) => replanItem(a, err, { crm, mailbox: mailbox!, snapshot, collections, mapper, state }),
-      onProgress: (done, total) => deps.onEvent?.({ type: 'progress', user: u.login, done, total }),
+      deadline: { at: run.deadlineAt, seconds: config.limits.mailboxRunSeconds },
+      replan: (a, err) => replanItem(a, err, { crm, mailbox, snapshot, collections, mapper, state }),
+      onProgress: (done) => deps.onEvent?.({ type: 'progress', user: u.login, done: offset + done, total }),
     });
-    Object.assign(result, counts, { conflicts: plan.conflicts.length });
-    // hrefs the server listed outside the collection's origin: reported every time they are listed.
-    for (const kind of COLLECTION_KINDS) for (const r of snapshot.device[kind].refused ?? []) result.errors.push({ item: r.href, message: r.message });
-    for (const a of counts.attention) deps.logger?.warn(`${u.login}: needs attention: ${a.item}: ${a.message}`);
-    for (const c of plan.conflicts) {
-      // R20: every conflict is logged with the record id and the fields involved.
-      deps.logger?.warn(`conflict on ${c.key} for ${u.login}: ${c.fields.join(', ')} changed on both sides; decided ${settings.conflict}`);
-    }
-
-    // Tokens and watermark move on only now; items that failed are in the retry table (R22).
-    state.transaction(() => {
-      for (const kind of COLLECTION_KINDS) state.setCollection(u.id, kind, collections[kind].url, nextTokens[kind]);
-      state.setCursors(u.id, nextCursors);
-      // After a sync without a single error every create of this plan is settled and any device
-      // item an older, cut-short create made has been adopted: pending creates left now belong to
-      // records that left the scope before their create ran. Kept, they would make every later
-      // sync take the full path.
-      if (counts.errors.length === 0) state.clearRetries(u.id, 'create');
-    });
-    const failed = result.errors.length > 0;
-    result.state = failed ? 'failed' : 'success';
-    result.outcome = finishedOutcome(result.errors.length);
-    const now = new Date().toISOString();
-    if (full && !failed) state.setLastFull(u.id, now);
-    state.setStatus(u.id, {
-      state: failed ? 'failed' : 'success',
-      lastSuccess: failed ? state.getStatus(u.id).lastSuccess : now,
-      lastError: failed ? `${result.errors.length} item(s) failed; first: ${result.errors[0]!.item}: ${result.errors[0]!.message}` : null,
-      pending: result.errors.length,
-      finishedAt: now,
-    });
-    emit(failed ? 'failed' : 'done');
-  } catch (err) {
-    result.state = 'failed';
-    result.outcome = classifyMailboxError(err);
-    result.error = redactString(err instanceof SyncCliError && err.remedy ? `${err.message} (fix: ${err.remedy})` : (err as Error).message);
-    if (!opts.dryRun && result.outcome.kind !== 'busy') {
-      state.setStatus(u.id, { state: 'failed', lastError: result.error, finishedAt: new Date().toISOString() });
-    }
-    emit('failed');
-  } finally {
-    await mailbox?.close().catch(() => undefined);
-    lock?.release();
-    result.durationMs = Date.now() - started;
-    deps.onEvent?.({ type: 'mailbox-done', result });
+    offset += actions.length;
+    return counts;
+  };
+  const counts = await execute(plan.actions);
+  for (let i = 0; i < newContacts.length; i += PART_SIZE) {
+    const part = planMailboxSync(newContactsPart(snapshot, newContacts.slice(i, i + PART_SIZE)), mapper, { forceDelete: opts.forceDelete });
+    addCounts(counts, await execute(part.actions));
   }
-  return result;
+  return counts;
+}
+
+function addCounts(into: ExecuteCounts, more: ExecuteCounts): void {
+  into.created += more.created;
+  into.updated += more.updated;
+  into.deleted += more.deleted;
+  into.crmUpdates += more.crmUpdates;
+  into.conflicts += more.conflicts;
+  into.errors.push(...more.errors);
+  into.attention.push(...more.attention);
+}
+
+/** Refused hrefs, attention items and conflicts: into the result and the log. */
+function reportRun(deps: EngineDeps, run: MailboxRun, plan: MailboxPlan, snapshot: MailboxSnapshot, counts: ExecuteCounts, result: MailboxResult, u: CrmUser): void {
+  // hrefs the server listed outside the collection's origin: reported every time they are listed.
+  for (const kind of COLLECTION_KINDS) for (const r of snapshot.device[kind].refused ?? []) result.errors.push({ item: r.href, message: r.message });
+  for (const a of counts.attention) deps.logger?.warn(`${u.login}: needs attention: ${a.item}: ${a.message}`);
+  for (const c of plan.conflicts) {
+    // R20: every conflict is logged with the record id and the fields involved.
+    deps.logger?.warn(`conflict on ${c.key} for ${u.login}: ${c.fields.join(', ')} changed on both sides; decided ${run.settings.conflict}`);
+  }
+}
+
+/** Tokens and watermark move on only now (items that failed are remembered, R22); then the status. */
+async function finishMailbox(state: StateStore, run: MailboxRun, snap: SnapshotResult, counts: ExecuteCounts, result: MailboxResult): Promise<void> {
+  const user = result.user;
+  const failed = result.errors.length > 0;
+  const now = new Date().toISOString();
+  const changes: StateChange[] = COLLECTION_KINDS.map((kind) => ({ op: 'collection-put', kind, url: run.collections[kind].url, token: snap.nextTokens[kind] }));
+  changes.push({ op: 'cursors-put', cursors: snap.nextCursors });
+  // After a sync without a single error every create of this plan is settled and any device
+  // item an older, cut-short create made has been adopted: pending creates left now belong to
+  // records that left the scope before their create ran. Kept, they would make every later
+  // sync take the full path.
+  if (counts.errors.length === 0) changes.push({ op: 'creates-settled' });
+  if (run.full && !failed) changes.push({ op: 'last-full-put', at: now });
+  await state.apply(user, changes);
+  result.state = failed ? 'failed' : 'success';
+  result.outcome = finishedOutcome(result.errors.length);
+  await state.setStatus(user, {
+    state: result.state,
+    ...(failed ? {} : { lastSuccess: now }),
+    lastError: failed ? `${result.errors.length} item(s) failed; first: ${result.errors[0]!.item}: ${result.errors[0]!.message}` : null,
+    pending: result.errors.length,
+    finishedAt: now,
+  });
 }
 
 /** sync.fullEveryHours: true when the last full comparison is older (0 = never due). */
@@ -339,36 +388,38 @@ export function isFullComparisonDue(lastFull: string | null, everyHours: number,
   return Number.isNaN(at) || now - at >= everyHours * 3_600_000;
 }
 
+
+/** The mailbox's collections, and the state changes that record new ones (a new URL starts without a token). */
 async function provisionCollections(
   mailbox: MailboxProvider,
-  state: StateStore,
+  head: MailboxHead,
   config: Config,
   m: MailboxConfig,
-  user: string,
-  dryRun: boolean,
-): Promise<Record<CollectionKind, CollectionRef>> {
-  const stored = state.getCollections(user);
+): Promise<{ collections: Record<CollectionKind, CollectionRef>; head: MailboxHead; changes: StateChange[] }> {
+  const stored = head.collections;
   // Known from an earlier sync (a token proves it worked): go straight to the delta — no
   // discovery requests. A collection gone since then answers 404 and is provisioned again.
   if (COLLECTION_KINDS.every((k) => stored[k]?.token)) {
-    return Object.fromEntries(
+    const collections = Object.fromEntries(
       COLLECTION_KINDS.map((k) => {
         const { url, token } = stored[k]!;
         return [k, { kind: k, url, displayName: config.sync.collectionNames[k], supportsSyncToken: !/^(ctag|vdir):/.test(token!) }];
       }),
     ) as Record<CollectionKind, CollectionRef>;
+    return { collections, head, changes: [] };
   }
   const known: Partial<Record<CollectionKind, string>> = { ...m.collections };
   for (const k of COLLECTION_KINDS) if (stored[k]) known[k] = stored[k]!.url;
   const refs = await mailbox.provision(config.sync.collectionNames, known);
-  if (!dryRun) {
-    for (const k of COLLECTION_KINDS) {
-      const prev = stored[k];
-      // A collection at a new URL (recreated, moved) starts without a token.
-      if (!prev || prev.url !== refs[k].url) state.setCollection(user, k, refs[k].url, null);
-    }
+  const changes: StateChange[] = [];
+  const next = { ...stored };
+  for (const k of COLLECTION_KINDS) {
+    const prev = stored[k];
+    if (prev && prev.url === refs[k].url) continue;
+    changes.push({ op: 'collection-put', kind: k, url: refs[k].url, token: null });
+    next[k] = { url: refs[k].url, token: null };
   }
-  return refs;
+  return { collections: refs, head: { ...head, collections: next }, changes };
 }
 
 /** R20: after a lost race, re-read the one item on both sides and plan it again. */
@@ -379,7 +430,8 @@ async function replanItem(
 ): Promise<Action[]> {
   if (!('crmId' in a) || !('kind' in a)) return [];
   const user = deps.snapshot.settings.userId;
-  let st = deps.state.listItems(user).find((i) => i.kind === a.kind && i.crmId === a.crmId);
+  const record = { kind: a.kind, crmId: a.crmId };
+  let st = (await deps.state.lookup(user, { records: [record] })).items[0];
   let href = st?.href;
   let collection = st?.collection;
   if (a.type === 'device-create' && err instanceof PreconditionFailedError) {
@@ -417,32 +469,7 @@ async function replanItem(
     st = undefined;
   }
   if (!href || !collection) return [];
-  const fetched = await deps.mailbox.fetch(deps.collections[collection], [href]);
-  const rec = a.kind === 'address' ? (await deps.crm.getAddresses([a.crmId]))[0] : (await deps.crm.getActivities([a.crmId]))[0];
-  const mini: MailboxSnapshot = {
-    ...deps.snapshot,
-    addresses: new Map(a.kind === 'address' && rec ? [[rec.id, rec as never]] : []),
-    activities: new Map(a.kind === 'activity' && rec ? [[rec.id, rec as never]] : []),
-    deleted: new Set(rec ? [] : [`${a.kind}:${a.crmId}`]),
-    device: Object.fromEntries(
-      COLLECTION_KINDS.map((k) => [
-        k,
-        {
-          ref: deps.collections[k],
-          full: false,
-          token: null,
-          changed: k === collection ? fetched.items.map((it) => parseDeviceItem(k, it.href, it.etag, it.data, deps.mapper)) : [],
-          deleted: k === collection ? fetched.missing : [],
-        },
-      ]),
-    ) as MailboxSnapshot['device'],
-    state: {
-      ...deps.snapshot.state,
-      items: st ? [st] : [],
-      foreign: [],
-      pendingCreates: a.type === 'device-create' ? new Map([[`${a.kind}:${a.crmId}`, a.item.fieldHashes]]) : deps.snapshot.state.pendingCreates,
-    },
-  };
+  const mini = await readItemSnapshot(deps.snapshot, deps, record, { href, collection }, st, a.type === 'device-create' ? a.item.fieldHashes : undefined);
   // Only this item is planned; a linked-only contact (R5) is not judged without its appointments.
   return planMailboxSync(mini, deps.mapper, { forceDelete: true }).actions.filter(
     (x) => 'crmId' in x && x.crmId === a.crmId && !(st?.reason === 'linked' && x.type === 'device-delete'),

@@ -1,18 +1,30 @@
-// The executor: the only code that writes to the CRM, the mailbox and the state store. Each
-// action is one remote write followed by one state transaction (R23): a crash in between
-// repeats the action at the next sync instead of losing it. Per-item errors are collected and
-// the other items go on (R22).
+// The executor: the only code that writes to the CRM, the mailbox and the item state. Each action
+// is one remote write followed by its state change (R23): a crash in between repeats the action
+// at the next sync instead of losing it. What a state change holds is computed by the planner's
+// pure functions (render.ts) from the action and the remote answer; nothing is rendered here.
+// Per-item errors are collected and the other items go on (R22).
+//
+// Batching (D59): the answers of device creates and the state-only actions are settled in groups
+// (SETTLE_EVERY answers or SETTLE_MS, whichever comes first), one `apply` each. R23 still holds:
+// every create of the plan is recorded as a pending create (with its merge base) in one
+// transaction before the first write, so a create whose answer was not settled yet is adopted by
+// UID at the next sync, exactly like one whose state write a crash cut off.
 import pLimit from 'p-limit';
-import { contentHash, type MapperOptions } from '../mappers/index.js';
+import type { MapperOptions } from '../mappers/index.js';
 import type { Activity, ActivityFields, Address, AddressFields, CrmProvider, NewActivity, NewAddress } from '../providers/crm/model.js';
 import { DeadlineExceededError, PreconditionFailedError, UidConflictError } from '../providers/dav/errors.js';
 import type { CollectionKind, CollectionRef, MailboxProvider } from '../providers/dav/types.js';
 import { CrmVersionConflictError } from '../errors.js';
-import { CONTENT_TYPE, crmFieldHashes, renderForDevice, type Action } from './plan.js';
+import { CONTENT_TYPE, type Action } from './plan.js';
+import { deviceDataAfterImport, stateAfterCrmUpdate, stateAfterDeviceWrite, stateAfterImport } from './render.js';
 import type { MailboxSnapshot } from './snapshot-types.js';
-import type { StateStore } from './state.js';
-import { failpoint, withSyncMarker } from './marker.js';
+import { parseRecordKey, type ItemState, type RecordRef, type StateChange, type StateStore } from './state/store.js';
+import { failpoint } from './marker.js';
 import { stopsTheMailbox } from './outcome.js';
+
+/** Answers settled per `apply` and the longest an answer waits for its group. */
+const SETTLE_EVERY = 100;
+const SETTLE_MS = 50;
 
 export interface ExecuteCounts {
   created: number;
@@ -44,6 +56,7 @@ export function emptyCounts(): ExecuteCounts {
   return { created: 0, updated: 0, deleted: 0, crmUpdates: 0, conflicts: 0, errors: [], attention: [] };
 }
 
+
 function actionItem(a: Action): string {
   switch (a.type) {
     case 'device-create':
@@ -72,51 +85,107 @@ function actionItem(a: Action): string {
   }
 }
 
+const ref = (kind: RecordRef['kind'], crmId: string): RecordRef => ({ kind, crmId });
+
+/** An agreed item, and what it settles: its pending create and the device-only row at its href. */
+function itemAgreed(item: ItemState): StateChange[] {
+  return [
+    { op: 'item-put', item },
+    { op: 'create-settled', ref: ref(item.kind, item.crmId) },
+    { op: 'device-only-delete', href: item.href },
+  ];
+}
+
+/** A failure remembered so the next sync retries it though tokens and watermarks move on (R22). */
+function failure(side: 'device' | 'crm', key: string, message: string): StateChange {
+  return side === 'crm' && /^(address|activity):/.test(key) ? { op: 'record-failed', ref: parseRecordKey(key), message } : { op: 'item-failed', href: key, message };
+}
+
+function failureOf(a: Action, message: string): StateChange[] {
+  if (a.type === 'crm-create' || a.type === 'foreign') return [{ op: 'item-failed', href: actionItem(a), message }];
+  if ('ref' in a && a.ref) return [{ op: 'item-failed', href: a.ref.href, message }, ...('crmId' in a ? [{ op: 'record-failed' as const, ref: ref(a.kind, a.crmId), message }] : [])];
+  if ('crmId' in a) return [{ op: 'record-failed', ref: ref(a.kind, a.crmId), message }];
+  return [];
+}
+
+/** State changes waiting to be applied as one group. */
+class SettleQueue {
+  private changes: StateChange[] = [];
+  private answers = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private writing: Promise<void> = Promise.resolve();
+  private failed: unknown;
+
+  constructor(
+    private readonly state: StateStore,
+    private readonly user: string,
+  ) {}
+
+  add(changes: StateChange[]): void {
+    this.changes.push(...changes);
+    if (++this.answers >= SETTLE_EVERY) this.write();
+    else this.timer ??= setTimeout(() => this.write(), SETTLE_MS);
+  }
+
+  private write(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const group = this.changes;
+    this.changes = [];
+    this.answers = 0;
+    if (group.some((c) => c.op === 'item-put')) failpoint('before-settle-group');
+    this.writing = this.writing.then(() => (group.length ? this.state.apply(this.user, group) : undefined)).catch((err: unknown) => {
+      this.failed ??= err;
+    });
+    return this.writing;
+  }
+
+  /** Applies what is queued, after any group still being written; throws if any group failed. */
+  async flush(): Promise<void> {
+    await this.write();
+    if (this.failed !== undefined) throw this.failed;
+  }
+}
+
 export async function executePlan(actions: Action[], deps: ExecuteDeps): Promise<ExecuteCounts> {
   const counts = emptyCounts();
   const { crm, mailbox, state, snapshot } = deps;
   const user = snapshot.settings.userId;
   const limit = pLimit(deps.concurrency);
+  const settle = new SettleQueue(state, user);
   let done = 0;
 
   // What each device create is about to write is the merge base if a crash cuts it short (R23):
   // recorded for all creates of the plan in one transaction before the first write. A record
   // whose create never ran is harmless: the next plan creates the item again and overwrites it.
-  const pendingCreate = (a: Extract<Action, { type: 'device-create' }>) => state.setRetry(user, 'create', `${a.kind}:${a.crmId}`, JSON.stringify(a.item.fieldHashes));
+  type Create = Extract<Action, { type: 'device-create' }>;
+  const pendingCreate = (a: Create): StateChange => ({ op: 'create-pending', ref: ref(a.kind, a.crmId), fieldHashes: a.item.fieldHashes });
   const prewritten = new Set<Action>(actions.filter((a) => a.type === 'device-create'));
-  state.transaction(() => prewritten.forEach((a) => pendingCreate(a as Extract<Action, { type: 'device-create' }>)));
+  await state.apply(user, [...prewritten].map((a) => pendingCreate(a as Create)));
 
   const run = async (a: Action): Promise<void> => {
     switch (a.type) {
       case 'device-create': {
-        if (!prewritten.has(a)) pendingCreate(a); // a create a lost race re-planned
-        const ref = await mailbox.create(deps.collections[a.collection], `${a.name}.${a.collection === 'contacts' ? 'vcf' : 'ics'}`, a.data, CONTENT_TYPE[a.collection]);
+        if (!prewritten.has(a)) await state.apply(user, [pendingCreate(a)]); // a create a lost race re-planned
+        const answer = await mailbox.create(deps.collections[a.collection], `${a.name}.${a.collection === 'contacts' ? 'vcf' : 'ics'}`, a.data, CONTENT_TYPE[a.collection]);
         failpoint('after-device-create');
-        // One transaction: the item and, settled by it, the pending create and an earlier failure.
-        state.transaction(() => {
-          state.upsertItem({ ...a.item, href: ref.href, etag: ref.etag, contentHash: contentHash(a.data) });
-          state.clearRetry(user, 'crm', `${a.kind}:${a.crmId}`);
-        });
+        // The item and, settled by it, the pending create and an earlier failure — in the next group.
+        // (No device-only row can sit at a href this create just made: If-None-Match refuses that.)
+        const item = stateAfterDeviceWrite(a.item, answer, a.data);
+        settle.add([{ op: 'item-put', item }, { op: 'create-settled', ref: ref(a.kind, a.crmId) }, { op: 'record-settled', ref: ref(a.kind, a.crmId) }]);
         counts.created++;
         return;
       }
       case 'device-update': {
-        const ref = await mailbox.update(a.ref, a.data, CONTENT_TYPE[a.item.collection]);
-        state.transaction(() => {
-          state.upsertItem({ ...a.item, href: ref.href, etag: ref.etag, contentHash: contentHash(a.data) });
-          // An earlier failure of this item is settled (R22): the next syncs can be quiet again.
-          state.clearRetry(user, 'device', a.ref.href);
-          state.clearRetry(user, 'crm', `${a.kind}:${a.crmId}`);
-        });
+        const answer = await mailbox.update(a.ref, a.data, CONTENT_TYPE[a.item.collection]);
+        // An earlier failure of this item is settled (R22): the next syncs can be quiet again.
+        await state.apply(user, [...itemAgreed(stateAfterDeviceWrite(a.item, answer, a.data)), { op: 'item-settled', href: a.ref.href }, { op: 'record-settled', ref: ref(a.kind, a.crmId) }]);
         counts.updated++;
         return;
       }
       case 'device-delete': {
         await mailbox.remove(a.ref);
-        state.transaction(() => {
-          state.deleteItem(user, a.kind, a.crmId);
-          state.clearRetry(user, 'device', a.ref.href);
-        });
+        await state.apply(user, [{ op: 'item-delete', ref: ref(a.kind, a.crmId) }, { op: 'item-settled', href: a.ref.href }]);
         counts.deleted++;
         return;
       }
@@ -127,83 +196,59 @@ export async function executePlan(actions: Action[], deps: ExecuteDeps): Promise
             : await crm.updateActivity(a.crmId, a.patch as Partial<ActivityFields>, a.expectedVersion);
         counts.crmUpdates++;
         failpoint('after-crm-update');
-        let ref = a.ref;
+        let at = a.ref;
         if (a.data !== null) {
-          ref = await mailbox.update(a.ref, a.data, CONTENT_TYPE[a.item.collection]);
+          at = await mailbox.update(a.ref, a.data, CONTENT_TYPE[a.item.collection]);
           counts.updated++;
         }
-        state.transaction(() => {
-          state.upsertItem({ ...a.item, crmVersion: rec.version, fieldHashes: crmFieldHashes(a.kind, rec, deps.mapper), href: ref.href, etag: ref.etag, contentHash: a.data ? contentHash(a.data) : '' });
-          state.clearRetry(user, 'device', ref.href);
-          state.clearRetry(user, 'crm', `${a.kind}:${a.crmId}`);
-        });
+        await state.apply(user, [...itemAgreed(stateAfterCrmUpdate(a, rec, at, deps.mapper)), { op: 'item-settled', href: at.href }, { op: 'record-settled', ref: ref(a.kind, a.crmId) }]);
         return;
       }
       case 'crm-untag': {
         await crm.removeTag(a.kind, a.crmId, a.tag);
-        state.transaction(() => {
-          state.addExclusion(user, a.kind, a.crmId, snapshot.now);
-          state.deleteItem(user, a.kind, a.crmId);
-        });
+        await state.apply(user, [{ op: 'exclusion-put', ref: ref(a.kind, a.crmId), since: snapshot.now }, { op: 'item-delete', ref: ref(a.kind, a.crmId) }]);
         counts.crmUpdates++;
         return;
       }
       case 'crm-create': {
         // Remembered first: a crash right after the CRM write is recovered, not imported twice (R23).
-        state.setRetry(user, 'import', a.ref.href, 'import from the device in progress');
-        const rec: Address | Activity =
-          a.kind === 'address' ? await crm.createAddress(a.input as NewAddress) : await crm.createActivity(a.input as NewActivity);
+        await state.apply(user, [{ op: 'import-pending', href: a.ref.href }]);
+        const rec: Address | Activity = a.kind === 'address' ? await crm.createAddress(a.input as NewAddress) : await crm.createActivity(a.input as NewActivity);
         counts.crmUpdates++;
         failpoint('after-crm-create');
-        // The device item gets what the CRM made of it (type prefix R15, [FFDATA] R16) and the
-        // link to its CRM record (marker, R23).
-        const data = withSyncMarker(renderForDevice(a.kind, rec, a.raw, snapshot, deps.mapper), a.kind, rec.id);
-        const ref = await mailbox.update(a.ref, data, CONTENT_TYPE[a.collection]);
+        const data = deviceDataAfterImport(a, rec, snapshot, deps.mapper);
+        const answer = await mailbox.update(a.ref, data, CONTENT_TYPE[a.collection]);
         counts.updated++; // the device item was rewritten: the user sees it change
         failpoint('after-device-update');
-        state.transaction(() => {
-          state.clearRetry(user, 'import', a.ref.href);
-          state.upsertItem({
-          user,
-          kind: a.kind,
-          crmId: rec.id,
-          collection: a.collection,
-          href: ref.href,
-          etag: ref.etag,
-          crmVersion: rec.version,
-          contentHash: contentHash(data),
-          fieldHashes: crmFieldHashes(a.kind, rec, deps.mapper),
-          reason: 'scope',
-          links: a.kind === 'activity' ? (rec as Activity).addresses : [],
-          });
-        });
+        await state.apply(user, [{ op: 'import-settled', href: a.ref.href }, ...itemAgreed(stateAfterImport(user, a, rec, answer, data, deps.mapper))]);
         return;
       }
+      // State only (no remote write): settled with the next group.
       case 'state-update':
-        state.upsertItem(a.item);
+        settle.add(itemAgreed(a.item));
         return;
       case 'state-forget':
-        state.deleteItem(user, a.kind, a.crmId);
+        settle.add([{ op: 'item-delete', ref: ref(a.kind, a.crmId) }]);
         return;
       case 'foreign':
-        state.upsertForeign(a.item);
+        settle.add([{ op: 'device-only-put', item: a.item }]);
         return;
       case 'foreign-forget':
-        state.deleteForeign(user, a.href);
+        settle.add([{ op: 'device-only-delete', href: a.href }]);
         return;
       case 'item-error':
-        state.setRetry(user, a.side, a.key, a.message);
+        settle.add([failure(a.side, a.key, a.message)]);
         counts.errors.push({ item: a.key, message: a.message });
         return;
       case 'attention':
-        state.setRetry(user, 'attention', a.href, JSON.stringify({ etag: a.etag, collection: a.collection, message: a.message }));
+        settle.add([{ op: 'attention-put', item: { href: a.href, etag: a.etag, collection: a.collection, message: a.message } }]);
         counts.attention.push({ item: a.href, message: a.message });
         return;
       case 'attention-clear':
-        state.clearRetry(user, 'attention', a.href);
+        settle.add([{ op: 'attention-delete', href: a.href }]);
         return;
       case 'exclusion-end':
-        state.removeExclusion(user, a.kind, a.crmId);
+        settle.add([{ op: 'exclusion-delete', ref: ref(a.kind, a.crmId) }]);
         return;
     }
   };
@@ -218,36 +263,30 @@ export async function executePlan(actions: Action[], deps: ExecuteDeps): Promise
       // done is kept; tokens do not move; the next sync goes on).
       if (stopsTheMailbox(err)) throw err;
       // A UID conflict that names the other item (Cyrus, R23) is replanned like a lost race: adopt it.
-      const lostRace =
-        err instanceof PreconditionFailedError || err instanceof CrmVersionConflictError || (err instanceof UidConflictError && err.existingHref !== undefined);
+      const lostRace = err instanceof PreconditionFailedError || err instanceof CrmVersionConflictError || (err instanceof UidConflictError && err.existingHref !== undefined);
       if (lostRace && deps.replan && attempt < 2) {
-        // R20: a lost race is retried from fresh data, never overwritten.
+        // R20: a lost race is retried from fresh data, never overwritten (and planned on settled state).
+        await settle.flush();
         for (const next of await deps.replan(a, err as Error)) await attemptAction(next, attempt + 1);
         return;
       }
-      const item = actionItem(a);
       const message = (err as Error).message;
-      counts.errors.push({ item, message });
-      // Remembered so the next sync retries it even though tokens and watermarks move on (R22).
-      if (a.type === 'crm-create' || a.type === 'foreign') state.setRetry(user, 'device', item, message);
-      else if ('ref' in a && a.ref) {
-        state.setRetry(user, 'device', a.ref.href, message);
-        if ('crmId' in a) state.setRetry(user, 'crm', `${a.kind}:${a.crmId}`, message);
-      } else if ('crmId' in a) state.setRetry(user, 'crm', item, message);
+      counts.errors.push({ item: actionItem(a), message });
+      settle.add(failureOf(a, message));
     }
   };
 
   // The first error that stops the mailbox: actions not started yet are skipped, the ones in
   // flight finish (their writes are recorded), then it is thrown — once.
-  let stopped: { err: unknown } | undefined;
+  let stop: unknown;
   await Promise.all(
     actions.map((a) =>
       limit(async () => {
-        if (stopped) return;
+        if (stop !== undefined) return;
         try {
           await attemptAction(a, 0);
         } catch (err) {
-          stopped ??= { err };
+          stop ??= err;
           return;
         }
         done++;
@@ -255,6 +294,8 @@ export async function executePlan(actions: Action[], deps: ExecuteDeps): Promise
       }),
     ),
   );
-  if (stopped) throw stopped.err;
+  // Every answer received is settled before the run goes on (or stops).
+  await settle.flush();
+  if (stop !== undefined) throw stop;
   return counts;
 }

@@ -5,7 +5,7 @@ import type { Activity, Address, RecordKind } from '../providers/crm/model.js';
 import { recordKey } from './state/store.js';
 import { addressInScope, activityInScope, excluded, visibleTo, withinWindow } from './scope.js';
 import type { DeviceEntry, MailboxSnapshot } from './snapshot-types.js';
-import type { ItemState } from './state.js';
+import type { ItemState } from './state/store.js';
 
 /** Whether, and why, the record belongs on this mailbox's device (R1–R5, R7, R9). */
 export type Wanted =

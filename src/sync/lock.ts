@@ -26,23 +26,40 @@ function alive(pid: number): boolean {
   }
 }
 
+function ownedByUs(file: string): boolean {
+  try {
+    return fs.readFileSync(file, 'utf8') === String(process.pid);
+  } catch {
+    return false;
+  }
+}
+
 export interface Lock {
   release(): void;
 }
 
+/** Lock files this process holds: a second holder in the same process is refused too (R24). */
+const heldHere = new Set<string>();
+
 export function acquireLock(dir: string, name: string): Lock {
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const file = path.join(dir, `${encodeURIComponent(name)}.lock`);
+  if (heldHere.has(file)) {
+    if (ownedByUs(file)) throw new MailboxLockedError(name, process.pid);
+    heldHere.delete(file); // removed behind its holder's back (daemon shutdown): free
+  }
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
       const fd = fs.openSync(file, 'wx', 0o600);
       fs.writeSync(fd, String(process.pid));
       fs.closeSync(fd);
       let released = false;
+      heldHere.add(file);
       return {
         release() {
           if (released) return;
           released = true;
+          heldHere.delete(file);
           try {
             if (fs.readFileSync(file, 'utf8') === String(process.pid)) fs.unlinkSync(file);
           } catch {

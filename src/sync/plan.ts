@@ -31,7 +31,7 @@ import type {
 import type { CollectionKind, ItemRef } from '../providers/dav/types.js';
 import { crmRecordProblems } from '../providers/crm/exchange.js';
 import type { DeviceEntry, MailboxSnapshot, SyncSettings } from './snapshot-types.js';
-import type { ForeignItem, ItemState } from './state.js';
+import type { ForeignItem, ItemState } from './state/store.js';
 
 export const CONTENT_TYPE: Record<CollectionKind, string> = {
   contacts: 'text/vcard; charset=utf-8',

@@ -5,7 +5,7 @@ import type { Activity, Address, CrmUser } from '../providers/crm/model.js';
 import type { CollectionKind, CollectionRef } from '../providers/dav/types.js';
 import type { ConflictPolicy } from '../config/schema.js';
 import type { EffectiveSettings } from '../assignments/assign.js';
-import type { AttentionItem, ForeignItem, ItemState } from './state.js';
+import type { AttentionItem, ForeignItem, ItemState } from './state/store.js';
 
 /** One mailbox's effective settings: assignment overrides, else the CRM user's values (R1–R4, R13, R19–R21). */
 export interface SyncSettings extends EffectiveSettings {

@@ -2,15 +2,13 @@
 // the CRM feed since the watermark (R6) and each collection's delta since its sync token; it
 // fetches device items only when they changed, or when the CRM changed and they must be patched.
 import { iCalToActivity, vCardToAddress, type MapperOptions } from '../mappers/index.js';
-import type { Activity, Address, ChangePage, CrmCursor, CrmProvider, CrmUser } from '../providers/crm/model.js';
+import type { Activity, Address, ChangePage, CrmCursor, CrmProvider, CrmUser, RecordKind } from '../providers/crm/model.js';
 import type { CollectionDelta, CollectionKind, CollectionRef, MailboxProvider } from '../providers/dav/types.js';
 import { COLLECTION_KINDS } from '../providers/dav/types.js';
 import { LimitExceededError } from '../providers/dav/errors.js';
 import type { DeviceCollectionSnapshot, DeviceEntry, MailboxSnapshot, SyncSettings } from './snapshot-types.js';
-import type { AttentionItem, CrmCursors, ItemState, StateStore } from './state.js';
-import { parseAttention } from './state.js';
+import { parseRecordKey, recordKey, type AttentionItem, type CrmCursors, type ItemState, type MailboxHead, type MailboxRecords, type RecordRef, type StateStore } from './state/store.js';
 import { syncMarkerOf } from './marker.js';
-import { parseRecordKey } from './state/store.js';
 import { activityInScope, addressInScope, crmRefOf, withinWindow } from './scope.js';
 import { addressFieldHashes, activityFieldHashes } from '../mappers/index.js';
 
@@ -21,6 +19,8 @@ export interface SnapshotInput {
   crm: CrmProvider;
   mailbox: MailboxProvider;
   state: StateStore;
+  /** What the sync read of the mailbox's state first (tokens, cursors, failures, pending writes). */
+  head: MailboxHead;
   settings: SyncSettings;
   collections: Record<CollectionKind, CollectionRef>;
   mapper: MapperOptions;
@@ -94,7 +94,7 @@ function lastModifiedOf(raw: string): string | undefined {
  * window for appointments (R3), or an address that an appointment links (R5 — the activity then
  * changes too, and its links are read with it).
  */
-function relevant(kind: 'address' | 'activity', rec: Address | Activity, s: SyncSettings, exclusions: Set<string>, now: string): boolean {
+function relevant(kind: RecordKind, rec: Address | Activity, s: SyncSettings, exclusions: Set<string>, now: string): boolean {
   if (kind === 'address') return addressInScope(rec as Address, s, exclusions);
   return activityInScope(rec as Activity, s, exclusions) && withinWindow(rec as Activity, now, s.pastDays);
 }
@@ -114,181 +114,222 @@ export function parseDeviceItem(collection: CollectionKind, href: string, etag: 
   return entry;
 }
 
+/** The CRM side as read: records that may matter, tombstones, and where the feed stands now. */
+interface CrmRead {
+  now: string;
+  crmFull: boolean;
+  addresses: Map<string, Address>;
+  activities: Map<string, Activity>;
+  deleted: Set<string>;
+  nextCursors: CrmCursors;
+  /** Read already on the full path (it needs every known record); the delta path reads it later, if at all. */
+  records?: MailboxRecords;
+  /** Reads records by id into the maps (missing ones count as deleted when asked). */
+  fetchInto(kind: RecordKind, ids: string[], markMissingDeleted: boolean): Promise<void>;
+}
+
 export async function readMailboxSnapshot(input: SnapshotInput): Promise<SnapshotResult> {
-  const { crm, mailbox, state, settings: s, mapper } = input;
+  const crmRead = await readCrmSide(input);
+  const { deltas, nextTokens } = await readDeltas(input);
+  const attention = lazyAttention(input);
+  if (await isQuiet(input, crmRead, deltas, attention)) {
+    const empty = (kind: CollectionKind): DeviceCollectionSnapshot => ({ ref: input.collections[kind], full: false, token: null, changed: [], deleted: [], refused: [] });
+    const device = { contacts: empty('contacts'), appointments: empty('appointments'), tasks: empty('tasks') };
+    return { unchanged: true, nextCursors: crmRead.nextCursors, nextTokens, snapshot: snapshotOf(input, crmRead, device, { items: [], foreign: [], exclusions: new Set() }, new Map()) };
+  }
+  const records = crmRead.records ?? (await input.state.loadRecords(input.settings.userId));
+  const reported = (href: string, etag: string) => records.attention.get(href)?.etag === etag;
+  const byHref = new Map(records.items.map((i) => [i.href, i]));
+  const device = {} as Record<CollectionKind, DeviceCollectionSnapshot>;
+  for (const kind of COLLECTION_KINDS) device[kind] = await readCollection(input, kind, deltas[kind], records, byHref, crmRead, reported);
+  await readRecordsDeviceNeeds(input, crmRead, device, records, byHref);
+  const usersById = new Map(input.users.map((u) => [u.id, u]));
+  const pendingCreates = new Map([...input.head.pendingCreates].map(([k, v]) => [k, v.fieldHashes]));
+  const state = { items: records.items, foreign: records.deviceOnly, exclusions: new Set(records.exclusions.keys()), pendingCreates, attention: records.attention };
+  return { snapshot: snapshotOf(input, crmRead, device, state, usersById), nextCursors: crmRead.nextCursors, nextTokens };
+}
+
+function snapshotOf(input: SnapshotInput, c: CrmRead, device: MailboxSnapshot['device'], state: MailboxSnapshot['state'], usersById: Map<string, CrmUser>): MailboxSnapshot {
+  return { settings: input.settings, now: c.now, addresses: c.addresses, activities: c.activities, deleted: c.deleted, device, state, ffdata: { users: usersById, addresses: c.addresses }, users: usersById };
+}
+
+/** The CRM side: everything in scope and known (first sync, --full, lost watermark, R6), or the feed since the watermark. */
+async function readCrmSide(input: SnapshotInput): Promise<CrmRead> {
+  const { crm, state, settings: s, head } = input;
   const user = s.userId;
   const now = await crm.now();
-  const stored = state.getCursors(user);
+  const stored = head.cursors;
   // Scope settings changed since the watermark (e.g. a tag added to the user): records that did
   // not change in the CRM may enter or leave the scope, so the CRM side is read completely.
   const fingerprint = JSON.stringify([s.addressTags, s.activityTags, s.pastDays, s.syncPrivate, s.userTag]);
   const crmFull = input.full || stored.addresses === null || stored.activities === null || stored.settings !== fingerprint;
-
-  const addresses = new Map<string, Address>();
-  const activities = new Map<string, Activity>();
-  const deleted = new Set<string>();
   const nowCursor: CrmCursor = { ts: now, id: '' };
-  const nextCursors: CrmCursors = { addresses: nowCursor, activities: nowCursor, tombstones: nowCursor, settings: fingerprint, syncStart: now };
-
-  // The state of every item is read only when something changed (a no-change sync reads none).
-  let itemsCache: ItemState[] | undefined;
-  const loadItems = () => (itemsCache ??= state.listItems(user));
-  const stateIds = (kind: 'address' | 'activity') => loadItems().filter((i) => i.kind === kind).map((i) => i.crmId);
-  const crmRetries = [...state.listRetries(user, 'crm').keys()];
-
-  const fetchInto = async (kind: 'address' | 'activity', ids: string[], markMissingDeleted: boolean) => {
-    const map = kind === 'address' ? addresses : activities;
-    const want = [...new Set(ids)].filter((id) => !map.has(id));
-    if (!want.length) return;
-    const got = kind === 'address' ? await inBatches(want, (b) => crm.getAddresses(b)) : await inBatches(want, (b) => crm.getActivities(b));
-    for (const r of got) (map as Map<string, Address | Activity>).set(r.id, r);
-    if (markMissingDeleted) for (const id of want) if (!map.has(id)) deleted.add(`${kind}:${id}`);
-  };
-
-  const snapshotOf = (device: MailboxSnapshot['device'], stateParts: MailboxSnapshot['state'], usersById: Map<string, CrmUser>): MailboxSnapshot => ({
-    settings: s,
+  const c: CrmRead = {
     now,
-    addresses,
-    activities,
-    deleted,
-    device,
-    state: stateParts,
-    ffdata: { users: usersById, addresses },
-    users: usersById,
-  });
-
+    crmFull,
+    addresses: new Map(),
+    activities: new Map(),
+    deleted: new Set(),
+    nextCursors: { addresses: nowCursor, activities: nowCursor, tombstones: nowCursor, settings: fingerprint, syncStart: now },
+    async fetchInto(kind, ids, markMissingDeleted) {
+      const map = kind === 'address' ? c.addresses : c.activities;
+      const want = [...new Set(ids)].filter((id) => !map.has(id));
+      if (!want.length) return;
+      const got = kind === 'address' ? await inBatches(want, (b) => crm.getAddresses(b)) : await inBatches(want, (b) => crm.getActivities(b));
+      for (const r of got) (map as Map<string, Address | Activity>).set(r.id, r);
+      if (markMissingDeleted) for (const id of want) if (!map.has(id)) c.deleted.add(`${kind}:${id}`);
+    },
+  };
   if (crmFull) {
-    // First sync, --full or lost watermark (R6): compare everything in scope and everything known.
+    c.records = await state.loadRecords(user);
+    const known = (kind: RecordKind) => c.records!.items.filter((i) => i.kind === kind).map((i) => i.crmId);
     const ids = await crm.scopeIds({ userId: user, addressTags: s.addressTags, activityTags: s.activityTags });
-    await fetchInto('address', [...ids.addresses, ...stateIds('address')], true);
-    await fetchInto('activity', [...ids.activities, ...stateIds('activity')], true);
+    await c.fetchInto('address', [...ids.addresses, ...known('address')], true);
+    await c.fetchInto('activity', [...ids.activities, ...known('activity')], true);
   } else {
-    const a = await readFeed((c, l) => crm.addressChangesSince(c, l), stored.addresses, stored.syncStart, input.overlapSeconds);
-    const v = await readFeed((c, l) => crm.activityChangesSince(c, l), stored.activities, stored.syncStart, input.overlapSeconds);
-    const t = await readFeed((c, l) => crm.tombstonesSince(c, l), stored.tombstones, stored.syncStart, input.overlapSeconds);
-    for (const r of a.items) addresses.set(r.id, r);
-    for (const r of v.items) activities.set(r.id, r);
-    for (const tb of t.items) deleted.add(`${tb.kind}:${tb.id}`);
-    nextCursors.addresses = a.last;
-    nextCursors.activities = v.last;
-    nextCursors.tombstones = t.last;
-    // A record deleted and then seen again (re-created by import) is alive.
-    for (const id of addresses.keys()) deleted.delete(`address:${id}`);
-    for (const id of activities.keys()) deleted.delete(`activity:${id}`);
-    // The feed is every user's and re-reads the overlap: drop what concerns this mailbox not at
-    // all — records it already holds at this version, and records outside its scope that it does
-    // not hold (R1, R2, R4). Only what is left can change something here.
-    const exclusions = state.listExclusions(user);
-    const settle = <T extends Address | Activity>(map: Map<string, T>, kind: 'address' | 'activity') => {
-      for (const [id, rec] of map) {
-        const held = state.crmVersionOf(user, kind, id);
-        if (held === undefined ? !relevant(kind, rec, s, exclusions, now) : held === rec.version && !tombstoned(kind, id)) map.delete(id);
-      }
-    };
-    const tombstoned = (kind: string, id: string) => deleted.has(`${kind}:${id}`);
-    settle(addresses, 'address');
-    settle(activities, 'activity');
-    // Tombstones of records this mailbox never held change nothing here either.
-    for (const k of [...deleted]) {
-      const { kind, crmId } = parseRecordKey(k);
-      if (state.crmVersionOf(user, kind, crmId) === undefined) deleted.delete(k);
-    }
+    await readCrmFeed(input, c);
   }
-  for (const k of crmRetries) {
-    const { kind, crmId } = parseRecordKey(k);
-    await fetchInto(kind, [crmId], true);
-  }
+  for (const { ref } of head.failedRecords.values()) await c.fetchInto(ref.kind, [ref.crmId], true);
+  return c;
+}
 
-  // Device side: one delta per collection (a single REPORT each when nothing changed).
-  const storedCollections = state.getCollections(user);
-  const deviceRetries = state.listRetries(user, 'device');
-  // D30: an item reported as needing attention is read again only once it changed. Read lazily:
-  // a sync whose deltas are empty (the no-change sync, D16) does not look at it.
-  let attentionCache: Map<string, AttentionItem> | undefined;
-  const attention = () => (attentionCache ??= parseAttention(state.listRetries(user, 'attention')));
-  const reported = (href: string, etag: string) => attention().get(href)?.etag === etag;
+/** The feed since the watermark, reduced to what can change something in this mailbox. */
+async function readCrmFeed(input: SnapshotInput, c: CrmRead): Promise<void> {
+  const { crm, state, settings: s, head } = input;
+  const stored = head.cursors;
+  const a = await readFeed((cur, l) => crm.addressChangesSince(cur, l), stored.addresses, stored.syncStart, input.overlapSeconds);
+  const v = await readFeed((cur, l) => crm.activityChangesSince(cur, l), stored.activities, stored.syncStart, input.overlapSeconds);
+  const t = await readFeed((cur, l) => crm.tombstonesSince(cur, l), stored.tombstones, stored.syncStart, input.overlapSeconds);
+  for (const r of a.items) c.addresses.set(r.id, r);
+  for (const r of v.items) c.activities.set(r.id, r);
+  for (const tb of t.items) c.deleted.add(`${tb.kind}:${tb.id}`);
+  c.nextCursors.addresses = a.last;
+  c.nextCursors.activities = v.last;
+  c.nextCursors.tombstones = t.last;
+  // A record deleted and then seen again (re-created by import) is alive.
+  for (const id of c.addresses.keys()) c.deleted.delete(`address:${id}`);
+  for (const id of c.activities.keys()) c.deleted.delete(`activity:${id}`);
+  // The feed is every user's and re-reads the overlap: drop what concerns this mailbox not at
+  // all — records it already holds at this version, and records outside its scope that it does
+  // not hold (R1, R2, R4). Only what is left can change something here. One lookup for all.
+  const refs: RecordRef[] = [
+    ...[...c.addresses.keys()].map((crmId) => ({ kind: 'address' as const, crmId })),
+    ...[...c.activities.keys()].map((crmId) => ({ kind: 'activity' as const, crmId })),
+    ...[...c.deleted].map(parseRecordKey),
+  ];
+  if (!refs.length) return;
+  const held = await state.lookup(s.userId, { records: refs });
+  const versions = new Map(held.items.map((i) => [recordKey(i), i.crmVersion]));
+  const exclusions = held.excluded;
+  const settle = <T extends Address | Activity>(map: Map<string, T>, kind: RecordKind) => {
+    for (const [id, rec] of map) {
+      const version = versions.get(`${kind}:${id}`);
+      if (version === undefined ? !relevant(kind, rec, s, exclusions, c.now) : version === rec.version && !c.deleted.has(`${kind}:${id}`)) map.delete(id);
+    }
+  };
+  settle(c.addresses, 'address');
+  settle(c.activities, 'activity');
+  // Tombstones of records this mailbox never held change nothing here either.
+  for (const k of [...c.deleted]) if (!versions.has(k)) c.deleted.delete(k);
+}
+
+/** Device side: one delta per collection (a single REPORT each when nothing changed). */
+async function readDeltas(input: SnapshotInput): Promise<{ deltas: Record<CollectionKind, CollectionDelta>; nextTokens: Record<CollectionKind, string | null> }> {
   const deltas = {} as Record<CollectionKind, CollectionDelta>;
   const nextTokens = {} as Record<CollectionKind, string | null>;
   for (const kind of COLLECTION_KINDS) {
-    const token = input.full ? null : (storedCollections[kind]?.token ?? null);
-    deltas[kind] = await mailbox.delta(input.collections[kind], token);
+    const token = input.full ? null : (input.head.collections[kind]?.token ?? null);
+    deltas[kind] = await input.mailbox.delta(input.collections[kind], token);
     nextTokens[kind] = deltas[kind].token;
   }
   const listed = COLLECTION_KINDS.reduce((n, k) => n + deltas[k].changed.length, 0);
   if (input.maxItems !== undefined && listed > input.maxItems) {
     throw new LimitExceededError(input.collections.contacts.url, 'limits.maxItemsPerMailbox', input.maxItems, `the mailbox lists ${listed} items in its three collections`);
   }
+  return { deltas, nextTokens };
+}
 
-  // Nothing new on either side (our own writes coming back with the ETag we stored do not
-  // count): the plan would be empty, so it is not made (R6: a no-change sync costs the feed
-  // queries and one REPORT per collection).
-  const quiet =
-    !crmFull &&
-    addresses.size === 0 &&
-    activities.size === 0 &&
-    deleted.size === 0 &&
-    crmRetries.length === 0 &&
-    deviceRetries.size === 0 &&
-    state.listRetries(user, 'import').size === 0 &&
-    state.listRetries(user, 'create').size === 0 &&
-    !(s.syncPrivate && state.listForeign(user).some((f) => f.reason.startsWith('private'))) &&
-    COLLECTION_KINDS.every((k) => !deltas[k].full && deltas[k].deleted.length === 0 && !deltas[k].refused?.length && deltas[k].changed.every((r) => state.etagOf(user, r.href) === r.etag || reported(r.href, r.etag)));
-  if (quiet) {
-    const empty = (kind: CollectionKind): DeviceCollectionSnapshot => ({ ref: input.collections[kind], full: false, token: null, changed: [], deleted: [], refused: [] });
-    const device = { contacts: empty('contacts'), appointments: empty('appointments'), tasks: empty('tasks') };
-    return { unchanged: true, nextCursors, nextTokens, snapshot: snapshotOf(device, { items: [], foreign: [], exclusions: new Set() }, new Map()) };
-  }
+/** D30: an item reported as needing attention is read again only once it changed; read lazily. */
+function lazyAttention(input: SnapshotInput): () => Promise<Map<string, AttentionItem>> {
+  let cache: Promise<Map<string, AttentionItem>> | undefined;
+  return () => (cache ??= input.state.listAttention(input.settings.userId).then((list) => new Map(list.map((a) => [a.href, a]))));
+}
 
-  const items = loadItems();
-  const foreign = state.listForeign(user);
-  const exclusions = state.listExclusions(user);
-  const byHref = new Map(items.map((i) => [i.href, i]));
+/**
+ * Nothing new on either side (our own writes coming back with the ETag we stored do not count):
+ * the plan would be empty, so it is not made (R6: a no-change sync costs the feed queries and
+ * one REPORT per collection).
+ */
+async function isQuiet(input: SnapshotInput, c: CrmRead, deltas: Record<CollectionKind, CollectionDelta>, attention: () => Promise<Map<string, AttentionItem>>): Promise<boolean> {
+  const { head, settings: s } = input;
+  const crmQuiet = !c.crmFull && c.addresses.size === 0 && c.activities.size === 0 && c.deleted.size === 0 && head.failedRecords.size === 0;
+  const stateQuiet = head.failedItems.size === 0 && head.pendingImports.size === 0 && head.pendingCreates.size === 0 && !(s.syncPrivate && head.deviceOnlyPrivate > 0);
+  if (!crmQuiet || !stateQuiet) return false;
+  if (!COLLECTION_KINDS.every((k) => !deltas[k].full && deltas[k].deleted.length === 0 && !deltas[k].refused?.length)) return false;
+  const listed = COLLECTION_KINDS.flatMap((k) => deltas[k].changed);
+  if (!listed.length) return true;
+  const known = await input.state.lookup(s.userId, { hrefs: listed.map((r) => r.href) });
+  const etags = new Map<string, string>([...known.items, ...known.deviceOnly].map((i) => [i.href, i.etag]));
+  const reported = await attention();
+  return listed.every((r) => etags.get(r.href) === r.etag || reported.get(r.href)?.etag === r.etag);
+}
+
+/** One collection's changed items, fetched and parsed: what the device holds that the plan must see. */
+async function readCollection(
+  input: SnapshotInput,
+  kind: CollectionKind,
+  delta: CollectionDelta,
+  records: MailboxRecords,
+  byHref: Map<string, ItemState>,
+  c: CrmRead,
+  reported: (href: string, etag: string) => boolean,
+): Promise<DeviceCollectionSnapshot> {
+  const { head, settings: s } = input;
+  const ref = input.collections[kind];
+  const failed = head.failedItems;
+  const foreign = records.deviceOnly;
   const foreignByHref = new Map(foreign.map((f) => [f.href, f]));
-  const device = {} as Record<CollectionKind, DeviceCollectionSnapshot>;
-  for (const kind of COLLECTION_KINDS) {
-    const ref = input.collections[kind];
-    const delta = deltas[kind];
-    const known = items.filter((i) => i.collection === kind);
-    let changed = delta.changed;
-    let gone = delta.deleted;
-    if (delta.full) {
-      const listed = new Set(delta.changed.map((r) => r.href));
-      gone = [...known.map((i) => i.href), ...foreign.filter((f) => f.collection === kind).map((f) => f.href)].filter((h) => !listed.has(h));
-    }
-    // Our own writes come back in the delta with the ETag we stored: not a change — unless the
-    // server's ETags are counters (SOGo) and this is a full listing: then the content decides.
-    const trustEtags = !(delta.full && delta.etagsUnreliable);
-    changed = changed.filter((r) => {
-      if (reported(r.href, r.etag) && !deviceRetries.has(r.href)) return false;
-      const st = byHref.get(r.href) ?? foreignByHref.get(r.href);
-      return !st || !trustEtags || st.etag !== r.etag || deviceRetries.has(r.href);
-    });
-    const toFetch = new Set(changed.map((r) => r.href));
-    for (const href of deviceRetries.keys()) if (known.some((i) => i.href === href) || href.startsWith(ref.url)) toFetch.add(href);
-    // Items whose CRM record changed must be patched, not rebuilt (R10, R11): fetch them too.
-    for (const st of known) {
-      const rec = st.kind === 'address' ? addresses.get(st.crmId) : activities.get(st.crmId);
-      if (rec && rec.version !== st.crmVersion) toFetch.add(st.href);
-    }
-    // Device-only private items are imported once syncPrivate is switched on (R13, R19).
-    if (s.syncPrivate) for (const f of foreign) if (f.collection === kind && f.reason.startsWith('private')) toFetch.add(f.href);
-    for (const href of gone) toFetch.delete(href);
-    const fetched = toFetch.size ? await mailbox.fetch(ref, [...toFetch]) : { items: [], missing: [] };
-    const entries = fetched.items.map((it) => parseDeviceItem(kind, it.href, it.etag, it.data, mapper));
-    // An item that could not be read is its own item error (retried next sync), never a deletion.
-    for (const f of fetched.failed ?? []) {
-      const listedEtag = changed.find((r) => r.href === f.href)?.etag ?? byHref.get(f.href)?.etag ?? '';
-      entries.push({ collection: kind, href: f.href, etag: listedEtag, raw: '', error: `cannot read it: ${f.message}`, unreadable: 'fetch' });
-    }
-    device[kind] = { ref, full: delta.full, token: delta.token, changed: entries, deleted: [...new Set([...gone, ...fetched.missing])], refused: delta.refused ?? [], ...(trustEtags ? {} : { etagsUnreliable: true }) };
+  const known = records.items.filter((i) => i.collection === kind);
+  let gone = delta.deleted;
+  if (delta.full) {
+    const listed = new Set(delta.changed.map((r) => r.href));
+    gone = [...known.map((i) => i.href), ...foreign.filter((f) => f.collection === kind).map((f) => f.href)].filter((h) => !listed.has(h));
   }
+  // Our own writes come back in the delta with the ETag we stored: not a change — unless the
+  // server's ETags are counters (SOGo) and this is a full listing: then the content decides.
+  const trustEtags = !(delta.full && delta.etagsUnreliable);
+  const changed = delta.changed.filter((r) => {
+    if (reported(r.href, r.etag) && !failed.has(r.href)) return false;
+    const st = byHref.get(r.href) ?? foreignByHref.get(r.href);
+    return !st || !trustEtags || st.etag !== r.etag || failed.has(r.href);
+  });
+  const toFetch = new Set(changed.map((r) => r.href));
+  for (const href of failed.keys()) if (known.some((i) => i.href === href) || href.startsWith(ref.url)) toFetch.add(href);
+  // Items whose CRM record changed must be patched, not rebuilt (R10, R11): fetch them too.
+  for (const st of known) {
+    const rec = st.kind === 'address' ? c.addresses.get(st.crmId) : c.activities.get(st.crmId);
+    if (rec && rec.version !== st.crmVersion) toFetch.add(st.href);
+  }
+  // Device-only private items are imported once syncPrivate is switched on (R13, R19).
+  if (s.syncPrivate) for (const f of foreign) if (f.collection === kind && f.reason.startsWith('private')) toFetch.add(f.href);
+  for (const href of gone) toFetch.delete(href);
+  const fetched = toFetch.size ? await input.mailbox.fetch(ref, [...toFetch]) : { items: [], missing: [] };
+  const entries = fetched.items.map((it) => parseDeviceItem(kind, it.href, it.etag, it.data, input.mapper));
+  // An item that could not be read is its own item error (retried next sync), never a deletion.
+  for (const f of fetched.failed ?? []) {
+    const listedEtag = changed.find((r) => r.href === f.href)?.etag ?? byHref.get(f.href)?.etag ?? '';
+    entries.push({ collection: kind, href: f.href, etag: listedEtag, raw: '', error: `cannot read it: ${f.message}`, unreadable: 'fetch' });
+  }
+  return { ref, full: delta.full, token: delta.token, changed: entries, deleted: [...new Set([...gone, ...fetched.missing])], refused: delta.refused ?? [], ...(trustEtags ? {} : { etagsUnreliable: true }) };
+}
 
-  // CRM records that device changes or adoptions need (R20, R23), read by id.
+/** CRM records that device changes, adoptions (R20, R23), R5 links and [FFDATA] (R16) need, read by id. */
+async function readRecordsDeviceNeeds(input: SnapshotInput, c: CrmRead, device: Record<CollectionKind, DeviceCollectionSnapshot>, records: MailboxRecords, byHref: Map<string, ItemState>): Promise<void> {
   const needAddr: string[] = [];
   const needAct: string[] = [];
   for (const col of Object.values(device)) {
     for (const e of col.changed) {
-      const st: ItemState | undefined = byHref.get(e.href);
+      const st = byHref.get(e.href);
       if (st) {
         (st.kind === 'address' ? needAddr : needAct).push(st.crmId);
         continue;
@@ -297,19 +338,52 @@ export async function readMailboxSnapshot(input: SnapshotInput): Promise<Snapsho
       if (ours) (ours.kind === 'address' ? needAddr : needAct).push(ours.id);
     }
   }
-  await fetchInto('address', needAddr, true);
-  await fetchInto('activity', needAct, true);
-  await recoverPendingImports(input, device, byHref, addresses, activities);
-
-  // Linked addresses of the activities read: R5 contacts and the [FFDATA] block (R16).
+  await c.fetchInto('address', needAddr, true);
+  await c.fetchInto('activity', needAct, true);
+  await recoverPendingImports(input, device, records, byHref, c.addresses, c.activities);
   const links = new Set<string>();
-  for (const a of activities.values()) a.addresses.forEach((id) => links.add(id));
-  await fetchInto('address', [...links], false);
+  for (const a of c.activities.values()) a.addresses.forEach((id) => links.add(id));
+  await c.fetchInto('address', [...links], false);
+}
 
-  const usersById = new Map(input.users.map((u) => [u.id, u]));
-  const pendingCreates = new Map([...state.listRetries(user, 'create')].map(([k, v]) => [k, JSON.parse(v) as Record<string, string>]));
-  const snapshot = snapshotOf(device, { items, foreign, exclusions, pendingCreates, attention: attention() }, usersById);
-  return { snapshot, nextCursors, nextTokens };
+/**
+ * The one-item snapshot a lost race is planned again on (R20): both sides of one record re-read
+ * (the device item at `at`, the CRM record), on top of the mailbox's snapshot.
+ */
+export async function readItemSnapshot(
+  base: MailboxSnapshot,
+  deps: { crm: CrmProvider; mailbox: MailboxProvider; collections: Record<CollectionKind, CollectionRef>; mapper: MapperOptions },
+  record: RecordRef,
+  at: { href: string; collection: CollectionKind },
+  agreed: ItemState | undefined,
+  pendingCreate: Record<string, string> | undefined,
+): Promise<MailboxSnapshot> {
+  const fetched = await deps.mailbox.fetch(deps.collections[at.collection], [at.href]);
+  const rec = record.kind === 'address' ? (await deps.crm.getAddresses([record.crmId]))[0] : (await deps.crm.getActivities([record.crmId]))[0];
+  return {
+    ...base,
+    addresses: new Map(record.kind === 'address' && rec ? [[rec.id, rec as Address]] : []),
+    activities: new Map(record.kind === 'activity' && rec ? [[rec.id, rec as Activity]] : []),
+    deleted: new Set(rec ? [] : [recordKey(record)]),
+    device: Object.fromEntries(
+      COLLECTION_KINDS.map((k) => [
+        k,
+        {
+          ref: deps.collections[k],
+          full: false,
+          token: null,
+          changed: k === at.collection ? fetched.items.map((it) => parseDeviceItem(k, it.href, it.etag, it.data, deps.mapper)) : [],
+          deleted: k === at.collection ? fetched.missing : [],
+        },
+      ]),
+    ) as MailboxSnapshot['device'],
+    state: {
+      ...base.state,
+      items: agreed ? [agreed] : [],
+      foreign: [],
+      pendingCreates: pendingCreate ? new Map([[recordKey(record), pendingCreate]]) : base.state.pendingCreates,
+    },
+  };
 }
 
 /**
@@ -321,16 +395,17 @@ export async function readMailboxSnapshot(input: SnapshotInput): Promise<Snapsho
 async function recoverPendingImports(
   input: SnapshotInput,
   device: Record<CollectionKind, DeviceCollectionSnapshot>,
+  records: MailboxRecords,
   byHref: Map<string, ItemState>,
   addresses: Map<string, Address>,
   activities: Map<string, Activity>,
 ): Promise<void> {
-  const { crm, state, settings: s } = input;
-  const pending = state.listRetries(s.userId, 'import');
+  const { crm, settings: s } = input;
+  const pending = input.head.pendingImports;
   if (!pending.size) return;
   const entries = Object.values(device).flatMap((c) => c.changed).filter((e) => pending.has(e.href) && !byHref.has(e.href) && !e.crmRef && !e.error);
   if (!entries.length) return;
-  const mapped = new Set(state.listItems(s.userId).map((i) => `${i.kind}:${i.crmId}`));
+  const mapped = new Set(records.items.map(recordKey));
   const scope = await crm.scopeIds({ userId: s.userId, addressTags: [s.userTag], activityTags: [s.userTag] });
   const free = (kind: 'address' | 'activity', ids: string[]) => ids.filter((id) => !mapped.has(`${kind}:${id}`));
   const candAddr = await inBatches(free('address', scope.addresses), (b) => crm.getAddresses(b));

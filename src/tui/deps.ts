@@ -1,7 +1,6 @@
 // What the configure screens need, injected so that each screen can be tested with
 // ink-testing-library: the CRM's users and tags, the assignments, test/save/unassign.
-import fs from 'node:fs';
-import { StateStore } from '../sync/state.js';
+import type { StateStore } from '../sync/state/store.js';
 import {
   assignMailbox,
   findAssignment,
@@ -32,12 +31,13 @@ export interface ConfigureDeps {
   syncStates?(): Record<string, string>;
 }
 
-export function configureDepsFromAdmin(admin: AdminDeps): ConfigureDeps {
+/** `syncStates`: read once before the screens open (readSyncStates); configure runs no sync. */
+export function configureDepsFromAdmin(admin: AdminDeps, syncStates: Record<string, string> = {}): ConfigureDeps {
   return {
     loadUsers: async () => (await admin.crm()).listUsers(),
     loadTags: async () => (await admin.crm()).listTags(),
     config: () => admin.config(),
-    syncStates: () => readSyncStates(admin.paths.stateDb),
+    syncStates: () => syncStates,
     async testConnection(draft) {
       registerSecret(draft.password);
       const crm = await admin.crm();
@@ -55,12 +55,6 @@ export function configureDepsFromAdmin(admin: AdminDeps): ConfigureDeps {
 }
 
 /** The last sync state of each mailbox, read from the state store when it exists. */
-export function readSyncStates(stateDb: string): Record<string, string> {
-  if (!fs.existsSync(stateDb)) return {};
-  const state = new StateStore(stateDb);
-  try {
-    return Object.fromEntries(state.listStatuses().map((s) => [s.user, s.state]));
-  } finally {
-    state.close();
-  }
+export async function readSyncStates(state: StateStore | null): Promise<Record<string, string>> {
+  return state ? Object.fromEntries((await state.listStatuses()).map((s) => [s.user, s.state])) : {};
 }

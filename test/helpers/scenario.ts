@@ -8,7 +8,8 @@ import { openSqlCrmProvider, SqlCrmProvider } from '../../src/providers/crm/inde
 import { importExchange, parseExchangeText } from '../../src/providers/crm/exchange.js';
 import { storeMailboxPassword } from '../../src/secrets/index.js';
 import { runOnce, type EngineDeps, type MailboxResult, type RunOptions } from '../../src/sync/engine.js';
-import { StateStore } from '../../src/sync/state.js';
+import { openSqliteStateStore } from '../../src/sync/state/sqlite.js';
+import type { StateStore } from '../../src/sync/state/store.js';
 import { openMailbox } from '../../src/providers/dav/index.js';
 import { startRadicale, startXandikos, type RunningServer } from './servers.js';
 import type { TestServer } from './mailbox-servers.js';
@@ -180,13 +181,22 @@ export class Scenario {
 
   /** One `run --once` pass in-process (the CLI is tested separately). */
   async sync(opts: RunOptions = {}, deps: Partial<EngineDeps> = {}): Promise<MailboxResult[]> {
-    const state = new StateStore(this.paths.stateDb);
+    return this.withState(async (state) => runOnce({ config: this.config(), paths: this.paths, crm: this.crm, state, ...deps }, opts));
+  }
+
+  /** The state store of this home, opened for `fn` and closed after it. */
+  async withState<T>(fn: (state: StateStore) => Promise<T>): Promise<T> {
+    const state = await openSqliteStateStore(this.paths.stateDb);
     try {
-      const config = this.config();
-      return await runOnce({ config, paths: this.paths, crm: this.crm, state, ...deps }, opts);
+      return await fn(state);
     } finally {
-      state.close();
+      await state.close();
     }
+  }
+
+  /** The collections sync-cli stored for a CRM user id (url and sync token per kind). */
+  async collectionsOf(userId: string) {
+    return this.withState(async (s) => (await s.loadMailbox(userId)).collections);
   }
 
   async syncOk(opts: RunOptions = {}): Promise<MailboxResult[]> {
@@ -207,9 +217,7 @@ export class Scenario {
   async device(login: string): Promise<Device> {
     const users = await this.crm.listUsers();
     const u = users.find((x) => x.login === login)!;
-    const state = new StateStore(this.paths.stateDb);
-    const cols = state.getCollections(u.id);
-    state.close();
+    const cols = await this.collectionsOf(u.id);
     let collections = Object.fromEntries(Object.entries(cols).map(([k, v]) => [k, v!.url])) as Record<CollectionKind, string>;
     if (!collections.contacts) {
       const mb = openMailbox({ url: this.server.url + '/', username: this.usernames[login] ?? login, password: this.passwords[login] ?? 'x', auth: 'basic' }, { timeoutMs: 10_000, retries: 0, concurrency: 2 });

@@ -9,7 +9,7 @@ import { importExchange, parseExchangeText } from '../../src/providers/crm/excha
 import { openSqlCrmProvider, SqlCrmProvider } from '../../src/providers/crm/index.js';
 import type { CrmProvider } from '../../src/providers/crm/model.js';
 import { runOnce, type MailboxResult } from '../../src/sync/engine.js';
-import { StateStore } from '../../src/sync/state.js';
+import { openSqliteStateStore } from '../../src/sync/state/sqlite.js';
 import { tempHome } from './cli.js';
 
 export interface VdirMailbox {
@@ -45,11 +45,11 @@ export async function vdirMailbox(prefix: string, doc: object): Promise<VdirMail
     vdir,
     load,
     async sync() {
-      const state = new StateStore(paths.stateDb);
+      const state = await openSqliteStateStore(paths.stateDb, { lockDir: paths.lockDir });
       try {
         return (await runOnce({ config, paths, crm, state }, {}))[0]!;
       } finally {
-        state.close();
+        await state.close();
       }
     },
     collection: (displayName) => fs.readdirSync(vdir).map((d) => path.join(vdir, d)).find((d) => fs.readFileSync(path.join(d, 'displayname'), 'utf8').includes(displayName))!,

@@ -13,7 +13,6 @@ import { createGzip } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CredentialScopeError, openMailbox, type MailboxProvider } from '../../src/providers/dav/index.js';
 import { exportExchange } from '../../src/providers/crm/exchange.js';
-import { StateStore } from '../../src/sync/state.js';
 import { cliPath } from '../helpers/cli.js';
 import { startHostileProxy, startRecordingServer, watchPeakRss, type HostileAnswer, type HostileProxy } from '../helpers/hostile-proxy.js';
 import { Scenario } from '../helpers/scenario.js';
@@ -164,16 +163,13 @@ describe('unbounded answers (finding 1): one hostile server cannot take the memo
       expect(stateBytes).not.toContain(pw);
     }
     // The stored status names the limit too (R22), and no error was stored 100 kB long.
-    const state = new StateStore(sc.paths.stateDb);
-    try {
+    await sc.withState(async (state) => {
       for (const u of ['u1', 'u2', 'u3']) {
-        const st = state.getStatus(u);
+        const st = await state.getStatus(u);
         expect(st.state).toBe('failed');
         expect(st.lastError!.length).toBeLessThanOrEqual(1100);
       }
-    } finally {
-      state.close();
-    }
+    });
   });
 });
 
@@ -333,12 +329,7 @@ describe('per-item fetch fallback (finding 7)', () => {
       expect(long!.message).toContain('HTTP 414');
       expect(long!.message.length).toBeLessThan(800);
     }
-    const state = new StateStore(h.sc.paths.stateDb);
-    try {
-      expect(state.getStatus('u1').lastError!.length).toBeLessThanOrEqual(1100);
-    } finally {
-      state.close();
-    }
+    await h.sc.withState(async (state) => expect((await state.getStatus('u1')).lastError!.length).toBeLessThanOrEqual(1100));
     h.proxy.on(undefined);
     h.proxy.rewrite(undefined);
   });

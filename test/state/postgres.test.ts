@@ -35,7 +35,7 @@ if (!reachable) {
         return s;
       },
       async killLeaseHolder(store) {
-        const pid = await (store as PostgresStateStore).leaseBackendPid();
+        const pid = await (store as unknown as PostgresStateStore).leaseBackendPid();
         await admin.query('SELECT pg_terminate_backend($1)', [pid]);
       },
       async destroy() {

@@ -6,7 +6,6 @@ import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportExchange } from '../../src/providers/crm/exchange.js';
 import type { Activity, Address } from '../../src/providers/crm/model.js';
-import { StateStore } from '../../src/sync/state.js';
 import { Scenario, type CollectionKind } from '../helpers/scenario.js';
 import { tempHome } from '../helpers/cli.js';
 import { CORPUS, type CorpusEntry } from '../fixtures/corpus-table.js';
@@ -82,9 +81,7 @@ async function radicaleDevice(s: Scenario): Promise<Device> {
 }
 
 async function vdirDevice(s: Scenario): Promise<Device> {
-  const state = new StateStore(s.paths.stateDb);
-  const cols = state.getCollections(await s.userId('mmueller'));
-  state.close();
+  const cols = await s.collectionsOf(await s.userId('mmueller'));
   return {
     put: async (kind, name, data) => {
       const href = `${cols[kind]!.url}${name}`;

@@ -57,21 +57,24 @@ it('R22/R23: retry and pending-create records left by a cut-short sync are settl
   const user = await sc.userId('mmueller');
   // What a sync cut short leaves: a pending create whose record has since left the scope, and
   // an earlier failure of an item that is now fine.
-  const { StateStore } = await import('../../src/sync/state.js');
-  const state = new StateStore(sc.paths.stateDb);
-  const [held] = state.listItems(user).filter((i) => i.kind === 'address');
-  state.setRetry(user, 'create', 'address:gone-before-its-create', '{}');
-  state.setRetry(user, 'crm', `address:${held!.crmId}`, 'HTTP 503 last time');
-  state.close();
+  const { openSqliteStateStore } = await import('../../src/sync/state/sqlite.js');
+  const state = await openSqliteStateStore(sc.paths.stateDb);
+  const [held] = (await state.loadRecords(user)).items.filter((i) => i.kind === 'address');
+  await state.apply(user, [
+    { op: 'create-pending', ref: { kind: 'address', crmId: 'gone-before-its-create' }, fieldHashes: {} },
+    { op: 'record-failed', ref: { kind: 'address', crmId: held!.crmId }, message: 'HTTP 503 last time' },
+  ]);
+  await state.close();
   // The held address changes in the CRM: its device update settles the earlier failure.
   const [rec] = await sc.crm.getAddresses([held!.crmId]);
   await sc.crm.updateAddress(held!.crmId, { city: 'Kelheim' }, rec!.version);
   const settling = await sc.syncOk();
   expect(settling[0]).toMatchObject({ updated: 1, errors: [] });
-  const after = new StateStore(sc.paths.stateDb);
-  expect(after.listRetries(user, 'create').size).toBe(0);
-  expect(after.listRetries(user, 'crm').size).toBe(0);
-  after.close();
+  const after = await openSqliteStateStore(sc.paths.stateDb);
+  const head = await after.loadMailbox(user);
+  expect(head.pendingCreates.size).toBe(0);
+  expect(head.failedRecords.size).toBe(0);
+  await after.close();
   const requests: string[] = [];
   await sc.sync({}, { openMailbox: counting(requests) });
   expect(requests).toEqual(['REPORT', 'REPORT', 'REPORT']);

@@ -105,11 +105,13 @@ it('R23: kill -9 at random points of a 300-item sync, 20 times: the next run con
 }, 240_000);
 
 // The windows between a remote write and the state write, hit on purpose (SYNC_CLI_FAILPOINT).
-it.each(['after-crm-create', 'after-device-update', 'after-device-create', 'after-crm-update'])(
+// before-settle-group: device creates answered, their group of state writes not applied yet (D59).
+it.each(['after-crm-create', 'after-device-update', 'after-device-create', 'after-crm-update', 'before-settle-group'])(
   'R23: killed at %s, the next run converges without duplicates',
   async (point) => {
     // Contacts only, so the first device create (where the failpoint fires) is a contact.
-    const exchange = point === 'after-device-create' ? { ...smallCrm(), activities: [] } : undefined;
+    const creating = point === 'after-device-create' || point === 'before-settle-group';
+    const exchange = creating ? { ...smallCrm(), activities: [] } : undefined;
     const s = await Scenario.create({ logins: ['mmueller'], exchange });
     let editedId = '';
     try {
@@ -118,7 +120,7 @@ it.each(['after-crm-create', 'after-device-update', 'after-device-create', 'afte
         await s.syncOk();
         const card = (await dev.find('contacts', 'Mustermann'))!;
         await dev.put(card.href, card.data.replace(/^NOTE:.*\r\n/m, '').replace('END:VCARD', 'NOTE:Handy\r\nEND:VCARD'), card.etag);
-      } else if (point !== 'after-device-create') {
+      } else if (!creating) {
         await s.syncOk();
         await dev.create('contacts', 'tel.vcf', 'BEGIN:VCARD\r\nVERSION:3.0\r\nUID:tel-x\r\nFN:Tina Telefon\r\nN:Telefon;Tina;;;\r\nEND:VCARD\r\n');
       }
@@ -127,7 +129,7 @@ it.each(['after-crm-create', 'after-device-update', 'after-device-create', 'afte
         child.on('exit', (c, sig) => resolve(sig === 'SIGKILL' ? -9 : c));
       });
       expect(code).toBe(-9); // the failpoint was reached
-      if (point === 'after-device-create') {
+      if (creating) {
         // The phone edits the contact whose creation was never recorded: the edit must survive.
         const card = (await dev.list('contacts'))[0]!;
         editedId = /^UID:sync-cli-address-(.*)\r$/m.exec(card.data)![1]!;
@@ -142,7 +144,7 @@ it.each(['after-crm-create', 'after-device-update', 'after-device-create', 'afte
       const all = await s.crm.getAddresses(scope.addresses);
       if (point === 'after-crm-create' || point === 'after-device-update') expect(all.filter((a) => a.lastName === 'Telefon')).toHaveLength(1);
       if (point === 'after-crm-update') expect(all.find((a) => a.id === 'a1')!.note).toBe('Handy');
-      if (point === 'after-device-create') expect(all.find((a) => a.id === editedId)!.note).toBe('gleich bearbeitet');
+      if (creating) expect(all.find((a) => a.id === editedId)!.note).toBe('gleich bearbeitet');
       for (const a of all) expect(contacts.filter((c) => c.data.includes(a.lastName)).length).toBeGreaterThanOrEqual(1);
     } finally {
       await s.stop();

@@ -15,7 +15,7 @@ import {
 import { planMailboxSync, type Action } from '../../src/sync/plan.js';
 import { parseDeviceItem } from '../../src/sync/snapshot.js';
 import type { MailboxSnapshot } from '../../src/sync/snapshot-types.js';
-import type { ItemState } from '../../src/sync/state.js';
+import type { ItemState } from '../../src/sync/state/store.js';
 import { address, appointment, deviceItemOf, opts, settings, snapshot, stateOf, types } from './plan-snapshot.js';
 
 const A1 = 'http://dav/contacts/a1.vcf';

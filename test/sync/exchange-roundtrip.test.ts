@@ -7,7 +7,6 @@ import fs from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { exportExchange, importExchange, parseExchangeText } from '../../src/providers/crm/exchange.js';
-import { StateStore } from '../../src/sync/state.js';
 import { Scenario } from '../helpers/scenario.js';
 import { smallCrm } from '../helpers/small-crm.js';
 import { tempHome } from '../helpers/cli.js';
@@ -115,9 +114,7 @@ describe('D31: crm export → crm import → crm export is the identity', () => 
         const s = await Scenario.create({ logins: ['mmueller'], exchange: smallCrm(), mailbox: { url: `file://${root}/` } });
         try {
           await s.syncOk();
-          const state = new StateStore(s.paths.stateDb);
-          const cols = state.getCollections(await s.userId('mmueller'));
-          state.close();
+          const cols = await s.collectionsOf(await s.userId('mmueller'));
           const folders = { contacts: cols.contacts!.url, appointments: cols.appointments!.url };
           let n = 0;
           for (const op of ops) await apply(s, folders, op, n++);

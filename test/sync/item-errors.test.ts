@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { expect, it } from 'vitest';
 import { smallCrm } from '../helpers/small-crm.js';
-import { StateStore } from '../../src/sync/state.js';
+import { openSqliteStateStore } from '../../src/sync/state/sqlite.js';
 import { vdirMailbox } from '../helpers/vdir-mailbox.js';
 
 it('R22/D30: a malformed device item needs attention alone with its line and reason, the rest syncs, the mailbox stays success, and the repaired item is read again', async () => {
@@ -25,10 +25,10 @@ it('R22/D30: a malformed device item needs attention alone with its line and rea
     expect(r.attention[0]!.message).toMatch(/line 5.*NOT A PROPERTY/);
     const mine = async () => crm.getAddresses((await crm.scopeIds({ userId: 'u1', addressTags: ['MM'], activityTags: [] })).addresses);
     expect((await mine()).some((a) => a.lastName === 'Gut')).toBe(true);
-    const state = new StateStore(paths.stateDb);
-    expect(state.getStatus('u1')).toMatchObject({ state: 'success', pending: 0 });
-    expect(state.listAttention('u1').map((a) => a.href)).toEqual([path.join(contacts, 'broken.vcf')]);
-    state.close();
+    const state = await openSqliteStateStore(paths.stateDb);
+    expect(await state.getStatus('u1')).toMatchObject({ state: 'success', pending: 0 });
+    expect((await state.listAttention('u1')).map((a) => a.href)).toEqual([path.join(contacts, 'broken.vcf')]);
+    await state.close();
     expect((await sync()).attention).toEqual([]); // once per change
     // The user repairs the card on the device: the next sync imports it and the mailbox is green.
     fs.writeFileSync(path.join(contacts, 'broken.vcf'), 'BEGIN:VCARD\r\nVERSION:3.0\r\nUID:broken-1\r\nFN:Karla Repariert\r\nN:Repariert;Karla;;;\r\nEND:VCARD\r\n');

@@ -11,7 +11,7 @@ import { vCardToAddress } from '../../src/mappers/index.js';
 import { importExchange, parseExchangeText } from '../../src/providers/crm/exchange.js';
 import { openSqlCrmProvider, SqlCrmProvider } from '../../src/providers/crm/index.js';
 import { mapperOptions, runOnce } from '../../src/sync/engine.js';
-import { StateStore } from '../../src/sync/state.js';
+import { openSqliteStateStore } from '../../src/sync/state/sqlite.js';
 import { tempHome } from '../helpers/cli.js';
 import { smallCrm } from '../helpers/small-crm.js';
 
@@ -77,13 +77,13 @@ describe('model run against a vdir mailbox', () => {
           saveConfig(paths.configFile, config);
           const opts = mapperOptions(config);
           const sync = async () => {
-            const state = new StateStore(paths.stateDb);
+            const state = await openSqliteStateStore(paths.stateDb);
             try {
               const [r] = await runOnce({ config, paths, crm, state }, {});
               expect(r!.errors).toEqual([]);
               expect(r!.state).toBe('success');
             } finally {
-              state.close();
+              await state.close();
             }
           };
           const cardFile = (id: string) => {

@@ -19,7 +19,7 @@ import {
   UidConflictError,
 } from '../../src/providers/dav/errors.js';
 import { MailboxLockedError } from '../../src/sync/lock.js';
-import { StateStore } from '../../src/sync/state.js';
+import { openSqliteStateStore } from '../../src/sync/state/sqlite.js';
 import { startHostileProxy, type HostileProxy } from '../helpers/hostile-proxy.js';
 import { Scenario } from '../helpers/scenario.js';
 import { classifyMailboxError, exitCodeOf, finishedOutcome, outcomeJson, stopsTheMailbox, type MailboxOutcome } from '../../src/sync/outcome.js';
@@ -150,15 +150,16 @@ describe('R22 R23 D63: the mailbox server dies in the middle of a plan of ~50 wr
     const user = await sc.userId('mmueller');
     const { id: _id, version: _v, updatedAt: _u, ...base } = (await sc.crm.getAddresses(['a1']))[0]!;
     for (let i = 0; i < 50; i++) await sc.crm.createAddress({ ...base, company: `Ausfall ${i} GmbH`, lastName: `Ausfall${i}`, phones: [], tags: ['MM'] });
-    const moved = () => {
-      const st = new StateStore(sc.paths.stateDb);
+    const moved = async () => {
+      const st = await openSqliteStateStore(sc.paths.stateDb);
       try {
-        return { tokens: st.getCollections(user), cursors: st.getCursors(user) };
+        const head = await st.loadMailbox(user);
+        return { tokens: head.collections, cursors: head.cursors };
       } finally {
-        st.close();
+        await st.close();
       }
     };
-    const before = moved();
+    const before = await moved();
 
     let puts = 0;
     let down = false;
@@ -171,16 +172,18 @@ describe('R22 R23 D63: the mailbox server dies in the middle of a plan of ~50 wr
     expect(res!.outcome.kind).toBe('soft');
     expect(res!.error).toMatch(/cannot reach the mailbox server/);
     expect(res!.errors).toEqual([]); // one mailbox error, not one per item
-    const st = new StateStore(sc.paths.stateDb);
+    const st = await openSqliteStateStore(sc.paths.stateDb);
     try {
-      for (const side of ['crm', 'device', 'import'] as const) expect([...st.listRetries(user, side).keys()], side).toEqual([]);
-
-      expect(st.getStatus(user).lastError).toMatch(/cannot reach the mailbox server/);
+      const head = await st.loadMailbox(user);
+      expect([...head.failedRecords.keys()], 'failed records').toEqual([]);
+      expect([...head.failedItems.keys()], 'failed items').toEqual([]);
+      expect([...head.pendingImports], 'pending imports').toEqual([]);
+      expect((await st.getStatus(user)).lastError).toMatch(/cannot reach the mailbox server/);
     } finally {
-      st.close();
+      await st.close();
     }
 
-    expect(moved()).toEqual(before); // neither tokens nor CRM cursors move for a stopped run
+    expect(await moved()).toEqual(before); // neither tokens nor CRM cursors move for a stopped run
     proxy.on(undefined); // the server is back
     const dev = await sc.device('mmueller');
     const written = (await dev.list('contacts')).filter((c) => c.data.includes('Ausfall')).length;

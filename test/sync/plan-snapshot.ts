@@ -6,7 +6,7 @@ import type { CollectionKind } from '../../src/providers/dav/types.js';
 import { crmFieldHashes, type Action } from '../../src/sync/plan.js';
 import { parseDeviceItem } from '../../src/sync/snapshot.js';
 import type { DeviceEntry, MailboxSnapshot, SyncSettings } from '../../src/sync/snapshot-types.js';
-import type { ItemState } from '../../src/sync/state.js';
+import type { ItemState } from '../../src/sync/state/store.js';
 
 export const opts: MapperOptions = { phoneSlots: loadPhoneSlots(), subjectFormat: '{type}: {subject}', vcardVersion: '3.0' };
 export const NOW = '2026-11-23T12:00:00.000Z';

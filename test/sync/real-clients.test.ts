@@ -3,7 +3,6 @@
 import fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { exportExchange, importExchange, parseExchangeText } from '../../src/providers/crm/exchange.js';
-import { StateStore } from '../../src/sync/state.js';
 import { buildStatus } from '../../src/daemon/status.js';
 import { Scenario } from '../helpers/scenario.js';
 import { smallCrm } from '../helpers/small-crm.js';
@@ -34,9 +33,7 @@ async function reimport(s: Scenario, mutate: (x: ReturnType<typeof smallCrm>) =>
 
 /** A device writing straight into a vdir mailbox (for items Radicale refuses outright). */
 async function vdirDevice(s: Scenario) {
-  const state = new StateStore(s.paths.stateDb);
-  const cols = state.getCollections(await s.userId('mmueller'));
-  state.close();
+  const cols = await s.collectionsOf(await s.userId('mmueller'));
   return {
     create(kind: 'contacts' | 'appointments' | 'tasks', name: string, data: string): string {
       const href = `${cols[kind]!.url}${name}`;
@@ -233,25 +230,18 @@ describe('D30: device items that cannot be read', () => {
     const again = await s.syncOk();
     expect(again[0]!.attention).toEqual([]);
     expect(dev.read(href)).toBe(bad);
-    const state = new StateStore(s.paths.stateDb);
-    try {
-      const status = buildStatus(s.config(), state, await s.crm.listUsers());
+    await s.withState(async (state) => {
+      const status = await buildStatus(s.config(), state, await s.crm.listUsers());
       expect(status.mailboxes[0]!.state).toBe('success');
       expect(status.mailboxes[0]!.attention).toEqual([{ href, message: expect.stringContaining('TRIGGER:P') }]);
-    } finally {
-      state.close();
-    }
+    });
     // The user fixes the alarm on the device: the item is read again and imported.
     dev.write(href, bad.replace('TRIGGER:P', 'TRIGGER:-PT15M'));
     await s.syncOk();
     const t = (await exportExchange(s.crm)).activities.find((x) => x.subject === 'Altes Outlook') as { alarmMinutes: number } | undefined;
     expect(t?.alarmMinutes).toBe(15);
-    const st2 = new StateStore(s.paths.stateDb);
-    try {
-      expect(st2.listAttention(await s.userId('mmueller'))).toEqual([]);
-    } finally {
-      st2.close();
-    }
+    const userId = await s.userId('mmueller');
+    await s.withState(async (st2) => expect(await st2.listAttention(userId)).toEqual([]));
   });
 });
 

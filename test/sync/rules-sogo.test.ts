@@ -1,6 +1,5 @@
 // The rule scenarios (R1–R24) on SOGo: one server for the whole file, fresh users per scenario.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { StateStore } from '../../src/sync/state.js';
 import { skipReason, startServer, type TestServer } from '../helpers/mailbox-servers.js';
 import { Scenario } from '../helpers/scenario.js';
 import { defineRuleScenarios } from './rules.scenarios.js';
@@ -38,23 +37,20 @@ if (skip) {
       expect(await dev.remove(ev.href)).toBeLessThan(300);
       // The stored token no longer fits the server (restored from an older backup: the token is
       // "from the future"). SOGo never refuses a token: 207, nothing changed, the deletion unseen.
-      const state = new StateStore(sc.paths.stateDb);
-      // Probed once at the first sync and remembered: later syncs (no provisioning) still guard R20.
-      expect(state.getServerQuirks(user)).toEqual({ ignoresIfNoneMatch: true, ignoresIfMatchOnDelete: true });
-      const cols = state.getCollections(user);
-      state.setCollection(user, 'appointments', cols.appointments!.url, String(Math.floor(Date.now() / 1000) + 86_400));
-      state.close();
+      await sc.withState(async (state) => {
+        const head = await state.loadMailbox(user);
+        // Probed once at the first sync and remembered: later syncs (no provisioning) still guard R20.
+        expect(head.serverQuirks).toEqual({ ignoresIfNoneMatch: true, ignoresIfMatchOnDelete: true });
+        await state.apply(user, [{ op: 'collection-put', kind: 'appointments', url: head.collections.appointments!.url, token: String(Math.floor(Date.now() / 1000) + 86_400) }]);
+      });
       await sc.syncOk();
       expect((await sc.crm.getActivities(['t1']))[0]!.tags).toContain('MM'); // missed
       // A day later the periodic full comparison runs and sees the item gone (R8: tag removed).
-      const st = new StateStore(sc.paths.stateDb);
-      st.setLastFull(user, new Date(Date.now() - 25 * 3_600_000).toISOString());
-      st.close();
+      await sc.withState((st) => st.apply(user, [{ op: 'last-full-put', at: new Date(Date.now() - 25 * 3_600_000).toISOString() }]));
       await sc.syncOk();
       expect((await sc.crm.getActivities(['t1']))[0]!.tags).not.toContain('MM');
-      const after = new StateStore(sc.paths.stateDb);
-      expect(Date.now() - Date.parse(after.getLastFull(user)!)).toBeLessThan(60_000);
-      after.close();
+      const lastFull = await sc.withState(async (after) => (await after.loadMailbox(user)).lastFull);
+      expect(Date.now() - Date.parse(lastFull!)).toBeLessThan(60_000);
     });
 
     it('R14: an event deleted and created again at the same href (same ETag "gcs00000000" on SOGo) is compared by content in a full comparison', async () => {
@@ -68,11 +64,13 @@ if (skip) {
       expect(await dev.put(ev.href, edited)).toBeLessThan(300);
       const again = (await dev.find('appointments', 'neu angelegt'))!;
       expect(again.etag).toBe(ev.etag); // the counter starts over: the ETag alone says "unchanged"
-      const st = new StateStore(sc.paths.stateDb);
-      const cols = st.getCollections(user);
-      st.setCollection(user, 'appointments', cols.appointments!.url, String(Math.floor(Date.now() / 1000) + 86_400));
-      st.setLastFull(user, new Date(Date.now() - 25 * 3_600_000).toISOString());
-      st.close();
+      await sc.withState(async (st) => {
+        const cols = (await st.loadMailbox(user)).collections;
+        await st.apply(user, [
+          { op: 'collection-put', kind: 'appointments', url: cols.appointments!.url, token: String(Math.floor(Date.now() / 1000) + 86_400) },
+          { op: 'last-full-put', at: new Date(Date.now() - 25 * 3_600_000).toISOString() },
+        ]);
+      });
       await sc.syncOk();
       expect((await sc.crm.getActivities(['t1']))[0]!.subject).toBe('Besichtigung neu angelegt');
     });

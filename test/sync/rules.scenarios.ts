@@ -4,7 +4,6 @@
 // (one server per file, fresh users per test).
 import { afterEach, describe, expect, it } from 'vitest';
 import { importExchange, parseExchangeText } from '../../src/providers/crm/exchange.js';
-import { StateStore } from '../../src/sync/state.js';
 import { Scenario } from '../helpers/scenario.js';
 import { smallCrm } from '../helpers/small-crm.js';
 import fs from 'node:fs';
@@ -445,9 +444,7 @@ export function defineRuleScenarios(): void {
     it('R22: each mailbox has a status; a bad item or a broken mailbox never stops the others', async () => {
       sc = await Scenario.create();
       const s = sc;
-      const state0 = new StateStore(s.paths.stateDb);
-      expect(state0.getStatus('u1').state).toBe('not-started');
-      state0.close();
+      expect((await s.withState((state0) => state0.getStatus('u1'))).state).toBe('not-started');
       await s.syncOk();
       const dev = await s.device('mmueller');
       // (An unreadable single item is covered on a vdir in item-errors.test.ts: Radicale refuses it.)
@@ -463,11 +460,10 @@ export function defineRuleScenarios(): void {
       expect(ss.error).not.toContain('wrong-password');
       const ids = (await s.crm.scopeIds({ userId: 'u1', addressTags: ['MM'], activityTags: [] })).addresses;
       expect((await s.crm.getAddresses(ids)).some((a) => a.lastName === 'Person')).toBe(true);
-      const state = new StateStore(s.paths.stateDb);
-      expect(state.getStatus('u2')).toMatchObject({ state: 'failed' });
-      expect(state.getStatus('u2').lastError).toBeTruthy();
-      expect(state.getStatus('u1').lastSuccess).toBeTruthy();
-      state.close();
+      const [u1, u2] = await s.withState(async (state) => [await state.getStatus('u1'), await state.getStatus('u2')]);
+      expect(u2).toMatchObject({ state: 'failed' });
+      expect(u2!.lastError).toBeTruthy();
+      expect(u1!.lastSuccess).toBeTruthy();
       expect(mm.state).toBe('success');
     });
 

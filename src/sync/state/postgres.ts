@@ -16,7 +16,7 @@ import type {
   AttentionItem, CollectionKind, CrmCursors, ForeignItem, ItemState, MailboxHead, MailboxLease, MailboxRecords,
   MailboxStatus, RecordRef, StateChange, StateStore,
 } from './store.js';
-import { recordKey } from './store.js';
+import { recordKey, type LookupResult } from './store.js';
 
 export const DEFAULT_STATE_SCHEMA = 'sync_cli';
 const MAX_STORED_MESSAGE = 1000;
@@ -366,17 +366,20 @@ export class PostgresStateStore implements StateStore {
     };
   }
 
-  async lookup(user: string, keys: { records?: RecordRef[]; hrefs?: string[] }): Promise<{ items: ItemState[]; deviceOnly: ForeignItem[] }> {
+  async lookup(user: string, keys: { records?: RecordRef[]; hrefs?: string[] }): Promise<LookupResult> {
     const [kinds, ids] = refArrays(keys.records ?? []);
     const hrefs = keys.hrefs ?? [];
-    if (!kinds.length && !hrefs.length) return { items: [], deviceOnly: [] };
+    if (!kinds.length && !hrefs.length) return { items: [], deviceOnly: [], excluded: new Set() };
     const items = await this.q<ItemRow>(
       `SELECT * FROM item WHERE user_id = $1
          AND ((kind, crm_id) IN (SELECT * FROM unnest($2::text[], $3::text[])) OR href = ANY($4::text[]))`,
       [user, kinds, ids, hrefs],
     );
     const deviceOnly = hrefs.length ? await this.q<ForeignRow>('SELECT * FROM device_only_item WHERE user_id = $1 AND href = ANY($2::text[])', [user, hrefs]) : [];
-    return { items: items.map(rowToItem), deviceOnly: deviceOnly.map(rowToForeign) };
+    const excluded = kinds.length
+      ? await this.q<{ kind: string; crm_id: string }>('SELECT kind, crm_id FROM exclusion WHERE user_id = $1 AND (kind, crm_id) IN (SELECT * FROM unnest($2::text[], $3::text[]))', [user, kinds, ids])
+      : [];
+    return { items: items.map(rowToItem), deviceOnly: deviceOnly.map(rowToForeign), excluded: new Set(excluded.map((e) => recordKey(ref(e.kind, e.crm_id)))) };
   }
 
   async apply(user: string, changes: StateChange[]): Promise<void> {
@@ -644,9 +647,9 @@ export class PostgresStateStore implements StateStore {
     return parseApplicationName(rows[0]?.application_name ?? null);
   }
 
-  async fieldHashKey(): Promise<string> {
+  async fieldHashKey(adopt?: string): Promise<string> {
     // Created once by whichever process asks first; every other process reads the same key.
-    await this.q('INSERT INTO setting (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING', [FIELD_HASH_KEY, randomBytes(32).toString('hex')]);
+    await this.q('INSERT INTO setting (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING', [FIELD_HASH_KEY, adopt ?? randomBytes(32).toString('hex')]);
     const [row] = await this.q<{ value: string }>('SELECT value FROM setting WHERE key = $1', [FIELD_HASH_KEY]);
     return row!.value;
   }

@@ -105,6 +105,13 @@ export interface MailboxRecords {
   attention: Map<string, AttentionItem>;
 }
 
+/** What `lookup` found of the records and hrefs asked for. */
+export interface LookupResult {
+  items: ItemState[];
+  deviceOnly: ForeignItem[];
+  excluded: Set<string>;
+}
+
 /** One state write. `apply` commits a list of them in one transaction. */
 export type StateChange =
   | { op: 'item-put'; item: ItemState }
@@ -145,8 +152,9 @@ export interface StateStore {
 
   loadMailbox(user: string): Promise<MailboxHead>;
   loadRecords(user: string): Promise<MailboxRecords>;
-  /** The agreed items among these records and hrefs (one query per list, for the delta path). */
-  lookup(user: string, keys: { records?: RecordRef[]; hrefs?: string[] }): Promise<{ items: ItemState[]; deviceOnly: ForeignItem[] }>;
+  /** The agreed items among these records and hrefs (one query per list, for the delta path),
+   *  the device-only items among the hrefs, and the `kind:id` keys of the records excluded (R7). */
+  lookup(user: string, keys: { records?: RecordRef[]; hrefs?: string[] }): Promise<LookupResult>;
 
   /** One transaction: all changes or none. */
   apply(user: string, changes: StateChange[]): Promise<void>;
