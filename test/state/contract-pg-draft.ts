@@ -171,7 +171,7 @@ export function describeStateStoreContract(name: string, setup: () => Promise<St
       const got = await store.lookup(u, { records: [{ kind: 'address', crmId: 'k:1' }, { kind: 'address', crmId: 'missing' }], hrefs: ['/e/1.ics', '/c/own.vcf', '/nothing'] });
       expect(got.items.map((i) => `${i.kind}/${i.crmId}`).sort()).toEqual(['activity/k:1', 'address/k:1']);
       expect(got.deviceOnly.map((d) => d.href)).toEqual(['/c/own.vcf']);
-      expect(await store.lookup(u, {})).toEqual({ items: [], deviceOnly: [] });
+      expect(await store.lookup(u, {})).toEqual({ items: [], deviceOnly: [], excluded: new Set() });
       // Another mailbox's rows are not this one's.
       expect((await store.lookup(fresh(), { records: [{ kind: 'address', crmId: 'k:1' }] })).items).toEqual([]);
     });
