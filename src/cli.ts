@@ -13,6 +13,7 @@ import { registerStatusCommand } from './commands/status.js';
 import { registerServiceCommands } from './commands/service.js';
 import { registerDoctorCommand } from './commands/doctor.js';
 import { registerClusterCommands } from './commands/cluster.js';
+import { registerStateCommands } from './commands/state.js';
 
 /** Runs a command action with a context that is closed afterwards; sets process.exitCode. */
 export type ActionRunner = (cmd: Command, fn: (ctx: Context) => Promise<number | void>) => Promise<void>;
@@ -48,6 +49,7 @@ export function buildProgram(): Command {
   program.configureOutput({ outputError: (str, write) => write(redactString(str)) });
 
   registerCrmCommands(program, runAction);
+  registerStateCommands(program, runAction);
   registerUsersCommands(program, runAction);
   registerConfigureCommand(program, runAction);
   registerRunCommand(program, runAction);

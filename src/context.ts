@@ -80,11 +80,11 @@ export function createContext(options: GlobalOptions): Context {
       return crm;
     },
     state() {
-      state ??= import('./sync/state/sqlite.js').then((m) => m.openSqliteStateStore(paths.stateDb, { lockDir: paths.lockDir }));
+      state ??= import('./sync/state/open.js').then((m) => m.openStateStore(ctx.config().state, paths));
       return state;
     },
     async existingState() {
-      if (!state) {
+      if (!state && ctx.config().state.kind === 'sqlite') {
         const fs = await import('node:fs');
         if (!fs.existsSync(paths.stateDb)) return null;
       }

@@ -34,8 +34,9 @@ export function splitCrmUrl(url: string): { url: string; password: string | null
   return { url: u.toString(), password };
 }
 
-/** The URL with the stored password put back (env SYNC_CLI_CRM_PASSWORD first, then the secrets file). */
-async function withStoredPassword(url: string, paths: Paths, env: NodeJS.ProcessEnv): Promise<string> {
+/** The URL with the stored password put back (the env variable first, then the secrets file):
+ *  the CRM's by default, the state store's with its own reference (C2). */
+export async function withStoredPassword(url: string, paths: Paths, env: NodeJS.ProcessEnv, ref = CRM_PASSWORD_REF, envName = CRM_PASSWORD_ENV): Promise<string> {
   let u: URL;
   try {
     u = new URL(url);
@@ -43,7 +44,7 @@ async function withStoredPassword(url: string, paths: Paths, env: NodeJS.Process
     return url;
   }
   if (u.password) return url;
-  const password = env[CRM_PASSWORD_ENV] || (await new FileCredentialStore(paths.secretsFile).get(CRM_PASSWORD_REF));
+  const password = env[envName] || (await new FileCredentialStore(paths.secretsFile).get(ref));
   if (!password) return url;
   registerSecret(password);
   u.password = encodeURIComponent(password);
