@@ -17,7 +17,7 @@ import { COLLECTION_KINDS, type CollectionKind, type CollectionRef, type Mailbox
 import type { ServerQuirks } from '../providers/dav/quirks.js';
 import { getMailboxPassword } from '../secrets/index.js';
 import { emptyCounts, executePlan, type ExecuteCounts } from './execute.js';
-import { classifyMailboxError, finishedOutcome, type MailboxOutcome } from './outcome.js';
+import { classifyMailboxError, finishedOutcome, forLogin, type MailboxOutcome } from './outcome.js';
 import { PART_SIZE, newContactsPart, splitOffNewContacts } from './parts.js';
 import { planMailboxSync, type Action, type MailboxPlan } from './plan.js';
 import { readItemSnapshot, readMailboxSnapshot, type SnapshotResult } from './snapshot.js';
@@ -128,7 +128,7 @@ export function chooseMailboxes(config: Config, crmUsers: CrmUser[], users: stri
   if (missing.length) {
     throw new UsageError(
       `config.json assigns mailboxes to CRM users that do not exist: ${missing.map((m) => m.mailbox.user).join(', ')}`,
-      'unassign them (`sync-cli users unassign USER`) or fix the CRM',
+      `unassign them (\`sync-cli users unassign ${missing[0]!.mailbox.user}\`${missing.length > 1 ? ', and so on' : ''}) or fix the CRM`,
     );
   }
   return assigned as { mailbox: MailboxConfig; user: CrmUser }[];
@@ -194,8 +194,8 @@ export async function syncMailbox(deps: EngineDeps, m: MailboxConfig, u: CrmUser
     emit(result.state === 'failed' ? 'failed' : 'done');
   } catch (err) {
     result.state = 'failed';
-    result.outcome = classifyMailboxError(err);
-    result.error = redactString(err instanceof SyncCliError && err.remedy ? `${err.message} (fix: ${err.remedy})` : (err as Error).message);
+    result.outcome = classifyMailboxError(err, u.login);
+    result.error = redactString(forLogin(err instanceof SyncCliError && err.remedy ? `${err.message} (fix: ${err.remedy})` : (err as Error).message, u.login));
     if (!opts.dryRun && result.outcome.kind !== 'busy') {
       await state.setStatus(u.id, { state: 'failed', lastError: result.error, finishedAt: new Date().toISOString() }).catch(() => undefined);
     }

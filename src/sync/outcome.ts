@@ -68,7 +68,19 @@ function hard(reason: HardReason, err: SyncCliError, remedy = err.remedy ?? FIX_
  * The outcome of a mailbox run that stopped with `err` (D63). Anything not named here — a
  * driver error, a bug — is soft: the daemon keeps retrying it with backoff, as before.
  */
-export function classifyMailboxError(err: unknown): MailboxOutcome {
+export function classifyMailboxError(err: unknown, login?: string): MailboxOutcome {
+  const o = classify(err);
+  // Remedies name the mailbox as USER where the error is raised; the hint must work when typed.
+  if (login === undefined || !('remedy' in o) || !o.remedy) return o;
+  return { ...o, remedy: forLogin(o.remedy, login) };
+}
+
+/** A hint's `USER` placeholder replaced by the mailbox's CRM login. */
+export function forLogin(text: string, login: string): string {
+  return text.replace(/\bUSER\b/g, login);
+}
+
+function classify(err: unknown): MailboxOutcome {
   const message = redactString(err instanceof Error ? err.message : String(err));
   if (err instanceof MailboxLockedError) return { kind: 'busy', message, pid: err.pid };
   if (err instanceof RateLimitedError) return { kind: 'soft', message, retryAfterMs: err.retryAfterMs, remedy: err.remedy };

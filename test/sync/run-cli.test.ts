@@ -76,7 +76,7 @@ describe('run --once (CLI)', () => {
       const ss = doc.mailboxes.find((m: { user: string }) => m.user === 'sschmidt');
       expect(ss.state).toBe('failed');
       expect(ss.errors[0]).toMatchObject({ item: 'mailbox', message: expect.stringMatching(/credentials/) });
-      expect(ss.outcome).toMatchObject({ kind: 'hard', reason: 'auth', remedy: expect.stringMatching(/users passwd/) });
+      expect(ss.outcome).toMatchObject({ kind: 'hard', reason: 'auth', remedy: expect.stringContaining('sync-cli users passwd sschmidt --password-stdin') });
       expect(doc.mailboxes.find((m: { user: string }) => m.user === 'mmueller')).toMatchObject({ state: 'success', outcome: { kind: 'ok' } });
       expect(r.stdout + r.stderr).not.toContain('falsch-1234');
 
