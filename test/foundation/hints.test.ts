@@ -92,8 +92,9 @@ describe('users passwd replaces only the password', () => {
     expect(assign(radicale.url + '/', 'wrong-password', ['--no-verify', '--address-tags', 'MM,VIP']).code).toBe(0);
     const before = JSON.parse(fs.readFileSync(path.join(home, 'config.json'), 'utf8')) as { mailboxes: unknown[] };
     const failed = runCli(['--home', home, 'run', '--once', '--user', 'mmueller']);
-    expect(failed.code).toBe(1);
-    expect(failed.stdout + failed.stderr).toContain('users passwd');
+    expect(failed.code).toBe(2); // a wrong password needs a human: exit 2 (D63)
+    // The hint is the command to type, with this mailbox's login in it.
+    expect(failed.stdout + failed.stderr).toContain('sync-cli users passwd mmueller --password-stdin');
     const wrongAgain = runCli(['--home', home, 'users', 'passwd', 'mmueller', '--password-stdin'], { input: 'still-wrong' });
     expect(wrongAgain.code).toBe(2);
     expect(wrongAgain.stderr).toContain('nothing was saved');
