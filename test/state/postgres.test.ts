@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LeaseLostError, PostgresStateStore, StateStoreUnavailableError } from '../../src/sync/state/postgres.js';
-import { describeStateStoreContract } from './contract-pg-draft.js';
+import { describeStateStore } from './contract.js';
 
 const BASE = 'postgres://postgres@127.0.0.1:5432/test';
 const admin = new pg.Pool({ connectionString: BASE, max: 2 });
@@ -25,7 +25,7 @@ afterAll(async () => {
 });
 
 if (!reachable) {
-  describeStateStoreContract('postgres', async () => {
+  describeStateStore('postgres', async () => {
     const schema = newSchema();
     const opened: PostgresStateStore[] = [];
     return {

@@ -539,7 +539,7 @@ export class PostgresStateStore implements StateStore {
     const rows = await this.q<{ user_id: string; n: number }>(
       `SELECT user_id, count(*)::int AS n FROM (
          SELECT user_id FROM failed_record UNION ALL SELECT user_id FROM failed_item
-         UNION ALL SELECT user_id FROM pending_import UNION ALL SELECT user_id FROM pending_create) t
+         UNION ALL SELECT user_id FROM pending_import) t
        GROUP BY user_id`,
     );
     return new Map(rows.map((r) => [r.user_id, r.n]));
