@@ -21,8 +21,10 @@ import { UnknownUserError, validateAssignment, type AssignmentDraft, type CrmDir
 export interface AdminDeps {
   paths: Paths;
   crm(): Promise<CrmDirectory>;
+  /** The config with `mailboxes` from wherever the assignments live (config.json or the shared state, D87). */
   config(): Config;
-  saveConfig(config: Config): void;
+  /** Saves it: the mailboxes to the assignment store, the rest to config.json. */
+  saveConfig(config: Config): void | Promise<void>;
   connect: MailboxConnector;
   env?: NodeJS.ProcessEnv;
   /** Store for a new assignment without an explicit choice; default: keychain if one answers, else file. */
@@ -91,7 +93,7 @@ export async function assignMailbox(deps: AdminDeps, draft: AssignmentDraft, opt
   if (!crmUser) throw new UnknownUserError(draft.user);
   const existing = findAssignment(config, crmUser);
   if (draft.credentialStore === undefined && !existing) {
-    draft = { ...draft, credentialStore: await (deps.defaultStore ?? (() => defaultCredentialStoreKind(deps.paths)))() };
+    draft = { ...draft, credentialStore: await (deps.defaultStore ?? (() => defaultCredentialStoreKind(deps.paths, config.state.kind)))() };
   }
   const valid = await validateAssignment(draft, crm, existing);
   let mailbox = valid.mailbox;
@@ -119,7 +121,7 @@ export async function assignMailbox(deps: AdminDeps, draft: AssignmentDraft, opt
   if (password !== undefined && secretChanged && !vdir) await storeMailboxPassword(mailbox, password, deps.paths, deps.env);
   const next: Config = { ...config, mailboxes: [...config.mailboxes.filter((m) => m.user !== crmUser.id), mailbox] };
   try {
-    deps.saveConfig(next);
+    await deps.saveConfig(next);
   } catch (err) {
     // Keep store and config in agreement: a new secret without its assignment is removed again.
     if (!existing && secretChanged) await deleteMailboxPassword(mailbox, deps.paths, deps.env).catch(() => undefined);
@@ -171,7 +173,7 @@ export async function unassignMailbox(deps: AdminDeps, user: string): Promise<Ma
     if (!mailbox) throw new NotAssignedError(crmUser.login);
   }
   const removed = mailbox;
-  deps.saveConfig({ ...config, mailboxes: config.mailboxes.filter((m) => m !== removed) });
+  await deps.saveConfig({ ...config, mailboxes: config.mailboxes.filter((m) => m !== removed) });
   await deleteMailboxPassword(removed, deps.paths, deps.env);
   return removed;
 }

@@ -1,14 +1,28 @@
-// AdminDeps from the CLI context (the real CRM, config file and DAV provider).
-import type { Context } from '../context.js';
+// AdminDeps from the CLI context (the real CRM, the assignments wherever they live, the DAV
+// provider). `config()` carries the mailboxes as `mailboxesOf(ctx)` reads them (config.json, or
+// the shared PostgreSQL state, D87); saving writes the mailboxes back there and the rest to
+// config.json.
+import { configWithMailboxes, type Context } from '../context.js';
 import type { AdminDeps } from './assign.js';
 import { davConnector } from './connection.js';
 
-export function adminDepsFromContext(ctx: Context): AdminDeps {
+export async function adminDepsFromContext(ctx: Context): Promise<AdminDeps> {
+  const store = await ctx.assignments();
+  let current = await configWithMailboxes(ctx);
   return {
     paths: ctx.paths,
     crm: () => ctx.crm(),
-    config: () => ctx.config(),
-    saveConfig: (c) => ctx.saveConfig(c),
+    config: () => current,
+    async saveConfig(next) {
+      const { mailboxes, ...rest } = next;
+      if (ctx.config().state.kind === 'postgres') {
+        await store.save(mailboxes);
+        ctx.saveConfig({ ...ctx.config(), ...rest, mailboxes: ctx.config().mailboxes });
+      } else {
+        ctx.saveConfig(next);
+      }
+      current = next;
+    },
     connect: davConnector,
   };
 }

@@ -68,8 +68,8 @@ describe.skipIf(reachable !== null)('PostgreSQL state store: schema and migratio
     await store.close();
     const { rows } = await admin.query<{ table_name: string }>('SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name', [schema]);
     expect(rows.map((r) => r.table_name)).toEqual([
-      'attention', 'collection', 'device_only_item', 'exclusion', 'failed_item', 'failed_record', 'item', 'mailbox',
-      'pending_create', 'pending_import', 'schema_migration', 'setting',
+      'assignment', 'attention', 'collection', 'device_only_item', 'exclusion', 'failed_item', 'failed_record', 'item', 'mailbox',
+      'pending_create', 'pending_import', 'schema_migration', 'sealed_secret', 'setting',
     ]);
     expect(store.describe).toBe(`postgres ${BASE} schema ${schema}`);
   });
