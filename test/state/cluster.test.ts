@@ -42,7 +42,7 @@ const rows = async () => {
 const mailboxesOf = (r: { stdout: string }) => (JSON.parse(r.stdout) as { mailboxes: Record<string, unknown>[] }).mailboxes;
 
 describe('two hosts on one PostgreSQL state', () => {
-  it('state connect postgres moves the mailboxes and the file-store passwords (sealed); the next sync writes nothing', async () => {
+  it('R25, R23: state connect postgres moves the mailboxes and the file-store passwords (sealed, ciphertext only); the next sync writes nothing', async () => {
     expect(onA('--json', 'run', '--once').code).toBe(0);
     device = await sc.device('mmueller');
     const r = onA('--json', 'state', 'connect', 'postgres', '--url', url, '--schema', schema);
@@ -62,7 +62,7 @@ describe('two hosts on one PostgreSQL state', () => {
     for (const m of mailboxesOf(onA('--json', 'run', '--once'))) expect(m).toMatchObject({ state: 'success', created: 0, updated: 0, deleted: 0, crmUpdates: 0, errors: [] });
   });
 
-  it('a second home joins with state connect (it brings nothing) and sees the assignments; unassign on B is seen on A, assign on B too', () => {
+  it('R22: a second home joins with state connect (it brings nothing) and sees the assignments; unassign on B is seen on A, assign on B too', () => {
     fs.writeFileSync(path.join(homeB, 'config.json'), JSON.stringify({ crm: sc.config().crm }));
     const join = onB(['--json', 'state', 'connect', 'postgres', '--url', url, '--schema', schema]);
     expect(join.code).toBe(0);
@@ -108,7 +108,7 @@ describe('two hosts on one PostgreSQL state', () => {
     expect((await sc.crm.getAddresses(['a1']))[0]).toMatchObject({ city: 'Passau', note: 'Handy-Notiz' });
   });
 
-  it('a host with a wrong cluster key: each mailbox fails hard naming the key source, exit 2, no secret in any output, nothing written', async () => {
+  it('R25, R22: a host with a wrong cluster key: each mailbox fails hard naming the key source, exit 2, no secret in any output, nothing written', async () => {
     const before = await rows();
     const wrong = generateClusterKey();
     const r = onB(['--json', '--log-format', 'json', 'run', '--once'], wrong);
@@ -131,7 +131,7 @@ describe('two hosts on one PostgreSQL state', () => {
     expect(doctor.stdout + doctor.stderr).not.toContain(wrong);
   });
 
-  it('a host without any cluster key: fails hard saying where it looked and how to make one; assign writes nothing', async () => {
+  it('R25, R22: a host without any cluster key: fails hard saying where it looked and how to make one; assign writes nothing', async () => {
     const before = await rows();
     const r = onB(['run', '--once'], null);
     expect(r.code).toBe(2);
