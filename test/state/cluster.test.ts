@@ -144,4 +144,17 @@ describe('two hosts on one PostgreSQL state', () => {
     expect(assign.stderr).toMatch(/No cluster key on this host/);
     expect(await rows()).toEqual(before);
   });
+
+  it('R25: state connect sqlite takes the assignments back into config.json and the sealed passwords into the 0600 file; the next sync writes nothing', () => {
+    // Catch up first (the CRM edit above concerns sschmidt's mailbox too), so the sync after the move has nothing to do.
+    expect(onA('run', '--once').code).toBe(0);
+    const r = onA('--json', 'state', 'connect', 'sqlite');
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ kind: 'sqlite', assignments: 2, movedPasswords: 2 });
+    const config = JSON.parse(fs.readFileSync(sc.paths.configFile, 'utf8')) as { mailboxes: { credentialStore: string }[] };
+    expect(config.mailboxes.map((m) => m.credentialStore)).toEqual(['file', 'file']);
+    expect(fs.statSync(sc.paths.secretsFile).mode & 0o777).toBe(0o600);
+    for (const m of mailboxesOf(onA('--json', 'run', '--once'))) expect(m).toMatchObject({ state: 'success', created: 0, updated: 0, deleted: 0, crmUpdates: 0, errors: [] });
+  });
 });

@@ -7,6 +7,8 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LeaseLostError, PostgresStateStore, StateStoreUnavailableError } from '../../src/sync/state/postgres.js';
 import { describeStateStore } from './contract.js';
+import { DatabaseAssignments } from '../../src/assignments/store.js';
+import { mailboxSchema } from '../../src/config/schema.js';
 
 const BASE = 'postgres://postgres@127.0.0.1:5432/test';
 const admin = new pg.Pool({ connectionString: BASE, max: 2 });
@@ -126,6 +128,39 @@ describe.skipIf(reachable !== null)('PostgreSQL state store: schema and migratio
     } finally {
       await holder.close();
       await other.close();
+    }
+  });
+
+  it('D87: the shared assignments: only what differs is written, the revision moves with every write, a bad row is named with its fix', async () => {
+    const schema = newSchema();
+    const a = await PostgresStateStore.open({ url: BASE, schema });
+    const b = await PostgresStateStore.open({ url: BASE, schema });
+    try {
+      const onA = new DatabaseAssignments(a, 'db');
+      const onB = new DatabaseAssignments(b, 'db');
+      const m = (user: string, over = {}) => mailboxSchema.parse({ user, url: 'https://dav.example/', username: `n-${user}`, credentialStore: 'cluster', ...over });
+      expect(await onB.revision()).toBe('0');
+      await onA.save([m('u:1'), m('u-2', { addressTags: ['MM'] })]);
+      expect(await onB.list()).toEqual([m('u-2', { addressTags: ['MM'] }), m('u:1')].sort((x, y) => (x.user < y.user ? -1 : 1)));
+      const r1 = await onB.revision();
+      expect(r1).not.toBe('0');
+      const { rows: before } = await admin.query(`SELECT user_id, updated_at FROM ${schema}.assignment ORDER BY user_id`);
+      await onB.save([m('u:1'), m('u-2', { addressTags: ['SS'] })]);
+      const { rows: after } = await admin.query(`SELECT user_id, updated_at FROM ${schema}.assignment ORDER BY user_id`);
+      // u:1 did not change, so it was not written.
+      expect(after.find((r: { user_id: string }) => r.user_id === 'u:1')).toEqual(before.find((r: { user_id: string }) => r.user_id === 'u:1'));
+      expect((await onA.list()).find((x) => x.user === 'u-2')!.addressTags).toEqual(['SS']);
+      await onA.save([m('u-2', { addressTags: ['SS'] })]);
+      expect((await onB.list()).map((x) => x.user)).toEqual(['u-2']);
+      expect(await onB.revision()).not.toBe(r1);
+      await admin.query(`UPDATE ${schema}.assignment SET mailbox = '{"user":"u-2","url":"ftp://x"}'`);
+      const err = (await onB.list().catch((e: unknown) => e)) as Error & { remedy?: string };
+      expect(err.message).toMatch(/The assignment of CRM user u-2 in db is not valid/);
+      expect(err.message).toMatch(/url/);
+      expect(err.remedy).toMatch(/sync-cli users assign u-2/);
+    } finally {
+      await a.close();
+      await b.close();
     }
   });
 
