@@ -153,6 +153,11 @@ describe.skipIf(reachable !== null)('PostgreSQL state store: schema and migratio
       await onA.save([m('u-2', { addressTags: ['SS'] })]);
       expect((await onB.list()).map((x) => x.user)).toEqual(['u-2']);
       expect(await onB.revision()).not.toBe(r1);
+      // Retention on a host whose list is empty or older never purges what the shared assignments hold.
+      await a.setStatus('u-2', { state: 'success', lastSuccess: '2020-01-01T00:00:00.000Z' });
+      await a.setStatus('gone', { state: 'success', lastSuccess: '2026-01-01T00:00:00.000Z' });
+      expect(await a.staleUsers(new Set(), '2026-06-01T00:00:00.000Z')).toEqual(['gone']);
+      expect(await a.staleUsers(new Set(['u-2']), '2026-06-01T00:00:00.000Z')).toEqual(['gone', 'u-2']);
       await admin.query(`UPDATE ${schema}.assignment SET mailbox = '{"user":"u-2","url":"ftp://x"}'`);
       const err = (await onB.list().catch((e: unknown) => e)) as Error & { remedy?: string };
       expect(err.message).toMatch(/The assignment of CRM user u-2 in db is not valid/);

@@ -566,9 +566,11 @@ export class PostgresStateStore implements StateStore, ClusterTables {
 
   async staleUsers(assigned: Set<string>, olderThan: string): Promise<string[]> {
     const rows = await this.q<{ user_id: string }>(
-      `SELECT user_id FROM mailbox
-       WHERE NOT (user_id = ANY($1::text[]))
-          OR (coalesce(last_success, finished_at, '') <> '' AND coalesce(last_success, finished_at) COLLATE "C" < $2)
+      // A mailbox the shared assignments hold is never purged by a caller that does not know it
+      // (a host whose view is older, or code still reading config.json's empty list, D87).
+      `SELECT user_id FROM mailbox m
+       WHERE (NOT (user_id = ANY($1::text[])) AND NOT EXISTS (SELECT 1 FROM assignment a WHERE a.user_id = m.user_id))
+          OR (user_id = ANY($1::text[]) AND coalesce(last_success, finished_at, '') <> '' AND coalesce(last_success, finished_at) COLLATE "C" < $2)
        ORDER BY user_id COLLATE "C"`,
       [[...assigned], olderThan],
     );
