@@ -5,6 +5,7 @@
 import { configWithMailboxes, type Context } from '../context.js';
 import type { AdminDeps } from './assign.js';
 import { davConnector } from './connection.js';
+import { assignmentDelta } from './store.js';
 
 export async function adminDepsFromContext(ctx: Context): Promise<AdminDeps> {
   const store = await ctx.assignments();
@@ -15,13 +16,11 @@ export async function adminDepsFromContext(ctx: Context): Promise<AdminDeps> {
     config: () => current,
     async saveConfig(next) {
       const { mailboxes, ...rest } = next;
-      if (ctx.config().state.kind === 'postgres') {
-        await store.save(mailboxes);
-        ctx.saveConfig({ ...ctx.config(), ...rest, mailboxes: ctx.config().mailboxes });
-      } else {
-        ctx.saveConfig(next);
-      }
-      current = next;
+      // Only what this command changed: another host may have assigned others meanwhile.
+      const { put, remove } = assignmentDelta(current.mailboxes, mailboxes);
+      ctx.saveConfig({ ...ctx.config(), ...rest, mailboxes: ctx.config().mailboxes });
+      await store.change(put, remove);
+      current = { ...next, mailboxes: await store.list() };
     },
     connect: davConnector,
   };

@@ -74,7 +74,7 @@ export async function moveAssignmentsToCluster(mailboxes: MailboxConfig[], table
       return { ...m, credentialStore: 'cluster' as const };
     }),
   );
-  await target.save(next);
+  await target.change(next, []);
   const readBack = await target.list();
   if (!isDeepStrictEqual(sortByUser(readBack), sortByUser(next))) {
     throw new AssignmentMoveError(`the assignments read back differently from ${describe}; nothing was switched`, 'report this as a bug');

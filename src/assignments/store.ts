@@ -12,8 +12,9 @@ export interface AssignmentStore {
   /** Where the assignments are kept, for messages ("config.json", "the state database …"). */
   readonly describe: string;
   list(): Promise<MailboxConfig[]>;
-  /** Replaces the whole list with `next` (only what differs is written, in one transaction). */
-  save(next: MailboxConfig[]): Promise<void>;
+  /** Puts these assignments and removes these users, in one transaction; the rest is left as
+   *  it is now (another host may have changed it meanwhile). */
+  change(put: MailboxConfig[], remove: string[]): Promise<void>;
   /** Changes whenever the list does (a daemon re-reads the list only then). */
   revision(): Promise<string>;
 }
@@ -30,8 +31,10 @@ export class ConfigFileAssignments implements AssignmentStore {
   async list(): Promise<MailboxConfig[]> {
     return this.io.config().mailboxes;
   }
-  async save(next: MailboxConfig[]): Promise<void> {
-    this.io.saveConfig({ ...this.io.config(), mailboxes: next });
+  async change(put: MailboxConfig[], remove: string[]): Promise<void> {
+    const drop = new Set([...remove, ...put.map((m) => m.user)]);
+    const config = this.io.config();
+    this.io.saveConfig({ ...config, mailboxes: [...config.mailboxes.filter((m) => !drop.has(m.user)), ...put] });
   }
   async revision(): Promise<string> {
     return JSON.stringify(this.io.config().mailboxes);
@@ -56,14 +59,21 @@ export class DatabaseAssignments implements AssignmentStore {
     });
   }
 
-  async save(next: MailboxConfig[]): Promise<void> {
-    const before = new Map((await this.list()).map((m) => [m.user, m]));
-    const put = next.filter((m) => !isDeepStrictEqual(before.get(m.user), m)).map((m) => ({ user: m.user, mailbox: m }));
-    const keep = new Set(next.map((m) => m.user));
-    await this.tables.writeAssignments(put, [...before.keys()].filter((u) => !keep.has(u)));
+  async change(put: MailboxConfig[], remove: string[]): Promise<void> {
+    await this.tables.writeAssignments(
+      put.map((m) => ({ user: m.user, mailbox: m })),
+      remove,
+    );
   }
 
   revision(): Promise<string> {
     return this.tables.assignmentRevision();
   }
+}
+
+/** What a command changed: from the list it read (`base`) to the list it wants (`next`). */
+export function assignmentDelta(base: MailboxConfig[], next: MailboxConfig[]): { put: MailboxConfig[]; remove: string[] } {
+  const before = new Map(base.map((m) => [m.user, m]));
+  const keep = new Set(next.map((m) => m.user));
+  return { put: next.filter((m) => !isDeepStrictEqual(before.get(m.user), m)), remove: base.map((m) => m.user).filter((u) => !keep.has(u)) };
 }
