@@ -1,7 +1,8 @@
 // `sync-cli state connect sqlite|postgres`: where the sync state lives. Moving to PostgreSQL
 // (a cluster's shared store, docs/scale-out.md) copies every mailbox's state, verified, then
-// switches config.json; the old SQLite file is kept aside, never deleted. The database
-// password is kept out of config.json like the CRM's (C2).
+// switches config.json; the old SQLite file is kept aside, never deleted. The mailbox
+// assignments and the passwords they can take along go with it (src/assignments/move.ts, D87,
+// D88). The database password is kept out of config.json like the CRM's (C2).
 import fs from 'node:fs';
 import type { Command } from 'commander';
 import { Argument, Option } from 'commander';
@@ -106,7 +107,7 @@ export function registerStateCommands(program: Command, run: ActionRunner): void
   const state = program.command('state').description('where the sync state lives (SQLite under --home, or PostgreSQL for a cluster)');
   state
     .command('connect')
-    .description('keep the sync state in PostgreSQL (or back in SQLite); moves the existing state there, verified')
+    .description('keep the sync state in PostgreSQL (or back in SQLite); moves the existing state, the mailbox assignments and (with a cluster key) the passwords there, verified')
     .addArgument(new Argument('<kind>', 'state store').choices(['sqlite', 'postgres']))
     .addOption(new Option('--url <url>', 'postgres://user:password@host:5432/db (postgres only)'))
     .addOption(new Option('--schema <schema>', 'PostgreSQL schema for the state tables').default('sync_cli'))
