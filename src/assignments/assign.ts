@@ -109,6 +109,10 @@ export async function assignMailbox(deps: AdminDeps, draft: AssignmentDraft, opt
   const vdir = mailbox.url.startsWith('file:');
   if (vdir && password === undefined) password = '';
   const warnings: string[] = [];
+  if (config.state.kind === 'postgres' && (mailbox.credentialStore === 'file' || mailbox.credentialStore === 'keychain') && !vdir) {
+    // The assignment is seen by every host, this password is not (D88).
+    warnings.push(`the ${mailbox.credentialStore} store is on this host only: the other hosts of the cluster cannot sync this mailbox. Use --credential-store cluster to share the password sealed under the cluster key`);
+  }
   if (opts.verify) {
     if (password === undefined) {
       throw new ConnectionTestError(mailbox.url, { message: 'no password to test with', remedy: `Set ${passwordEnvName(mailboxRef(mailbox.user))} here too, or add --no-verify.` });

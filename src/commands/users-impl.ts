@@ -138,10 +138,10 @@ export async function assign(ctx: Context, user: string, opts: AssignOptions): P
   }
   if (result.collections) {
     for (const c of Object.values(result.collections)) ctx.out.line(`  ${c.kind.padEnd(12)} ${c.displayName} → ${c.url}${c.supportsSyncToken ? '' : ' (no sync-token: slower change checks)'}`);
-    for (const w of result.warnings ?? []) ctx.out.line(`  warning: ${w}`);
   } else {
     ctx.out.line('  connection not tested (--no-verify); `sync-cli doctor` tests it.');
   }
+  for (const w of result.warnings ?? []) ctx.out.line(`  warning: ${w}`);
   return 0;
 }
 

@@ -73,6 +73,11 @@ describe('two hosts on one PostgreSQL state', () => {
       ['sschmidt', 'cluster'],
     ]);
 
+    // A host-local store is allowed, with a warning: the other hosts cannot read that password.
+    const local = onB(['users', 'assign', 'mmueller', '--url', sc.server.url + '/', '--username', sc.usernames.mmueller!, '--credential-store', 'file', '--password-stdin', '--no-verify'], null, sc.passwords.mmueller);
+    expect(local.code).toBe(0);
+    expect(local.stdout).toMatch(/warning: the file store is on this host only: the other hosts of the cluster cannot sync this mailbox/);
+    expect(onB(['users', 'assign', 'mmueller', '--url', sc.server.url + '/', '--username', sc.usernames.mmueller!, '--credential-store', 'cluster', '--password-stdin', '--no-verify'], key, sc.passwords.mmueller).code).toBe(0);
     expect(onB(['users', 'unassign', 'sschmidt']).code).toBe(0);
     const listA = JSON.parse(onA('--json', 'users', 'list').stdout) as { users: { login: string; assigned: boolean }[] };
     expect(listA.users.find((u) => u.login === 'sschmidt')!.assigned).toBe(false);
