@@ -10,7 +10,7 @@ import { createLogger, type LogFormat, type LogLevel, type Logger } from './log/
 import { redactString } from './log/redact.js';
 import type { CrmProvider } from './providers/crm/model.js';
 import type { StateStore } from './sync/state/store.js';
-import { useClusterTables } from './sync/state/shared.js';
+import { clusterTablesOf, useClusterTables } from './sync/state/shared.js';
 
 export interface GlobalOptions {
   home?: string;
@@ -97,9 +97,10 @@ export function createContext(options: GlobalOptions): Context {
         const { ConfigFileAssignments, DatabaseAssignments } = await import('./assignments/store.js');
         if (ctx.config().state.kind !== 'postgres') return new ConfigFileAssignments(ctx, paths.configFile);
         const store = await ctx.state();
-        const { clusterTablesOf } = await import('./sync/state/shared.js');
-        // A store without the tables would be a bug: fail loudly rather than fall back to config.json.
-        return new DatabaseAssignments(clusterTablesOf(store)!, `the state database (${store.describe})`);
+        const tables = clusterTablesOf(store);
+        // Never fall back to config.json: the other hosts would not see what is written there.
+        if (!tables) throw new Error(`${store.describe} keeps no assignments`);
+        return new DatabaseAssignments(tables, `the state database (${store.describe})`);
       })();
       return assignments;
     },
