@@ -8,7 +8,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Paths } from '../config/paths.js';
 import type { MailboxConfig } from '../config/schema.js';
 import { SyncCliError } from '../errors.js';
-import { ClusterKeyError, loadClusterKey, type ClusterKeyring } from '../secrets/cluster-key.js';
+import { ClusterKeyError, loadClusterKey, sealedKeyId, type ClusterKeyring } from '../secrets/cluster-key.js';
 import { mailboxRef, openCredentialStore, type CredentialStoreKind } from '../secrets/index.js';
 import type { ClusterTables } from '../sync/state/shared.js';
 import { DatabaseAssignments } from './store.js';
@@ -42,8 +42,15 @@ async function keyringOrReason(paths: Paths, env: NodeJS.ProcessEnv): Promise<Cl
   }
 }
 
-/** config.json's mailboxes (and their local passwords) → the shared state. */
-export async function moveAssignmentsToCluster(mailboxes: MailboxConfig[], tables: ClusterTables, describe: string, paths: Paths, env: NodeJS.ProcessEnv = process.env): Promise<AssignmentMove> {
+/** config.json's mailboxes (and their local passwords) → the shared state; from another shared state (`from`), the sealed values as they are. */
+export async function moveAssignmentsToCluster(
+  mailboxes: MailboxConfig[],
+  tables: ClusterTables,
+  describe: string,
+  paths: Paths,
+  env: NodeJS.ProcessEnv = process.env,
+  from?: ClusterTables,
+): Promise<AssignmentMove> {
   const target = new DatabaseAssignments(tables, describe);
   const existing = await target.list();
   if (!mailboxes.length) {
@@ -55,6 +62,11 @@ export async function moveAssignmentsToCluster(mailboxes: MailboxConfig[], table
       `${describe} already holds ${existing.length} assignment(s) and this installation has ${mailboxes.length} of its own; nothing was moved`,
       'point at an empty schema (--schema NAME), or unassign the mailboxes here first (this host then joins the cluster with its assignments)',
     );
+  }
+  for (const m of mailboxes) {
+    // Sealed under the cluster key and bound to its ref only: it opens in any schema.
+    const sealed = m.credentialStore === 'cluster' && from ? await from.getSealedSecret(mailboxRef(m.user)) : null;
+    if (sealed !== null) await tables.putSealedSecret(mailboxRef(m.user), sealed, sealedKeyId(sealed));
   }
   const movable = mailboxes.filter((m) => LOCAL_STORES.has(m.credentialStore) && !m.url.startsWith('file:'));
   const keyring = movable.length ? await keyringOrReason(paths, env) : null;

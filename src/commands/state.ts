@@ -58,7 +58,7 @@ async function stateConnect(ctx: Context, kind: Kind, opts: { url?: string; sche
     const toTables = clusterTablesOf(to);
     if (toTables) {
       const here = fromTables ? await new (await import('../assignments/store.js')).DatabaseAssignments(fromTables, from.describe).list() : config.mailboxes;
-      move = await moveAssignmentsToCluster(here, toTables, to.describe, ctx.paths);
+      move = await moveAssignmentsToCluster(here, toTables, to.describe, ctx.paths, process.env, fromTables ?? undefined);
     } else if (fromTables) {
       move = await moveAssignmentsFromCluster(fromTables, from.describe, ctx.paths);
     }

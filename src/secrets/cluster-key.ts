@@ -129,6 +129,12 @@ export class ClusterKeyring {
   }
 }
 
+/** The id of the key a value was sealed under (public, as stored next to it); '' for what is no sealed value. */
+export function sealedKeyId(sealed: string): string {
+  const parts = sealed.split(':');
+  return parts.length === 5 && parts[0] === FORMAT ? parts[1]! : '';
+}
+
 function storeAgain(context: string): string {
   const user = context.replace(/^mailbox:/, '');
   return `Store the password again: sync-cli users passwd ${user} --password-stdin`;

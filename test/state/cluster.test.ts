@@ -28,7 +28,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await sc?.stop();
   fs.rmSync(homeB, { recursive: true, force: true });
-  await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  for (const s of [schema, `${schema}_2`]) await admin.query(`DROP SCHEMA IF EXISTS ${s} CASCADE`);
   await admin.end();
 });
 
@@ -148,6 +148,15 @@ describe('two hosts on one PostgreSQL state', () => {
     expect(assign.code).toBe(2);
     expect(assign.stderr).toMatch(/No cluster key on this host/);
     expect(await rows()).toEqual(before);
+  });
+
+  it('R25: state connect postgres into another schema takes the sealed passwords along as they are; the next sync writes nothing', () => {
+    expect(onA('run', '--once').code).toBe(0);
+    const r = onA('--json', 'state', 'connect', 'postgres', '--url', url, '--schema', `${schema}_2`);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ mailboxes: 2, assignments: 2 });
+    for (const m of mailboxesOf(onA('--json', 'run', '--once'))) expect(m).toMatchObject({ state: 'success', created: 0, updated: 0, deleted: 0, crmUpdates: 0, errors: [] });
   });
 
   it('R25: state connect sqlite takes the assignments back into config.json and the sealed passwords into the 0600 file; the next sync writes nothing', () => {
