@@ -4,11 +4,13 @@
 import type { Command } from 'commander';
 import { loadConfig, saveConfig } from './config/load.js';
 import { resolvePaths, type Paths } from './config/paths.js';
-import type { Config } from './config/schema.js';
+import type { Config, MailboxConfig } from './config/schema.js';
+import type { AssignmentStore } from './assignments/store.js';
 import { createLogger, type LogFormat, type LogLevel, type Logger } from './log/logger.js';
 import { redactString } from './log/redact.js';
 import type { CrmProvider } from './providers/crm/model.js';
 import type { StateStore } from './sync/state/store.js';
+import { clusterTablesOf, useClusterTables } from './sync/state/shared.js';
 
 export interface GlobalOptions {
   home?: string;
@@ -39,6 +41,8 @@ export interface Context {
   state(): Promise<StateStore>;
   /** The state store if one exists; null before anything was ever synced (read-only commands create none). */
   existingState(): Promise<StateStore | null>;
+  /** Where the mailbox assignments live: config.json, or the shared PostgreSQL state (D87). */
+  assignments(): Promise<AssignmentStore>;
   close(): Promise<void>;
 }
 
@@ -62,6 +66,7 @@ export function createContext(options: GlobalOptions): Context {
   let config: Config | undefined;
   let crm: Promise<CrmProvider> | undefined;
   let state: Promise<StateStore> | undefined;
+  let assignments: Promise<AssignmentStore> | undefined;
   const ctx: Context = {
     paths,
     logger,
@@ -80,8 +85,24 @@ export function createContext(options: GlobalOptions): Context {
       return crm;
     },
     state() {
-      state ??= import('./sync/state/open.js').then((m) => m.openStateStore(ctx.config().state, paths));
+      if (!state) {
+        state = import('./sync/state/open.js').then((m) => m.openStateStore(ctx.config().state, paths));
+        // The cluster credential store reads sealed passwords through this same connection.
+        if (ctx.config().state.kind === 'postgres') useClusterTables(paths.configFile, state);
+      }
       return state;
+    },
+    assignments() {
+      assignments ??= (async () => {
+        const { ConfigFileAssignments, DatabaseAssignments } = await import('./assignments/store.js');
+        if (ctx.config().state.kind !== 'postgres') return new ConfigFileAssignments(ctx, paths.configFile);
+        const store = await ctx.state();
+        const tables = clusterTablesOf(store);
+        // Never fall back to config.json: the other hosts would not see what is written there.
+        if (!tables) throw new Error(`${store.describe} keeps no assignments`);
+        return new DatabaseAssignments(tables, `the state database (${store.describe})`);
+      })();
+      return assignments;
     },
     async existingState() {
       if (!state && ctx.config().state.kind === 'sqlite') {
@@ -96,6 +117,16 @@ export function createContext(options: GlobalOptions): Context {
     },
   };
   return ctx;
+}
+
+/** THE list of assigned mailboxes (D87): config.json's, or the shared state's with state.kind = postgres. Read it only through here. */
+export async function mailboxesOf(ctx: Pick<Context, 'assignments'>): Promise<MailboxConfig[]> {
+  return (await ctx.assignments()).list();
+}
+
+/** The config with `mailboxes` as `mailboxesOf` reads them, for code that takes a Config. */
+export async function configWithMailboxes(ctx: Pick<Context, 'assignments' | 'config'>): Promise<Config> {
+  return { ...ctx.config(), mailboxes: await mailboxesOf(ctx) };
 }
 
 /** Global options of the program, read from the root command. */

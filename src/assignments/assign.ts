@@ -21,8 +21,10 @@ import { UnknownUserError, validateAssignment, type AssignmentDraft, type CrmDir
 export interface AdminDeps {
   paths: Paths;
   crm(): Promise<CrmDirectory>;
+  /** The config with `mailboxes` from wherever the assignments live (config.json or the shared state, D87). */
   config(): Config;
-  saveConfig(config: Config): void;
+  /** Saves it: the mailboxes to the assignment store, the rest to config.json. */
+  saveConfig(config: Config): void | Promise<void>;
   connect: MailboxConnector;
   env?: NodeJS.ProcessEnv;
   /** Store for a new assignment without an explicit choice; default: keychain if one answers, else file. */
@@ -91,7 +93,7 @@ export async function assignMailbox(deps: AdminDeps, draft: AssignmentDraft, opt
   if (!crmUser) throw new UnknownUserError(draft.user);
   const existing = findAssignment(config, crmUser);
   if (draft.credentialStore === undefined && !existing) {
-    draft = { ...draft, credentialStore: await (deps.defaultStore ?? (() => defaultCredentialStoreKind(deps.paths)))() };
+    draft = { ...draft, credentialStore: await (deps.defaultStore ?? (() => defaultCredentialStoreKind(deps.paths, config.state.kind)))() };
   }
   const valid = await validateAssignment(draft, crm, existing);
   let mailbox = valid.mailbox;
@@ -107,6 +109,10 @@ export async function assignMailbox(deps: AdminDeps, draft: AssignmentDraft, opt
   const vdir = mailbox.url.startsWith('file:');
   if (vdir && password === undefined) password = '';
   const warnings: string[] = [];
+  if (config.state.kind === 'postgres' && (mailbox.credentialStore === 'file' || mailbox.credentialStore === 'keychain') && !vdir) {
+    // The assignment is seen by every host, this password is not (D88).
+    warnings.push(`the ${mailbox.credentialStore} store is on this host only: the other hosts of the cluster cannot sync this mailbox. Use --credential-store cluster to share the password sealed under the cluster key`);
+  }
   if (opts.verify) {
     if (password === undefined) {
       throw new ConnectionTestError(mailbox.url, { message: 'no password to test with', remedy: `Set ${passwordEnvName(mailboxRef(mailbox.user))} here too, or add --no-verify.` });
@@ -119,7 +125,7 @@ export async function assignMailbox(deps: AdminDeps, draft: AssignmentDraft, opt
   if (password !== undefined && secretChanged && !vdir) await storeMailboxPassword(mailbox, password, deps.paths, deps.env);
   const next: Config = { ...config, mailboxes: [...config.mailboxes.filter((m) => m.user !== crmUser.id), mailbox] };
   try {
-    deps.saveConfig(next);
+    await deps.saveConfig(next);
   } catch (err) {
     // Keep store and config in agreement: a new secret without its assignment is removed again.
     if (!existing && secretChanged) await deleteMailboxPassword(mailbox, deps.paths, deps.env).catch(() => undefined);
@@ -171,7 +177,7 @@ export async function unassignMailbox(deps: AdminDeps, user: string): Promise<Ma
     if (!mailbox) throw new NotAssignedError(crmUser.login);
   }
   const removed = mailbox;
-  deps.saveConfig({ ...config, mailboxes: config.mailboxes.filter((m) => m !== removed) });
+  await deps.saveConfig({ ...config, mailboxes: config.mailboxes.filter((m) => m !== removed) });
   await deleteMailboxPassword(removed, deps.paths, deps.env);
   return removed;
 }

@@ -19,7 +19,7 @@ export function registerConfigureCommand(program: Command, run: ActionRunner): v
         delete process.env.CONTINUOUS_INTEGRATION;
         const { runConfigureUi } = await import('../tui/run.js');
         const { adminDepsFromContext } = await import('../assignments/deps.js');
-        await runConfigureUi(adminDepsFromContext(ctx), await ctx.existingState());
+        await runConfigureUi(await adminDepsFromContext(ctx), await ctx.existingState());
         return 0;
       }),
     );

@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { homeProblems } from '../config/home.js';
 import type { Paths } from '../config/paths.js';
 import type { Config, MailboxConfig } from '../config/schema.js';
-import type { Context } from '../context.js';
+import { mailboxesOf, type Context } from '../context.js';
 import { redactString } from '../log/redact.js';
 import { collectionKinds, davConnector, type MailboxConnector } from '../assignments/connection.js';
 import { diagnosisFindings } from '../providers/dav/quirks.js';
@@ -32,6 +32,8 @@ export interface DoctorCheck {
 export interface DoctorDeps {
   paths: Paths;
   config(): Config;
+  /** The assigned mailboxes (mailboxesOf: config.json or the shared state); default config().mailboxes. */
+  mailboxes?: () => Promise<MailboxConfig[]>;
   crm(): Promise<CrmDirectory>;
   connect: MailboxConnector;
   env?: NodeJS.ProcessEnv;
@@ -155,6 +157,7 @@ export async function runDoctorChecks(deps: DoctorDeps): Promise<DoctorCheck[]> 
   let config: Config;
   try {
     config = deps.config();
+    if (deps.mailboxes) config = { ...config, mailboxes: await deps.mailboxes() };
   } catch (err) {
     // Every problem of config.json (typos with "did you mean") is listed; nothing else is checked with a config that is not what the admin meant.
     const e = err as { message?: string; problems?: string[]; remedy?: string };
@@ -188,7 +191,7 @@ export async function runDoctorChecks(deps: DoctorDeps): Promise<DoctorCheck[]> 
       status: availability.ok ? 'ok' : 'fail',
       title: `credential store ${kind}`,
       detail: redactString(availability.detail),
-      ...(availability.ok ? {} : { fix: 'Make the store usable, or re-assign the mailboxes with another --credential-store.' }),
+      ...(availability.ok ? {} : { fix: availability.fix ? redactString(availability.fix) : 'Make the store usable, or re-assign the mailboxes with another --credential-store.' }),
     });
   }
 
@@ -208,7 +211,7 @@ export async function runDoctorChecks(deps: DoctorDeps): Promise<DoctorCheck[]> 
 const mark: Record<CheckStatus, string> = { ok: '✓', fail: '✗', warn: '!', info: 'i' };
 
 export async function doctor(ctx: Context): Promise<number> {
-  const checks = await runDoctorChecks({ paths: ctx.paths, config: () => ctx.config(), crm: () => ctx.crm(), connect: davConnector });
+  const checks = await runDoctorChecks({ paths: ctx.paths, config: () => ctx.config(), mailboxes: () => mailboxesOf(ctx), crm: () => ctx.crm(), connect: davConnector });
   const failed = checks.some((c) => c.status === 'fail');
   if (ctx.out.isJson) {
     ctx.out.json({ ok: !failed, checks });

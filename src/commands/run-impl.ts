@@ -1,5 +1,5 @@
 // The body of `run --once`, loaded only when the command runs.
-import type { Context } from '../context.js';
+import { configWithMailboxes, type Context } from '../context.js';
 import { runOnce, type MailboxResult, type RunOptions, type SyncEvent } from '../sync/engine.js';
 import { exitCodeOf, outcomeJson } from '../sync/outcome.js';
 
@@ -35,7 +35,7 @@ function summaryTable(results: MailboxResult[]): string[] {
 }
 
 export async function runSyncCommand(ctx: Context, opts: RunOptions): Promise<number> {
-  const config = ctx.config();
+  const config = await configWithMailboxes(ctx);
   const crm = await ctx.crm();
   const state = await ctx.state();
   const live = ctx.out.isTTY && !ctx.out.isJson && !process.env.CI;

@@ -1,7 +1,8 @@
 // `sync-cli state connect sqlite|postgres`: where the sync state lives. Moving to PostgreSQL
 // (a cluster's shared store, docs/scale-out.md) copies every mailbox's state, verified, then
-// switches config.json; the old SQLite file is kept aside, never deleted. The database
-// password is kept out of config.json like the CRM's (C2).
+// switches config.json; the old SQLite file is kept aside, never deleted. The mailbox
+// assignments and the passwords they can take along go with it (src/assignments/move.ts, D87,
+// D88). The database password is kept out of config.json like the CRM's (C2).
 import fs from 'node:fs';
 import type { Command } from 'commander';
 import { Argument, Option } from 'commander';
@@ -41,10 +42,26 @@ async function stateConnect(ctx: Context, kind: Kind, opts: { url?: string; sche
     throw err;
   }
   let report;
+  let move;
   try {
-    report = await copyState(from, to, (done, total) => {
-      if (!ctx.out.isJson && (done === total || done % 100 === 0)) ctx.out.line(`  moved ${done} of ${total} mailboxes`);
-    });
+    const { clusterTablesOf } = await import('../sync/state/shared.js');
+    const { moveAssignmentsFromCluster, moveAssignmentsToCluster } = await import('../assignments/move.js');
+    // A host that brings no state and no assignment joins the cluster's state as it is.
+    const joins = kind === 'postgres' && current.kind === 'sqlite' && !config.mailboxes.length && !(await from.listStatuses()).length;
+    report = joins
+      ? { mailboxes: 0, items: 0 }
+      : await copyState(from, to, (done, total) => {
+          if (!ctx.out.isJson && (done === total || done % 100 === 0)) ctx.out.line(`  moved ${done} of ${total} mailboxes`);
+        });
+    // The assignments (and the passwords they can take along) go where the state went (D87, D88).
+    const fromTables = clusterTablesOf(from);
+    const toTables = clusterTablesOf(to);
+    if (toTables) {
+      const here = fromTables ? await new (await import('../assignments/store.js')).DatabaseAssignments(fromTables, from.describe).list() : config.mailboxes;
+      move = await moveAssignmentsToCluster(here, toTables, to.describe, ctx.paths, process.env, fromTables ?? undefined);
+    } else if (fromTables) {
+      move = await moveAssignmentsFromCluster(fromTables, from.describe, ctx.paths);
+    }
   } catch (err) {
     if (err instanceof StateCopyError) throw new SyncCliError(err.message, { exitCode: 2, remedy: err.remedy });
     throw err;
@@ -55,7 +72,9 @@ async function stateConnect(ctx: Context, kind: Kind, opts: { url?: string; sche
     const { FileCredentialStore } = await import('../secrets/file-store.js');
     await new FileCredentialStore(ctx.paths.secretsFile).set(STATE_PASSWORD_REF, split.password);
   }
-  ctx.saveConfig({ ...config, state: target });
+  // With a shared state the mailboxes live in its table, not in config.json (D87).
+  ctx.saveConfig({ ...config, state: target, mailboxes: kind === 'postgres' ? [] : (move?.mailboxes ?? config.mailboxes) });
+  await move?.cleanUp();
   // The SQLite file left behind is kept (renamed), so nothing can silently go on using it.
   let keptAs: string | null = null;
   if (current.kind === 'sqlite' && fs.existsSync(ctx.paths.stateDb)) {
@@ -64,20 +83,31 @@ async function stateConnect(ctx: Context, kind: Kind, opts: { url?: string; sche
     for (const suffix of ['-wal', '-shm']) fs.rmSync(ctx.paths.stateDb + suffix, { force: true });
   }
   if (ctx.out.isJson) {
-    ctx.out.json({ kind, url: target.url ?? null, schema: target.schema, mailboxes: report.mailboxes, items: report.items, moved: true, keptAs });
+    ctx.out.json({
+      kind, url: target.url ?? null, schema: target.schema, mailboxes: report.mailboxes, items: report.items, moved: true, keptAs,
+      assignments: move?.mailboxes.length ?? config.mailboxes.length, movedPasswords: move?.movedSecrets ?? 0, passwordsLeft: move?.secretsLeft ?? null,
+    });
     return;
   }
   ctx.out.line(`The state of ${report.mailboxes} mailbox(es), ${report.items} items, is now in ${to.describe}.`);
   ctx.out.line(`  config.json: state.kind = ${kind}${target.url ? `, state.url saved${split.password !== null ? ' without the password' : ''}, state.schema = ${target.schema}` : ''}`);
   if (split.password !== null) ctx.out.line(`  the password is kept in ${ctx.paths.secretsFile} (0600); SYNC_CLI_STATE_PASSWORD overrides it`);
   if (keptAs) ctx.out.line(`  the old SQLite state is kept as ${keptAs}; delete it once the next sync ran well`);
+  if (move) {
+    ctx.out.line(`  ${move.mailboxes.length} mailbox assignment(s) now in ${kind === 'postgres' ? `${to.describe} (seen by every host)` : ctx.paths.configFile}`);
+    if (move.movedSecrets) ctx.out.line(`  ${move.movedSecrets} password(s) moved ${kind === 'postgres' ? 'into the state database, sealed under the cluster key' : `into ${ctx.paths.secretsFile} (0600)`}`);
+    if (move.secretsLeft) {
+      ctx.out.line(`  ${move.secretsLeft.count} password(s) stay in their file/keychain store on this host only: ${move.secretsLeft.reason}`);
+      ctx.out.line(`    to share them: ${move.secretsLeft.fix}`);
+    }
+  }
 }
 
 export function registerStateCommands(program: Command, run: ActionRunner): void {
   const state = program.command('state').description('where the sync state lives (SQLite under --home, or PostgreSQL for a cluster)');
   state
     .command('connect')
-    .description('keep the sync state in PostgreSQL (or back in SQLite); moves the existing state there, verified')
+    .description('keep the sync state in PostgreSQL (or back in SQLite); moves the existing state, the mailbox assignments and (with a cluster key) the passwords there, verified')
     .addArgument(new Argument('<kind>', 'state store').choices(['sqlite', 'postgres']))
     .addOption(new Option('--url <url>', 'postgres://user:password@host:5432/db (postgres only)'))
     .addOption(new Option('--schema <schema>', 'PostgreSQL schema for the state tables').default('sync_cli'))

@@ -1,5 +1,5 @@
 // The bodies of `sync-cli users list|assign|unassign`, loaded only when one of them runs.
-import type { Context } from '../context.js';
+import { configWithMailboxes, type Context } from '../context.js';
 import { UsageError } from '../errors.js';
 import { registerSecret } from '../log/redact.js';
 import {
@@ -68,7 +68,7 @@ export async function readPassword(opts: Pick<AssignOptions, 'passwordStdin' | '
 
 export async function listUsers(ctx: Context): Promise<number> {
   const crm = await ctx.crm();
-  const config = ctx.config();
+  const config = await configWithMailboxes(ctx);
   const users = await crm.listUsers();
   const rows = users.map((u) => {
     const m = findAssignment(config, u);
@@ -126,7 +126,7 @@ export async function assign(ctx: Context, user: string, opts: AssignOptions): P
     ...(opts.importTaskType !== undefined ? { importTaskType: opts.importTaskType } : {}),
     ...(opts.trustOrigin?.length ? { trustedOrigins: opts.trustOrigin } : {}),
   };
-  const deps = adminDepsFromContext(ctx);
+  const deps = await adminDepsFromContext(ctx);
   const result = await assignMailbox(deps, draft, { verify: opts.verify });
   if (ctx.out.isJson) {
     ctx.out.json({ user: result.crmUser.login, id: result.crmUser.id, mailbox: { ...result.mailbox }, collections: result.collections ?? null, replaced: result.replaced, warnings: result.warnings ?? [] });
@@ -138,24 +138,24 @@ export async function assign(ctx: Context, user: string, opts: AssignOptions): P
   }
   if (result.collections) {
     for (const c of Object.values(result.collections)) ctx.out.line(`  ${c.kind.padEnd(12)} ${c.displayName} → ${c.url}${c.supportsSyncToken ? '' : ' (no sync-token: slower change checks)'}`);
-    for (const w of result.warnings ?? []) ctx.out.line(`  warning: ${w}`);
   } else {
     ctx.out.line('  connection not tested (--no-verify); `sync-cli doctor` tests it.');
   }
+  for (const w of result.warnings ?? []) ctx.out.line(`  warning: ${w}`);
   return 0;
 }
 
 
 export async function passwd(ctx: Context, user: string, opts: Pick<AssignOptions, 'passwordStdin' | 'passwordEnv' | 'verify'>): Promise<number> {
   const password = await readPassword({ ...opts, credentialStore: undefined });
-  const mailbox = await changeMailboxPassword(adminDepsFromContext(ctx), user, password!, { verify: opts.verify });
+  const mailbox = await changeMailboxPassword(await adminDepsFromContext(ctx), user, password!, { verify: opts.verify });
   if (ctx.out.isJson) ctx.out.json({ user, mailbox: { url: mailbox.url, username: mailbox.username, credentialStore: mailbox.credentialStore }, verified: opts.verify });
   else ctx.out.line(`Replaced the password of ${mailbox.username} @ ${mailbox.url}${opts.verify ? ' (tested: the server accepted it)' : ''}; kept in: ${describeMailboxSecret(mailbox, ctx.paths)}`);
   return 0;
 }
 
 export async function unassign(ctx: Context, user: string): Promise<number> {
-  const removed = await unassignMailbox(adminDepsFromContext(ctx), user);
+  const removed = await unassignMailbox(await adminDepsFromContext(ctx), user);
   if (ctx.out.isJson) ctx.out.json({ user, removed: { url: removed.url, username: removed.username } });
   else ctx.out.line(`Removed the mailbox ${removed.username} @ ${removed.url} from ${user} and its stored password.`);
   return 0;

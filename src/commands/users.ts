@@ -31,7 +31,7 @@ export function registerUsersCommands(program: Command, run: ActionRunner): void
     .option('--import-appointment-type <type>', 'activity type for events created on the device')
     .option('--import-task-type <type>', 'activity type for tasks created on the device')
     .addOption(new Option('--auth <scheme>', 'HTTP authentication').choices([...authSchemes]))
-    .addOption(new Option('--credential-store <store>', 'where the password is kept (default: keychain if available, else a 0600 file)').choices([...credentialStoreKinds]))
+    .addOption(new Option('--credential-store <store>', 'where the password is kept (default: cluster when the state is on PostgreSQL, else keychain if available, else a 0600 file)').choices([...credentialStoreKinds]))
     .option(
       '--trust-origin <origin>',
       'another server (https://host[:port]) the mailbox server names during discovery, e.g. iCloud\'s pNN-contacts host, that may get the password; repeatable',

@@ -16,9 +16,9 @@ export const mailboxSchema = z
     username: z.string().min(1).describe('Login name at the mailbox server'),
     auth: z.enum(['basic', 'bearer', 'digest']).default('basic').describe('HTTP authentication scheme'),
     credentialStore: z
-      .enum(['keychain', 'systemd', 'file', 'env'])
+      .enum(['keychain', 'systemd', 'file', 'env', 'cluster'])
       .default('file')
-      .describe('Where the password of this mailbox is kept (never in config.json)'),
+      .describe('Where the password of this mailbox is kept (never in config.json); cluster: sealed in the shared PostgreSQL state'),
     addressTags: tagList.optional().describe("Address tags synced to this mailbox (R1); default: the CRM user's"),
     activityTags: tagList.optional().describe("Activity tags synced to this mailbox (R2); default: the CRM user's"),
     pastDays: z.number().int().min(0).max(3650).optional().describe('Appointments ended more than this many days ago are not sent (R3)'),

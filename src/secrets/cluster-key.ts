@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Paths } from '../config/paths.js';
 import { readRegularFile, writePrivateFile } from '../config/home.js';
-import { SyncCliError } from '../errors.js';
+import { ConfigError } from '../errors.js';
 import { registerSecret } from '../log/redact.js';
 import { KeychainCredentialStore } from './keychain-store.js';
 import type { CredentialStore } from './store.js';
@@ -37,10 +37,12 @@ export function clusterKeyFile(paths: Paths): string {
   return path.join(paths.dataDir, 'cluster-key');
 }
 
-/** A problem with the cluster key or with a value sealed under it (exit 2, with the fix). */
-export class ClusterKeyError extends SyncCliError {
+/** A problem with the cluster key or with a value sealed under it (exit 2, with the fix). A
+ *  configuration error, so a mailbox that meets it fails hard: no retry until the key is fixed. */
+export class ClusterKeyError extends ConfigError {
   constructor(message: string, remedy: string) {
-    super(message, { exitCode: 2, remedy });
+    super(message, [], remedy);
+    this.name = 'ClusterKeyError';
   }
 }
 
@@ -125,6 +127,12 @@ export class ClusterKeyring {
       );
     }
   }
+}
+
+/** The id of the key a value was sealed under (public, as stored next to it); '' for what is no sealed value. */
+export function sealedKeyId(sealed: string): string {
+  const parts = sealed.split(':');
+  return parts.length === 5 && parts[0] === FORMAT ? parts[1]! : '';
 }
 
 function storeAgain(context: string): string {

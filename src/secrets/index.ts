@@ -9,6 +9,7 @@ import { FileCredentialStore } from './file-store.js';
 import { KeychainCredentialStore } from './keychain-store.js';
 import { CredentialMissingError, mailboxRef, type CredentialStore, type CredentialStoreKind } from './store.js';
 import { SystemdCredentialStore } from './systemd-store.js';
+import { ClusterCredentialStore } from './cluster-store.js';
 
 export { CredentialMissingError, CredentialStoreError, credentialStoreKinds, mailboxRef } from './store.js';
 export type { CredentialStore, CredentialStoreKind, StoreAvailability } from './store.js';
@@ -31,11 +32,14 @@ export function openCredentialStore(kind: CredentialStoreKind, paths: Paths, env
       return new FileCredentialStore(paths.secretsFile);
     case 'env':
       return new EnvCredentialStore(env);
+    case 'cluster':
+      return new ClusterCredentialStore(paths, env);
   }
 }
 
-/** The store `assign` uses without --credential-store: the keychain if one answers, else the file. */
-export async function defaultCredentialStoreKind(paths: Paths): Promise<CredentialStoreKind> {
+/** The store `assign` uses without --credential-store: `cluster` when the state is shared (PostgreSQL), else the keychain if one answers, else the file. */
+export async function defaultCredentialStoreKind(paths: Paths, stateKind: 'sqlite' | 'postgres' = 'sqlite'): Promise<CredentialStoreKind> {
+  if (stateKind === 'postgres') return 'cluster';
   const keychain = openCredentialStore('keychain', paths);
   return (await keychain.available()).ok ? 'keychain' : 'file';
 }

@@ -3,13 +3,15 @@
 // but the name of the backend is ever written to the config.
 import { SyncCliError } from '../errors.js';
 
-export type CredentialStoreKind = 'keychain' | 'systemd' | 'file' | 'env';
-export const credentialStoreKinds: readonly CredentialStoreKind[] = ['keychain', 'systemd', 'file', 'env'];
+export type CredentialStoreKind = 'keychain' | 'systemd' | 'file' | 'env' | 'cluster';
+export const credentialStoreKinds: readonly CredentialStoreKind[] = ['keychain', 'systemd', 'file', 'env', 'cluster'];
 
 export interface StoreAvailability {
   ok: boolean;
   /** What the store is (where it keeps secrets), or why it cannot be used. */
   detail: string;
+  /** When it cannot be used: what to do. */
+  fix?: string;
 }
 
 export interface CredentialStore {

@@ -34,14 +34,21 @@ describe('state connect postgres (CLI)', () => {
     const r = run('--json', 'state', 'connect', 'postgres', '--url', url, '--schema', schema);
     expect(r.stderr).not.toContain(password);
     expect(r.code).toBe(0);
-    const doc = JSON.parse(r.stdout) as { mailboxes: number; items: number; keptAs: string };
+    const doc = JSON.parse(r.stdout) as { mailboxes: number; items: number; keptAs: string; assignments: number; movedPasswords: number; passwordsLeft: { count: number; fix: string } | null };
     expect(doc.mailboxes).toBe(2);
+    // The assignments go along (D87); without a cluster key the file-store passwords stay and the fix is said (D88).
+    expect(doc.assignments).toBe(2);
+    expect(doc.movedPasswords).toBe(0);
+    expect(doc.passwordsLeft).toMatchObject({ count: 2, fix: expect.stringMatching(/sync-cli cluster key generate/) });
     expect(doc.items).toBeGreaterThan(3);
     expect(fs.existsSync(sc.paths.stateDb)).toBe(false);
     expect(fs.existsSync(doc.keptAs)).toBe(true);
     const config = fs.readFileSync(sc.paths.configFile, 'utf8');
     expect(config).not.toContain(password);
     expect(JSON.parse(config).state).toMatchObject({ kind: 'postgres', schema });
+    expect(JSON.parse(config).mailboxes).toEqual([]);
+    const users = JSON.parse(run('--json', 'users', 'list').stdout) as { users: { assigned: boolean; mailbox: { credentialStore: string } | null }[] };
+    expect(users.users.filter((u) => u.assigned).map((u) => u.mailbox!.credentialStore)).toEqual(['file', 'file']);
 
     const next = run('--json', 'run', '--once');
     expect(next.code).toBe(0);
@@ -60,6 +67,8 @@ describe('state connect postgres (CLI)', () => {
   it('a schema that already holds a state is refused, nothing changed (exit 2)', () => {
     // Move back to SQLite, then try to move into the schema that still holds the old copy.
     expect(run('state', 'connect', 'sqlite').code).toBe(0);
+    // …which brings the assignments back into config.json.
+    expect(JSON.parse(fs.readFileSync(sc.paths.configFile, 'utf8')).mailboxes).toHaveLength(2);
     const r = run('state', 'connect', 'postgres', '--url', url, '--schema', schema);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/already holds the state of 2 mailbox/);

@@ -6,7 +6,9 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LeaseLostError, PostgresStateStore, StateStoreUnavailableError } from '../../src/sync/state/postgres.js';
-import { describeStateStoreContract } from './contract-pg-draft.js';
+import { describeStateStore } from './contract.js';
+import { DatabaseAssignments } from '../../src/assignments/store.js';
+import { mailboxSchema } from '../../src/config/schema.js';
 
 const BASE = 'postgres://postgres@127.0.0.1:5432/test';
 const admin = new pg.Pool({ connectionString: BASE, max: 2 });
@@ -25,7 +27,7 @@ afterAll(async () => {
 });
 
 if (!reachable) {
-  describeStateStoreContract('postgres', async () => {
+  describeStateStore('postgres', async () => {
     const schema = newSchema();
     const opened: PostgresStateStore[] = [];
     return {
@@ -68,8 +70,8 @@ describe.skipIf(reachable !== null)('PostgreSQL state store: schema and migratio
     await store.close();
     const { rows } = await admin.query<{ table_name: string }>('SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name', [schema]);
     expect(rows.map((r) => r.table_name)).toEqual([
-      'attention', 'collection', 'device_only_item', 'exclusion', 'failed_item', 'failed_record', 'item', 'mailbox',
-      'pending_create', 'pending_import', 'schema_migration', 'setting',
+      'assignment', 'attention', 'collection', 'device_only_item', 'exclusion', 'failed_item', 'failed_record', 'item', 'mailbox',
+      'pending_create', 'pending_import', 'schema_migration', 'sealed_secret', 'setting',
     ]);
     expect(store.describe).toBe(`postgres ${BASE} schema ${schema}`);
   });
@@ -126,6 +128,44 @@ describe.skipIf(reachable !== null)('PostgreSQL state store: schema and migratio
     } finally {
       await holder.close();
       await other.close();
+    }
+  });
+
+  it('D87: the shared assignments: a change writes only its own rows, the revision moves with every write, a bad row is named with its fix', async () => {
+    const schema = newSchema();
+    const a = await PostgresStateStore.open({ url: BASE, schema });
+    const b = await PostgresStateStore.open({ url: BASE, schema });
+    try {
+      const onA = new DatabaseAssignments(a, 'db');
+      const onB = new DatabaseAssignments(b, 'db');
+      const m = (user: string, over = {}) => mailboxSchema.parse({ user, url: 'https://dav.example/', username: `n-${user}`, credentialStore: 'cluster', ...over });
+      expect(await onB.revision()).toBe('0');
+      await onA.change([m('u:1'), m('u-2', { addressTags: ['MM'] })], []);
+      expect(await onB.list()).toEqual([m('u-2', { addressTags: ['MM'] }), m('u:1')].sort((x, y) => (x.user < y.user ? -1 : 1)));
+      const r1 = await onB.revision();
+      expect(r1).not.toBe('0');
+      const { rows: before } = await admin.query(`SELECT user_id, updated_at FROM ${schema}.assignment ORDER BY user_id`);
+      await onB.change([m('u-2', { addressTags: ['SS'] })], []);
+      const { rows: after } = await admin.query(`SELECT user_id, updated_at FROM ${schema}.assignment ORDER BY user_id`);
+      // u:1 did not change, so it was not written.
+      expect(after.find((r: { user_id: string }) => r.user_id === 'u:1')).toEqual(before.find((r: { user_id: string }) => r.user_id === 'u:1'));
+      expect((await onA.list()).find((x) => x.user === 'u-2')!.addressTags).toEqual(['SS']);
+      await onA.change([], ['u:1']);
+      expect((await onB.list()).map((x) => x.user)).toEqual(['u-2']);
+      expect(await onB.revision()).not.toBe(r1);
+      // Retention on a host whose list is empty or older never purges what the shared assignments hold.
+      await a.setStatus('u-2', { state: 'success', lastSuccess: '2020-01-01T00:00:00.000Z' });
+      await a.setStatus('gone', { state: 'success', lastSuccess: '2026-01-01T00:00:00.000Z' });
+      expect(await a.staleUsers(new Set(), '2026-06-01T00:00:00.000Z')).toEqual(['gone']);
+      expect(await a.staleUsers(new Set(['u-2']), '2026-06-01T00:00:00.000Z')).toEqual(['gone', 'u-2']);
+      await admin.query(`UPDATE ${schema}.assignment SET mailbox = '{"user":"u-2","url":"ftp://x"}'`);
+      const err = (await onB.list().catch((e: unknown) => e)) as Error & { remedy?: string };
+      expect(err.message).toMatch(/The assignment of CRM user u-2 in db is not valid/);
+      expect(err.message).toMatch(/url/);
+      expect(err.remedy).toMatch(/sync-cli users assign u-2/);
+    } finally {
+      await a.close();
+      await b.close();
     }
   });
 

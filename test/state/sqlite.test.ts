@@ -13,7 +13,21 @@ beforeEach(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'state-sqlite-'));
 });
 
-describeStateStore('sqlite', () => openSqliteStateStore(path.join(dir, 'state.sqlite')));
+describeStateStore('sqlite', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'state-contract-'));
+  const opened: { close(): Promise<void> }[] = [];
+  return {
+    async open() {
+      const s = await openSqliteStateStore(path.join(dir, 'state.sqlite'), { lockDir: path.join(dir, 'locks') });
+      opened.push(s);
+      return s;
+    },
+    async destroy() {
+      await Promise.all(opened.map((s) => s.close().catch(() => undefined)));
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+});
 
 describe('sqlite state store: files', () => {
   it('R25: the database and the key file are 0600, the key lives next to the database, not in it', async () => {

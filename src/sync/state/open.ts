@@ -14,7 +14,7 @@ export const STATE_PASSWORD_ENV = 'SYNC_CLI_STATE_PASSWORD';
 export { splitCrmUrl as splitDatabaseUrl } from '../../providers/crm/index.js';
 
 /** `password`: use this one (state connect, before it is stored) instead of the stored one. */
-export async function openStateStore(state: Config['state'], paths: Paths, env: NodeJS.ProcessEnv = process.env, opts: { password?: string | null } = {}): Promise<StateStore> {
+export async function openStateStore(state: Config['state'], paths: Paths, env: NodeJS.ProcessEnv = process.env, opts: { password?: string | null; exitOnIdle?: boolean } = {}): Promise<StateStore> {
   if (state.kind === 'sqlite') {
     const { openSqliteStateStore } = await import('./sqlite.js');
     return openSqliteStateStore(paths.stateDb, { lockDir: paths.lockDir });
@@ -31,5 +31,5 @@ export async function openStateStore(state: Config['state'], paths: Paths, env: 
     url = await withStoredPassword(url, paths, env, STATE_PASSWORD_REF, STATE_PASSWORD_ENV);
   }
   const { PostgresStateStore } = await import('./postgres.js');
-  return PostgresStateStore.open({ url, schema: state.schema });
+  return PostgresStateStore.open({ url, schema: state.schema, exitOnIdle: opts.exitOnIdle });
 }

@@ -17,6 +17,7 @@ import type {
   MailboxStatus, RecordRef, StateChange, StateStore,
 } from './store.js';
 import { recordKey, type LookupResult } from './store.js';
+import type { ClusterTables } from './shared.js';
 
 export const DEFAULT_STATE_SCHEMA = 'sync_cli';
 const MAX_STORED_MESSAGE = 1000;
@@ -52,6 +53,10 @@ const MIGRATIONS: string[] = [
      user_id text NOT NULL, href text NOT NULL, etag text NOT NULL, collection text NOT NULL, message text NOT NULL,
      PRIMARY KEY (user_id, href));
    CREATE TABLE setting (key text PRIMARY KEY, value text NOT NULL);`,
+  // v2 (D87, D88): what the hosts share besides the state — assignments and sealed mailbox passwords.
+  `CREATE TABLE assignment (user_id text PRIMARY KEY, mailbox jsonb NOT NULL, updated_at timestamptz NOT NULL DEFAULT now());
+   CREATE TABLE sealed_secret (ref text PRIMARY KEY, sealed text NOT NULL, key_id text NOT NULL, updated_at timestamptz NOT NULL DEFAULT now());
+   INSERT INTO setting (key, value) VALUES ('assignment-revision', '0');`,
 ];
 
 /** Tables that hold one mailbox's rows (all but `mailbox` itself and `setting`). */
@@ -64,6 +69,8 @@ export interface PostgresStateOptions {
   schema?: string;
   /** Pool size for reads and writes (leases use one more connection). Default 4. */
   poolSize?: number;
+  /** Let the process exit while the pool is idle (a store opened on the side, e.g. for sealed passwords). */
+  exitOnIdle?: boolean;
 }
 
 /** The state database cannot be reached or refused a statement. */
@@ -204,7 +211,7 @@ interface Held {
   lost: AbortController;
 }
 
-export class PostgresStateStore implements StateStore {
+export class PostgresStateStore implements StateStore, ClusterTables {
   readonly describe: string;
   private leaseClient: pg.Client | null = null;
   private leaseConnecting: Promise<pg.Client> | null = null;
@@ -226,6 +233,7 @@ export class PostgresStateStore implements StateStore {
     const pool = new pg.Pool({
       connectionString: options.url,
       max: options.poolSize ?? 4,
+      allowExitOnIdle: options.exitOnIdle ?? false,
       options: `-c search_path=${schema}`,
       application_name: applicationName(),
       keepAlive: true,
@@ -539,7 +547,7 @@ export class PostgresStateStore implements StateStore {
     const rows = await this.q<{ user_id: string; n: number }>(
       `SELECT user_id, count(*)::int AS n FROM (
          SELECT user_id FROM failed_record UNION ALL SELECT user_id FROM failed_item
-         UNION ALL SELECT user_id FROM pending_import UNION ALL SELECT user_id FROM pending_create) t
+         UNION ALL SELECT user_id FROM pending_import) t
        GROUP BY user_id`,
     );
     return new Map(rows.map((r) => [r.user_id, r.n]));
@@ -558,9 +566,11 @@ export class PostgresStateStore implements StateStore {
 
   async staleUsers(assigned: Set<string>, olderThan: string): Promise<string[]> {
     const rows = await this.q<{ user_id: string }>(
-      `SELECT user_id FROM mailbox
-       WHERE NOT (user_id = ANY($1::text[]))
-          OR (coalesce(last_success, finished_at, '') <> '' AND coalesce(last_success, finished_at) COLLATE "C" < $2)
+      // A mailbox the shared assignments hold is never purged by a caller that does not know it
+      // (a host whose view is older, or code still reading config.json's empty list, D87).
+      `SELECT user_id FROM mailbox m
+       WHERE (NOT (user_id = ANY($1::text[])) AND NOT EXISTS (SELECT 1 FROM assignment a WHERE a.user_id = m.user_id))
+          OR (user_id = ANY($1::text[]) AND coalesce(last_success, finished_at, '') <> '' AND coalesce(last_success, finished_at) COLLATE "C" < $2)
        ORDER BY user_id COLLATE "C"`,
       [[...assigned], olderThan],
     );
@@ -652,6 +662,51 @@ export class PostgresStateStore implements StateStore {
     await this.q('INSERT INTO setting (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING', [FIELD_HASH_KEY, adopt ?? randomBytes(32).toString('hex')]);
     const [row] = await this.q<{ value: string }>('SELECT value FROM setting WHERE key = $1', [FIELD_HASH_KEY]);
     return row!.value;
+  }
+
+  // ClusterTables (shared.ts): assignments and sealed passwords, shared by every host.
+  async listAssignments(): Promise<{ user: string; mailbox: unknown }[]> {
+    const rows = await this.q<{ user_id: string; mailbox: unknown }>('SELECT user_id, mailbox FROM assignment ORDER BY user_id COLLATE "C"', [], 'read the assignments');
+    return rows.map((r) => ({ user: r.user_id, mailbox: r.mailbox }));
+  }
+
+  async writeAssignments(put: { user: string; mailbox: unknown }[], remove: string[]): Promise<void> {
+    if (!put.length && !remove.length) return;
+    const client = await this.pool.connect().catch((err: unknown) => {
+      throw this.unavailable('write the assignments', err);
+    });
+    try {
+      await client.query('BEGIN');
+      if (remove.length) await client.query('DELETE FROM assignment WHERE user_id = ANY($1::text[])', [remove]);
+      for (const p of put) {
+        await client.query('INSERT INTO assignment (user_id, mailbox) VALUES ($1, $2) ON CONFLICT (user_id) DO UPDATE SET mailbox = $2, updated_at = now()', [p.user, JSON.stringify(p.mailbox)]);
+      }
+      await client.query("UPDATE setting SET value = (value::bigint + 1)::text WHERE key = 'assignment-revision'");
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw this.unavailable('write the assignments', err);
+    } finally {
+      client.release();
+    }
+  }
+
+  async assignmentRevision(): Promise<string> {
+    const [row] = await this.q<{ value: string }>("SELECT value FROM setting WHERE key = 'assignment-revision'");
+    return row?.value ?? '0';
+  }
+
+  async getSealedSecret(ref: string): Promise<string | null> {
+    const [row] = await this.q<{ sealed: string }>('SELECT sealed FROM sealed_secret WHERE ref = $1', [ref], 'read a sealed password');
+    return row?.sealed ?? null;
+  }
+
+  async putSealedSecret(ref: string, sealed: string, keyId: string): Promise<void> {
+    await this.q('INSERT INTO sealed_secret (ref, sealed, key_id) VALUES ($1, $2, $3) ON CONFLICT (ref) DO UPDATE SET sealed = $2, key_id = $3, updated_at = now()', [ref, sealed, keyId], 'store a sealed password');
+  }
+
+  async deleteSealedSecret(ref: string): Promise<void> {
+    await this.q('DELETE FROM sealed_secret WHERE ref = $1', [ref], 'remove a sealed password');
   }
 
   async close(): Promise<void> {

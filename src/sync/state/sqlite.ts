@@ -308,6 +308,8 @@ class SqliteStateStore implements StateStore {
   async apply(user: string, changes: StateChange[]): Promise<void> {
     if (!changes.length) return;
     this.tx(() => {
+      // Every mailbox with state has a status row, so listStatuses / staleUsers / a state move see it.
+      this.sql('INSERT OR IGNORE INTO mailbox (user) VALUES (?)').run(user);
       for (const c of changes) this.applyOne(user, c);
     });
   }

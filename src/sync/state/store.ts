@@ -161,8 +161,10 @@ export interface StateStore {
 
   getStatus(user: string): Promise<MailboxStatus>;
   setStatus(user: string, patch: Partial<Omit<MailboxStatus, 'user'>>): Promise<void>;
+  /** Every mailbox with a status or any state (a mailbox that only got `apply`s is listed too), by user. */
   listStatuses(): Promise<MailboxStatus[]>;
-  /** Items failed or waiting per mailbox (metrics, status). */
+  /** Per mailbox: failed records + failed device items + device imports waiting (metrics, status).
+   *  Pending creates are not counted: they are crash markers the same sync settles (R23). */
   pendingCounts(): Promise<Map<string, number>>;
   /** Device items needing attention, per mailbox (status). */
   listAttention(user: string): Promise<AttentionItem[]>;
