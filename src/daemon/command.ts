@@ -6,7 +6,7 @@ import type { CrmProvider } from '../providers/crm/model.js';
 import { acquireDaemonLock, runDaemon } from './daemon.js';
 
 /** Waits for the CRM at startup instead of exiting: a service may start before its database. */
-async function openCrmWhenReachable(ctx: Context, stop: { requested: boolean }): Promise<CrmProvider | null> {
+export async function openCrmWhenReachable(ctx: Context, stop: { requested: boolean }): Promise<CrmProvider | null> {
   let delay = 2000;
   for (;;) {
     try {
