@@ -12,7 +12,7 @@ export class ClusterHolds {
   private ready: Promise<void> | undefined;
 
   constructor(url: string, stateSchema: string) {
-    this.pool = new pg.Pool({ connectionString: url, max: 2, application_name: 'sync-cli holds', keepAlive: true });
+    this.pool = new pg.Pool({ connectionString: url, max: 2, application_name: `sync-cli holds ${process.pid}`, keepAlive: true });
     this.pool.on('error', () => undefined);
     this.table = `"${stateSchema}_cluster".held`;
     this.schema = `"${stateSchema}_cluster"`;

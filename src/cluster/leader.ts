@@ -55,7 +55,7 @@ export class LeaderElection {
     if (this.closed) return;
     try {
       if (!this.client) {
-        const client = new pg.Client({ connectionString: this.opts.url, application_name: this.opts.applicationName ?? 'sync-cli leader', keepAlive: true, connectionTimeoutMillis: 10_000 });
+        const client = new pg.Client({ connectionString: this.opts.url, application_name: this.opts.applicationName ?? `sync-cli leader ${process.pid}`, keepAlive: true, connectionTimeoutMillis: 10_000 });
         client.on('error', (err) => this.lost(client, err.message));
         client.on('end', () => this.lost(client, 'the connection to PostgreSQL ended'));
         await client.connect();

@@ -61,7 +61,7 @@ export class SyncQueue {
       connectionString: options.url,
       schema: options.schema ?? DEFAULT_QUEUE_SCHEMA,
       supervise: options.supervise ?? true,
-      application_name: 'sync-cli queue',
+      application_name: `sync-cli queue ${process.pid}`,
       max: 4,
     });
     // pg-boss reports lost connections and failed polls here; it reconnects by itself.
@@ -82,6 +82,8 @@ export class SyncQueue {
     const id = await this.boss.send(SYNC_QUEUE, { mailboxId, reason } satisfies SyncJob, {
       singletonKey: mailboxId,
       expireInSeconds: this.opts.expireInSeconds,
+      // A push (a CRM edit, the webhook) goes before the interval's sweep waiting in the queue.
+      priority: reason === 'interval' || reason === 'start' ? 0 : 1,
       ...(startAfterSeconds ? { startAfter: startAfterSeconds } : {}),
     });
     return id ? 'queued' : 'coalesced';

@@ -39,7 +39,7 @@ export interface ClusterRuntime {
 export async function openClusterRuntime(parts: DaemonParts, url: string, concurrency: number, runner = new MailboxRunner(parts)): Promise<ClusterRuntime> {
   const config = parts.config();
   const schema = config.state.schema;
-  const queue = await SyncQueue.open({ url, schema: queueSchemaOf(schema), expireInSeconds: config.limits.mailboxRunSeconds + 60 });
+  const queue = await SyncQueue.open({ url, schema: queueSchemaOf(schema), expireInSeconds: config.limits.mailboxRunSeconds + 60, pollingIntervalSeconds: 0.5 });
   const holds = new ClusterHolds(url, schema);
   const slots = new ServerSlots(url, schema, concurrency);
   const handler = clusterJobHandler({ runner, holds, slots, logger: parts.logger, config: parts.config });

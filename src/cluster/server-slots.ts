@@ -35,7 +35,7 @@ export class ServerSlots {
     private readonly waitMs = 100,
   ) {
     // One session per running mailbox holds its slot; +1 so a release never waits for a connection.
-    this.pool = new pg.Pool({ connectionString: url, max: maxRuns + 1, application_name: 'sync-cli server-slots', keepAlive: true });
+    this.pool = new pg.Pool({ connectionString: url, max: maxRuns + 1, application_name: `sync-cli server-slots ${process.pid}`, keepAlive: true });
     this.pool.on('error', () => undefined); // a broken idle session: the next checkout makes a new one
   }
 
@@ -43,6 +43,14 @@ export class ServerSlots {
   async acquire(url: string, slots: number, signal?: AbortSignal): Promise<ServerSlot> {
     const key = originKey(this.schema, serverOrigin(url));
     const client = await this.pool.connect();
+    // A session that dies while it holds a slot (PostgreSQL restarted) frees the slot with it;
+    // its error must not take the process down. The release below then discards the client.
+    const ignore = () => undefined;
+    client.on('error', ignore);
+    const done = (err?: Error) => {
+      client.off('error', ignore);
+      client.release(err);
+    };
     try {
       for (;;) {
         for (let slot = 0; slot < slots; slot++) {
@@ -52,9 +60,9 @@ export class ServerSlots {
               release: async () => {
                 try {
                   await client.query('SELECT pg_advisory_unlock($1::int, $2::int)', [key, slot]);
-                  client.release();
+                  done();
                 } catch (err) {
-                  client.release(err as Error); // the session is gone, and its lock with it
+                  done(err as Error); // the session is gone, and its lock with it
                 }
               },
             };
@@ -64,7 +72,7 @@ export class ServerSlots {
         await new Promise((r) => setTimeout(r, this.waitMs + Math.random() * this.waitMs));
       }
     } catch (err) {
-      client.release(err as Error);
+      done(err as Error);
       throw err;
     }
   }
