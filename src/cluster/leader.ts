@@ -48,6 +48,7 @@ export class LeaderElection {
     if (this.leading) {
       this.leading = false;
       this.opts.onLose(why);
+      this.schedule(); // lead again when PostgreSQL is back and no other daemon took over
     }
   }
 

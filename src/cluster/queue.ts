@@ -67,8 +67,15 @@ export class SyncQueue {
     // pg-boss reports lost connections and failed polls here; it reconnects by itself.
     boss.on('error', () => undefined);
     await boss.start();
-    if (!(await boss.getQueue(SYNC_QUEUE))) {
-      await boss.createQueue(SYNC_QUEUE, { name: SYNC_QUEUE, policy: 'short', retryLimit: 2, retryDelay: 5, retryBackoff: true });
+    // Several hosts starting on a fresh schema race to create the queue (pg-boss's createQueue
+    // can deadlock against another's): whoever loses finds it made and goes on.
+    for (let attempt = 1; !(await boss.getQueue(SYNC_QUEUE)); attempt++) {
+      try {
+        await boss.createQueue(SYNC_QUEUE, { name: SYNC_QUEUE, policy: 'short', retryLimit: 2, retryDelay: 5, retryBackoff: true });
+      } catch (err) {
+        if (attempt >= 5) throw err;
+        await new Promise((r) => setTimeout(r, 100 * attempt + Math.random() * 200));
+      }
     }
     return new SyncQueue(boss, {
       expireInSeconds: options.expireInSeconds ?? 15 * 60,

@@ -65,7 +65,7 @@ function kill9(p: Proc): void {
   p.child.kill('SIGKILL');
 }
 
-function logs(p: Proc): { level: string; message: string; timestamp: string; user?: string; durationMs?: number }[] {
+function logs(p: Proc): { level: string; message: string; timestamp: string; user?: string; durationMs?: number; outcome?: string }[] {
   return p.out
     .split('\n')
     .filter((l) => l.startsWith('{'))
@@ -105,7 +105,8 @@ function runsByMailbox(): Map<string, { from: number; to: number; pid: number }[
   const out = new Map<string, { from: number; to: number; pid: number }[]>();
   for (const p of procs) {
     for (const l of logs(p)) {
-      if (!/^(synced|sync of) /.test(l.message) || typeof l.durationMs !== 'number' || !l.user) continue;
+      // A run refused the lease (outcome busy) synced nothing: that refusal is R24 at work.
+      if (!/^(synced|sync of) /.test(l.message) || typeof l.durationMs !== 'number' || !l.user || l.outcome === 'busy') continue;
       const to = Date.parse(l.timestamp);
       const list = out.get(l.user) ?? [];
       list.push({ from: to - l.durationMs, to, pid: p.child.pid! });
