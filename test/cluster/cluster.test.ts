@@ -234,7 +234,13 @@ describe.skipIf(Boolean(skip))('a cluster: 3 workers and 2 daemons over one Post
     }
     // The new leader's schedule runs: every mailbox syncs again.
     const t1 = Date.now();
-    await until('every mailbox synced after the takeover', () => allSucceededSince(t1), 60_000, 500);
+    try {
+      await until('every mailbox synced after the takeover', () => allSucceededSince(t1), 60_000, 500);
+    } catch (err) {
+      const { rows: act } = await admin!.query(`SELECT pid, application_name, state, wait_event_type, wait_event, left(query, 120) AS q FROM pg_stat_activity WHERE datname = current_database() AND state <> 'idle'`);
+      console.error(JSON.stringify(act, null, 1));
+      throw err;
+    }
   }, 120_000);
 
   it('PostgreSQL restarted (simulated: every session of the cluster\'s processes ended with pg_terminate_backend) → workers reconnect and go on', async () => {
