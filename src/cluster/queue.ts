@@ -31,6 +31,9 @@ export interface SyncQueueOptions {
   supervise?: boolean;
 }
 
+/** Jobs of a sweep over every mailbox; any other reason (a push) goes before them. */
+const SWEEP_REASONS = new Set(['interval', 'start', 'takeover']);
+
 export type EnqueueResult = 'queued' | 'coalesced';
 
 /**
@@ -90,7 +93,7 @@ export class SyncQueue {
       singletonKey: mailboxId,
       expireInSeconds: this.opts.expireInSeconds,
       // A push (a CRM edit, the webhook) goes before the interval's sweep waiting in the queue.
-      priority: reason === 'interval' || reason === 'start' ? 0 : 1,
+      priority: SWEEP_REASONS.has(reason) ? 0 : 1,
       ...(startAfterSeconds ? { startAfter: startAfterSeconds } : {}),
     });
     return id ? 'queued' : 'coalesced';
