@@ -236,12 +236,13 @@ describe.skipIf(Boolean(skip))('a cluster: 3 workers and 2 daemons over one Post
     try {
       await until('every mailbox synced after the takeover', () => allSucceededSince(t0), 40_000, 500);
     } catch (err) {
+      // What every session and job was doing, for whoever reads a failure.
       const { rows: act } = await admin!.query(`SELECT pid, application_name, state, wait_event_type, wait_event, left(query, 120) AS q FROM pg_stat_activity WHERE datname = current_database() AND state <> 'idle'`);
       console.error(JSON.stringify(act, null, 1));
-      const { rows: jobs } = await admin!.query(`SELECT singleton_key, state, created_on, started_on, completed_on, retry_count, output FROM "${schema}_queue".job WHERE singleton_key = ANY($1) ORDER BY 1, created_on`, [['u18', 'u21', 'u23', 'u24', 'u25', 'u26']]);
-      console.error('JOBS ' + JSON.stringify(jobs));
-      console.error('RUNNING ' + JSON.stringify(await runningMailboxes(STATE_URL, schema, Array.from({ length: N }, (_, i) => `u${i + 1}`))));
-      console.error('PIDS ' + JSON.stringify(procs.map((p) => [p.role, p.child.pid, alive(p)])));
+      const { rows: jobs } = await admin!.query(`SELECT singleton_key, state, created_on, started_on, completed_on, retry_count FROM "${schema}_queue".job WHERE state NOT IN ('completed') ORDER BY 1, created_on`);
+      console.error('jobs not completed: ' + JSON.stringify(jobs));
+      console.error('running: ' + JSON.stringify(await runningMailboxes(STATE_URL, schema, Array.from({ length: N }, (_, i) => `u${i + 1}`))));
+      console.error('processes: ' + JSON.stringify(procs.map((p) => [p.role, p.child.pid, alive(p)])));
       throw err;
     }
   }, 120_000);
