@@ -13,6 +13,7 @@ import { runningMailboxes } from '../../src/cluster/placement.js';
 import { advisoryKey, PostgresStateStore } from '../../src/sync/state/postgres.js';
 import { cliPath, runCli, tempHome } from '../helpers/cli.js';
 import { Device, Scenario } from '../helpers/scenario.js';
+import { storeMailboxPassword } from '../../src/secrets/index.js';
 import { postgresTarget } from '../crm/databases.js';
 
 const N = 60;
@@ -32,8 +33,11 @@ let sc: Scenario | undefined;
 let store: PostgresStateStore | undefined;
 let admin: pg.Pool | undefined;
 
+/** One more mailbox whose stored password is wrong: it fails hard and must stay held (D82). */
+const HELD = N + 1;
+
 function exchange() {
-  const users = Array.from({ length: N }, (_, i) => ({ id: `u${i + 1}`, login: `user${i + 1}`, name: `User ${i + 1}`, email: `user${i + 1}@example.de`, userTag: `T${i + 1}`, addressTags: [`T${i + 1}`], activityTags: [`T${i + 1}`], importAppointmentType: 'Termin', importTaskType: 'Aufgabe' }));
+  const users = Array.from({ length: HELD }, (_, i) => ({ id: `u${i + 1}`, login: `user${i + 1}`, name: `User ${i + 1}`, email: `user${i + 1}@example.de`, userTag: `T${i + 1}`, addressTags: [`T${i + 1}`], activityTags: [`T${i + 1}`], importAppointmentType: 'Termin', importTaskType: 'Aufgabe' }));
   const base = { salutation: '', title: '', street: '', postalCode: '', country: 'Deutschland', fax: '', email: '', note: '', phones: [], private: false, deleted: false, company: '' };
   const addresses = users.flatMap((u, i) => [
     { ...base, id: `a${i + 1}x`, firstName: 'Anna', lastName: `Erste${i + 1}`, city: 'München', owner: u.id, tags: [u.userTag] },
@@ -130,6 +134,8 @@ describe.skipIf(Boolean(skip))('a cluster: 3 workers and 2 daemons over one Post
       c.dav.concurrency = 8;
       c.dav.timeoutMs = 5000;
     });
+    const held = sc.config().mailboxes.find((m) => m.user === `u${HELD}`)!;
+    await storeMailboxPassword(held, 'a-wrong-password', sc.paths);
     admin = new pg.Pool({ connectionString: STATE_URL, max: 2 });
     store = await PostgresStateStore.open({ url: STATE_URL, schema });
     start('daemon');
@@ -166,7 +172,7 @@ describe.skipIf(Boolean(skip))('a cluster: 3 workers and 2 daemons over one Post
     expect(r.stdout.trim().startsWith('{'), r.stderr).toBe(true);
     const doc = JSON.parse(r.stdout) as { mailboxes: { user: string; state: string }[]; cluster: { queueDepth: number; running: { user: string; host: string; pid: number }[] } };
     expect(Object.keys(doc)).toEqual(['mailboxes', 'cluster']);
-    expect(doc.mailboxes).toHaveLength(N);
+    expect(doc.mailboxes).toHaveLength(HELD);
     expect(Object.keys(doc.mailboxes[0]!)).toEqual(['user', 'state', 'lastSuccess', 'lastError', 'pending', 'nextRun', 'attention']);
     expect(typeof doc.cluster.queueDepth).toBe('number');
     const pids = new Set(procs.map((p) => p.child.pid));
@@ -262,6 +268,29 @@ describe.skipIf(Boolean(skip))('a cluster: 3 workers and 2 daemons over one Post
     await until('every mailbox synced after the sessions ended', () => allSucceededSince(t0), 60_000, 500);
     expect(procs.filter((p) => p.role === 'worker' && alive(p))).toHaveLength(2);
   }, 120_000);
+
+  it('D82: a mailbox that failed hard (wrong password) is held across the cluster: one attempt, then no request until its settings change', async () => {
+    const s = await store!.getStatus(`u${HELD}`);
+    expect(s.state).toBe('failed');
+    expect(s.lastError).toMatch(/password|login|401|credentials/i);
+    const { rows } = await admin!.query<{ mailbox: string }>(`SELECT mailbox FROM "${schema}_cluster".held`);
+    expect(rows.map((r) => r.mailbox)).toEqual([`u${HELD}`]);
+    // Jobs for it came (start, intervals, two takeovers), but only the first one reached the server.
+    const attempts = procs.flatMap((p) => logs(p).filter((l) => l.message.startsWith(`sync of user${HELD} failed`)));
+    expect(attempts).toHaveLength(1);
+    const skipped = procs.flatMap((p) => logs(p).filter((l) => l.message.startsWith(`u${HELD}: held after a hard failure`)));
+    expect(skipped.length).toBeGreaterThan(0);
+  });
+
+  it('SIGTERM: a worker stops taking jobs, lets its syncs finish and exits 0 within daemon.shutdownGraceSeconds', async () => {
+    const w = procs.find((p) => p.role === 'worker' && alive(p))!;
+    const exited = new Promise<number | null>((resolve) => w.child.once('exit', (code) => resolve(code)));
+    const t0 = Date.now();
+    w.child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(5000 + 3000);
+    expect(logs(w).some((l) => l.message === 'worker stopped')).toBe(true);
+  }, 20_000);
 
   it('R24: two processes never synced one mailbox at once (from the syncs every process logged)', () => {
     const runs = runsByMailbox();
