@@ -8,6 +8,7 @@ import pg from 'pg';
 
 export class ClusterHolds {
   private readonly pool: pg.Pool;
+  private readonly schema: string;
   private readonly table: string;
   private ready: Promise<void> | undefined;
 
@@ -17,8 +18,6 @@ export class ClusterHolds {
     this.table = `"${stateSchema}_cluster".held`;
     this.schema = `"${stateSchema}_cluster"`;
   }
-
-  private readonly schema: string;
 
   private init(): Promise<void> {
     this.ready ??= this.pool
