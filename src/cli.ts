@@ -14,6 +14,7 @@ import { registerServiceCommands } from './commands/service.js';
 import { registerDoctorCommand } from './commands/doctor.js';
 import { registerClusterCommands } from './commands/cluster.js';
 import { registerStateCommands } from './commands/state.js';
+import { registerWorkerCommand } from './commands/worker.js';
 
 /** Runs a command action with a context that is closed afterwards; sets process.exitCode. */
 export type ActionRunner = (cmd: Command, fn: (ctx: Context) => Promise<number | void>) => Promise<void>;
@@ -54,6 +55,7 @@ export function buildProgram(): Command {
   registerConfigureCommand(program, runAction);
   registerRunCommand(program, runAction);
   registerDaemonCommand(program, runAction);
+  registerWorkerCommand(program, runAction);
   registerStatusCommand(program, runAction);
   registerServiceCommands(program, runAction);
   registerDoctorCommand(program, runAction);

@@ -31,6 +31,9 @@ export interface SyncQueueOptions {
   supervise?: boolean;
 }
 
+/** Jobs of a sweep over every mailbox; any other reason (a push) goes before them. */
+const SWEEP_REASONS = new Set(['interval', 'start', 'takeover']);
+
 export type EnqueueResult = 'queued' | 'coalesced';
 
 /**
@@ -61,14 +64,21 @@ export class SyncQueue {
       connectionString: options.url,
       schema: options.schema ?? DEFAULT_QUEUE_SCHEMA,
       supervise: options.supervise ?? true,
-      application_name: 'sync-cli queue',
+      application_name: `sync-cli queue ${process.pid}`,
       max: 4,
     });
     // pg-boss reports lost connections and failed polls here; it reconnects by itself.
     boss.on('error', () => undefined);
     await boss.start();
-    if (!(await boss.getQueue(SYNC_QUEUE))) {
-      await boss.createQueue(SYNC_QUEUE, { name: SYNC_QUEUE, policy: 'short', retryLimit: 2, retryDelay: 5, retryBackoff: true });
+    // Several hosts starting on a fresh schema race to create the queue (pg-boss's createQueue
+    // can deadlock against another's): whoever loses finds it made and goes on.
+    for (let attempt = 1; !(await boss.getQueue(SYNC_QUEUE)); attempt++) {
+      try {
+        await boss.createQueue(SYNC_QUEUE, { name: SYNC_QUEUE, policy: 'short', retryLimit: 2, retryDelay: 5, retryBackoff: true });
+      } catch (err) {
+        if (attempt >= 5) throw err;
+        await new Promise((r) => setTimeout(r, 100 * attempt + Math.random() * 200));
+      }
     }
     return new SyncQueue(boss, {
       expireInSeconds: options.expireInSeconds ?? 15 * 60,
@@ -82,6 +92,8 @@ export class SyncQueue {
     const id = await this.boss.send(SYNC_QUEUE, { mailboxId, reason } satisfies SyncJob, {
       singletonKey: mailboxId,
       expireInSeconds: this.opts.expireInSeconds,
+      // A push (a CRM edit, the webhook) goes before the interval's sweep waiting in the queue.
+      priority: SWEEP_REASONS.has(reason) ? 0 : 1,
       ...(startAfterSeconds ? { startAfter: startAfterSeconds } : {}),
     });
     return id ? 'queued' : 'coalesced';

@@ -11,7 +11,8 @@ export function registerStatusCommand(program: Command, run: ActionRunner): void
       `
 Works while the daemon runs (from another process). Exit 0 when no mailbox is failed, 1 otherwise.
 --json prints { "mailboxes": [ { "user", "state", "lastSuccess", "lastError", "pending", "nextRun", "attention": [ { "href", "message" } ] } ] },
-state one of not-started | in-progress | success | failed.
+state one of not-started | in-progress | success | failed. With the state on PostgreSQL (a
+cluster) it adds "cluster": { "queueDepth", "running": [ { "user", "host", "pid" } ] }.
 
 Example:
   sync-cli status --json`,
@@ -20,7 +21,8 @@ Example:
       run(cmd, async (ctx) => {
         const { buildStatus, statusTable } = await import('../daemon/status.js');
         const { runningDaemonPid } = await import('../daemon/daemon.js');
-        const config = ctx.config();
+        const { configWithMailboxes } = await import('../context.js');
+        const config = await configWithMailboxes(ctx); // a PostgreSQL state: the cluster's mailboxes (D87)
         let users = null;
         try {
           users = await (await ctx.crm()).listUsers();
@@ -31,7 +33,13 @@ Example:
         const state = await ctx.existingState();
         {
           const pid = runningDaemonPid(ctx.paths);
-          const doc = await buildStatus(config, state, users, { daemonRunning: pid !== null && pid !== undefined });
+          const cluster = config.state.kind === 'postgres';
+          const doc = await buildStatus(config, state, users, { daemonRunning: cluster || (pid !== null && pid !== undefined) });
+          if (cluster) {
+            const { clusterStatus } = await import('../cluster/placement.js');
+            const login = (id: string) => users?.find((u) => u.id === id)?.login ?? id;
+            doc.cluster = await clusterStatus(ctx, login);
+          }
           if (ctx.out.isJson) ctx.out.json(doc);
           else {
             ctx.out.line(pid ? `daemon: running (pid ${pid})` : 'daemon: not running (nothing runs on its own: sync-cli daemon, or sync-cli service install)');

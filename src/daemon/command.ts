@@ -3,10 +3,11 @@ import type { Context } from '../context.js';
 import { CrmUnavailableError } from '../errors.js';
 import { openCrmProvider } from '../providers/crm/index.js';
 import type { CrmProvider } from '../providers/crm/model.js';
+import { sharedAssignments } from '../cluster/assignments-watch.js';
 import { acquireDaemonLock, runDaemon } from './daemon.js';
 
 /** Waits for the CRM at startup instead of exiting: a service may start before its database. */
-async function openCrmWhenReachable(ctx: Context, stop: { requested: boolean }): Promise<CrmProvider | null> {
+export async function openCrmWhenReachable(ctx: Context, stop: { requested: boolean }): Promise<CrmProvider | null> {
   let delay = 2000;
   for (;;) {
     try {
@@ -22,7 +23,7 @@ async function openCrmWhenReachable(ctx: Context, stop: { requested: boolean }):
 }
 
 export async function runDaemonCommand(ctx: Context, intervalSeconds?: number): Promise<number> {
-  const config = ctx.config(); // invalid at startup → exit 2 (cli.ts)
+  const fileConfig = ctx.config(); // invalid at startup → exit 2 (cli.ts)
   const lock = acquireDaemonLock(ctx.paths); // before anything slow: a second daemon exits 2 at once
   const stop = { requested: false };
   let signalled: (sig: string) => void = () => undefined;
@@ -37,7 +38,10 @@ export async function runDaemonCommand(ctx: Context, intervalSeconds?: number): 
   try {
     crm = await openCrmWhenReachable(ctx, stop);
     if (!crm) return 0;
-    return await runDaemon({ paths: ctx.paths, logger: ctx.logger, config, crm, intervalSeconds, stopSignal, lock, state: await ctx.state() });
+    // On a PostgreSQL state the mailboxes are the cluster's (D87), read from and watched in the database.
+    const assignments = fileConfig.state.kind === 'postgres' ? sharedAssignments(ctx) : undefined;
+    const config = assignments ? await assignments.withMailboxes(fileConfig) : fileConfig;
+    return await runDaemon({ paths: ctx.paths, logger: ctx.logger, config, crm, intervalSeconds, stopSignal, lock, state: await ctx.state(), assignments });
   } finally {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);

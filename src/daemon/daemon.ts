@@ -14,7 +14,11 @@ import type { CrmProvider } from '../providers/crm/model.js';
 import type { EngineDeps } from '../sync/engine.js';
 import { acquireLock, MailboxLockedError, type Lock } from '../sync/lock.js';
 import { openSqliteStateStore } from '../sync/state/sqlite.js';
+import type { MailboxOutcome } from '../sync/outcome.js';
 import type { StateStore } from '../sync/state/store.js';
+import type { ClusterRuntime } from '../cluster/runtime.js';
+import type { LeaderElection } from '../cluster/leader.js';
+import type { AssignmentSource } from '../cluster/assignments-watch.js';
 import { watchConfig, type ConfigWatcher } from './config-watch.js';
 import { CrmUsersCache } from './crm-users.js';
 import { startDaemonHttp } from './daemon-http.js';
@@ -58,6 +62,8 @@ export interface DaemonOptions {
   lock?: Lock;
   /** The state store (the command's, from the context); opened here and closed at exit when absent. */
   state?: StateStore;
+  /** A PostgreSQL state's shared mailbox assignments (D87): merged into every reload, watched. */
+  assignments?: AssignmentSource;
 }
 
 const RETENTION_EVERY_MS = 6 * 3600_000;
@@ -113,6 +119,41 @@ function scheduledMailboxes(config: Config, users: CrmUsersCache, intervalOf: (m
   return out;
 }
 
+/** Enqueueing is quick: the cluster scheduler's "runs" (enqueues) at once. */
+const CLUSTER_ENQUEUE_CONCURRENCY = 32;
+
+interface DaemonCluster {
+  runtime: ClusterRuntime;
+  leader?: LeaderElection;
+  elect(handlers: { onLead(): void; onLose(why: string): void }): Promise<LeaderElection>;
+  /** Pushes enqueue at once (coalesced per mailbox by the queue), on the leader or not. */
+  pushTarget(config: () => Config): Pick<Scheduler, 'trigger'>;
+}
+
+async function openDaemonCluster(parts: DaemonParts, runner: MailboxRunner): Promise<DaemonCluster> {
+  const { openClusterRuntime, stateDatabaseUrl } = await import('../cluster/runtime.js');
+  const { LeaderElection } = await import('../cluster/leader.js');
+  const config = parts.config();
+  const url = await stateDatabaseUrl(config, parts.paths, parts.env);
+  const runtime = await openClusterRuntime(parts, url, config.sync.mailboxConcurrency, runner);
+  return {
+    runtime,
+    pushTarget: (current) => ({
+      trigger(users, reason) {
+        const assigned = new Set(current().mailboxes.map((m) => m.user));
+        const hit = [...new Set(users)].filter((u) => assigned.has(u));
+        for (const u of hit) void runtime.queue.enqueueSync(u, reason).catch((err: Error) => parts.logger.warn(`cannot enqueue the sync of ${u}: ${err.message}`));
+        return hit;
+      },
+    }),
+    async elect(handlers) {
+      const leader = new LeaderElection({ url, schema: config.state.schema, ...handlers });
+      leader.start();
+      return leader;
+    },
+  };
+}
+
 export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const { paths, logger, crm } = opts;
   const env = opts.env ?? process.env;
@@ -128,16 +169,21 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const users = new CrmUsersCache(crm, () => (opts.intervalSeconds ?? config.daemon.intervalSeconds) * 1000);
   const parts: DaemonParts = { paths, logger, crm, state, metrics, users, env, config: () => config };
   const runner = new MailboxRunner({ ...parts, engine: opts.engine });
+  // On a PostgreSQL state the daemon is one process of a cluster (docs/scale-out.md): it runs
+  // queued jobs like a worker, and schedules only while it leads (D80) — then the schedule and
+  // the pushes enqueue jobs instead of running syncs here.
+  const cluster = config.state.kind === 'postgres' ? await openDaemonCluster(parts, runner) : undefined;
   const scheduler = new Scheduler({
-    concurrency: config.sync.mailboxConcurrency,
+    concurrency: cluster ? CLUSTER_ENQUEUE_CONCURRENCY : config.sync.mailboxConcurrency,
     retrySeconds: config.daemon.retrySeconds,
     maxBackoffSeconds: config.daemon.maxBackoffSeconds,
     staggerSeconds: MAX_STAGGER_SECONDS,
-    runMailbox: (user, reason) => runner.run(user, reason),
+    runMailbox: cluster ? (user, reason) => cluster.runtime.queue.enqueueSync(user, reason).then((): MailboxOutcome => ({ kind: 'ok' })) : (user, reason) => runner.run(user, reason),
     changedSinceHold: (user) => runner.changedSinceHold(user),
     onNextRun: (user, at) => void state.setStatus(user, { nextRun: at?.toISOString() ?? null }).catch((err: Error) => logger.warn(`cannot store the next run of ${user}: ${err.message}`)),
   });
-  const push = new PushSources({ ...parts, scheduler });
+  if (cluster) await scheduler.stop(0); // started when leading
+  const push = new PushSources({ ...parts, scheduler: cluster ? cluster.pushTarget(() => config) : scheduler });
 
   const applyConfig = (next: Config, why: string) => {
     if (JSON.stringify(next.crm) !== JSON.stringify(config.crm)) {
@@ -171,17 +217,50 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   let configWatcher: ConfigWatcher | undefined;
   try {
     await users.refresh();
-    await push.init();
     scheduler.setMailboxes(scheduledMailboxes(config, users, intervalOf, logger));
     metrics.mailboxes.set(config.mailboxes.length);
-    await purgeStaleState(state, config, logger);
-    const retention = setInterval(() => void purgeStaleState(state, config, logger).catch((err: Error) => logger.warn(`retention: ${err.message}`)), RETENTION_EVERY_MS);
-    cleanups.push(() => clearInterval(retention));
-    push.start();
-    cleanups.push(() => push.close());
+    let retention: NodeJS.Timeout | undefined;
+    const startScheduling = async () => {
+      await push.init();
+      await purgeStaleState(state, config, logger);
+      retention = setInterval(() => void purgeStaleState(state, config, logger).catch((err: Error) => logger.warn(`retention: ${err.message}`)), RETENTION_EVERY_MS);
+      push.start();
+    };
+    const stopScheduling = async () => {
+      clearInterval(retention);
+      await push.close();
+    };
+    cleanups.push(stopScheduling);
+    if (!cluster) await startScheduling();
     http = await startDaemonHttp({ ...parts, scheduler, startedAt, stopping: () => shuttingDown, onWebhook: push.onWebhook });
-    configWatcher = watchConfig(paths.configFile, logger, applyConfig);
-    scheduler.start();
+    const shared = opts.assignments;
+    configWatcher = watchConfig(
+      paths.configFile,
+      logger,
+      shared ? (next, why) => void shared.withMailboxes(next).then((c) => applyConfig(c, why), (err: Error) => logger.warn(`${why}: cannot read the shared assignments: ${err.message}`)) : applyConfig,
+    );
+    if (shared) cleanups.push(shared.watch(applyConfig));
+    if (cluster) {
+      await cluster.runtime.start();
+      cluster.leader = await cluster.elect({
+        onLead: () => {
+          logger.info(`leading the cluster schedule (pid ${process.pid}): ${config.mailboxes.length} mailbox(es)`);
+          void startScheduling()
+            .then(() => {
+              scheduler.start();
+              // Changes between the last leader's end and now were seen by no feed: every mailbox once (D80).
+              scheduler.trigger(config.mailboxes.map((m) => m.user), 'takeover');
+            })
+            .catch((err: Error) => logger.error(`cannot start scheduling: ${err.message}`));
+        },
+        onLose: (why) => {
+          logger.warn(`no longer leading the cluster schedule (${why}); another daemon takes over`);
+          void scheduler.stop(0);
+          void stopScheduling();
+        },
+      });
+      cleanups.push(() => cluster.leader?.close());
+    } else scheduler.start();
     notifier.ready();
     cleanups.push(notifier.startWatchdog(() => !shuttingDown));
     logger.info(`daemon started (pid ${process.pid}): ${config.mailboxes.length} mailbox(es), interval ${opts.intervalSeconds ?? config.daemon.intervalSeconds} s, push every ${config.daemon.pushPollMs} ms, sd_notify ${notifier.transport}`);
@@ -195,6 +274,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     configWatcher?.close();
     for (const c of cleanups) await c();
     await http?.close();
+    if (cluster) await cluster.runtime.close(config.daemon.shutdownGraceSeconds * 1000);
     await shutDown(scheduler, state, !opts.state, config, paths, logger);
     daemonLock.release();
   }

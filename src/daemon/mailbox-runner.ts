@@ -75,8 +75,8 @@ export class MailboxRunner {
     this.held.delete(userId);
   }
 
-  /** A hash of what a human changes to fix a hard failure; kept in memory only, never written (R25). */
-  private async fingerprint(m: MailboxConfig): Promise<string> {
+  /** A hash of what a human changes to fix a hard failure: in memory, or a cluster's held table (D82); never the values (R25). */
+  async fingerprint(m: MailboxConfig): Promise<string> {
     let secret: string;
     try {
       secret = m.url.startsWith('file:') ? '' : await getMailboxPassword(m, this.deps.paths, this.deps.env);

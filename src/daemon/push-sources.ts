@@ -10,7 +10,8 @@ import type { Scheduler } from './scheduler.js';
 import type { WebhookPayload } from './webhook.js';
 
 export interface PushDeps extends DaemonParts {
-  scheduler: Scheduler;
+  /** The scheduler, or on a cluster what enqueues the jobs at once (any daemon may get a webhook). */
+  scheduler: Pick<Scheduler, 'trigger'>;
 }
 
 export class PushSources {

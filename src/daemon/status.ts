@@ -17,6 +17,14 @@ export interface MailboxStatusLine {
 
 export interface StatusDocument {
   mailboxes: MailboxStatusLine[];
+  /** State on PostgreSQL only: who syncs what now, across the cluster, and the jobs waiting. */
+  cluster?: ClusterStatus;
+}
+
+export interface ClusterStatus {
+  queueDepth: number;
+  /** Mailboxes whose sync runs right now, with the host and pid of the process running it. */
+  running: { user: string; host: string; pid: number }[];
 }
 
 /** `users` (from the CRM) turns ids into logins; without it the id is shown. */
@@ -51,6 +59,10 @@ export function statusTable(doc: StatusDocument, now = Date.now(), daemonRunning
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const fmt = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
   const lines = [fmt(head), fmt(widths.map((w) => '-'.repeat(w))), ...rows.map(fmt)];
+  if (doc.cluster) {
+    lines.push(`cluster: ${doc.cluster.queueDepth} job(s) waiting, ${doc.cluster.running.length} sync(s) running`);
+    for (const r of doc.cluster.running) lines.push(`  ${r.user}: running on ${r.host} (pid ${r.pid})`);
+  }
   for (const m of doc.mailboxes) if (m.lastError && m.state === 'failed') lines.push(`${m.user}: ${m.lastError}`);
   for (const m of doc.mailboxes) for (const a of m.attention ?? []) lines.push(`${m.user}: needs attention: ${a.href}: ${a.message}`);
   return lines;

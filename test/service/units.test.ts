@@ -25,9 +25,9 @@ const spec = (over: Partial<ServiceSpec> = {}): ServiceSpec => ({
   ...over,
 });
 
-function verify(unitText: string, user: boolean): { code: number | null; stderr: string } {
+function verify(unitText: string, user: boolean, name = 'sync-cli.service'): { code: number | null; stderr: string } {
   const dir = fs.mkdtempSync(path.join(tmp, 'unit-'));
-  const file = path.join(dir, 'sync-cli.service');
+  const file = path.join(dir, name);
   fs.writeFileSync(file, unitText);
   const runtime = fs.mkdtempSync(path.join(tmp, 'rt-'));
   const r = spawnSync('systemd-analyze', ['verify', ...(user ? ['--user'] : []), file], { encoding: 'utf8', env: { ...process.env, XDG_RUNTIME_DIR: runtime } });
@@ -35,6 +35,14 @@ function verify(unitText: string, user: boolean): { code: number | null; stderr:
 }
 
 describe('systemd', () => {
+  it('the worker unit (a template, one instance per worker process) runs `sync-cli worker` and passes systemd-analyze verify', () => {
+    const unit = systemdUnit(spec({ role: 'worker', concurrency: 8, home: '/srv/sync-cli' }));
+    expect(unit).toMatch(/^ExecStart=.*"--home" "\/srv\/sync-cli" "--log-format" "json" "worker" "--concurrency" "8"$/m);
+    expect(unit).toContain('Type=exec');
+    expect(unit).not.toMatch(/Type=notify|WatchdogSec|ExecReload/);
+    expect(verify(unit, false, 'sync-cli-worker@1.service')).toEqual({ code: 0, stderr: '' });
+  });
+
   it('the system unit passes systemd-analyze verify without a warning', () => {
     const unit = systemdUnit(spec());
     expect(verify(unit, false)).toEqual({ code: 0, stderr: '' });

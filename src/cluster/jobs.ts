@@ -1,0 +1,45 @@
+// One queued job as a worker (or a cluster daemon) runs it: the mailbox's sync through the
+// daemon's MailboxRunner (the engine, the cached CRM users, logs, metrics) inside one slot of its
+// server (D81), a hard failure held cluster-wide until the settings change (D82), and the typed
+// outcome handed back to the queue (retry after the server's delay, back behind a running sync).
+import type { Config } from '../config/schema.js';
+import type { MailboxRunner } from '../daemon/mailbox-runner.js';
+import type { Logger } from '../log/logger.js';
+import type { ClusterHolds } from './holds.js';
+import type { JobResult, SyncJob } from './queue.js';
+import type { ServerSlots } from './server-slots.js';
+
+export interface ClusterJobDeps {
+  runner: MailboxRunner;
+  holds: ClusterHolds;
+  slots: ServerSlots;
+  logger: Logger;
+  config(): Config;
+}
+
+export function clusterJobHandler(d: ClusterJobDeps): (job: SyncJob) => Promise<JobResult> {
+  return async ({ mailboxId, reason }) => {
+    const m = d.config().mailboxes.find((x) => x.user === mailboxId);
+    if (!m) {
+      d.logger.debug(`job for ${mailboxId} (${reason}) dropped: no mailbox is assigned to this user here`);
+      return { kind: 'ok' };
+    }
+    const held = await d.holds.get(mailboxId);
+    if (held !== null) {
+      if (held === (await d.runner.fingerprint(m))) {
+        d.logger.debug(`${mailboxId}: held after a hard failure, settings unchanged; not synced (${reason})`);
+        return { kind: 'hard' };
+      }
+      await d.holds.release(mailboxId);
+    }
+    const slot = await d.slots.acquire(m.url, d.config().dav.concurrency);
+    let outcome;
+    try {
+      outcome = await d.runner.run(mailboxId, reason);
+    } finally {
+      await slot.release();
+    }
+    if (outcome.kind === 'hard') await d.holds.hold(mailboxId, await d.runner.fingerprint(m));
+    return outcome;
+  };
+}
