@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateClusterKey } from '../../src/secrets/cluster-key.js';
 import { runCli, tempHome } from '../helpers/cli.js';
 import { Scenario, type Device } from '../helpers/scenario.js';
+import { DaemonProcess, waitFor } from '../daemon/daemon-process.js';
 
 const ADMIN = 'postgres://postgres@127.0.0.1:5432/test';
 const schema = `sync_cli_cluster_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
@@ -112,6 +113,20 @@ describe('two hosts on one PostgreSQL state', () => {
     expect(card).toContain('Handy-Notiz');
     expect((await sc.crm.getAddresses(['a1']))[0]).toMatchObject({ city: 'Passau', note: 'Handy-Notiz' });
   });
+
+  it('D87: a daemon on host B, whose config.json lists no mailbox, syncs the cluster\'s mailboxes from the shared assignments', async () => {
+    expect(JSON.parse(fs.readFileSync(path.join(homeB, 'config.json'), 'utf8')).mailboxes ?? []).toEqual([]);
+    const { id: _id, version: _v, updatedAt: _u, ...base } = (await sc.crm.getAddresses(['a1']))[0]!;
+    await sc.crm.createAddress({ ...base, company: 'Daemon Neu GmbH', lastName: 'Neumann', phones: [], tags: ['MM'] });
+    const daemon = DaemonProcess.start(homeB, [], { SYNC_CLI_CLUSTER_KEY: key, CREDENTIALS_DIRECTORY: '' });
+    try {
+      // A new leader enqueues every mailbox once (D80): the new address arrives without any push.
+      await waitFor(async () => (await device.find('contacts', 'Daemon Neu GmbH')) !== undefined, 60_000, () => `the new contact on the device; daemon output:\n${daemon.output().slice(-3000)}`);
+    } finally {
+      await daemon.stop();
+    }
+    expect(daemon.output()).not.toContain(sc.passwords.mmueller!);
+  }, 90_000);
 
   it('R25, R22: a host with a wrong cluster key: each mailbox fails hard naming the key source, exit 2, no secret in any output, nothing written', async () => {
     const before = await rows();
