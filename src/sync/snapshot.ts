@@ -197,9 +197,23 @@ async function readCrmSide(input: SnapshotInput): Promise<CrmRead> {
 async function readCrmFeed(input: SnapshotInput, c: CrmRead): Promise<void> {
   const { crm, state, settings: s, head } = input;
   const stored = head.cursors;
-  const a = await readFeed((cur, l) => crm.addressChangesSince(cur, l), stored.addresses, stored.syncStart, input.overlapSeconds);
-  const v = await readFeed((cur, l) => crm.activityChangesSince(cur, l), stored.activities, stored.syncStart, input.overlapSeconds);
-  const t = await readFeed((cur, l) => crm.tombstonesSince(cur, l), stored.tombstones, stored.syncStart, input.overlapSeconds);
+  const o = input.overlapSeconds;
+  const starts = { addresses: feedStart(stored.addresses, stored.syncStart, o), activities: feedStart(stored.activities, stored.syncStart, o), tombstones: feedStart(stored.tombstones, stored.syncStart, o) };
+  // Nothing after any cursor (one index probe per feed): the feeds are empty, the cursors stay,
+  // and the held ids are not read (D16's quiet path).
+  if (!(await crm.hasChangesSince(starts))) {
+    c.nextCursors.addresses = stored.addresses;
+    c.nextCursors.activities = stored.activities;
+    c.nextCursors.tombstones = stored.tombstones;
+    return;
+  }
+  // The feeds scoped to this mailbox in the database (D72, issue #16): records tagged for the
+  // user or held by the mailbox, tombstones of held records. A bulk change of other users' records
+  // is no longer read and filtered here, once per mailbox.
+  const heldIds = await state.heldIds(s.userId);
+  const a = await readFeed((cur, l) => crm.addressChangesSince(cur, l, { userId: s.userId, tags: s.addressTags, held: heldIds.address }), stored.addresses, stored.syncStart, o);
+  const v = await readFeed((cur, l) => crm.activityChangesSince(cur, l, { userId: s.userId, tags: s.activityTags, held: heldIds.activity }), stored.activities, stored.syncStart, o);
+  const t = await readFeed((cur, l) => crm.tombstonesSince(cur, l, { held: heldIds }), stored.tombstones, stored.syncStart, o);
   for (const r of a.items) c.addresses.set(r.id, r);
   for (const r of v.items) c.activities.set(r.id, r);
   for (const tb of t.items) c.deleted.add(`${tb.kind}:${tb.id}`);

@@ -276,6 +276,12 @@ class SqliteStateStore implements StateStore {
     return { items, deviceOnly, exclusions, attention };
   }
 
+  async heldIds(user: string): Promise<{ address: string[]; activity: string[] }> {
+    const out = { address: [] as string[], activity: [] as string[] };
+    for (const r of this.sql('SELECT kind, crm_id FROM item WHERE user = ?').raw().all(user) as [RecordKind, string][]) out[r[0]].push(r[1]);
+    return out;
+  }
+
   async lookup(user: string, keys: { records?: RecordRef[]; hrefs?: string[] }): Promise<LookupResult> {
     const items = new Map<string, ItemState>();
     const deviceOnly: ForeignItem[] = [];
