@@ -81,11 +81,28 @@ function sha256Hex(v: string): string {
 }
 const EMPTY_HASH = sha256Hex('').slice(0, 32);
 
+// Short field values repeat across records (empty phone slots, "false", a country, a
+// salutation): their hashes are kept, per key and bounded, instead of one HMAC each (D77).
+const MEMO_MAX = 4096;
+const MEMO_VALUE_MAX = 40;
+const memos = new Map<string, Map<string, string>>();
+
 function hasher(key?: string): (v: string) => string {
   // Without a key, short field values (a phone number) could be recovered by trying them all;
   // the engine passes a per-installation secret when it has one.
-  if (key) return (v) => crypto.createHmac('sha256', key).update(v).digest('hex').slice(0, 32);
-  return (v) => (v === '' ? EMPTY_HASH : sha256Hex(v).slice(0, 32));
+  const hash = key ? (v: string) => crypto.createHmac('sha256', key).update(v).digest('hex').slice(0, 32) : (v: string) => (v === '' ? EMPTY_HASH : sha256Hex(v).slice(0, 32));
+  let memo = memos.get(key ?? '');
+  if (!memo) memos.set(key ?? '', (memo = new Map()));
+  const known = memo;
+  return (v) => {
+    if (v.length > MEMO_VALUE_MAX) return hash(v);
+    let h = known.get(v);
+    if (h === undefined) {
+      if (known.size >= MEMO_MAX) known.clear();
+      known.set(v, (h = hash(v)));
+    }
+    return h;
+  };
 }
 
 export const ADDRESS_HASH_KEYS = [

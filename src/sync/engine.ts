@@ -18,9 +18,9 @@ import type { ServerQuirks } from '../providers/dav/quirks.js';
 import { getMailboxPassword } from '../secrets/index.js';
 import { emptyCounts, executePlan, type ExecuteCounts } from './execute.js';
 import { classifyMailboxError, finishedOutcome, forLogin, type MailboxOutcome } from './outcome.js';
-import { PART_SIZE, newContactsPart, splitOffNewContacts } from './parts.js';
+import { PART_SIZE, splitOffNewContacts } from './parts.js';
 import { planMailboxSync, type Action, type MailboxPlan } from './plan.js';
-import { readItemSnapshot, readMailboxSnapshot, type SnapshotResult } from './snapshot.js';
+import { readItemSnapshot, readMailboxSnapshot, readNewContactsPart, type SnapshotResult } from './snapshot.js';
 import type { MailboxSnapshot, SyncSettings } from './snapshot-types.js';
 import type { MailboxHead, MailboxLease, StateChange, StateStore } from './state/store.js';
 
@@ -176,7 +176,7 @@ export async function syncMailbox(deps: EngineDeps, m: MailboxConfig, u: CrmUser
 
     emit('planning');
     // New contacts that touch nothing else are planned in parts right before they are written (D60).
-    const parts = snap.unchanged || opts.dryRun ? { rest: snap.snapshot, newContacts: [] } : splitOffNewContacts(snap.snapshot);
+    const parts = snap.unchanged || opts.dryRun ? { rest: snap.snapshot, newContacts: [] } : splitOffNewContacts(snap.snapshot, snap.unread);
     const plan: MailboxPlan = snap.unchanged ? { user: u.id, actions: [], blocked: [], conflicts: [] } : planMailboxSync(parts.rest, run.mapper, { forceDelete: opts.forceDelete });
     for (const a of plan.actions) deps.logger?.debug(`${u.login}: ${opts.dryRun ? 'would ' : ''}${a.summary}${a.arm ? ` [${a.arm}]` : ''}`, { user: u.login, action: a.type, arm: a.arm });
     if (opts.dryRun) {
@@ -254,6 +254,7 @@ async function readSnapshotOrReprovision(deps: EngineDeps, run: MailboxRun, m: M
       full: run.full,
       overlapSeconds: config.crm.overlapSeconds,
       maxItems: config.limits.maxItemsPerMailbox,
+      partsApart: !opts.dryRun,
     });
   try {
     return await read();
@@ -306,10 +307,10 @@ const STATE_ONLY: ReadonlySet<Action['type']> = new Set(['state-update', 'foreig
 async function executeMailboxPlan(deps: EngineDeps, run: MailboxRun, plan: MailboxPlan, snapshot: MailboxSnapshot, u: CrmUser, newContacts: string[], opts: RunOptions): Promise<ExecuteCounts> {
   const { crm, state, config } = deps;
   const { mailbox, collections, mapper } = run;
-  const writes = plan.actions.filter((a) => !STATE_ONLY.has(a.type));
+  const writes = plan.actions.filter((a) => !STATE_ONLY.has(a.type)).length;
   const total = plan.actions.length + newContacts.length;
   let offset = 0;
-  deps.onEvent?.({ type: 'progress', user: u.login, done: 0, total: writes.length + newContacts.length });
+  deps.onEvent?.({ type: 'progress', user: u.login, done: 0, total: writes + newContacts.length });
   const execute = async (actions: Action[]) => {
     const counts = await executePlan(actions, {
       crm,
@@ -327,8 +328,11 @@ async function executeMailboxPlan(deps: EngineDeps, run: MailboxRun, plan: Mailb
     return counts;
   };
   const counts = await execute(plan.actions);
+  // Carried out: the actions and their rendered items are not read again (only the conflicts
+  // are, by reportRun); released before the parts, so they do not stay alive through them (D76).
+  plan.actions.length = 0;
   for (let i = 0; i < newContacts.length; i += PART_SIZE) {
-    const part = planMailboxSync(newContactsPart(snapshot, newContacts.slice(i, i + PART_SIZE)), mapper, { forceDelete: opts.forceDelete });
+    const part = planMailboxSync(await readNewContactsPart(crm, snapshot, newContacts.slice(i, i + PART_SIZE)), mapper, { forceDelete: opts.forceDelete });
     addCounts(counts, await execute(part.actions));
   }
   return counts;

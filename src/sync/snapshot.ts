@@ -9,6 +9,7 @@ import { LimitExceededError } from '../providers/dav/errors.js';
 import type { DeviceCollectionSnapshot, DeviceEntry, MailboxSnapshot, SyncSettings } from './snapshot-types.js';
 import { parseRecordKey, recordKey, type AttentionItem, type CrmCursors, type ItemState, type MailboxHead, type MailboxRecords, type RecordRef, type StateStore } from './state/store.js';
 import { syncMarkerOf } from './marker.js';
+import { PART_SIZE, newContactsPart, touchedContacts } from './parts.js';
 import { activityInScope, addressInScope, crmRefOf, withinWindow } from './scope.js';
 import { addressFieldHashes, activityFieldHashes } from '../mappers/index.js';
 
@@ -29,6 +30,8 @@ export interface SnapshotInput {
   overlapSeconds: number;
   /** limits.maxItemsPerMailbox: items all collections of the mailbox may list together. */
   maxItems?: number;
+  /** The plan will be made in parts (D60, not a dry run): new contacts may be left unread (D76). */
+  partsApart?: boolean;
 }
 
 export interface SnapshotResult {
@@ -38,6 +41,8 @@ export interface SnapshotResult {
   /** What to store once the plan has been carried out. */
   nextCursors: CrmCursors;
   nextTokens: Record<CollectionKind, string | null>;
+  /** New contacts in scope whose records were not read (D76): planned and read part by part. */
+  unread?: string[];
 }
 
 /**
@@ -126,6 +131,8 @@ interface CrmRead {
   records?: MailboxRecords;
   /** Reads records by id into the maps (missing ones count as deleted when asked). */
   fetchInto(kind: RecordKind, ids: string[], markMissingDeleted: boolean): Promise<void>;
+  /** Address ids in scope not read yet: new to the mailbox, maybe planned in parts (D76). */
+  deferred?: string[];
 }
 
 export async function readMailboxSnapshot(input: SnapshotInput): Promise<SnapshotResult> {
@@ -146,7 +153,34 @@ export async function readMailboxSnapshot(input: SnapshotInput): Promise<Snapsho
   const usersById = new Map(input.users.map((u) => [u.id, u]));
   const pendingCreates = new Map([...input.head.pendingCreates].map(([k, v]) => [k, v.fieldHashes]));
   const state = { items: records.items, foreign: records.deviceOnly, exclusions: new Set(records.exclusions.keys()), pendingCreates, attention: records.attention };
-  return { snapshot: snapshotOf(input, crmRead, device, state, usersById), nextCursors: crmRead.nextCursors, nextTokens };
+  const snapshot = snapshotOf(input, crmRead, device, state, usersById);
+  const unread = await settleDeferred(crmRead, snapshot);
+  return { snapshot, nextCursors: crmRead.nextCursors, nextTokens, ...(unread.length ? { unread } : {}) };
+}
+
+/**
+ * D76: the full read leaves the addresses in scope that the mailbox does not hold unread until
+ * the rest is known. Those some decision depends on (R5 links, device items, pending creates) are
+ * read now; the others stay unread — planned and read part by part (D60), never all at once —
+ * unless they are few enough to be planned in one piece anyway.
+ */
+async function settleDeferred(c: CrmRead, snapshot: MailboxSnapshot): Promise<string[]> {
+  if (!c.deferred?.length) return [];
+  const touched = touchedContacts(snapshot);
+  const left = c.deferred.filter((id) => !c.addresses.has(id));
+  await c.fetchInto('address', left.filter((id) => touched.has(id)), true);
+  const unread = left.filter((id) => !touched.has(id));
+  const untouchedRead = [...c.addresses.keys()].filter((id) => !touched.has(id)).length;
+  if (unread.length + untouchedRead > PART_SIZE) return unread;
+  await c.fetchInto('address', unread, true);
+  return [];
+}
+
+/** The records of one part of new contacts (D60) the snapshot left unread (D76). */
+export async function readNewContactsPart(crm: CrmProvider, snap: MailboxSnapshot, ids: string[]): Promise<MailboxSnapshot> {
+  const missing = ids.filter((id) => !snap.addresses.has(id));
+  const read = new Map((await inBatches(missing, (b) => crm.getAddresses(b))).map((r) => [r.id, r]));
+  return newContactsPart(snap, ids, read);
 }
 
 function snapshotOf(input: SnapshotInput, c: CrmRead, device: MailboxSnapshot['device'], state: MailboxSnapshot['state'], usersById: Map<string, CrmUser>): MailboxSnapshot {
@@ -184,7 +218,9 @@ async function readCrmSide(input: SnapshotInput): Promise<CrmRead> {
     c.records = await state.loadRecords(user);
     const known = (kind: RecordKind) => c.records!.items.filter((i) => i.kind === kind).map((i) => i.crmId);
     const ids = await crm.scopeIds({ userId: user, addressTags: s.addressTags, activityTags: s.activityTags });
-    await c.fetchInto('address', [...ids.addresses, ...known('address')], true);
+    const held = new Set(known('address'));
+    c.deferred = input.partsApart ? ids.addresses.filter((id) => !held.has(id)) : [];
+    await c.fetchInto('address', input.partsApart ? [...held] : [...ids.addresses, ...held], true);
     await c.fetchInto('activity', [...ids.activities, ...known('activity')], true);
   } else {
     await readCrmFeed(input, c);
@@ -197,9 +233,23 @@ async function readCrmSide(input: SnapshotInput): Promise<CrmRead> {
 async function readCrmFeed(input: SnapshotInput, c: CrmRead): Promise<void> {
   const { crm, state, settings: s, head } = input;
   const stored = head.cursors;
-  const a = await readFeed((cur, l) => crm.addressChangesSince(cur, l), stored.addresses, stored.syncStart, input.overlapSeconds);
-  const v = await readFeed((cur, l) => crm.activityChangesSince(cur, l), stored.activities, stored.syncStart, input.overlapSeconds);
-  const t = await readFeed((cur, l) => crm.tombstonesSince(cur, l), stored.tombstones, stored.syncStart, input.overlapSeconds);
+  const o = input.overlapSeconds;
+  const starts = { addresses: feedStart(stored.addresses, stored.syncStart, o), activities: feedStart(stored.activities, stored.syncStart, o), tombstones: feedStart(stored.tombstones, stored.syncStart, o) };
+  // Nothing after any cursor (one index probe per feed): the feeds are empty, the cursors stay,
+  // and the held ids are not read (D16's quiet path).
+  if (!(await crm.hasChangesSince(starts))) {
+    c.nextCursors.addresses = stored.addresses;
+    c.nextCursors.activities = stored.activities;
+    c.nextCursors.tombstones = stored.tombstones;
+    return;
+  }
+  // The feeds scoped to this mailbox in the database (D72, issue #16): records tagged for the
+  // user or held by the mailbox, tombstones of held records. A bulk change of other users' records
+  // is no longer read and filtered here, once per mailbox.
+  const heldIds = await state.heldIds(s.userId);
+  const a = await readFeed((cur, l) => crm.addressChangesSince(cur, l, { userId: s.userId, tags: s.addressTags, held: heldIds.address }), stored.addresses, stored.syncStart, o);
+  const v = await readFeed((cur, l) => crm.activityChangesSince(cur, l, { userId: s.userId, tags: s.activityTags, held: heldIds.activity }), stored.activities, stored.syncStart, o);
+  const t = await readFeed((cur, l) => crm.tombstonesSince(cur, l, { held: heldIds }), stored.tombstones, stored.syncStart, o);
   for (const r of a.items) c.addresses.set(r.id, r);
   for (const r of v.items) c.activities.set(r.id, r);
   for (const tb of t.items) c.deleted.add(`${tb.kind}:${tb.id}`);

@@ -203,6 +203,15 @@ export function describeStateStore(name: string, setup: () => Promise<StoreFixtu
         expect((await s.lookup('u1', { records: [{ kind: 'activity', crmId: 'k:1:ü' }] })).items).toEqual([]);
       }));
 
+    it('R1: heldIds lists the CRM ids of the records one mailbox holds, per kind (the scoped feed filters by them)', run(async (s) => {
+      expect(await s.heldIds('u1')).toEqual({ address: [], activity: [] });
+      await s.apply('u1', [{ op: 'item-put', item: item('u1', 'a:1') }, { op: 'item-put', item: item('u1', 'ü') }, { op: 'item-put', item: item('u1', 'v', { kind: 'activity', collection: 'appointments', href: '/v.ics' }) }]);
+      await s.apply('u1', [{ op: 'device-only-put', item: { user: 'u1', collection: 'contacts', href: '/c/f.vcf', etag: '"f"', reason: 'other' } }, { op: 'exclusion-put', ref: addr('x'), since: '2026-01-01T00:00:00Z' }]);
+      await s.apply('u2', [{ op: 'item-put', item: item('u2', 'b') }]);
+      const got = await s.heldIds('u1');
+      expect({ address: [...got.address].sort(), activity: got.activity }).toEqual({ address: ['a:1', 'ü'], activity: ['v'] });
+    }));
+
     it('holders: the mailboxes that hold any of these records', run(async (s) => {
         await s.apply('u1', [{ op: 'item-put', item: item('u1', 'a:1') }]);
         await s.apply('u2', [{ op: 'item-put', item: item('u2', 'a:1') }, { op: 'item-put', item: item('u2', 'b') }]);

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { loadPhoneSlots, type MapperOptions } from '../../src/mappers/index.js';
 import type { Activity, Address } from '../../src/providers/crm/model.js';
 import type { CollectionKind } from '../../src/providers/dav/types.js';
-import { PART_SIZE, newContactsPart, splitOffNewContacts } from '../../src/sync/parts.js';
+import { PART_SIZE, newContactsPart, splitOffNewContacts, touchedContacts } from '../../src/sync/parts.js';
 import { crmFieldHashes, planMailboxSync, type Action } from '../../src/sync/plan.js';
 import type { MailboxSnapshot, SyncSettings } from '../../src/sync/snapshot-types.js';
 import type { ItemState } from '../../src/sync/state/store.js';
@@ -66,6 +66,25 @@ describe('the plan in parts (D60)', () => {
     const plan = planMailboxSync(rest, opts);
     expect(plan.blocked).toEqual(planMailboxSync(snap, opts).blocked);
     expect(plan.blocked).toEqual([expect.objectContaining({ side: 'device', collection: 'contacts', deletes: 10, total: 10 })]);
+  });
+
+  it('R1, R21 (D76): contacts left unread by the snapshot are planned apart, read part by part, and the result is the one-piece plan', () => {
+    const snap = snapshotOf(2 * PART_SIZE + 17, ['h1', 'h2']);
+    const whole = planMailboxSync(snap, opts);
+    const touched = touchedContacts(snap);
+    const unreadIds = [...snap.addresses.keys()].filter((id) => !touched.has(id));
+    const records = new Map(unreadIds.map((id) => [id, snap.addresses.get(id)!]));
+    const lean: MailboxSnapshot = { ...snap, addresses: new Map([...snap.addresses].filter(([id]) => touched.has(id))) };
+    const { rest, newContacts } = splitOffNewContacts(lean, unreadIds);
+    expect(newContacts).toEqual([...unreadIds].sort());
+    const restPlan = planMailboxSync(rest, opts);
+    expect(restPlan.blocked).toEqual(whole.blocked); // R21 sees every deletion in the one piece
+    const parts = restPlan.actions;
+    for (let i = 0; i < newContacts.length; i += PART_SIZE) {
+      const ids = newContacts.slice(i, i + PART_SIZE);
+      parts.push(...planMailboxSync(newContactsPart(lean, [...ids, 'gone-meanwhile'], records), opts).actions);
+    }
+    expect(sorted(parts)).toEqual(sorted(whole.actions));
   });
 
   it('a small plan is not split', () => {

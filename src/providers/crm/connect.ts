@@ -98,6 +98,9 @@ export function createKysely(opts: CrmConnectionOptions): Kysely<CrmDatabase> {
       }
       database.pragma('journal_mode = WAL');
       database.pragma('busy_timeout = 5000');
+      // better-sqlite3 builds SQLite with a 16 MB page cache per connection; the sync reads the
+      // embedded CRM mostly once per record, and the OS caches the file anyway (D79).
+      database.pragma('cache_size = -2000');
       return new Kysely<CrmDatabase>({ dialect: new ImmediateSqliteDialect({ database }) });
     }
     case 'postgres': {

@@ -195,6 +195,8 @@ export class DavTransport {
   private closed = false;
   private readonly limit: LimitFunction;
   private digest: { challenge: DigestChallenge; nc: number } | undefined;
+  /** The Basic header, built once (not per request). */
+  private basic: string | undefined;
   /** Date header and local receive time of the last answer (for clock-skew checks). */
   lastServerDate: { header: string; receivedAt: number } | undefined;
 
@@ -220,7 +222,7 @@ export class DavTransport {
 
   private authorization(method: string, url: string): string | undefined {
     const { auth, username, password } = this.account;
-    if (auth === 'basic') return `Basic ${Buffer.from(`${username}:${password}`, 'utf8').toString('base64')}`;
+    if (auth === 'basic') return (this.basic ??= `Basic ${Buffer.from(`${username}:${password}`, 'utf8').toString('base64')}`);
     if (auth === 'bearer') return `Bearer ${password}`;
     if (this.digest) {
       const u = new URL(url);

@@ -557,6 +557,13 @@ export class PostgresStateStore implements StateStore, ClusterTables {
     return this.q<AttentionItem>('SELECT href, etag, collection, message FROM attention WHERE user_id = $1 ORDER BY href COLLATE "C"', [user]);
   }
 
+  async heldIds(user: string): Promise<{ address: string[]; activity: string[] }> {
+    const rows = await this.q<{ kind: RecordRef['kind']; ids: string[] }>('SELECT kind, array_agg(crm_id) AS ids FROM item WHERE user_id = $1 GROUP BY kind', [user]);
+    const out = { address: [] as string[], activity: [] as string[] };
+    for (const r of rows) out[r.kind] = r.ids;
+    return out;
+  }
+
   async holders(refs: RecordRef[]): Promise<Set<string>> {
     if (!refs.length) return new Set();
     const [kinds, ids] = refArrays(refs);

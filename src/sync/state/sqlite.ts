@@ -193,6 +193,8 @@ class SqliteStateStore implements StateStore {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 5000');
+    // 2 MB page cache instead of 16 MB (D79): the state is read in batches, the cache buys nothing more.
+    this.db.pragma('cache_size = -2000');
     this.migrate();
     // One transaction wrapper for the store's life: each db.transaction() prepares BEGIN/COMMIT anew.
     this.tx = this.db.transaction((fn: () => void) => fn());
@@ -274,6 +276,12 @@ class SqliteStateStore implements StateStore {
     }
     const attention = new Map((this.sql('SELECT href, etag, collection, message FROM attention WHERE user = ?').all(user) as AttentionItem[]).map((a) => [a.href, a]));
     return { items, deviceOnly, exclusions, attention };
+  }
+
+  async heldIds(user: string): Promise<{ address: string[]; activity: string[] }> {
+    const out = { address: [] as string[], activity: [] as string[] };
+    for (const r of this.sql('SELECT kind, crm_id FROM item WHERE user = ?').raw().all(user) as [RecordKind, string][]) out[r[0]].push(r[1]);
+    return out;
   }
 
   async lookup(user: string, keys: { records?: RecordRef[]; hrefs?: string[] }): Promise<LookupResult> {

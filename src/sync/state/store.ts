@@ -155,6 +155,9 @@ export interface StateStore {
   /** The agreed items among these records and hrefs (one query per list, for the delta path),
    *  the device-only items among the hrefs, and the `kind:id` keys of the records excluded (R7). */
   lookup(user: string, keys: { records?: RecordRef[]; hrefs?: string[] }): Promise<LookupResult>;
+  /** The CRM ids of the records the mailbox holds (agreed items), per kind: ids only, one read
+   *  (the scoped CRM feed filters by them in the database, issue #16). */
+  heldIds(user: string): Promise<{ address: string[]; activity: string[] }>;
 
   /** One transaction: all changes or none. */
   apply(user: string, changes: StateChange[]): Promise<void>;
