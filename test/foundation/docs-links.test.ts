@@ -41,6 +41,27 @@ describe('documentation links', () => {
     expect(hits).toEqual([]);
   });
 
+  it('docs/architecture.md indexes R1–R25: where each is decided (files that exist) and tested (files that carry its id)', () => {
+    const page = fs.readFileSync(path.join(repoRoot, 'docs/architecture.md'), 'utf8');
+    const problems: string[] = [];
+    for (let n = 1; n <= 25; n++) {
+      const row = page.split('\n').find((l) => l.startsWith(`| R${n} |`));
+      if (!row) {
+        problems.push(`R${n}: no row in the index`);
+        continue;
+      }
+      const [, decided = '', tested = ''] = row.split('|').slice(1).map((c) => c.trim());
+      const files = decided.replace(/\(its arms\)/g, '').split(',').map((f) => f.trim()).filter(Boolean);
+      if (!files.length) problems.push(`R${n}: no source file`);
+      for (const f of files) if (!fs.existsSync(path.join(repoRoot, 'src', f))) problems.push(`R${n}: src/${f} does not exist`);
+      for (const t of tested.split(',').map((x) => x.trim()).filter(Boolean)) {
+        const file = ['.test.ts', '.test.tsx', '.ts'].map((ext) => path.join(repoRoot, 'test', t + ext)).find((x) => fs.existsSync(x));
+        if (!file || !new RegExp(`R${n}\\b`).test(fs.readFileSync(file, 'utf8'))) problems.push(`R${n}: test/${t} missing or without R${n}`);
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+
   it('docs/sync-rules.md lists R1–R25, and every test file it names for a rule carries that rule id', () => {
     const page = fs.readFileSync(path.join(repoRoot, 'docs/sync-rules.md'), 'utf8');
     const missing: string[] = [];
