@@ -4,8 +4,8 @@ import type { Command } from 'commander';
 import type { ActionRunner } from '../cli.js';
 
 export function registerClusterCommands(program: Command, run: ActionRunner): void {
-  const cluster = program.command('cluster').description('what the hosts of a cluster share (docs/scale-out.md)');
-  const key = cluster.command('key').description('the cluster key that seals mailbox passwords in the shared database');
+  const cluster = program.command('cluster').description('what the hosts of a cluster share (docs/scale-out.md)').addHelpText('after', '\nExample:\n  sync-cli cluster key generate');
+  const key = cluster.command('key').description('the cluster key that seals mailbox passwords in the shared database').addHelpText('after', '\nExample:\n  sync-cli cluster key generate --output /etc/sync-cli/cluster-key');
   key
     .command('generate')
     .description('make a new cluster key: into a 0600 file (default: cluster-key in the home), or on stdout with --print')

@@ -104,7 +104,7 @@ async function stateConnect(ctx: Context, kind: Kind, opts: { url?: string; sche
 }
 
 export function registerStateCommands(program: Command, run: ActionRunner): void {
-  const state = program.command('state').description('where the sync state lives (SQLite under --home, or PostgreSQL for a cluster)');
+  const state = program.command('state').description('where the sync state lives (SQLite under --home, or PostgreSQL for a cluster)').addHelpText('after', '\nExample:\n  sync-cli state connect postgres --url postgres://sync@db.example:5432/sync');
   state
     .command('connect')
     .description('keep the sync state in PostgreSQL (or back in SQLite); moves the existing state, the mailbox assignments and (with a cluster key) the passwords there, verified')
