@@ -17,6 +17,19 @@ function links(file: string): { target: string; line: number }[] {
   return out;
 }
 
+/** The table row of each rule R1–R25 on a docs page (undefined where a rule has none). */
+function ruleRows(page: string): [number, string | undefined][] {
+  const text = fs.readFileSync(path.join(repoRoot, page), 'utf8').split('\n');
+  return Array.from({ length: 25 }, (_, i) => [i + 1, text.find((l) => l.startsWith(`| R${i + 1} |`))]);
+}
+
+/** Why test/<name> does not prove rule n (missing, or not carrying the id), or null when it does. */
+function testProblem(n: number, name: string): string | null {
+  const file = ['.test.ts', '.test.tsx', '.ts'].map((ext) => path.join(repoRoot, 'test', name + ext)).find((f) => fs.existsSync(f));
+  if (!file) return `R${n}: test/${name}.test.ts does not exist`;
+  return new RegExp(`R${n}\\b`).test(fs.readFileSync(file, 'utf8')) ? null : `R${n}: test/${name} does not mention R${n}`;
+}
+
 describe('documentation links', () => {
   it('every relative link in README.md and docs/ resolves to an existing file inside the repository', () => {
     const broken: string[] = [];
@@ -42,10 +55,8 @@ describe('documentation links', () => {
   });
 
   it('docs/architecture.md indexes R1–R25: where each is decided (files that exist) and tested (files that carry its id)', () => {
-    const page = fs.readFileSync(path.join(repoRoot, 'docs/architecture.md'), 'utf8');
     const problems: string[] = [];
-    for (let n = 1; n <= 25; n++) {
-      const row = page.split('\n').find((l) => l.startsWith(`| R${n} |`));
+    for (const [n, row] of ruleRows('docs/architecture.md')) {
       if (!row) {
         problems.push(`R${n}: no row in the index`);
         continue;
@@ -55,18 +66,16 @@ describe('documentation links', () => {
       if (!files.length) problems.push(`R${n}: no source file`);
       for (const f of files) if (!fs.existsSync(path.join(repoRoot, 'src', f))) problems.push(`R${n}: src/${f} does not exist`);
       for (const t of tested.split(',').map((x) => x.trim()).filter(Boolean)) {
-        const file = ['.test.ts', '.test.tsx', '.ts'].map((ext) => path.join(repoRoot, 'test', t + ext)).find((x) => fs.existsSync(x));
-        if (!file || !new RegExp(`R${n}\\b`).test(fs.readFileSync(file, 'utf8'))) problems.push(`R${n}: test/${t} missing or without R${n}`);
+        const p = testProblem(n, t);
+        if (p) problems.push(p);
       }
     }
     expect(problems).toEqual([]);
   });
 
   it('docs/sync-rules.md lists R1–R25, and every test file it names for a rule carries that rule id', () => {
-    const page = fs.readFileSync(path.join(repoRoot, 'docs/sync-rules.md'), 'utf8');
     const missing: string[] = [];
-    for (let n = 1; n <= 25; n++) {
-      const row = page.split('\n').find((l) => l.startsWith(`| R${n} |`));
+    for (const [n, row] of ruleRows('docs/sync-rules.md')) {
       if (!row) {
         missing.push(`R${n}: no row`);
         continue;
@@ -74,9 +83,8 @@ describe('documentation links', () => {
       const tests = (row.split('·')[1] ?? '').split('|')[0]!.split(',').map((t) => t.trim()).filter(Boolean);
       expect(tests.length, `R${n}`).toBeGreaterThan(0);
       for (const t of tests) {
-        const file = ['.test.ts', '.test.tsx', '.ts'].map((ext) => path.join(repoRoot, 'test', t + ext)).find((f) => fs.existsSync(f));
-        if (!file) missing.push(`R${n}: test/${t}.test.ts does not exist`);
-        else if (!new RegExp(`R${n}\\b`).test(fs.readFileSync(file, 'utf8'))) missing.push(`R${n}: test/${t} does not mention R${n}`);
+        const p = testProblem(n, t);
+        if (p) missing.push(p);
       }
     }
     expect(missing).toEqual([]);
