@@ -14,6 +14,12 @@ await build({
   target: 'node20',
   sourcemap: true,
   logLevel: 'warning',
+  // No comments or indentation in the chunks: V8 keeps every loaded module's source as a string for
+  // the process's life, and a single non-ASCII character in a comment makes it two bytes per
+  // character (measured: live heap of a 3-item run 15.5 -> 12.7 MB). Names are kept (no
+  // minifyIdentifiers), so messages and stack traces read as before; the source maps still map.
+  minifyWhitespace: true,
+  charset: 'ascii',
   external: ['better-sqlite3', '@napi-rs/keyring', 'unix-dgram', 'ink', 'react', 'yoga-layout', 'pg', 'mysql2'],
   // CommonJS dependencies use require, __filename and __dirname; give the ESM chunks those.
   banner: {

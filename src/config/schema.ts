@@ -1,7 +1,8 @@
 // The one config schema: every key has a description and a default. config/schema.json is
 // generated from it (npm run schema). Passwords are never part of it (R25): a mailbox only says
 // which credential store holds its secret.
-import { z } from 'zod';
+// A namespace import (not `{ z }`): the bundler then keeps only the zod functions used, not its 40 locales.
+import * as z from 'zod';
 
 const tagList = z.array(z.string().min(1)).describe('CRM tags (Merkmale)');
 

@@ -9,7 +9,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Paths } from '../config/paths.js';
 import type { Config } from '../config/schema.js';
 import { ConfigError } from '../errors.js';

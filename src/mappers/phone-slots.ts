@@ -1,7 +1,7 @@
 // R12 phone slots: the table (config/phone-slots.json) and the classification of device TEL lines.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ConfigError } from '../errors.js';
 import { type ContentLine, typesOf, unescapeText } from './content-lines.js';
 

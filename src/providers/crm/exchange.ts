@@ -1,6 +1,6 @@
 // The CRM exchange file (docs/exchange-format.md): its zod schema, validation with
 // messages that name record and field, the one-transaction import and the export.
-import { z } from 'zod';
+import * as z from 'zod';
 import { closestKey, didYouMean } from '../../config/did-you-mean.js';
 import { InputError } from '../../errors.js';
 import type { CrmStore, Extra, StoredActivity, StoredAddress } from './store.js';
