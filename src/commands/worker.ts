@@ -36,7 +36,8 @@ Example:
           if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) throw new UsageError(`--concurrency ${o.concurrency} is not a whole number from 1 to 256`, 'e.g. `sync-cli worker --concurrency 8`');
         }
         let httpPort: number | undefined;
-        if (o.httpPort !== undefined) {
+        // An empty SYNC_CLI_WORKER_HTTP_PORT leaves the port off.
+        if (o.httpPort !== undefined && o.httpPort !== '') {
           httpPort = Number(o.httpPort);
           if (!/^\d+$/.test(o.httpPort) || httpPort > 65535) throw new UsageError(`--http-port ${o.httpPort} is not a port number from 0 to 65535`, 'e.g. `sync-cli worker --http-port 9101` (0: any free port)');
         }

@@ -91,8 +91,14 @@ describe.skipIf(reachable !== null)('D93: the engine stops when its mailbox leas
       if (i > 300) throw new Error(`no PUT reached the server: ${JSON.stringify(proxy.seen.slice(-5))}`);
       await new Promise((r) => setTimeout(r, 20));
     }
-    await admin.query('SELECT pg_terminate_backend($1)', [await store.leaseBackendPid()]);
+    const backend = await store.leaseBackendPid();
+    const t0 = performance.now();
+    let lostMs = NaN;
+    lease?.lost?.addEventListener('abort', () => (lostMs = performance.now() - t0));
+    await admin.query('SELECT pg_terminate_backend($1)', [backend]);
     const [result] = await sync;
+    // What a reader of a failure (or of the report) wants to know: how quickly it stopped.
+    console.info(`lease lost ${lostMs.toFixed(1)} ms after pg_terminate_backend; the sync returned after ${(performance.now() - t0).toFixed(1)} ms; PUTs: ${puts()} of ${CONTACTS}`);
     proxy.clear();
 
     expect(lease?.lost?.aborted).toBe(true);

@@ -91,6 +91,11 @@ describe.skipIf(Boolean(skip))('a cluster over HTTP: the worker\'s /metrics, the
     expect(sample(text, 'sync_cli_mailboxes')).toBe(2);
     expect(sample(text, 'sync_cli_items_total{user="mmueller",action="created"}')).toBeGreaterThan(0);
 
+    // What one scrape costs (the queue depth is one query at scrape time), printed for the record.
+    const t0 = performance.now();
+    for (let i = 0; i < 20; i++) await (await fetch(`${url}/metrics`)).text();
+    console.info(`worker /metrics: ${((performance.now() - t0) / 20).toFixed(1)} ms per scrape (20 scrapes, ${text.length} bytes)`);
+
     const health = await fetch(`${url}/healthz`);
     expect(health.status).toBe(200);
     expect(await health.json()).toMatchObject({ status: 'ok', role: 'worker', pid: w.pid, concurrency: 2 });
