@@ -3,7 +3,8 @@
 // settings, its password — a hash, never the values, R25) in a small shared table. Any worker
 // that gets a job for a held mailbox compares: unchanged → the job ends without a request to the
 // server; changed → the hold is dropped and the mailbox syncs. So "no retry until the
-// configuration changes" holds whichever worker gets the next interval's job.
+// configuration changes" holds whichever worker gets the next interval's job. A human's Retry on
+// the status page releases the hold and enqueues one sync (D91).
 import pg from 'pg';
 
 export class ClusterHolds {
@@ -40,6 +41,13 @@ export class ClusterHolds {
   async hold(mailbox: string, fingerprint: string): Promise<void> {
     await this.init();
     await this.pool.query(`INSERT INTO ${this.table} (mailbox, fingerprint) VALUES ($1, $2) ON CONFLICT (mailbox) DO UPDATE SET fingerprint = $2, since = now()`, [mailbox, fingerprint]);
+  }
+
+  /** Every held mailbox (the status page marks them, D91). */
+  async list(): Promise<string[]> {
+    await this.init();
+    const { rows } = await this.pool.query<{ mailbox: string }>(`SELECT mailbox FROM ${this.table}`);
+    return rows.map((r) => r.mailbox);
   }
 
   async release(mailbox: string): Promise<void> {

@@ -42,7 +42,7 @@ export async function openClusterRuntime(parts: DaemonParts, url: string, concur
   const queue = await SyncQueue.open({ url, schema: queueSchemaOf(schema), expireInSeconds: config.limits.mailboxRunSeconds + 60, pollingIntervalSeconds: 0.5 });
   const holds = new ClusterHolds(url, schema);
   const slots = new ServerSlots(url, schema, concurrency);
-  const handler = clusterJobHandler({ runner, holds, slots, logger: parts.logger, config: parts.config });
+  const handler = clusterJobHandler({ runner, holds, slots, logger: parts.logger, config: parts.config, metrics: parts.metrics });
   return {
     queue,
     start: () => queue.work(concurrency, handler),

@@ -1,6 +1,8 @@
 // The daemon's loopback HTTP endpoint: status page (with its token), /healthz, /metrics and the
 // webhook. Off unless daemon.httpPort is set. A secret or token that cannot be loaded switches
 // only its part off, with the reason and the fix in the log.
+import type { ClusterRuntime } from '../cluster/runtime.js';
+import type { ClusterHolds } from '../cluster/holds.js';
 import type { SyncCliError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { startDaemonHttpServer, type DaemonHttpServer } from './http-server.js';
@@ -14,6 +16,27 @@ export interface DaemonHttpDeps extends Omit<DaemonParts, 'crm'> {
   startedAt: number;
   stopping(): boolean;
   onWebhook(p: WebhookPayload): Promise<string[]>;
+  /** On a PostgreSQL state: the cluster's queue; Sync now / Retry act on it and the shared holds (D91). */
+  cluster?: ClusterRuntime;
+}
+
+/** A cluster's Sync now / Retry: the cluster-wide hold (D82) released, one job queued for any process. */
+interface ClusterActions {
+  holds: ClusterHolds;
+  retry(userId: string): Promise<void>;
+}
+
+async function clusterActions(d: DaemonHttpDeps, runtime: ClusterRuntime): Promise<ClusterActions> {
+  const [{ ClusterHolds }, { stateDatabaseUrl }] = await Promise.all([import('../cluster/holds.js'), import('../cluster/runtime.js')]);
+  const config = d.config();
+  const holds = new ClusterHolds(await stateDatabaseUrl(config, d.paths, d.env), config.state.schema);
+  return {
+    holds,
+    async retry(userId) {
+      await holds.release(userId);
+      await runtime.queue.enqueueSync(userId, 'status page');
+    },
+  };
 }
 
 /** Loads a secret the endpoint needs; undefined (logged with the fix) when it cannot. */
@@ -27,7 +50,7 @@ function loadOrLog<T>(logger: Logger, off: string, load: () => T): T | undefined
   }
 }
 
-function statusPageHandlers(d: DaemonHttpDeps, token: string | undefined): StatusPageHandlers {
+function statusPageHandlers(d: DaemonHttpDeps, token: string | undefined, cluster: ClusterActions | undefined): StatusPageHandlers {
   const { state, scheduler, users, logger, metrics } = d;
   return {
     token,
@@ -36,6 +59,8 @@ function statusPageHandlers(d: DaemonHttpDeps, token: string | undefined): Statu
       const statuses = new Map((await state.listStatuses()).map((x) => [x.user, x]));
       const pending = await state.pendingCounts();
       const snap = new Map(scheduler.snapshot().map((e) => [e.user, e]));
+      // A cluster holds hard failures in the database, not in this daemon's schedule (D82).
+      const heldInCluster = cluster ? new Set(await cluster.holds.list()) : undefined;
       return {
         daemon: { status: d.stopping() ? 'stopping' : 'ok', uptimeSeconds: Math.round((now - d.startedAt) / 1000) },
         mailboxes: d.config().mailboxes.map((m) => {
@@ -54,20 +79,24 @@ function statusPageHandlers(d: DaemonHttpDeps, token: string | undefined): Statu
             lastError: s.lastError,
             itemErrors,
             nextRun: s.nextRun,
-            ...(e?.held ? { held: true } : {}),
+            ...((heldInCluster ? heldInCluster.has(m.user) : e?.held) ? { held: true } : {}),
           };
         }),
       };
     },
-    syncNow: (login) => {
+    syncNow: async (login) => {
       const u = users.byLogin(login);
       const m = u && d.config().mailboxes.find((mb) => mb.user === u.id);
       if (!m) return false;
-      // A human pressed it: a held mailbox (hard failure) is tried again too.
-      scheduler.rearm([m.user], 'status page', { force: true });
-      scheduler.trigger([m.user], 'status page');
+      // A human pressed it: a held mailbox (hard failure) is tried again too — on a cluster its
+      // hold goes and any process may take the job, leading daemon or not (D91).
+      if (cluster) await cluster.retry(m.user);
+      else {
+        scheduler.rearm([m.user], 'status page', { force: true });
+        scheduler.trigger([m.user], 'status page');
+      }
       metrics.pushes.inc({ source: 'status-page' });
-      logger.info(`status page: sync of ${login} queued`);
+      logger.info(`status page: sync of ${login} queued${cluster ? ' (cluster hold released)' : ''}`);
       return true;
     },
   };
@@ -81,13 +110,14 @@ export async function startDaemonHttp(d: DaemonHttpDeps): Promise<DaemonHttpServ
   if (webhook) logger.info(webhook.created ? `webhook secret created in ${webhook.source} (copy it to the CRM side)` : `webhook secret from ${webhook.source}`);
   const status = loadOrLog(logger, "the status page's buttons are off", () => loadStatusToken(config, paths, env));
   if (status) logger.info(status.created ? `status page token created in ${status.source}` : `status page token from ${status.source}`);
+  const cluster = d.cluster ? await clusterActions(d, d.cluster) : undefined;
   const http = await startDaemonHttpServer(
     config.daemon.httpPort,
     {
       metrics: d.metrics,
       webhookSecret: webhook?.secret,
       onWebhook: d.onWebhook,
-      statusPage: statusPageHandlers(d, status?.token),
+      statusPage: statusPageHandlers(d, status?.token, cluster),
       health: () => {
         const snap = scheduler.snapshot();
         const failed = snap.filter((s) => s.failures > 0).map((s) => s.login);
@@ -102,5 +132,5 @@ export async function startDaemonHttp(d: DaemonHttpDeps): Promise<DaemonHttpServ
     config.daemon.http,
   );
   logger.info(`HTTP endpoint on http://127.0.0.1:${http.port} (status page /, /healthz, /metrics, POST /hooks/crm)`);
-  return http;
+  return cluster ? { port: http.port, close: () => http.close().finally(() => cluster.holds.close()) } : http;
 }

@@ -232,7 +232,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     };
     cleanups.push(stopScheduling);
     if (!cluster) await startScheduling();
-    http = await startDaemonHttp({ ...parts, scheduler, startedAt, stopping: () => shuttingDown, onWebhook: push.onWebhook });
+    http = await startDaemonHttp({ ...parts, scheduler, startedAt, stopping: () => shuttingDown, onWebhook: push.onWebhook, cluster: cluster?.runtime });
     const shared = opts.assignments;
     configWatcher = watchConfig(
       paths.configFile,

@@ -1,6 +1,7 @@
 // The daemon's loopback HTTP endpoint (daemon.httpPort; off when unset): GET /healthz,
 // GET /metrics (Prometheus), POST /hooks/crm (signed CRM webhook), GET / (the status page,
-// src/daemon/status-page.ts). Binds 127.0.0.1 only: a
+// src/daemon/status-page.ts); a worker's (`worker --http-port`, D90) serves /healthz and
+// /metrics only. Binds 127.0.0.1 only: a
 // reverse proxy or the CRM on the same host reaches it; nothing is exposed by default.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -49,9 +50,10 @@ export interface DaemonHttpHandlers {
   health(): { ok: boolean; body: Record<string, unknown> };
   metrics: DaemonMetrics;
   /** Undefined when no webhook secret is available. */
-  webhookSecret: string | undefined;
-  /** Returns the logins whose mailboxes will sync; throws UnknownWebhookTargetError → 422. */
-  onWebhook(payload: WebhookPayload): Promise<string[]>;
+  webhookSecret?: string;
+  /** Returns the logins whose mailboxes will sync; throws UnknownWebhookTargetError → 422. No
+   *  webhook at all (404) when undefined: a worker's port (D90). */
+  onWebhook?(payload: WebhookPayload): Promise<string[]>;
   /** The Account Overview page (GET /) and its API; off when undefined. */
   statusPage?: StatusPageHandlers;
 }
@@ -114,7 +116,8 @@ export function startDaemonHttpServer(port: number, h: DaemonHttpHandlers, logge
     if (url.pathname === '/metrics' && req.method === 'GET') {
       return send(res, 200, await h.metrics.registry.metrics(), h.metrics.registry.contentType);
     }
-    if (url.pathname === '/hooks/crm') {
+    const onWebhook = h.onWebhook;
+    if (url.pathname === '/hooks/crm' && onWebhook) {
       if (req.method !== 'POST') return send(res, 405, { error: 'use POST' });
       const reject = (status: number, message: string) => {
         h.metrics.webhookRejected.inc({ status: String(status) });
@@ -134,7 +137,7 @@ export function startDaemonHttpServer(port: number, h: DaemonHttpHandlers, logge
       });
       if (verdict.status !== 202) return reject(verdict.status, verdict.message);
       try {
-        const logins = await h.onWebhook(verdict.payload);
+        const logins = await onWebhook(verdict.payload);
         h.metrics.pushes.inc({ source: 'webhook' });
         return send(res, 202, { mailboxes: logins });
       } catch (err) {
@@ -143,7 +146,7 @@ export function startDaemonHttpServer(port: number, h: DaemonHttpHandlers, logge
       }
     }
     if (h.statusPage && handleStatusPage(req, res, url.pathname, h.statusPage)) return;
-    send(res, 404, { error: 'not found; try / (the status page), /healthz, /metrics or POST /hooks/crm' });
+    send(res, 404, { error: `not found; try ${[h.statusPage && '/ (the status page)', '/healthz', '/metrics', onWebhook && 'POST /hooks/crm'].filter(Boolean).join(', ')}` });
   };
   return new Promise((resolve, reject) => {
     server.once('error', reject);

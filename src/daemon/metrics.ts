@@ -26,6 +26,20 @@ export class DaemonMetrics {
   readonly pushes = new Counter({ name: 'sync_cli_push_triggers_total', help: 'Pushed CRM changes by source', labelNames: ['source'], registers: [this.registry] });
   readonly webhookRejected = new Counter({ name: 'sync_cli_webhook_rejected_total', help: 'Webhook requests refused, by HTTP status', labelNames: ['status'], registers: [this.registry] });
   readonly mailboxes = new Gauge({ name: 'sync_cli_mailboxes', help: 'Assigned mailboxes', registers: [this.registry] });
+  // A cluster process (worker, daemon on PostgreSQL): the queue's jobs it ran (D90).
+  private readonly jobs = new Counter({
+    name: 'sync_cli_jobs_total',
+    help: 'Queue jobs this process took, by outcome (ok, items-failed, soft, hard, busy; held = skipped after a hard failure; dropped = no mailbox here; error = the job threw, pg-boss retries it)',
+    labelNames: ['outcome'],
+    registers: [this.registry],
+  });
+  private readonly jobDuration = new Histogram({
+    name: 'sync_cli_job_duration_seconds',
+    help: 'Duration of one queue job: the held check, the wait for a server slot and the sync',
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+    registers: [this.registry],
+  });
+  private readonly jobsRunning = new Gauge({ name: 'sync_cli_jobs_running', help: 'Queue jobs running in this process now', registers: [this.registry] });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'sync_cli_' });
@@ -43,6 +57,29 @@ export class DaemonMetrics {
     this.duration.observe({ user }, r.durationMs / 1000);
     this.failing.set({ user }, r.state === 'failed' ? 1 : 0);
     if (r.state === 'success') this.lastSuccess.set({ user }, Date.now() / 1000);
+  }
+
+  /** A queue job starts; the returned function records its end with the outcome. */
+  jobStarted(): (outcome: string) => void {
+    const end = this.jobDuration.startTimer();
+    this.jobsRunning.inc();
+    return (outcome) => {
+      end();
+      this.jobsRunning.dec();
+      this.jobs.inc({ outcome });
+    };
+  }
+
+  /** The cluster's waiting jobs, read when /metrics is scraped (one query per scrape). */
+  watchQueueDepth(depth: () => Promise<number>): void {
+    new Gauge({
+      name: 'sync_cli_queue_jobs_waiting',
+      help: 'Jobs waiting in the cluster queue (all mailboxes, all processes)',
+      registers: [this.registry],
+      async collect() {
+        this.set(await depth().catch(() => NaN));
+      },
+    });
   }
 
   /** Drops the series of an unassigned mailbox, so label sets do not grow without bound. */

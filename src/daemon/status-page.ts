@@ -69,8 +69,8 @@ export interface StatusPageHandlers {
   /** Undefined: the buttons are off (the token could not be loaded). */
   token: string | undefined;
   status(): Omit<StatusPageDocument, 'authorized' | 'actionsEnabled' | 'now'> | Promise<Omit<StatusPageDocument, 'authorized' | 'actionsEnabled' | 'now'>>;
-  /** Queues a sync of the mailbox of this login; false when there is no such mailbox. */
-  syncNow(login: string): boolean;
+  /** Queues a sync of the mailbox of this login (a held one too); false when there is no such mailbox. */
+  syncNow(login: string): boolean | Promise<boolean>;
 }
 
 function tokenMatches(expected: string, header: string | undefined): boolean {
@@ -148,8 +148,14 @@ export function handleStatusPage(req: http.IncomingMessage, res: http.ServerResp
     } catch {
       return (json(res, 400, { error: 'bad mailbox name in the path' }), true);
     }
-    if (!h.syncNow(login)) return (json(res, 404, { error: `no mailbox is assigned to '${login}'` }), true);
-    return (json(res, 202, { queued: [login] }), true);
+    // On a cluster queueing is a database write (D91): answered when it is done.
+    void Promise.resolve()
+      .then(() => h.syncNow(login))
+      .then(
+        (found) => (found ? json(res, 202, { queued: [login] }) : json(res, 404, { error: `no mailbox is assigned to '${login}'` })),
+        (err: Error) => json(res, 503, { error: `cannot queue the sync of '${login}': ${err.message}; try again` }),
+      );
+    return true;
   }
   return false;
 }

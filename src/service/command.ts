@@ -18,6 +18,30 @@ export interface ServiceFlags {
   dryRun?: boolean;
   platform?: string;
   account: string;
+  /** The cluster worker's template unit instead of the daemon's (D92). */
+  worker?: boolean;
+  concurrency?: string;
+  instances?: string;
+}
+
+/** `--NAME value` as a whole number within [min, max], or a usage error with an example. */
+function wholeNumber(name: string, value: string | undefined, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < min || n > max) throw new UsageError(`--${name} ${value} is not a whole number from ${min} to ${max}`, `e.g. \`sync-cli service install --worker --${name} 2\``);
+  return n;
+}
+
+/** The role flags: --concurrency and --instances belong to --worker, which is systemd only. */
+function roleOf(flags: ServiceFlags, platform: ServicePlatform): Pick<ServiceSpec, 'role' | 'concurrency' | 'instances'> {
+  const concurrency = wholeNumber('concurrency', flags.concurrency, 1, 256);
+  const instances = wholeNumber('instances', flags.instances, 1, 64);
+  if (!flags.worker) {
+    if (concurrency !== undefined || instances !== undefined) throw new UsageError(`--${concurrency !== undefined ? 'concurrency' : 'instances'} is for the worker's service`, 'add --worker, e.g. `sync-cli service install --worker --instances 2`');
+    return { role: 'daemon' };
+  }
+  if (platform !== 'linux') throw new UsageError(`--worker installs a systemd template unit (Linux); there is none for ${platform}`, 'run `sync-cli worker` under your service manager there (docs/scale-out.md)');
+  return { role: 'worker', ...(concurrency !== undefined ? { concurrency } : {}), instances: instances ?? 1 };
 }
 
 /** The CLI entry (bin/sync-cli) of this installation, symlinks resolved. */
@@ -56,6 +80,7 @@ export function buildPlanContext(ctx: Context, flags: ServiceFlags): PlanContext
     credentialLines: platform === 'linux' ? systemdUnitCredentialLines(mailboxes, paths) : [],
     stopTimeoutSeconds: Math.max(30, ctx.config().daemon.shutdownGraceSeconds + 10),
     watchdogSeconds: 60,
+    ...roleOf(flags, platform),
   };
   return {
     platform,

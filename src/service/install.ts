@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { SyncCliError } from '../errors.js';
-import { launchdPlist, LAUNCHD_LABEL, SERVICE_NAME, SYSTEM_CONFIG_DIR, SYSTEM_DATA_DIR, systemdUnit, winswXml, type ServiceScope, type ServiceSpec } from './units.js';
+import { launchdPlist, LAUNCHD_LABEL, SERVICE_NAME, SYSTEM_CONFIG_DIR, SYSTEM_DATA_DIR, systemdInstances, systemdUnit, systemdUnitName, winswXml, type ServiceScope, type ServiceSpec } from './units.js';
 
 export type ServicePlatform = 'linux' | 'darwin' | 'win32';
 
@@ -59,14 +59,28 @@ function shellQuote(arg: string): string {
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
 }
 
+/** The flags of the worker role (D92), as `service … --worker` was given them. */
+function roleArgs(spec: ServiceSpec): string[] {
+  if (spec.role !== 'worker') return [];
+  return ['--worker', ...(spec.concurrency ? ['--concurrency', String(spec.concurrency)] : []), ...(spec.instances && spec.instances !== 1 ? ['--instances', String(spec.instances)] : [])];
+}
+
 /** How this very invocation would look under sudo, with the absolute node and CLI paths. */
 export function sudoCommand(spec: ServiceSpec, action: 'install' | 'uninstall'): string {
-  const argv = ['sudo', spec.nodePath, spec.cliPath, ...(spec.home ? ['--home', spec.home] : []), 'service', action];
+  const argv = ['sudo', spec.nodePath, spec.cliPath, ...(spec.home ? ['--home', spec.home] : []), 'service', action, ...roleArgs(spec)];
   return argv.map(shellQuote).join(' ');
 }
 
-export function systemdUnitPath(scope: ServiceScope, userHome: string): string {
-  return scope === 'system' ? `/etc/systemd/system/${SERVICE_NAME}.service` : path.join(userHome, '.config/systemd/user', `${SERVICE_NAME}.service`);
+/** Where the unit goes: sync-cli.service, or the worker template sync-cli-worker@.service. */
+export function systemdUnitPath(scope: ServiceScope, userHome: string, spec: Pick<ServiceSpec, 'role'> = {}): string {
+  const name = systemdUnitName(spec);
+  return scope === 'system' ? `/etc/systemd/system/${name}` : path.join(userHome, '.config/systemd/user', name);
+}
+
+/** The journalctl hint of a role. */
+function logsHint(spec: ServiceSpec, user: boolean): string {
+  const unit = spec.role === 'worker' ? `'${SERVICE_NAME}-worker@*'` : SERVICE_NAME;
+  return `Logs: journalctl${user ? ' --user' : ''} -u ${unit} -f`;
 }
 
 export function launchdPlistPath(scope: ServiceScope, userHome: string): string {
@@ -86,7 +100,8 @@ export function planServiceInstall(c: PlanContext): ServicePlan {
   const { spec } = c;
   if (c.platform === 'linux') {
     if (c.scope === 'system' && !c.isRoot) return { ...plan, needsRoot: sudoCommand(spec, 'install') };
-    const unit = systemdUnitPath(c.scope, c.userHome);
+    const unit = systemdUnitPath(c.scope, c.userHome, spec);
+    const units = systemdInstances(spec);
     plan.files.push({ path: unit, content: systemdUnit(spec), mode: 0o644 });
     if (c.scope === 'system') {
       plan.commands.push({
@@ -107,23 +122,22 @@ export function planServiceInstall(c: PlanContext): ServicePlan {
           { path: SYSTEM_DATA_DIR, owner: spec.account, mode: 0o700, by: 'systemd at the first start (StateDirectory=sync-cli)' },
         );
       }
-      plan.commands.push({ argv: ['systemctl', 'daemon-reload'] }, { argv: ['systemctl', 'enable', '--now', SERVICE_NAME], why: 'start now and at every boot' });
+      plan.commands.push({ argv: ['systemctl', 'daemon-reload'] }, { argv: ['systemctl', 'enable', '--now', ...units], why: 'start now and at every boot' });
       plan.notes.push(
         spec.home
           ? `The service runs as ${spec.account} with everything in ${spec.home}.`
           : `The service runs as ${spec.account}: config ${SYSTEM_CONFIG_DIR}/config.json, state ${SYSTEM_DATA_DIR}.`,
         'Passwords kept as systemd credentials (credentialStore "systemd") need `sync-cli service install` again after assigning, so the unit lists them.',
-        'Logs: journalctl -u sync-cli -f; health: sync-cli status (as that account) or the /healthz endpoint when daemon.httpPort is set.',
+        spec.role === 'worker'
+          ? `${logsHint(spec, false)}; health: sync-cli status (as that account) lists the running syncs; a worker's own /healthz and /metrics: SYNC_CLI_WORKER_HTTP_PORT in a drop-in (docs/scale-out.md).`
+          : `${logsHint(spec, false)}; health: sync-cli status (as that account) or the /healthz endpoint when daemon.httpPort is set.`,
         // Last, so that it is what the admin reads: the files now belong to the account, and
         // sync-cli refuses a home owned by another user (as root too).
         `From now on run every sync-cli command for this service as ${spec.account} (the files are ${spec.account}'s; sync-cli refuses a home owned by another user), e.g.:\n  ${adminCommand(spec, 'users assign LOGIN --url URL --username NAME --password-stdin')}\n  ${adminCommand(spec, 'status')}`,
       );
     } else {
-      plan.commands.push({ argv: ['systemctl', '--user', 'daemon-reload'] }, { argv: ['systemctl', '--user', 'enable', '--now', SERVICE_NAME] });
-      plan.notes.push(
-        `A user service stops when you log out unless lingering is on: run \`loginctl enable-linger ${os.userInfo().username}\` (once).`,
-        'Logs: journalctl --user -u sync-cli -f',
-      );
+      plan.commands.push({ argv: ['systemctl', '--user', 'daemon-reload'] }, { argv: ['systemctl', '--user', 'enable', '--now', ...units] });
+      plan.notes.push(`A user service stops when you log out unless lingering is on: run \`loginctl enable-linger ${os.userInfo().username}\` (once).`, logsHint(spec, true));
     }
     return plan;
   }
@@ -160,8 +174,10 @@ export function planServiceUninstall(c: PlanContext): ServicePlan {
   if (c.platform === 'linux') {
     if (c.scope === 'system' && !c.isRoot) return { ...plan, needsRoot: sudoCommand(c.spec, 'uninstall') };
     const user = c.scope === 'user' ? ['--user'] : [];
-    plan.commands.push({ argv: ['systemctl', ...user, 'disable', '--now', SERVICE_NAME], mayFail: true });
-    plan.remove.push(systemdUnitPath(c.scope, c.userHome));
+    plan.commands.push({ argv: ['systemctl', ...user, 'disable', '--now', ...systemdInstances(c.spec)], mayFail: true });
+    // Instances enabled by hand beyond --instances stop too (a pattern matches the running ones).
+    if (c.spec.role === 'worker') plan.commands.push({ argv: ['systemctl', ...user, 'stop', `${SERVICE_NAME}-worker@*`], mayFail: true, why: 'every other running worker instance' });
+    plan.remove.push(systemdUnitPath(c.scope, c.userHome, c.spec));
     plan.commands.push({ argv: ['systemctl', ...user, 'daemon-reload'] });
     plan.notes.push(c.scope === 'system' ? `Kept: ${SYSTEM_CONFIG_DIR}, ${SYSTEM_DATA_DIR} and the ${c.spec.account} account (remove them by hand when no longer needed).` : 'Kept: your config and state.');
     return plan;
@@ -180,7 +196,7 @@ export function planServiceUninstall(c: PlanContext): ServicePlan {
 }
 
 export function serviceStatusCommand(c: PlanContext): string[] {
-  if (c.platform === 'linux') return ['systemctl', ...(c.scope === 'user' ? ['--user'] : []), 'status', '--no-pager', SERVICE_NAME];
+  if (c.platform === 'linux') return ['systemctl', ...(c.scope === 'user' ? ['--user'] : []), 'status', '--no-pager', c.spec.role === 'worker' ? `${SERVICE_NAME}-worker@*` : SERVICE_NAME];
   if (c.platform === 'darwin') return ['launchctl', 'print', `${c.scope === 'system' ? 'system' : `gui/${c.uid}`}/${LAUNCHD_LABEL}`];
   return [path.join(c.windowsDir ?? path.join(c.userHome, 'sync-cli-service'), `${SERVICE_NAME}.exe`), 'status'];
 }

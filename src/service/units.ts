@@ -26,6 +26,8 @@ export interface ServiceSpec {
   role?: 'daemon' | 'worker';
   /** Worker only: `--concurrency N`. */
   concurrency?: number;
+  /** Worker only: instances `sync-cli-worker@1` … `@N` that install enables and uninstall stops (default 1). */
+  instances?: number;
 }
 
 export const SERVICE_NAME = 'sync-cli';
@@ -42,6 +44,12 @@ export function daemonArgs(spec: ServiceSpec): string[] {
 /** The systemd unit name of a role: sync-cli.service, or the template sync-cli-worker@.service. */
 export function systemdUnitName(spec: Pick<ServiceSpec, 'role'>): string {
   return spec.role === 'worker' ? `${SERVICE_NAME}-worker@.service` : `${SERVICE_NAME}.service`;
+}
+
+/** The units systemctl enables, stops and shows: the daemon's, or the worker instances @1 … @N. */
+export function systemdInstances(spec: Pick<ServiceSpec, 'role' | 'instances'>): string[] {
+  if (spec.role !== 'worker') return [SERVICE_NAME];
+  return Array.from({ length: spec.instances ?? 1 }, (_, i) => `${SERVICE_NAME}-worker@${i + 1}`);
 }
 
 /** systemd quoting: every argument double-quoted, with \ and " escaped; % doubled (specifiers). */

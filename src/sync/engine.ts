@@ -6,6 +6,7 @@ import pLimit from 'p-limit';
 import type { Paths } from '../config/paths.js';
 import type { Config, MailboxConfig } from '../config/schema.js';
 import { MassDeleteGuardError, SyncCliError, UsageError } from '../errors.js';
+import { LeaseLostError } from './lock.js';
 import { effectiveSettings as assignmentSettings } from '../assignments/assign.js';
 import type { Logger } from '../log/logger.js';
 import { redactString } from '../log/redact.js';
@@ -152,6 +153,8 @@ interface MailboxRun {
   collections: Record<CollectionKind, CollectionRef>;
   full: boolean;
   deadlineAt: number;
+  /** The lease's `lost` signal (a shared store): the executor starts no action after it (D93). */
+  lost?: AbortSignal;
 }
 
 export async function syncMailbox(deps: EngineDeps, m: MailboxConfig, u: CrmUser, users: CrmUser[], opts: RunOptions): Promise<MailboxResult> {
@@ -160,12 +163,18 @@ export async function syncMailbox(deps: EngineDeps, m: MailboxConfig, u: CrmUser
   const result: MailboxResult = { user: u.id, login: u.login, state: 'success', outcome: { kind: 'ok' }, ...emptyCounts(), durationMs: 0 };
   const { state } = deps;
   let lease: MailboxLease | undefined;
+  let lost: AbortSignal | undefined;
   const opened: { mailbox?: MailboxProvider } = {};
   try {
     lease = await state.lease(u.id); // R24
+    lost = lease.lost;
+    // D93: the lease gone with its session, another process may sync this mailbox now: the
+    // mailbox connection is closed at once (requests in flight end, queued ones never go out).
+    lost?.addEventListener('abort', () => void opened.mailbox?.close().catch(() => undefined), { once: true });
     if (!opts.dryRun) await state.setStatus(u.id, { state: 'in-progress', startedAt: new Date().toISOString() });
     emit('connecting');
-    const run = await connectMailbox(deps, m, u, opts, started, opened);
+    const run = { ...(await connectMailbox(deps, m, u, opts, started, opened)), lost };
+    lost?.throwIfAborted();
     emit('reading');
     const snap = await readSnapshotOrReprovision(deps, run, m, u, users, opts);
     if (snap.unchanged && opts.dryRun) {
@@ -192,11 +201,14 @@ export async function syncMailbox(deps: EngineDeps, m: MailboxConfig, u: CrmUser
     reportRun(deps, run, plan, snap.snapshot, counts, result, u);
     await finishMailbox(state, run, snap, counts, result);
     emit(result.state === 'failed' ? 'failed' : 'done');
-  } catch (err) {
+  } catch (thrown) {
     result.state = 'failed';
+    // Whatever the loss broke (a closed connection, a refused state write), it is one soft outcome (D93).
+    const err = lost?.aborted ? new LeaseLostError(u.login, state.describe, 'the sync stopped at once, nothing more was sent to the mailbox server') : thrown;
     result.outcome = classifyMailboxError(err, u.login);
     result.error = redactString(forLogin(err instanceof SyncCliError && err.remedy ? `${err.message} (fix: ${err.remedy})` : (err as Error).message, u.login));
-    if (!opts.dryRun && result.outcome.kind !== 'busy') {
+    // Busy or lost: another process holds the mailbox now; its status is that process's to write.
+    if (!opts.dryRun && result.outcome.kind !== 'busy' && !lost?.aborted) {
       await state.setStatus(u.id, { state: 'failed', lastError: result.error, finishedAt: new Date().toISOString() }).catch(() => undefined);
     }
     emit('failed');
@@ -321,6 +333,7 @@ async function executeMailboxPlan(deps: EngineDeps, run: MailboxRun, plan: Mailb
       snapshot,
       concurrency: config.sync.concurrency,
       deadline: { at: run.deadlineAt, seconds: config.limits.mailboxRunSeconds },
+      stop: run.lost,
       replan: (a, err) => replanItem(a, err, { crm, mailbox, snapshot, collections, mapper, state }),
       onProgress: (done) => deps.onEvent?.({ type: 'progress', user: u.login, done: offset + done, total }),
     });

@@ -50,6 +50,8 @@ export interface ExecuteDeps {
   onProgress?: (done: number, total: number) => void;
   /** End of the mailbox run (limits.mailboxRunSeconds): no action starts after it; the run stops. */
   deadline?: { at: number; seconds: number };
+  /** Aborted when the mailbox's lease is lost (D93): no action starts after it; the run stops with its reason. */
+  stop?: AbortSignal;
 }
 
 export function emptyCounts(): ExecuteCounts {
@@ -256,12 +258,13 @@ export async function executePlan(actions: Action[], deps: ExecuteDeps): Promise
   const attemptAction = async (a: Action, attempt: number): Promise<void> => {
     try {
       if (deps.deadline && Date.now() >= deps.deadline.at) throw new DeadlineExceededError(actionItem(a), 'limits.mailboxRunSeconds', deps.deadline.seconds);
+      deps.stop?.throwIfAborted();
       await run(a);
     } catch (err) {
       // The run is over, the server is gone, overloaded, asks us to come back later or refuses the
-      // login: stop the mailbox with this one error instead of failing every other write (what is
-      // done is kept; tokens do not move; the next sync goes on).
-      if (stopsTheMailbox(err)) throw err;
+      // login, or the lease is lost: stop the mailbox with this one error instead of failing every
+      // other write (what is done is kept; tokens do not move; the next sync goes on).
+      if (stopsTheMailbox(err) || deps.stop?.aborted) throw err;
       // A UID conflict that names the other item (Cyrus, R23) is replanned like a lost race: adopt it.
       const lostRace = err instanceof PreconditionFailedError || err instanceof CrmVersionConflictError || (err instanceof UidConflictError && err.existingHref !== undefined);
       if (lostRace && deps.replan && attempt < 2) {

@@ -17,6 +17,20 @@ export class MailboxLockedError extends SyncCliError {
   }
 }
 
+/**
+ * The lease of a mailbox was lost while its sync ran (a shared store's session to the state
+ * database died): another process may hold the mailbox now. The store refuses the state writes
+ * (`what` = "nothing was written"); the engine stops the sync (D93).
+ */
+export class LeaseLostError extends SyncCliError {
+  constructor(user: string, where: string, what = 'nothing was written') {
+    super(`The lease of mailbox ${user} was lost (the connection to the state database ${where} dropped); ${what}`, {
+      exitCode: 1,
+      remedy: 'The mailbox is synced again by whichever process holds it now; check the network to the state database if this repeats.',
+    });
+  }
+}
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);

@@ -24,3 +24,13 @@ it('worker --concurrency 0 is a usage error (exit 2) with an example; --help sho
   expect(help.code).toBe(0);
   expect(help.stdout).toMatch(/Example:\n\s+sync-cli state connect postgres/);
 });
+
+it('worker --http-port 70000 is a usage error (exit 2) naming the range; --help shows the port with an example', () => {
+  const r = runCli(['--home', home, 'worker', '--http-port', '70000']);
+  expect(r.code).toBe(2);
+  expect(r.stderr).toContain('--http-port 70000 is not a port number from 0 to 65535');
+  expect(r.stderr).not.toMatch(/\bat .*\.js:\d+/);
+  const help = runCli(['worker', '--help']);
+  expect(help.stdout).toMatch(/\(env:\s+SYNC_CLI_WORKER_HTTP_PORT\)/);
+  expect(help.stdout).toContain('sync-cli worker --concurrency 8 --http-port 9101');
+});

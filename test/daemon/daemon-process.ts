@@ -19,8 +19,9 @@ export class DaemonProcess {
     this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   }
 
-  static start(home: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): DaemonProcess {
-    const child = spawn(process.execPath, [cliPath, '--home', home, '--log-format', 'json', '--log-level', 'debug', 'daemon', ...args], {
+  /** `command`: `worker` starts a cluster worker the same way. */
+  static start(home: string, args: string[] = [], env: NodeJS.ProcessEnv = {}, command: 'daemon' | 'worker' = 'daemon'): DaemonProcess {
+    const child = spawn(process.execPath, [cliPath, '--home', home, '--log-format', 'json', '--log-level', 'debug', command, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, NO_COLOR: '1', ...env },
     });

@@ -11,7 +11,7 @@ import pg from 'pg';
 import { SyncCliError } from '../../errors.js';
 import { describeCrmUrl } from '../../providers/crm/connect.js';
 import { shorten } from '../../providers/dav/errors.js';
-import { MailboxLockedError } from '../lock.js';
+import { LeaseLostError, MailboxLockedError } from '../lock.js';
 import type {
   AttentionItem, CollectionKind, CrmCursors, ForeignItem, ItemState, MailboxHead, MailboxLease, MailboxRecords,
   MailboxStatus, RecordRef, StateChange, StateStore,
@@ -90,15 +90,7 @@ export class MailboxLeasedError extends MailboxLockedError {
   }
 }
 
-/** The lease of a mailbox was lost while its sync ran (its session to the state database died). */
-export class LeaseLostError extends SyncCliError {
-  constructor(user: string, where: string) {
-    super(`The lease of mailbox ${user} was lost (the connection to the state database ${where} dropped); nothing was written`, {
-      exitCode: 1,
-      remedy: 'The mailbox is synced again by whichever process holds it now; check the network to the state database if this repeats.',
-    });
-  }
-}
+export { LeaseLostError };
 
 /** 64-bit advisory lock key of a name within a schema (two schemas never share a lock). */
 export function advisoryKey(schema: string, name: string): string {
