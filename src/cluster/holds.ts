@@ -6,6 +6,7 @@
 // configuration changes" holds whichever worker gets the next interval's job. A human's Retry on
 // the status page releases the hold and enqueues one sync (D91).
 import pg from 'pg';
+import { guardPool } from '../providers/pg-guard.js';
 
 export class ClusterHolds {
   private readonly pool: pg.Pool;
@@ -14,8 +15,7 @@ export class ClusterHolds {
   private ready: Promise<void> | undefined;
 
   constructor(url: string, stateSchema: string) {
-    this.pool = new pg.Pool({ connectionString: url, max: 2, application_name: `sync-cli holds ${process.pid}`, keepAlive: true });
-    this.pool.on('error', () => undefined);
+    this.pool = guardPool(new pg.Pool({ connectionString: url, max: 2, application_name: `sync-cli holds ${process.pid}`, keepAlive: true }));
     this.table = `"${stateSchema}_cluster".held`;
     this.schema = `"${stateSchema}_cluster"`;
   }

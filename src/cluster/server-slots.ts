@@ -7,6 +7,7 @@
 // trip when the server is not saturated), nothing per request.
 import { createHash } from 'node:crypto';
 import pg from 'pg';
+import { guardPool } from '../providers/pg-guard.js';
 
 /** 32-bit key of a server origin within a schema (the first int of the advisory lock). */
 function originKey(schema: string, origin: string): number {
@@ -35,8 +36,7 @@ export class ServerSlots {
     private readonly waitMs = 100,
   ) {
     // One session per running mailbox holds its slot; +1 so a release never waits for a connection.
-    this.pool = new pg.Pool({ connectionString: url, max: maxRuns + 1, application_name: `sync-cli server-slots ${process.pid}`, keepAlive: true });
-    this.pool.on('error', () => undefined); // a broken idle session: the next checkout makes a new one
+    this.pool = guardPool(new pg.Pool({ connectionString: url, max: maxRuns + 1, application_name: `sync-cli server-slots ${process.pid}`, keepAlive: true }));
   }
 
   /** Waits for a free slot of `url`'s server (of `slots`); resolves with it held. */

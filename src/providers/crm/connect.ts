@@ -5,6 +5,7 @@ import { CompiledQuery, Kysely, MysqlDialect, PostgresDialect, SqliteDialect, Sq
 import { createRequire } from 'node:module';
 import { CrmUnavailableError } from '../../errors.js';
 import { redactString } from '../../log/redact.js';
+import { guardPool } from '../pg-guard.js';
 import type { CrmDatabase } from './rows.js';
 import type { SqlDialect } from './tables.js';
 
@@ -110,7 +111,7 @@ export function createKysely(opts: CrmConnectionOptions): Kysely<CrmDatabase> {
       const settings = ['-c TimeZone=UTC'];
       if (opts.schema) settings.push(`-c search_path=${opts.schema}`);
       const pg = loadPg();
-      const pool = new pg.Pool({
+      const pool = guardPool(new pg.Pool({
         connectionString: opts.url,
         options: settings.join(' '),
         connectionTimeoutMillis: 5000,
@@ -120,8 +121,7 @@ export function createKysely(opts: CrmConnectionOptions): Kysely<CrmDatabase> {
           getTypeParser: ((oid: number, format?: string) =>
             oid === 1184 || oid === 1114 || oid === 1082 ? (v: string) => v : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
         },
-      });
-      pool.on('error', () => undefined);
+      }));
       return new Kysely<CrmDatabase>({ dialect: new PostgresDialect({ pool }) });
     }
     case 'mysql': {

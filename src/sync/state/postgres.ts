@@ -8,6 +8,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import os from 'node:os';
 import pg from 'pg';
+import { guardPool } from '../../providers/pg-guard.js';
 import { SyncCliError } from '../../errors.js';
 import { describeCrmUrl } from '../../providers/crm/connect.js';
 import { shorten } from '../../providers/dav/errors.js';
@@ -222,7 +223,7 @@ export class PostgresStateStore implements StateStore, ClusterTables {
   static async open(options: PostgresStateOptions): Promise<PostgresStateStore> {
     const schema = validSchema(options.schema ?? DEFAULT_STATE_SCHEMA);
     const opts = { ...options, schema };
-    const pool = new pg.Pool({
+    const pool = guardPool(new pg.Pool({
       connectionString: options.url,
       max: options.poolSize ?? 4,
       allowExitOnIdle: options.exitOnIdle ?? false,
@@ -230,9 +231,7 @@ export class PostgresStateStore implements StateStore, ClusterTables {
       application_name: applicationName(),
       keepAlive: true,
       connectionTimeoutMillis: 10_000,
-    });
-    // An idle pooled connection that dies (server restart) must not crash the process.
-    pool.on('error', () => undefined);
+    }));
     const store = new PostgresStateStore(pool, opts);
     try {
       await store.migrate();
