@@ -31,7 +31,7 @@ function exchange() {
   };
 }
 
-describe.skipIf(reachable !== null)('D93: the engine stops when its mailbox lease is lost', () => {
+describe.skipIf(reachable !== null)('R24 D93: the engine stops when its mailbox lease is lost', () => {
   let sc: Scenario;
   let proxy: FaultyProxy;
   let store: PostgresStateStore;
