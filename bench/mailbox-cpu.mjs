@@ -11,14 +11,15 @@
 //       backends whose application_name names these pids, summed from /proc (approximate: a
 //       backend that ended within the cycle is missed; reported apart).
 // Wall times and the interval are printed too; the machine is shared, so read medians.
-//   npm run build && node bench/mailbox-cpu.mjs [--mailboxes 200] [--interval 20] [--sweeps 3] [--only a,b,c]
+//   npm run build && node bench/mailbox-cpu.mjs [--mailboxes 200] [--interval 20] [--sweeps 3] [--only a,b,c] [--profile]
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import * as L from './lib.mjs';
+import { byPackage, topFunctions } from './cpuprofile-top.mjs';
 import { parseConfig, saveConfig } from '../dist/config/load.js';
 import { resolvePaths } from '../dist/config/paths.js';
 import { storeMailboxPassword } from '../dist/secrets/index.js';
@@ -29,6 +30,7 @@ const { values } = parseArgs({
     interval: { type: 'string', default: '20' },
     sweeps: { type: 'string', default: '3' },
     only: { type: 'string', default: 'a,b,c' },
+    profile: { type: 'boolean', default: false },
     'pg-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/test' },
   },
 });
@@ -178,6 +180,16 @@ try {
       if (s.created || s.updated || s.failed) throw new Error(`the no-change sweep changed something: ${JSON.stringify(s)}`);
       sweeps.push({ msPerMailbox: ((all.cpu - one.cpu) * 1000) / (N - 1), sweepCpuS: all.cpu, oneCpuS: one.cpu, sweepWallS: all.wall });
       log(`  ${JSON.stringify(sweeps.at(-1))}`);
+    }
+    if (values.profile) {
+      // One more sweep under the V8 profiler: where a no-change mailbox's CPU goes.
+      const dir = join(root, 'profile');
+      ok(await L.cli(home, ['run', '--once'], { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', dir] }), 'profiled run --once');
+      const file = join(dir, readdirSync(dir)[0]);
+      for (const t of topFunctions(file, 40)) log(`${String(t.selfMs).padStart(7)} ms ${String(t.pct).padStart(5)} %  ${t.name}  ${t.where}`);
+      for (const t of byPackage(file, 25)) log(`${String(t.selfMs).padStart(7)} ms ${String(t.pct).padStart(5)} %  ${t.group}`);
+      copyFileSync(file, join(tmpdir(), `mailbox-cpu-${process.pid}.cpuprofile`));
+      log(`profile kept in ${join(tmpdir(), `mailbox-cpu-${process.pid}.cpuprofile`)}`);
     }
     results.runOnce = { msPerMailbox: +median(sweeps.map((s) => s.msPerMailbox)).toFixed(3), sweeps };
   }

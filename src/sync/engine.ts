@@ -162,8 +162,8 @@ export async function syncMailbox(deps: EngineDeps, m: MailboxConfig, u: CrmUser
   let lease: MailboxLease | undefined;
   const opened: { mailbox?: MailboxProvider } = {};
   try {
-    lease = await state.lease(u.id); // R24
-    if (!opts.dryRun) await state.setStatus(u.id, { state: 'in-progress', startedAt: new Date().toISOString() });
+    // R24; the in-progress status is written with the lease (one round trip, D94).
+    lease = await state.lease(u.id, opts.dryRun ? undefined : { state: 'in-progress', startedAt: new Date().toISOString() });
     emit('connecting');
     const run = await connectMailbox(deps, m, u, opts, started, opened);
     emit('reading');
@@ -372,16 +372,16 @@ async function finishMailbox(state: StateStore, run: MailboxRun, snap: SnapshotR
   // sync take the full path.
   if (counts.errors.length === 0) changes.push({ op: 'creates-settled' });
   if (run.full && !failed) changes.push({ op: 'last-full-put', at: now });
-  await state.apply(user, changes);
-  result.state = failed ? 'failed' : 'success';
-  result.outcome = finishedOutcome(result.errors.length);
-  await state.setStatus(user, {
-    state: result.state,
+  // The status goes with the last write group, in its transaction (D94).
+  await state.apply(user, changes, {
+    state: failed ? 'failed' : 'success',
     ...(failed ? {} : { lastSuccess: now }),
     lastError: failed ? `${result.errors.length} item(s) failed; first: ${result.errors[0]!.item}: ${result.errors[0]!.message}` : null,
     pending: result.errors.length,
     finishedAt: now,
   });
+  result.state = failed ? 'failed' : 'success';
+  result.outcome = finishedOutcome(result.errors.length);
 }
 
 /** sync.fullEveryHours: true when the last full comparison is older (0 = never due). */

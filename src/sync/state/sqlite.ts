@@ -24,6 +24,7 @@ import {
   type RecordRef,
   type StateChange,
   type StateStore,
+  type StatusPatch,
 } from './store.js';
 
 /** Longest error message kept in the state store (status and failure records). */
@@ -181,6 +182,7 @@ class SqliteStateStore implements StateStore {
   private readonly keyFile: string;
   private readonly statements = new Map<string, Database.Statement>();
   private readonly tx: (fn: () => void) => void;
+  private hashKey: string | undefined;
 
   constructor(file: string, opts: SqliteStateStoreOptions) {
     fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
@@ -313,12 +315,16 @@ class SqliteStateStore implements StateStore {
     return { items: [...items.values()], deviceOnly, excluded };
   }
 
-  async apply(user: string, changes: StateChange[]): Promise<void> {
-    if (!changes.length) return;
+  async apply(user: string, changes: StateChange[], status?: StatusPatch): Promise<void> {
+    if (!changes.length) {
+      if (status) this.writeStatus(user, status);
+      return;
+    }
     this.tx(() => {
       // Every mailbox with state has a status row, so listStatuses / staleUsers / a state move see it.
       this.sql('INSERT OR IGNORE INTO mailbox (user) VALUES (?)').run(user);
       for (const c of changes) this.applyOne(user, c);
+      if (status) this.writeStatus(user, status);
     });
   }
 
@@ -428,7 +434,15 @@ class SqliteStateStore implements StateStore {
     return rowToStatus(user, this.mailboxRow(user));
   }
 
-  async setStatus(user: string, patch: Partial<Omit<MailboxStatus, 'user'>>): Promise<void> {
+  async setStatus(user: string, patch: StatusPatch): Promise<void> {
+    this.writeStatus(user, patch);
+  }
+
+  async setStatuses(patches: ReadonlyMap<string, StatusPatch>): Promise<void> {
+    if (patches.size) this.tx(() => patches.forEach((patch, user) => this.writeStatus(user, patch)));
+  }
+
+  private writeStatus(user: string, patch: StatusPatch): void {
     const next = { ...rowToStatus(user, this.mailboxRow(user)), ...patch };
     // A hostile server's answer must not become a 100 kB status line.
     if (next.lastError && next.lastError.length > MAX_STORED_MESSAGE) next.lastError = shorten(next.lastError, MAX_STORED_MESSAGE);
@@ -488,12 +502,24 @@ class SqliteStateStore implements StateStore {
     });
   }
 
-  async lease(user: string): Promise<MailboxLease> {
+  async lease(user: string, status?: StatusPatch): Promise<MailboxLease> {
     const lock = acquireLock(this.lockDir, `mailbox-${user}`);
+    try {
+      if (status) this.writeStatus(user, status);
+    } catch (err) {
+      lock.release();
+      throw err;
+    }
     return { release: async () => lock.release() };
   }
 
   async fieldHashKey(adopt?: string): Promise<string> {
+    // Read once per store: it never changes after it was made (D94).
+    this.hashKey ??= this.readOrMakeKey(adopt);
+    return this.hashKey;
+  }
+
+  private readOrMakeKey(adopt?: string): string {
     // Random, 0600, next to (not inside) the database: a copy of the state store alone reveals no
     // field values, not even short ones like phone numbers.
     const file = this.keyFile;
