@@ -23,6 +23,12 @@ export interface SchedulerOptions {
   staggerSeconds: number;
   runMailbox(user: string, reason: string): Promise<MailboxOutcome>;
   /**
+   * A cluster's leader (D95): every mailbox due at a tick is handed over in ONE call (one queue
+   * insert) instead of one `runMailbox` each. They count as run ('ok') once it resolves; when it
+   * rejects, each is retried like a soft failure. Pushes do not come here (they enqueue at once).
+   */
+  runBatch?(due: { user: string; reason: string }[]): Promise<void>;
+  /**
    * A held mailbox (hard failure) came due for its cheap check: true when its settings or
    * password changed since, so it runs again. Without it, only `rearm` releases a hold.
    */
@@ -164,6 +170,11 @@ export class Scheduler {
   }
 
   private pump(now: number): void {
+    if (this.opts.runBatch) {
+      const due = [...this.entries.values()].filter((e) => !e.running && e.dueAt <= now);
+      if (due.length) this.launchBatch(due);
+      return;
+    }
     while (this.active < this.opts.concurrency) {
       let pick: Entry | undefined;
       for (const e of this.entries.values()) {
@@ -216,6 +227,36 @@ export class Scheduler {
         break;
     }
     if (this.entries.get(e.mailbox.user) === e) this.opts.onNextRun?.(e.mailbox.user, e.held ? null : new Date(e.dueAt), e.failures);
+  }
+
+  /** All due mailboxes in one call of runBatch; each rescheduled from its outcome as one run is. */
+  private launchBatch(due: Entry[]): void {
+    const items = due.map((e) => {
+      e.running = true;
+      e.again = false;
+      const reason = e.reason;
+      e.reason = 'interval';
+      return { user: e.mailbox.user, reason };
+    });
+    this.active++;
+    const p = this.opts.runBatch!(items)
+      .then(
+        (): MailboxOutcome => ({ kind: 'ok' }),
+        (err: unknown): MailboxOutcome => ({ kind: 'soft', message: (err as Error).message }),
+      )
+      .then((outcome) => {
+        this.active--;
+        const now = Date.now();
+        for (const e of due) {
+          e.running = false;
+          this.reschedule(e, outcome, now);
+        }
+      })
+      .finally(() => {
+        this.inflight.delete(p);
+        this.wake();
+      });
+    this.inflight.add(p);
   }
 
   private launch(e: Entry): void {
