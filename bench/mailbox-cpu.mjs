@@ -1,6 +1,7 @@
 // Issue #16: client CPU per no-change mailbox. N CRM users, each with 2–5 tagged addresses and one
 // appointment, N mailboxes (one Radicale login each) on ONE local Radicale started here on a free
-// loopback port. After a first sync (and a settling run) nothing changes; then, median of 3:
+// loopback port. After a first sync (and a settling run) nothing changes; once the CRM's
+// re-read window (crm.overlapSeconds) has passed, the feeds are empty (steady state); then, median of 3:
 //   (a) `run --once` (SQLite state): (CPU of the sweep over all N − CPU of `run --once --user`
 //       of one mailbox) / (N − 1): process start and the per-run constant cancel out;
 //   (b) the daemon (SQLite state): the CPU of its pid (/proc/PID/stat) over one interval cycle —
@@ -87,6 +88,7 @@ function docFor(n) {
   return { users, addresses, activities };
 }
 const home = L.crmHome(docFor(N), 'mailbox-cpu');
+const importedAt = Date.now();
 const paths = resolvePaths(home);
 const raw = existsSync(paths.configFile) ? JSON.parse(readFileSync(paths.configFile, 'utf8')) : {};
 raw.daemon = { ...raw.daemon, intervalSeconds: INTERVAL };
@@ -169,6 +171,12 @@ try {
   results.firstSync = { wallS: +first.wall.toFixed(1), cpuS: +first.cpu.toFixed(2), ...sumOf(first) };
   log(`  ${JSON.stringify(results.firstSync)}`);
   ok(await L.cli(home, ['run', '--once']), 'settling run');
+  // A no-change mailbox in steady state: past the CRM's re-read window (crm.overlapSeconds, R6),
+  // the feeds are empty. Inside it every sync re-reads the records imported just now.
+  const quietAt = importedAt + (config.crm.overlapSeconds + 5) * 1000;
+  log(`waiting ${Math.max(0, Math.round((quietAt - Date.now()) / 1000))} s for the CRM's overlap window to pass`);
+  await new Promise((r) => setTimeout(r, Math.max(0, quietAt - Date.now())));
+  ok(await L.cli(home, ['run', '--once']), 'settling run past the overlap');
 
   if (ONLY.has('a')) {
     log('(a) run --once, no change');

@@ -1,6 +1,7 @@
 // One sync pass: for each chosen mailbox, lock (R24) → snapshot → plan → guard (R21) →
 // execute → store tokens, watermark and status (R22). Emits typed progress events that the
 // CLI renders (Ink or plain lines), the daemon logs and tests collect.
+import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import pLimit from 'p-limit';
 import type { Paths } from '../config/paths.js';
@@ -9,7 +10,7 @@ import { MassDeleteGuardError, SyncCliError, UsageError } from '../errors.js';
 import { effectiveSettings as assignmentSettings } from '../assignments/assign.js';
 import type { Logger } from '../log/logger.js';
 import { redactString } from '../log/redact.js';
-import { loadPhoneSlots, type MapperOptions } from '../mappers/index.js';
+import { DEFAULT_PHONE_SLOTS_PATH, loadPhoneSlots, type MapperOptions } from '../mappers/index.js';
 import type { CrmProvider, CrmUser } from '../providers/crm/model.js';
 import { openMailbox, openVdirMailbox } from '../providers/dav/index.js';
 import { NotFoundError, PreconditionFailedError, UidConflictError } from '../providers/dav/errors.js';
@@ -67,10 +68,28 @@ export interface EngineDeps {
   logger?: Logger;
 }
 
+/** The phone-slot table, read and checked again only when its file changed (not per mailbox sync). */
+const phoneSlotTables = new Map<string, { stamp: string; slots: MapperOptions['phoneSlots'] }>();
+function phoneSlotsOf(file: string | undefined): MapperOptions['phoneSlots'] {
+  const key = file ?? DEFAULT_PHONE_SLOTS_PATH;
+  let stamp: string;
+  try {
+    const st = fs.statSync(key);
+    stamp = `${st.mtimeMs} ${st.size} ${st.ino}`;
+  } catch {
+    return loadPhoneSlots(file); // its error names the file and the fix
+  }
+  const known = phoneSlotTables.get(key);
+  if (known?.stamp === stamp) return known.slots;
+  const slots = loadPhoneSlots(file);
+  phoneSlotTables.set(key, { stamp, slots });
+  return slots;
+}
+
 export function mapperOptions(config: Config, hashKey?: string): MapperOptions {
   return {
     hashKey,
-    phoneSlots: loadPhoneSlots(config.sync.phoneSlots),
+    phoneSlots: phoneSlotsOf(config.sync.phoneSlots),
     subjectFormat: config.sync.subjectFormat,
     vcardVersion: config.sync.vcardVersion,
     prodId: '-//sync-cli//CRM sync//DE',
