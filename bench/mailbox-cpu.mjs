@@ -13,6 +13,7 @@
 //       backend that ended within the cycle is missed; reported apart).
 // Wall times and the interval are printed too; the machine is shared, so read medians.
 //   npm run build && node bench/mailbox-cpu.mjs [--mailboxes 200] [--interval 20] [--sweeps 3] [--only a,b,c] [--profile]
+//        [--cli /path/to/other/checkout/bin/sync-cli,…]   (each measured in turn with this one)
 import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -33,6 +34,10 @@ const { values } = parseArgs({
     only: { type: 'string', default: 'a,b,c' },
     profile: { type: 'boolean', default: false },
     'pg-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/test' },
+    // Other builds' bin/sync-cli to measure in turn with this one (before/after on a shared machine).
+    cli: { type: 'string', default: '' },
+    // crm.overlapSeconds of the bench's config (the bench waits it out before measuring); default as shipped.
+    'overlap-seconds': { type: 'string', default: '120' },
   },
 });
 const N = Number(values.mailboxes);
@@ -40,6 +45,8 @@ const INTERVAL = Number(values.interval);
 const SWEEPS = Number(values.sweeps);
 const ONLY = new Set(values.only.split(','));
 const PG_URL = values['pg-url'];
+const CLIS = [L.CLI, ...values.cli.split(',').filter(Boolean)];
+const label = (cli) => cli.replace(/\/bin\/sync-cli$/, '');
 const log = (...a) => process.stderr.write(a.join(' ') + '\n');
 const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
 const ok = (r, what) => {
@@ -60,6 +67,7 @@ const children = new Set([radicale]);
 process.once('exit', () => {
   for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
 });
+for (const sig of ['SIGINT', 'SIGTERM']) process.once(sig, () => process.exit(130));
 const radUrl = `http://127.0.0.1:${radPort}`;
 for (let i = 0; ; i++) {
   try {
@@ -92,6 +100,7 @@ const importedAt = Date.now();
 const paths = resolvePaths(home);
 const raw = existsSync(paths.configFile) ? JSON.parse(readFileSync(paths.configFile, 'utf8')) : {};
 raw.daemon = { ...raw.daemon, intervalSeconds: INTERVAL };
+raw.crm = { ...raw.crm, overlapSeconds: Number(values['overlap-seconds']) };
 raw.mailboxes = logins.map((login, i) => ({ user: `u${i + 1}`, url: `${radUrl}/`, username: login, credentialStore: 'file' }));
 const config = parseConfig(raw, 'bench config');
 saveConfig(paths.configFile, config);
@@ -101,8 +110,8 @@ const sumOf = (r) => JSON.parse(r.stdout).mailboxes.reduce((s, x) => ({ created:
 const results = { mailboxes: N, intervalSeconds: INTERVAL, node: process.version };
 
 /** A sync-cli process whose finished syncs ("synced …" log lines) are counted as they stream in. */
-function startCli(args, env = {}) {
-  const child = spawn(process.execPath, [L.CLI, '--home', home, '--log-format', 'json', ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NO_COLOR: '1', ...env } });
+function startCli(cli, args, env = {}) {
+  const child = spawn(process.execPath, [cli, '--home', home, '--log-format', 'json', ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NO_COLOR: '1', ...env } });
   children.add(child);
   const p = { child, synced: 0, failed: 0, tail: '', buf: '' };
   child.stderr.on('data', (d) => {
@@ -180,57 +189,65 @@ try {
 
   if (ONLY.has('a')) {
     log('(a) run --once, no change');
-    const sweeps = [];
+    const sweeps = new Map(CLIS.map((c) => [c, []]));
+    const run = (cli, args) => L.measured(process.execPath, [cli, '--home', home, ...args]);
     for (let k = 0; k < SWEEPS; k++) {
-      const one = ok(await L.cli(home, ['run', '--once', '--user', logins[0]]), 'run --once --user');
-      const all = ok(await L.cli(home, ['run', '--once', '--json']), 'run --once');
-      const s = sumOf(all);
-      if (s.created || s.updated || s.failed) throw new Error(`the no-change sweep changed something: ${JSON.stringify(s)}`);
-      sweeps.push({ msPerMailbox: ((all.cpu - one.cpu) * 1000) / (N - 1), sweepCpuS: all.cpu, oneCpuS: one.cpu, sweepWallS: all.wall });
-      log(`  ${JSON.stringify(sweeps.at(-1))}`);
+      for (const cli of CLIS) {
+        const one = ok(await run(cli, ['run', '--once', '--user', logins[0]]), 'run --once --user');
+        const all = ok(await run(cli, ['run', '--once', '--json']), 'run --once');
+        const s = sumOf(all);
+        if (s.created || s.updated || s.failed) throw new Error(`the no-change sweep changed something: ${JSON.stringify(s)}`);
+        sweeps.get(cli).push({ msPerMailbox: ((all.cpu - one.cpu) * 1000) / (N - 1), sweepCpuS: all.cpu, oneCpuS: one.cpu, sweepWallS: all.wall });
+        log(`  ${label(cli)}: ${JSON.stringify(sweeps.get(cli).at(-1))}`);
+      }
     }
     if (values.profile) {
       // One more sweep under the V8 profiler: where a no-change mailbox's CPU goes.
       const dir = join(root, 'profile');
-      ok(await L.cli(home, ['run', '--once'], { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', dir] }), 'profiled run --once');
+      ok(await L.cli(home, ['run', '--once', '--json'], { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', dir] }), 'profiled run --once');
       const file = join(dir, readdirSync(dir)[0]);
       for (const t of topFunctions(file, 40)) log(`${String(t.selfMs).padStart(7)} ms ${String(t.pct).padStart(5)} %  ${t.name}  ${t.where}`);
       for (const t of byPackage(file, 25)) log(`${String(t.selfMs).padStart(7)} ms ${String(t.pct).padStart(5)} %  ${t.group}`);
       copyFileSync(file, join(tmpdir(), `mailbox-cpu-${process.pid}.cpuprofile`));
       log(`profile kept in ${join(tmpdir(), `mailbox-cpu-${process.pid}.cpuprofile`)}`);
     }
-    results.runOnce = { msPerMailbox: +median(sweeps.map((s) => s.msPerMailbox)).toFixed(3), sweeps };
+    for (const cli of CLIS) (results[label(cli)] ??= {}).runOnce = { msPerMailbox: +median(sweeps.get(cli).map((s) => s.msPerMailbox)).toFixed(3), sweeps: sweeps.get(cli) };
   }
 
   if (ONLY.has('b')) {
-    log(`(b) daemon on SQLite, interval ${INTERVAL} s`);
-    const d = startCli(['daemon']);
-    try {
-      results.daemon = await cycles([d]);
-    } catch (err) {
-      throw new Error(`${err.message}\n${d.tail}`);
-    } finally {
-      await stopCli(d);
+    for (const cli of CLIS) {
+      log(`(b) ${label(cli)}: daemon on SQLite, interval ${INTERVAL} s`);
+      const d = startCli(cli, ['daemon']);
+      try {
+        (results[label(cli)] ??= {}).daemon = await cycles([d]);
+      } catch (err) {
+        throw new Error(`${err.message}\n${d.tail}`);
+      } finally {
+        await stopCli(d);
+      }
     }
   }
 
   if (ONLY.has('c')) {
-    log(`(c) cluster: PostgreSQL state (schema ${schema}), one daemon + one worker`);
     ok(await L.cli(home, ['state', 'connect', 'postgres', '--url', PG_URL, '--schema', schema], { env: { SYNC_CLI_CLUSTER_KEY: '', CREDENTIALS_DIRECTORY: '' } }), 'state connect postgres');
     admin = new pg.Client(PG_URL);
     await admin.connect();
-    const d = startCli(['daemon']);
-    const w = startCli(['worker', '--concurrency', String(config.sync.mailboxConcurrency)]);
-    try {
-      results.cluster = await cycles([d, w], admin);
-      results.cluster.daemonShare = { synced: d.synced, worker: w.synced };
-    } catch (err) {
-      throw new Error(`${err.message}\n--- daemon\n${d.tail}\n--- worker\n${w.tail}`);
-    } finally {
-      await stopCli(w);
-      await stopCli(d);
+    for (const cli of CLIS) {
+      log(`(c) ${label(cli)}: cluster: PostgreSQL state (schema ${schema}), one daemon + one worker`);
+      const d = startCli(cli, ['daemon']);
+      const w = startCli(cli, ['worker', '--concurrency', String(config.sync.mailboxConcurrency)]);
+      const r = (results[label(cli)] ??= {});
+      try {
+        r.cluster = await cycles([d, w], admin);
+        r.cluster.syncedBy = { daemon: d.synced, worker: w.synced };
+      } catch (err) {
+        throw new Error(`${err.message}\n--- daemon\n${d.tail}\n--- worker\n${w.tail}`);
+      } finally {
+        await stopCli(w);
+        await stopCli(d);
+      }
+      if (r.daemon) r.clusterOverheadMsPerMailbox = +(r.cluster.msPerMailbox - r.daemon.msPerMailbox).toFixed(3);
     }
-    if (results.daemon) results.clusterOverheadMsPerMailbox = +(results.cluster.msPerMailbox - results.daemon.msPerMailbox).toFixed(3);
   }
   process.stdout.write(JSON.stringify(results, null, 2) + '\n');
 } finally {
