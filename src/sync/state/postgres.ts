@@ -16,7 +16,7 @@ import type {
   AttentionItem, CollectionKind, CrmCursors, ForeignItem, ItemState, MailboxHead, MailboxLease, MailboxRecords,
   MailboxStatus, RecordRef, StateChange, StateStore, StatusPatch,
 } from './store.js';
-import { recordKey, type LookupResult } from './store.js';
+import { patchedStatusFields, recordKey, STATUS_COLUMNS, type LookupResult } from './store.js';
 import type { ClusterTables } from './shared.js';
 
 export const DEFAULT_STATE_SCHEMA = 'sync_cli';
@@ -202,10 +202,6 @@ function inline(text: string, values: unknown[]): string {
   });
 }
 
-const STATUS_COLUMNS: Record<keyof StatusPatch, string> = {
-  state: 'state', lastSuccess: 'last_success', lastError: 'last_error', nextRun: 'next_run', pending: 'pending', startedAt: 'started_at', finishedAt: 'finished_at',
-};
-const statusKeys = (patch: StatusPatch) => (Object.keys(patch) as (keyof StatusPatch)[]).filter((k) => k in STATUS_COLUMNS && patch[k] !== undefined);
 
 /**
  * A status change as one statement with its values inlined: `INSERT … VALUES …` and, with
@@ -213,7 +209,7 @@ const statusKeys = (patch: StatusPatch) => (Object.keys(patch) as (keyof StatusP
  * (`FROM … WHERE …` and statusConflict(patch)).
  */
 function statusStatement(table: string, user: string, patch: StatusPatch, conflict: boolean): string {
-  const keys = statusKeys(patch);
+  const keys = patchedStatusFields(patch);
   // A hostile server's answer must not become a 100 kB status line.
   const value = (k: keyof StatusPatch) => (k === 'lastError' && typeof patch.lastError === 'string' ? shorten(patch.lastError, MAX_STORED_MESSAGE) : patch[k]);
   const values = inline(['$1', ...keys.map((_k, i) => `$${i + 2}`)].join(', '), [user, ...keys.map(value)]);
@@ -222,7 +218,7 @@ function statusStatement(table: string, user: string, patch: StatusPatch, confli
 }
 
 function statusConflict(patch: StatusPatch): string {
-  const keys = statusKeys(patch);
+  const keys = patchedStatusFields(patch);
   return `ON CONFLICT (user_id) DO ${keys.length ? `UPDATE SET ${keys.map((k) => `${STATUS_COLUMNS[k]} = excluded.${STATUS_COLUMNS[k]}`).join(', ')}` : 'NOTHING'}`;
 }
 

@@ -9,7 +9,9 @@ import { shorten } from '../../providers/dav/errors.js';
 import type { RecordKind } from '../../providers/crm/model.js';
 import { acquireLock } from '../lock.js';
 import {
+  patchedStatusFields,
   recordKey,
+  STATUS_COLUMNS,
   type AttentionItem,
   type CollectionKind,
   type CrmCursors,
@@ -443,15 +445,17 @@ class SqliteStateStore implements StateStore {
   }
 
   private writeStatus(user: string, patch: StatusPatch): void {
-    const next = { ...rowToStatus(user, this.mailboxRow(user)), ...patch };
+    // Only the patched columns, without reading the row first (one statement per status write).
+    const keys = patchedStatusFields(patch);
+    const values: Record<string, unknown> = { user };
+    for (const k of keys) values[k] = patch[k];
     // A hostile server's answer must not become a 100 kB status line.
-    if (next.lastError && next.lastError.length > MAX_STORED_MESSAGE) next.lastError = shorten(next.lastError, MAX_STORED_MESSAGE);
+    if (typeof values.lastError === 'string' && values.lastError.length > MAX_STORED_MESSAGE) values.lastError = shorten(values.lastError, MAX_STORED_MESSAGE);
+    const cols = keys.map((k) => STATUS_COLUMNS[k]);
     this.sql(
-      `INSERT INTO mailbox (user, state, last_success, last_error, next_run, pending, started_at, finished_at)
-       VALUES (@user, @state, @lastSuccess, @lastError, @nextRun, @pending, @startedAt, @finishedAt)
-       ON CONFLICT(user) DO UPDATE SET state=@state, last_success=@lastSuccess, last_error=@lastError,
-         next_run=@nextRun, pending=@pending, started_at=@startedAt, finished_at=@finishedAt`,
-    ).run(next);
+      `INSERT INTO mailbox (user${cols.map((c) => `, ${c}`).join('')}) VALUES (@user${keys.map((k) => `, @${k}`).join('')})
+       ON CONFLICT(user) DO ${cols.length ? `UPDATE SET ${cols.map((c) => `${c} = excluded.${c}`).join(', ')}` : 'NOTHING'}`,
+    ).run(values);
   }
 
   async listStatuses(): Promise<MailboxStatus[]> {

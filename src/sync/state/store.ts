@@ -142,6 +142,16 @@ export type StateChange =
 /** A change of a mailbox's status: only the fields given are written. */
 export type StatusPatch = Partial<Omit<MailboxStatus, 'user'>>;
 
+/** The column of each status field: the same in every implementation's mailbox table. */
+export const STATUS_COLUMNS: Readonly<Record<keyof StatusPatch, string>> = {
+  state: 'state', lastSuccess: 'last_success', lastError: 'last_error', nextRun: 'next_run', pending: 'pending', startedAt: 'started_at', finishedAt: 'finished_at',
+};
+
+/** The fields a patch sets (a field given as undefined is left as it is). */
+export function patchedStatusFields(patch: StatusPatch): (keyof StatusPatch)[] {
+  return (Object.keys(patch) as (keyof StatusPatch)[]).filter((k) => k in STATUS_COLUMNS && patch[k] !== undefined);
+}
+
 /** Held while one process syncs one mailbox (R24); lost by a dead holder after its lease. */
 export interface MailboxLease {
   release(): Promise<void>;
