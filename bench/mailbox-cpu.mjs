@@ -4,13 +4,13 @@
 // re-read window (crm.overlapSeconds) has passed, the feeds are empty (steady state); then, median of 3:
 //   (a) `run --once` (SQLite state): (CPU of the sweep over all N − CPU of `run --once --user`
 //       of one mailbox) / (N − 1): process start and the per-run constant cancel out;
-//   (b) the daemon (SQLite state): the CPU of its pid (/proc/PID/stat) over one interval cycle —
-//       from the moment its log shows k·N finished syncs to (k+1)·N — divided by N;
+//   (b) the daemon (SQLite state): the CPU of its pid (/proc/PID/stat) over a window of one
+//       interval (each mailbox syncs once in it) over the syncs its log shows in that window;
 //   (c) the cluster: the state moved to PostgreSQL (`state connect postgres`, a schema of its
 //       own, dropped after), one daemon (the leader) + one worker on the same home; the CPU of
-//       both pids over one cycle / N. Cluster overhead = (c) − (b). PostgreSQL's own CPU: the
-//       backends whose application_name names these pids, summed from /proc (approximate: a
-//       backend that ended within the cycle is missed; reported apart).
+//       both pids over one interval / the syncs both logged in it. Cluster overhead = (c) − (b).
+//       PostgreSQL's own CPU: the backends whose application_name names these pids, summed from
+//       /proc (approximate: a backend that ended within the window is missed; reported apart).
 // Wall times and the interval are printed too; the machine is shared, so read medians.
 //   npm run build && node bench/mailbox-cpu.mjs [--mailboxes 200] [--interval 20] [--sweeps 3] [--only a,b,c] [--profile]
 //        [--cli /path/to/other/checkout/bin/sync-cli,…]   (each measured in turn with this one)
@@ -150,7 +150,10 @@ async function backendCpu(admin, pids) {
 }
 const pgDelta = (a, b) => [...b].reduce((s, [pid, cpu]) => s + (cpu - (a.get(pid) ?? cpu)), 0);
 
-/** CPU of `procs` over SWEEPS full cycles: each cycle ends when all of them together logged N more syncs. */
+/**
+ * CPU of `procs` per sync over SWEEPS windows of one interval each (every mailbox syncs once per
+ * interval): the CPU they used in the window over the syncs they logged in it.
+ */
 async function cycles(procs, admin) {
   const done = () => procs.reduce((s, p) => s + p.synced + p.failed, 0);
   const cpu = () => procs.reduce((s, p) => s + L.procCpuSeconds(p.child.pid), 0);
@@ -162,14 +165,15 @@ async function cycles(procs, admin) {
     const c0 = cpu();
     const b0 = admin ? await backendCpu(admin, procs.map((p) => p.child.pid)) : null;
     const t0 = Date.now();
-    await until(`cycle ${k + 1}`, () => done() >= base + N, (INTERVAL * 2 + 60) * 1000);
+    await new Promise((r) => setTimeout(r, INTERVAL * 1000));
     const c1 = cpu();
     const b1 = admin ? await backendCpu(admin, procs.map((p) => p.child.pid)) : null;
+    const syncs = done() - base;
     const failed = procs.reduce((s, p) => s + p.failed, 0);
-    out.push({ msPerMailbox: ((c1 - c0) * 1000) / N, pgMsPerMailbox: admin ? (pgDelta(b0, b1) * 1000) / N : undefined, wallS: (Date.now() - t0) / 1000, failed });
-    log(`  cycle ${k + 1}: ${out.at(-1).msPerMailbox.toFixed(2)} ms CPU per mailbox${admin ? `, PostgreSQL ${out.at(-1).pgMsPerMailbox.toFixed(2)} ms` : ''} (${out.at(-1).wallS.toFixed(1)} s, failed so far ${failed})`);
+    out.push({ msPerMailbox: ((c1 - c0) * 1000) / syncs, pgMsPerMailbox: admin ? (pgDelta(b0, b1) * 1000) / syncs : undefined, syncs, wallS: (Date.now() - t0) / 1000, failed });
+    log(`  window ${k + 1}: ${syncs} syncs, ${out.at(-1).msPerMailbox.toFixed(2)} ms CPU per sync${admin ? `, PostgreSQL ${out.at(-1).pgMsPerMailbox.toFixed(2)} ms` : ''} (${out.at(-1).wallS.toFixed(1)} s, failed so far ${failed})`);
   }
-  return { msPerMailbox: +median(out.map((o) => o.msPerMailbox)).toFixed(3), ...(admin ? { pgMsPerMailbox: +median(out.map((o) => o.pgMsPerMailbox)).toFixed(3) } : {}), cycles: out };
+  return { msPerMailbox: +median(out.map((o) => o.msPerMailbox)).toFixed(3), ...(admin ? { pgMsPerMailbox: +median(out.map((o) => o.pgMsPerMailbox)).toFixed(3) } : {}), windows: out };
 }
 
 let admin;

@@ -138,7 +138,7 @@ export class SyncQueue {
    * `concurrency` jobs instead of per job; a push fetched meanwhile waits behind at most
    * `concurrency` jobs fetched before it.
    */
-  async work(concurrency: number, handler: (job: SyncJob) => Promise<JobResult>): Promise<void> {
+  async work(concurrency: number, handler: ((job: SyncJob) => Promise<JobResult>) & { fetched?(jobs: SyncJob[]): Promise<void> }): Promise<void> {
     if (this.loop) throw new Error('SyncQueue.work called twice');
     const w: WorkLoop = (this.loop = { stopping: false, running: new Map(), waiting: [], done: [], wake: () => undefined, ended: Promise.resolve() });
     const act = async (job: PgBoss.Job<SyncJob>) => {
@@ -183,6 +183,8 @@ export class SyncQueue {
           w.waiting.push(...fetched);
           break;
         }
+        // What the jobs of this batch need before they run, read once for all (the holds, D95).
+        if (fetched.length && handler.fetched) await handler.fetched(fetched.map((j) => j.data)).catch(() => undefined);
         w.waiting.push(...fetched);
         startWaiting();
         if (!fetched.length) await idle();
