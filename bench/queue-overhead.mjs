@@ -35,6 +35,19 @@ const insertWall = performance.now() - t;
 const insertCpu = process.cpuUsage(cpu3);
 console.log(`N=${N}: insert in batches of 1000 ${(insertWall / N).toFixed(3)} ms wall, ${(ms(insertCpu) / N).toFixed(3)} ms CPU per job`);
 console.log(`N=${N}: send ${(sendWall / N).toFixed(2)} ms wall, ${(ms(cpu1) / N).toFixed(3)} ms CPU per job; fetch+complete ${(runWall / N).toFixed(2)} ms wall, ${((ms(cpu2) - ms(cpu1)) / N).toFixed(3)} ms CPU per job`);
+// The worker loop since D95: up to `concurrency` jobs per fetch, the ended ones completed with the next fetch.
+for (const batch of [4, 8]) {
+  const c0 = process.cpuUsage();
+  let done = [];
+  for (;;) {
+    const [jobs] = await Promise.all([boss.fetch('sync', { batchSize: batch }), done.length ? boss.complete('sync', done) : null]);
+    done = jobs.map((j) => j.id);
+    if (!jobs.length) break;
+  }
+  const c = process.cpuUsage(c0);
+  console.log(`N=${N}: fetch ${batch} at a time, complete them with the next fetch: ${(ms(c) / N).toFixed(3)} ms CPU per job`);
+  if (batch === 4) await boss.insert(Array.from({ length: N }, (_v, k) => ({ name: 'sync', data: { mailboxId: `m${k}`, reason: 'interval' }, singletonKey: `m${k}` })));
+}
 await boss.stop({ graceful: false, wait: true });
 const c = new pg.Client(url);
 await c.connect();

@@ -38,6 +38,13 @@ export class ClusterHolds {
     return rows[0]?.fingerprint ?? null;
   }
 
+  /** The held ones among `mailboxes`, with their fingerprints: one query for a fetched batch of jobs (D95). */
+  async getMany(mailboxes: string[]): Promise<Map<string, string>> {
+    await this.init();
+    const { rows } = await this.pool.query<{ mailbox: string; fingerprint: string }>(`SELECT mailbox, fingerprint FROM ${this.table} WHERE mailbox = ANY($1::text[])`, [mailboxes]);
+    return new Map(rows.map((r) => [r.mailbox, r.fingerprint]));
+  }
+
   async hold(mailbox: string, fingerprint: string): Promise<void> {
     await this.init();
     await this.pool.query(`INSERT INTO ${this.table} (mailbox, fingerprint) VALUES ($1, $2) ON CONFLICT (mailbox) DO UPDATE SET fingerprint = $2, since = now()`, [mailbox, fingerprint]);

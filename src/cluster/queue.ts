@@ -33,6 +33,7 @@ export interface SyncQueueOptions {
 
 /** Jobs of a sweep over every mailbox; any other reason (a push) goes before them. */
 const SWEEP_REASONS = new Set(['interval', 'start', 'takeover']);
+const priorityOf = (reason: string) => (SWEEP_REASONS.has(reason) ? 0 : 1);
 
 export type EnqueueResult = 'queued' | 'coalesced';
 
@@ -53,7 +54,21 @@ export type JobResult =
 /** A soft failure without a delay from the server: pg-boss retries the job with backoff. */
 export class SoftJobFailure extends Error {}
 
+interface WorkLoop {
+  stopping: boolean;
+  /** Job id → its run, while it runs. */
+  running: Map<string, Promise<void>>;
+  /** Fetched, waiting for a free slot. */
+  waiting: PgBoss.Job<SyncJob>[];
+  /** Ended since the last fetch: completed with the next one. */
+  done: string[];
+  wake(): void;
+  ended: Promise<void>;
+}
+
 export class SyncQueue {
+  private loop: WorkLoop | undefined;
+
   private constructor(
     private readonly boss: PgBoss,
     private readonly opts: Required<Omit<SyncQueueOptions, 'url' | 'schema' | 'supervise'>>,
@@ -93,7 +108,7 @@ export class SyncQueue {
       singletonKey: mailboxId,
       expireInSeconds: this.opts.expireInSeconds,
       // A push (a CRM edit, the webhook) goes before the interval's sweep waiting in the queue.
-      priority: SWEEP_REASONS.has(reason) ? 0 : 1,
+      priority: priorityOf(reason),
       ...(startAfterSeconds ? { startAfter: startAfterSeconds } : {}),
     });
     return id ? 'queued' : 'coalesced';
@@ -106,7 +121,7 @@ export class SyncQueue {
   async enqueueSyncs(mailboxIds: string[], reason: string): Promise<void> {
     for (let i = 0; i < mailboxIds.length; i += 1000) {
       await this.boss.insert(
-        mailboxIds.slice(i, i + 1000).map((mailboxId) => ({ name: SYNC_QUEUE, data: { mailboxId, reason } satisfies SyncJob, singletonKey: mailboxId, expireInSeconds: this.opts.expireInSeconds })),
+        mailboxIds.slice(i, i + 1000).map((mailboxId) => ({ name: SYNC_QUEUE, data: { mailboxId, reason } satisfies SyncJob, singletonKey: mailboxId, expireInSeconds: this.opts.expireInSeconds, priority: priorityOf(reason) })),
       );
     }
   }
@@ -115,37 +130,105 @@ export class SyncQueue {
    * Runs `handler` for jobs, `concurrency` at a time, and acts on what it returns (JobResult).
    * A thrown MailboxLockedError counts as busy; any other thrown error fails the job (pg-boss
    * retries it with backoff, then keeps it as failed).
+   *
+   * One fetch brings up to `concurrency` jobs (D95): those that find a free slot start at once,
+   * the rest wait here for the next free slot (each job still takes its mailbox's lease and its
+   * server's slot when it runs). The jobs that ended since the last fetch are completed in one
+   * statement with the next fetch. So a sweep costs one fetch and one complete per
+   * `concurrency` jobs instead of per job; a push fetched meanwhile waits behind at most
+   * `concurrency` jobs fetched before it.
    */
-  async work(concurrency: number, handler: (job: SyncJob) => Promise<JobResult>): Promise<void> {
-    const run = async ([job]: PgBoss.Job<SyncJob>[]) => {
-      if (!job) return;
-      let result: JobResult;
+  async work(concurrency: number, handler: ((job: SyncJob) => Promise<JobResult>) & { fetched?(jobs: SyncJob[]): Promise<void> }): Promise<void> {
+    if (this.loop) throw new Error('SyncQueue.work called twice');
+    const w: WorkLoop = (this.loop = { stopping: false, running: new Map(), waiting: [], done: [], wake: () => undefined, ended: Promise.resolve() });
+    const act = async (job: PgBoss.Job<SyncJob>) => {
       try {
-        result = await handler(job.data);
+        await this.settle(job, handler);
+        w.done.push(job.id);
       } catch (err) {
-        if (!(err instanceof MailboxLockedError)) throw err;
-        result = { kind: 'busy' };
-      }
-      if (!result) return;
-      const { mailboxId, reason } = job.data;
-      switch (result.kind) {
-        case 'busy':
-          // Synced right now by another worker: one more run after it, so this trigger is not lost.
-          await this.enqueueSync(mailboxId, reason, this.opts.leasedDelaySeconds);
-          return;
-        case 'soft':
-          if (result.retryAfterMs === undefined) throw new SoftJobFailure(result.message);
-          await this.enqueueSync(mailboxId, reason, Math.max(1, Math.ceil(result.retryAfterMs / 1000)));
-          return;
-        case 'ok':
-        case 'items-failed':
-        case 'hard':
-          return;
+        await this.boss.fail(SYNC_QUEUE, job.id, { message: (err as Error).message }).catch(() => undefined);
       }
     };
-    // One pg-boss worker per slot: each fetches its next job when its last one is done.
-    for (let i = 0; i < concurrency; i++) {
-      await this.boss.work<SyncJob>(SYNC_QUEUE, { batchSize: 1, pollingIntervalSeconds: this.opts.pollingIntervalSeconds }, run);
+    const startWaiting = () => {
+      while (!w.stopping && w.running.size < concurrency && w.waiting.length) {
+        const job = w.waiting.shift()!;
+        w.running.set(job.id, act(job).finally(() => {
+          w.running.delete(job.id);
+          startWaiting();
+          w.wake();
+        }));
+      }
+    };
+    const idle = () => new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, this.opts.pollingIntervalSeconds * 1000);
+      w.wake = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    });
+    w.ended = (async () => {
+      while (!w.stopping) {
+        if (w.waiting.length || w.running.size >= concurrency) {
+          await idle(); // a slot frees up
+          continue;
+        }
+        let fetched: PgBoss.Job<SyncJob>[] = [];
+        try {
+          const [jobs] = await Promise.all([this.boss.fetch<SyncJob>(SYNC_QUEUE, { batchSize: concurrency }), this.flushDone().catch(() => undefined)]);
+          fetched = jobs ?? [];
+        } catch {
+          // PostgreSQL away: pg-boss reports it on its error event; try again after the polling interval.
+        }
+        if (w.stopping) {
+          w.waiting.push(...fetched);
+          break;
+        }
+        // What the jobs of this batch need before they run, read once for all (the holds, D95).
+        if (fetched.length && handler.fetched) await handler.fetched(fetched.map((j) => j.data)).catch(() => undefined);
+        w.waiting.push(...fetched);
+        startWaiting();
+        if (!fetched.length) await idle();
+      }
+    })();
+  }
+
+  /** What one job's result asks of the queue: another job later (busy, soft with a delay), or nothing. */
+  private async settle(job: PgBoss.Job<SyncJob>, handler: (job: SyncJob) => Promise<JobResult>): Promise<void> {
+    let result: JobResult;
+    try {
+      result = await handler(job.data);
+    } catch (err) {
+      if (!(err instanceof MailboxLockedError)) throw err;
+      result = { kind: 'busy' };
+    }
+    if (!result) return;
+    const { mailboxId, reason } = job.data;
+    switch (result.kind) {
+      case 'busy':
+        // Synced right now by another worker: one more run after it, so this trigger is not lost.
+        await this.enqueueSync(mailboxId, reason, this.opts.leasedDelaySeconds);
+        return;
+      case 'soft':
+        if (result.retryAfterMs === undefined) throw new SoftJobFailure(result.message);
+        await this.enqueueSync(mailboxId, reason, Math.max(1, Math.ceil(result.retryAfterMs / 1000)));
+        return;
+      case 'ok':
+      case 'items-failed':
+      case 'hard':
+        return;
+    }
+  }
+
+  /** Completes the jobs that ended since the last call, in one statement. */
+  private async flushDone(): Promise<void> {
+    const w = this.loop;
+    if (!w?.done.length) return;
+    const ids = w.done.splice(0);
+    try {
+      await this.boss.complete(SYNC_QUEUE, ids);
+    } catch (err) {
+      w.done.unshift(...ids); // the next fetch tries again; a job left active expires and runs once more (R23)
+      throw err;
     }
   }
 
@@ -156,6 +239,24 @@ export class SyncQueue {
 
   /** Stops fetching; waits up to `timeoutMs` for running jobs when graceful. */
   async close(graceful = true, timeoutMs = 30_000): Promise<void> {
+    const w = this.loop;
+    if (w) {
+      w.stopping = true;
+      w.wake();
+      await w.ended;
+      // Fetched, not started: back into the queue (coalesced with a job that waits), this one done.
+      const notStarted = w.waiting.splice(0);
+      for (const job of notStarted) await this.enqueueSync(job.data.mailboxId, job.data.reason).catch(() => undefined);
+      w.done.push(...notStarted.map((j) => j.id));
+      if (graceful && w.running.size) {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([Promise.all(w.running.values()), new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
+        clearTimeout(timer);
+      }
+      await this.flushDone().catch(() => undefined);
+      // Still running after the grace: failed, so pg-boss runs them again (R23: safe to repeat).
+      for (const id of w.running.keys()) await this.boss.fail(SYNC_QUEUE, id, { message: 'the worker stopped while the sync ran' }).catch(() => undefined);
+    }
     await this.boss.stop({ graceful, wait: true, timeout: timeoutMs });
   }
 }

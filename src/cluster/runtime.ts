@@ -39,7 +39,8 @@ export interface ClusterRuntime {
 export async function openClusterRuntime(parts: DaemonParts, url: string, concurrency: number, runner = new MailboxRunner(parts)): Promise<ClusterRuntime> {
   const config = parts.config();
   const schema = config.state.schema;
-  const queue = await SyncQueue.open({ url, schema: queueSchemaOf(schema), expireInSeconds: config.limits.mailboxRunSeconds + 60, pollingIntervalSeconds: 0.5 });
+  // A fetched job may wait for a slot behind one run (D95) before its own run: two runs' bound.
+  const queue = await SyncQueue.open({ url, schema: queueSchemaOf(schema), expireInSeconds: 2 * config.limits.mailboxRunSeconds + 60, pollingIntervalSeconds: 0.5 });
   const holds = new ClusterHolds(url, schema);
   const slots = new ServerSlots(url, schema, concurrency);
   const handler = clusterJobHandler({ runner, holds, slots, logger: parts.logger, config: parts.config, metrics: parts.metrics });

@@ -3,8 +3,8 @@
 // state database. A mailbox run takes one slot of its server for the whole run, so at most
 // `dav.concurrency` mailboxes of one server sync at once in the whole cluster; a run sends its
 // requests one at a time, so that is also the number of requests the server sees at once. A dead
-// process's slots are freed with its session. Cost: one try per slot until one is free (one round
-// trip when the server is not saturated), nothing per request.
+// process's slots are freed with its session. Cost: one round trip that tries every slot (D96),
+// again every ~100–200 ms while the server is saturated; one to give it back; nothing per request.
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { guardPool } from '../providers/pg-guard.js';
@@ -53,20 +53,21 @@ export class ServerSlots {
     };
     try {
       for (;;) {
-        for (let slot = 0; slot < slots; slot++) {
-          const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1::int, $2::int) AS ok', [key, slot]);
-          if (rows[0]?.ok) {
-            return {
-              release: async () => {
-                try {
-                  await client.query('SELECT pg_advisory_unlock($1::int, $2::int)', [key, slot]);
-                  done();
-                } catch (err) {
-                  done(err as Error); // the session is gone, and its lock with it
-                }
-              },
-            };
-          }
+        // Every slot tried in ONE round trip: the first free one is locked, and only that one
+        // (a function scan under LIMIT 1 evaluates the filter row by row and stops at the first hit).
+        const { rows } = await client.query<{ slot: number }>('SELECT s AS slot FROM generate_series(0, $2::int - 1) AS s WHERE pg_try_advisory_lock($1::int, s) LIMIT 1', [key, slots]);
+        const slot = rows[0]?.slot;
+        if (slot !== undefined) {
+          return {
+            release: async () => {
+              try {
+                await client.query('SELECT pg_advisory_unlock($1::int, $2::int)', [key, slot]);
+                done();
+              } catch (err) {
+                done(err as Error); // the session is gone, and its lock with it
+              }
+            },
+          };
         }
         if (signal?.aborted) throw signal.reason;
         await new Promise((r) => setTimeout(r, this.waitMs + Math.random() * this.waitMs));

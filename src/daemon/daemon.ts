@@ -119,6 +119,36 @@ function scheduledMailboxes(config: Config, users: CrmUsersCache, intervalOf: (m
   return out;
 }
 
+/** The due mailboxes of a leader's tick, one `enqueueSyncs` insert per reason. */
+async function enqueueDue(queue: ClusterRuntime['queue'], due: { user: string; reason: string }[]): Promise<void> {
+  const byReason = new Map<string, string[]>();
+  for (const d of due) byReason.set(d.reason, [...(byReason.get(d.reason) ?? []), d.user]);
+  for (const [reason, users] of byReason) await queue.enqueueSyncs(users, reason);
+}
+
+/** Collects the scheduler's next runs and stores them in one setStatuses per event-loop turn. */
+class NextRunWriter {
+  private pending = new Map<string, Date | null>();
+  private scheduled = false;
+
+  constructor(
+    private readonly state: StateStore,
+    private readonly logger: Logger,
+  ) {}
+
+  set(user: string, at: Date | null): void {
+    this.pending.set(user, at);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      const batch = new Map([...this.pending].map(([u, t]) => [u, { nextRun: t?.toISOString() ?? null }]));
+      this.pending = new Map();
+      this.state.setStatuses(batch).catch((err: Error) => this.logger.warn(`cannot store the next run of ${[...batch.keys()].join(', ')}: ${err.message}`));
+    });
+  }
+}
+
 /** Enqueueing is quick: the cluster scheduler's "runs" (enqueues) at once. */
 const CLUSTER_ENQUEUE_CONCURRENCY = 32;
 
@@ -173,14 +203,18 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   // queued jobs like a worker, and schedules only while it leads (D80) — then the schedule and
   // the pushes enqueue jobs instead of running syncs here.
   const cluster = config.state.kind === 'postgres' ? await openDaemonCluster(parts, runner) : undefined;
+  // Next runs are stored together: one write per tick, not one per mailbox (D95).
+  const nextRuns = new NextRunWriter(state, logger);
   const scheduler = new Scheduler({
     concurrency: cluster ? CLUSTER_ENQUEUE_CONCURRENCY : config.sync.mailboxConcurrency,
     retrySeconds: config.daemon.retrySeconds,
     maxBackoffSeconds: config.daemon.maxBackoffSeconds,
     staggerSeconds: MAX_STAGGER_SECONDS,
     runMailbox: cluster ? (user, reason) => cluster.runtime.queue.enqueueSync(user, reason).then((): MailboxOutcome => ({ kind: 'ok' })) : (user, reason) => runner.run(user, reason),
+    // The leader's tick: all due mailboxes in one queue insert per reason (D95).
+    ...(cluster ? { runBatch: (due: { user: string; reason: string }[]) => enqueueDue(cluster.runtime.queue, due) } : {}),
     changedSinceHold: (user) => runner.changedSinceHold(user),
-    onNextRun: (user, at) => void state.setStatus(user, { nextRun: at?.toISOString() ?? null }).catch((err: Error) => logger.warn(`cannot store the next run of ${user}: ${err.message}`)),
+    onNextRun: (user, at) => nextRuns.set(user, at),
   });
   if (cluster) await scheduler.stop(0); // started when leading
   const push = new PushSources({ ...parts, scheduler: cluster ? cluster.pushTarget(() => config) : scheduler });

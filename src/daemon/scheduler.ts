@@ -23,6 +23,12 @@ export interface SchedulerOptions {
   staggerSeconds: number;
   runMailbox(user: string, reason: string): Promise<MailboxOutcome>;
   /**
+   * A cluster's leader (D95): every mailbox due at a tick is handed over in ONE call (one queue
+   * insert) instead of one `runMailbox` each. They count as run ('ok') once it resolves; when it
+   * rejects, each is retried like a soft failure. Pushes do not come here (they enqueue at once).
+   */
+  runBatch?(due: { user: string; reason: string }[]): Promise<void>;
+  /**
    * A held mailbox (hard failure) came due for its cheap check: true when its settings or
    * password changed since, so it runs again. Without it, only `rearm` releases a hold.
    */
@@ -44,6 +50,64 @@ interface Entry {
   held: boolean;
   /** The server's Retry-After: no run before this, not even for a push. */
   notBefore: number;
+  /** Which of its nodes in the due-time heap is current (older ones are skipped). */
+  version: number;
+}
+
+/** A due time in the heap: current while its entry's version is the same. */
+interface DueNode {
+  at: number;
+  seq: number;
+  e: Entry;
+  version: number;
+}
+
+const earlier = (a: DueNode, b: DueNode) => a.at < b.at || (a.at === b.at && a.seq < b.seq);
+
+/** A binary min-heap of due times: the next mailbox to run in O(log N), not a scan of all (#16). */
+class DueHeap {
+  private readonly nodes: DueNode[] = [];
+  private seq = 0;
+
+  get size(): number {
+    return this.nodes.length;
+  }
+
+  push(e: Entry): void {
+    const n = this.nodes;
+    n.push({ at: e.dueAt, seq: this.seq++, e, version: e.version });
+    for (let i = n.length - 1; i > 0; ) {
+      const p = (i - 1) >> 1;
+      if (!earlier(n[i]!, n[p]!)) break;
+      [n[i], n[p]] = [n[p]!, n[i]!];
+      i = p;
+    }
+  }
+
+  top(): DueNode | undefined {
+    return this.nodes[0];
+  }
+
+  pop(): void {
+    const n = this.nodes;
+    const last = n.pop();
+    if (!n.length || !last) return;
+    n[0] = last;
+    for (let i = 0; ; ) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < n.length && earlier(n[l]!, n[m]!)) m = l;
+      if (r < n.length && earlier(n[r]!, n[m]!)) m = r;
+      if (m === i) break;
+      [n[i], n[m]] = [n[m]!, n[i]!];
+      i = m;
+    }
+  }
+
+  clear(): void {
+    this.nodes.length = 0;
+  }
 }
 
 /** Pushes arriving within this window are coalesced into one sync. */
@@ -57,6 +121,7 @@ export class Scheduler {
   private active = 0;
   private stopped = false;
   private readonly inflight = new Set<Promise<void>>();
+  private readonly due = new DueHeap();
 
   constructor(private readonly opts: SchedulerOptions) {}
 
@@ -75,13 +140,15 @@ export class Scheduler {
       // About one second apart, at most over the stagger window (or the interval, if shorter).
       const window = Math.min(this.opts.staggerSeconds, m.intervalSeconds, fresh.length * STAGGER_STEP_SECONDS);
       const dueAt = now + staggerOffsetSeconds(i, fresh.length, window) * 1000;
-      this.entries.set(m.user, { mailbox: m, dueAt, failures: 0, running: false, again: false, reason: 'start', held: false, notBefore: 0 });
+      const e: Entry = { mailbox: m, dueAt, failures: 0, running: false, again: false, reason: 'start', held: false, notBefore: 0, version: 0 };
+      this.entries.set(m.user, e);
+      this.due.push(e);
       this.opts.onNextRun?.(m.user, new Date(dueAt), 0);
     });
     for (const m of list) {
       const e = this.entries.get(m.user)!;
       if (e.mailbox.intervalSeconds !== m.intervalSeconds && !e.failures && !e.held) {
-        e.dueAt = Math.min(e.dueAt, now + m.intervalSeconds * 1000);
+        this.setDue(e, Math.min(e.dueAt, now + m.intervalSeconds * 1000));
       }
       e.mailbox = m;
     }
@@ -98,7 +165,7 @@ export class Scheduler {
       hit.push(user);
       e.reason = reason;
       if (e.running) e.again = true;
-      else e.dueAt = Math.max(e.notBefore, Math.min(e.dueAt, now + PUSH_DEBOUNCE_MS));
+      else this.setDue(e, Math.max(e.notBefore, Math.min(e.dueAt, now + PUSH_DEBOUNCE_MS)));
     }
     this.wake();
     return hit;
@@ -116,7 +183,7 @@ export class Scheduler {
       if (!e?.held) continue;
       if (opts.force) e.held = false;
       e.reason = reason;
-      e.dueAt = Math.min(e.dueAt, now + PUSH_DEBOUNCE_MS);
+      this.setDue(e, Math.min(e.dueAt, now + PUSH_DEBOUNCE_MS));
       hit.push(user);
     }
     this.wake();
@@ -156,19 +223,50 @@ export class Scheduler {
     this.timer = undefined;
     const now = Date.now();
     this.pump(now);
-    let next = Infinity;
-    for (const e of this.entries.values()) if (!e.running) next = Math.min(next, e.dueAt);
+    const next = this.nextDue()?.at ?? Infinity;
     if (next === Infinity || this.active >= this.opts.concurrency) return; // a finishing sync wakes us
     // Clamp: setTimeout overflows past ~24.8 days, and a shorter wait costs nothing.
     this.timer = setTimeout(() => this.wake(), Math.min(Math.max(0, next - now), 3_600_000));
   }
 
+  /** A new due time of a waiting mailbox (its older heap node goes stale). */
+  private setDue(e: Entry, at: number): void {
+    e.dueAt = at;
+    e.version++;
+    this.due.push(e);
+  }
+
+  /** The earliest due mailbox that may start; stale nodes (changed, running, removed) are dropped. */
+  private nextDue(): DueNode | undefined {
+    // Stale nodes pile up only with due-time changes; rebuilt when they outnumber the entries.
+    if (this.due.size > 2 * this.entries.size + 64) {
+      this.due.clear();
+      for (const e of this.entries.values()) if (!e.running) this.due.push(e);
+    }
+    for (let top = this.due.top(); top; top = this.due.top()) {
+      if (top.version === top.e.version && !top.e.running && this.entries.get(top.e.mailbox.user) === top.e) return top;
+      this.due.pop();
+    }
+    return undefined;
+  }
+
+  /** The earliest mailbox due by `now`, taken out of the heap. */
+  private takeDue(now: number): Entry | undefined {
+    const top = this.nextDue();
+    if (!top || top.at > now) return undefined;
+    this.due.pop();
+    return top.e;
+  }
+
   private pump(now: number): void {
+    if (this.opts.runBatch) {
+      const due: Entry[] = [];
+      for (let e = this.takeDue(now); e; e = this.takeDue(now)) due.push(e);
+      if (due.length) this.launchBatch(due);
+      return;
+    }
     while (this.active < this.opts.concurrency) {
-      let pick: Entry | undefined;
-      for (const e of this.entries.values()) {
-        if (!e.running && e.dueAt <= now && (!pick || e.dueAt < pick.dueAt)) pick = e;
-      }
+      const pick = this.takeDue(now);
       if (!pick) return;
       this.launch(pick);
     }
@@ -189,7 +287,7 @@ export class Scheduler {
     const backoff = () => backoffSeconds(e.failures, this.opts.retrySeconds, this.opts.maxBackoffSeconds, this.opts.random) * 1000;
     switch (outcome === 'still-held' ? outcome : outcome.kind) {
       case 'still-held':
-        e.dueAt = now + interval; // the next cheap check; status keeps showing no next run
+        this.setDue(e, now + interval); // the next cheap check; status keeps showing no next run
         return;
       case 'ok':
         e.failures = 0;
@@ -215,7 +313,38 @@ export class Scheduler {
         e.dueAt = now + interval;
         break;
     }
+    this.setDue(e, e.dueAt);
     if (this.entries.get(e.mailbox.user) === e) this.opts.onNextRun?.(e.mailbox.user, e.held ? null : new Date(e.dueAt), e.failures);
+  }
+
+  /** All due mailboxes in one call of runBatch; each rescheduled from its outcome as one run is. */
+  private launchBatch(due: Entry[]): void {
+    const items = due.map((e) => {
+      e.running = true;
+      e.again = false;
+      const reason = e.reason;
+      e.reason = 'interval';
+      return { user: e.mailbox.user, reason };
+    });
+    this.active++;
+    const p = this.opts.runBatch!(items)
+      .then(
+        (): MailboxOutcome => ({ kind: 'ok' }),
+        (err: unknown): MailboxOutcome => ({ kind: 'soft', message: (err as Error).message }),
+      )
+      .then((outcome) => {
+        this.active--;
+        const now = Date.now();
+        for (const e of due) {
+          e.running = false;
+          this.reschedule(e, outcome, now);
+        }
+      })
+      .finally(() => {
+        this.inflight.delete(p);
+        this.wake();
+      });
+    this.inflight.add(p);
   }
 
   private launch(e: Entry): void {

@@ -1,6 +1,7 @@
 // One sync pass: for each chosen mailbox, lock (R24) → snapshot → plan → guard (R21) →
 // execute → store tokens, watermark and status (R22). Emits typed progress events that the
 // CLI renders (Ink or plain lines), the daemon logs and tests collect.
+import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import pLimit from 'p-limit';
 import type { Paths } from '../config/paths.js';
@@ -10,7 +11,7 @@ import { LeaseLostError } from './lock.js';
 import { effectiveSettings as assignmentSettings } from '../assignments/assign.js';
 import type { Logger } from '../log/logger.js';
 import { redactString } from '../log/redact.js';
-import { loadPhoneSlots, type MapperOptions } from '../mappers/index.js';
+import { DEFAULT_PHONE_SLOTS_PATH, loadPhoneSlots, type MapperOptions } from '../mappers/index.js';
 import type { CrmProvider, CrmUser } from '../providers/crm/model.js';
 import { openMailbox, openVdirMailbox } from '../providers/dav/index.js';
 import { NotFoundError, PreconditionFailedError, UidConflictError } from '../providers/dav/errors.js';
@@ -68,10 +69,28 @@ export interface EngineDeps {
   logger?: Logger;
 }
 
+/** The phone-slot table, read and checked again only when its file changed (not per mailbox sync). */
+const phoneSlotTables = new Map<string, { stamp: string; slots: MapperOptions['phoneSlots'] }>();
+function phoneSlotsOf(file: string | undefined): MapperOptions['phoneSlots'] {
+  const key = file ?? DEFAULT_PHONE_SLOTS_PATH;
+  let stamp: string;
+  try {
+    const st = fs.statSync(key);
+    stamp = `${st.mtimeMs} ${st.size} ${st.ino}`;
+  } catch {
+    return loadPhoneSlots(file); // its error names the file and the fix
+  }
+  const known = phoneSlotTables.get(key);
+  if (known?.stamp === stamp) return known.slots;
+  const slots = loadPhoneSlots(file);
+  phoneSlotTables.set(key, { stamp, slots });
+  return slots;
+}
+
 export function mapperOptions(config: Config, hashKey?: string): MapperOptions {
   return {
     hashKey,
-    phoneSlots: loadPhoneSlots(config.sync.phoneSlots),
+    phoneSlots: phoneSlotsOf(config.sync.phoneSlots),
     subjectFormat: config.sync.subjectFormat,
     vcardVersion: config.sync.vcardVersion,
     prodId: '-//sync-cli//CRM sync//DE',
@@ -166,12 +185,12 @@ export async function syncMailbox(deps: EngineDeps, m: MailboxConfig, u: CrmUser
   let lost: AbortSignal | undefined;
   const opened: { mailbox?: MailboxProvider } = {};
   try {
-    lease = await state.lease(u.id); // R24
+    // R24; the in-progress status is written with the lease (one round trip, D94).
+    lease = await state.lease(u.id, opts.dryRun ? undefined : { state: 'in-progress', startedAt: new Date().toISOString() });
     lost = lease.lost;
     // D93: the lease gone with its session, another process may sync this mailbox now: the
     // mailbox connection is closed at once (requests in flight end, queued ones never go out).
     lost?.addEventListener('abort', () => void opened.mailbox?.close().catch(() => undefined), { once: true });
-    if (!opts.dryRun) await state.setStatus(u.id, { state: 'in-progress', startedAt: new Date().toISOString() });
     emit('connecting');
     const run = { ...(await connectMailbox(deps, m, u, opts, started, opened)), lost };
     lost?.throwIfAborted();
@@ -385,16 +404,16 @@ async function finishMailbox(state: StateStore, run: MailboxRun, snap: SnapshotR
   // sync take the full path.
   if (counts.errors.length === 0) changes.push({ op: 'creates-settled' });
   if (run.full && !failed) changes.push({ op: 'last-full-put', at: now });
-  await state.apply(user, changes);
-  result.state = failed ? 'failed' : 'success';
-  result.outcome = finishedOutcome(result.errors.length);
-  await state.setStatus(user, {
-    state: result.state,
+  // The status goes with the last write group, in its transaction (D94).
+  await state.apply(user, changes, {
+    state: failed ? 'failed' : 'success',
     ...(failed ? {} : { lastSuccess: now }),
     lastError: failed ? `${result.errors.length} item(s) failed; first: ${result.errors[0]!.item}: ${result.errors[0]!.message}` : null,
     pending: result.errors.length,
     finishedAt: now,
   });
+  result.state = failed ? 'failed' : 'success';
+  result.outcome = finishedOutcome(result.errors.length);
 }
 
 /** sync.fullEveryHours: true when the last full comparison is older (0 = never due). */

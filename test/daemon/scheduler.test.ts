@@ -52,6 +52,39 @@ describe('Scheduler', () => {
     for (const u of ['a', 'b', 'c', 'd', 'e']) expect(runs.filter((r) => r === u).length).toBeGreaterThanOrEqual(2);
   });
 
+  it('D95: a cluster leader hands every due mailbox over in one call per tick, with its reason; a failed hand-over is retried', async () => {
+    const calls: { user: string; reason: string }[][] = [];
+    let fail = true;
+    const next = new Map<string, Date | null>();
+    const s = new Scheduler({
+      concurrency: 32,
+      retrySeconds: 0.05,
+      maxBackoffSeconds: 0.1,
+      staggerSeconds: 0,
+      runMailbox: () => Promise.reject(new Error('runMailbox must not be called with runBatch')),
+      runBatch: async (due) => {
+        calls.push(due);
+        if (fail) {
+          fail = false;
+          throw new Error('queue away');
+        }
+      },
+      onNextRun: (u, at) => next.set(u, at),
+      random: () => 1, // the same backoff for all: they come due together again
+    });
+    const users = Array.from({ length: 50 }, (_, i) => `m${i}`);
+    s.setMailboxes(users.map((u) => ({ user: u, login: u, intervalSeconds: 60 })));
+    s.start();
+    await sleep(300);
+    await s.stop(1000);
+    // The first hand-over failed (all 50 retried after a backoff), the second took all 50 at once.
+    expect(calls.map((c) => c.length)).toEqual([50, 50]);
+    expect(new Set(calls[1]!.map((c) => c.user))).toEqual(new Set(users));
+    expect(new Set(calls[0]!.map((c) => c.reason))).toEqual(new Set(['start']));
+    // Then each is due after its interval, as after a run.
+    expect(Math.min(...[...next.values()].map((d) => d!.getTime())) - Date.now()).toBeGreaterThan(55_000);
+  });
+
   it('R22: a soft failure is retried with growing delays and reports each next run; success resets', async () => {
     const outcomes: MailboxOutcome[] = [soft(), soft(), ok];
     const times: number[] = [];

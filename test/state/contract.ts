@@ -92,6 +92,38 @@ export function describeStateStore(name: string, setup: () => Promise<StoreFixtu
         ]);
       }));
 
+    it('D94: a status written with the last write group, with a lease, and for many mailboxes at once', run(async (s) => {
+        const odd = "it's:Zoë\\ü";
+        await s.apply(odd, [{ op: 'last-full-put', at: '2026-01-02T00:00:00Z' }], { state: 'failed', lastError: `x'${'y'.repeat(100_000)}`, pending: 3, finishedAt: '2026-01-02T00:00:01Z' });
+        const head = await s.loadMailbox(odd);
+        expect(head.lastFull).toBe('2026-01-02T00:00:00Z');
+        expect(head.status).toMatchObject({ state: 'failed', pending: 3, finishedAt: '2026-01-02T00:00:01Z' });
+        expect(head.status.lastError!.startsWith("x'y")).toBe(true);
+        expect(head.status.lastError!.length).toBeLessThanOrEqual(1100);
+        // Only the status, no change: written all the same.
+        await s.apply(odd, [], { state: 'success', lastError: null });
+        expect(await s.getStatus(odd)).toMatchObject({ state: 'success', lastError: null, pending: 3 });
+
+        const lease = await s.lease('u-leased', { state: 'in-progress', startedAt: '2026-01-03T00:00:00Z' });
+        expect(await s.getStatus('u-leased')).toMatchObject({ state: 'in-progress', startedAt: '2026-01-03T00:00:00Z' });
+        const other = await fx.open();
+        try {
+          // Refused: the holder's status stays as it is.
+          await expect(other.lease('u-leased', { state: 'in-progress', startedAt: '2026-01-04T00:00:00Z' })).rejects.toBeInstanceOf(MailboxLockedError);
+          expect((await other.getStatus('u-leased')).startedAt).toBe('2026-01-03T00:00:00Z');
+          await lease.release();
+          await (await other.lease('u-leased', { state: 'in-progress', startedAt: '2026-01-05T00:00:00Z' })).release();
+          expect((await s.getStatus('u-leased')).startedAt).toBe('2026-01-05T00:00:00Z');
+        } finally {
+          await other.close();
+        }
+
+        await s.setStatuses(new Map([[odd, { nextRun: '2026-01-06T00:00:00Z' }], ['u-new', { nextRun: null, state: 'not-started' }]]));
+        expect(await s.getStatus(odd)).toMatchObject({ state: 'success', nextRun: '2026-01-06T00:00:00Z', pending: 3 });
+        expect((await s.listStatuses()).map((x) => x.user)).toContain('u-new');
+        await s.setStatuses(new Map());
+      }));
+
     it('every change of the union round-trips through loadMailbox / loadRecords', run(async (s) => {
         const odd = 'id:with:colons-ü-日本-🙂';
         const changes: StateChange[] = [

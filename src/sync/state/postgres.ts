@@ -15,9 +15,9 @@ import { shorten } from '../../providers/dav/errors.js';
 import { LeaseLostError, MailboxLockedError } from '../lock.js';
 import type {
   AttentionItem, CollectionKind, CrmCursors, ForeignItem, ItemState, MailboxHead, MailboxLease, MailboxRecords,
-  MailboxStatus, RecordRef, StateChange, StateStore,
+  MailboxStatus, RecordRef, StateChange, StateStore, StatusPatch,
 } from './store.js';
-import { recordKey, type LookupResult } from './store.js';
+import { patchedStatusFields, recordKey, STATUS_COLUMNS, type LookupResult } from './store.js';
 import type { ClusterTables } from './shared.js';
 
 export const DEFAULT_STATE_SCHEMA = 'sync_cli';
@@ -195,6 +195,26 @@ function inline(text: string, values: unknown[]): string {
   });
 }
 
+
+/**
+ * A status change as one statement with its values inlined: `INSERT … VALUES …` and, with
+ * `conflict`, the upsert clause; without it `INSERT … SELECT …` for the caller to finish
+ * (`FROM … WHERE …` and statusConflict(patch)).
+ */
+function statusStatement(table: string, user: string, patch: StatusPatch, conflict: boolean): string {
+  const keys = patchedStatusFields(patch);
+  // A hostile server's answer must not become a 100 kB status line.
+  const value = (k: keyof StatusPatch) => (k === 'lastError' && typeof patch.lastError === 'string' ? shorten(patch.lastError, MAX_STORED_MESSAGE) : patch[k]);
+  const values = inline(['$1', ...keys.map((_k, i) => `$${i + 2}`)].join(', '), [user, ...keys.map(value)]);
+  const head = `INSERT INTO ${table} (user_id${keys.map((k) => `, ${STATUS_COLUMNS[k]}`).join('')}) `;
+  return conflict ? `${head}VALUES (${values}) ${statusConflict(patch)}` : `${head}SELECT ${values}`;
+}
+
+function statusConflict(patch: StatusPatch): string {
+  const keys = patchedStatusFields(patch);
+  return `ON CONFLICT (user_id) DO ${keys.length ? `UPDATE SET ${keys.map((k) => `${STATUS_COLUMNS[k]} = excluded.${STATUS_COLUMNS[k]}`).join(', ')}` : 'NOTHING'}`;
+}
+
 /** Two parallel arrays for `(kind, crm_id) IN (SELECT * FROM unnest($a, $b))`. */
 function refArrays(refs: RecordRef[]): [string[], string[]] {
   return [refs.map((r) => r.kind), refs.map((r) => r.crmId)];
@@ -211,6 +231,7 @@ export class PostgresStateStore implements StateStore, ClusterTables {
   private readonly held = new Map<string, Held>();
   /** Mailboxes whose lease died with its session: no state write for them until leased again. */
   private readonly lost = new Set<string>();
+  private hashKey: string | undefined;
 
   private constructor(
     private readonly pool: pg.Pool,
@@ -381,13 +402,18 @@ export class PostgresStateStore implements StateStore, ClusterTables {
     return { items: items.map(rowToItem), deviceOnly: deviceOnly.map(rowToForeign), excluded: new Set(excluded.map((e) => recordKey(ref(e.kind, e.crm_id)))) };
   }
 
-  async apply(user: string, changes: StateChange[]): Promise<void> {
-    if (!changes.length) return;
+  async apply(user: string, changes: StateChange[], status?: StatusPatch): Promise<void> {
+    if (!changes.length) {
+      if (status) await this.setStatus(user, status);
+      return;
+    }
     // Fencing (R24): another process may hold the mailbox now; a sync that lost its lease must not write.
     if (this.lost.has(user)) throw new LeaseLostError(user, this.describe);
     // Every user with state has a mailbox row (staleUsers, listStatuses see it).
     const statements = [inline('INSERT INTO mailbox (user_id) VALUES ($1) ON CONFLICT DO NOTHING', [user])];
     for (const change of changes) this.statementsOf(user, change, statements);
+    // The sync's final status in the same transaction: one round trip less (D94).
+    if (status) statements.push(statusStatement('mailbox', user, status, true));
     // One simple-protocol message: PostgreSQL runs its statements as one implicit transaction
     // (all or nothing) in one round trip — a no-change sync's writes cost one trip, not four.
     await this.q(statements.join(';\n'), [], 'write the state (nothing was written)');
@@ -513,20 +539,14 @@ export class PostgresStateStore implements StateStore, ClusterTables {
     return rowToStatus(row, user);
   }
 
-  async setStatus(user: string, patch: Partial<Omit<MailboxStatus, 'user'>>): Promise<void> {
-    const columns: Record<keyof Omit<MailboxStatus, 'user'>, string> = {
-      state: 'state', lastSuccess: 'last_success', lastError: 'last_error', nextRun: 'next_run', pending: 'pending', startedAt: 'started_at', finishedAt: 'finished_at',
-    };
-    const entries = (Object.keys(patch) as (keyof typeof columns)[]).filter((k) => k in columns && patch[k] !== undefined);
-    // A hostile server's answer must not become a 100 kB status line.
-    const value = (k: keyof typeof columns) => (k === 'lastError' && typeof patch.lastError === 'string' ? shorten(patch.lastError, MAX_STORED_MESSAGE) : patch[k]);
-    const names = entries.map((k) => columns[k]);
-    const params = entries.map((_k, i) => `$${i + 2}`);
-    await this.q(
-      `INSERT INTO mailbox (user_id${names.map((n) => `, ${n}`).join('')}) VALUES ($1${params.map((p) => `, ${p}`).join('')})
-       ON CONFLICT (user_id) DO ${names.length ? `UPDATE SET ${names.map((n, i) => `${n} = ${params[i]}`).join(', ')}` : 'NOTHING'}`,
-      [user, ...entries.map(value)],
-    );
+  async setStatus(user: string, patch: StatusPatch): Promise<void> {
+    await this.q(statusStatement('mailbox', user, patch, true));
+  }
+
+  async setStatuses(patches: ReadonlyMap<string, StatusPatch>): Promise<void> {
+    if (!patches.size) return;
+    // One simple-protocol message, one implicit transaction: N mailboxes in one round trip.
+    await this.q([...patches].map(([user, patch]) => statusStatement('mailbox', user, patch, true)).join(';\n'), [], 'store the statuses');
   }
 
   async listStatuses(): Promise<MailboxStatus[]> {
@@ -618,16 +638,23 @@ export class PostgresStateStore implements StateStore, ClusterTables {
     return rows[0]!.pid;
   }
 
-  async lease(user: string): Promise<MailboxLease> {
+  async lease(user: string, status?: StatusPatch): Promise<MailboxLease> {
     // Advisory locks are re-entrant per session: the same store asking twice is refused here.
     if (this.held.has(user)) throw new MailboxLeasedError(user, { host: os.hostname(), pid: process.pid });
     const client = await this.leaseSession();
     const key = advisoryKey(this.opts.schema, `lease:${user}`);
     let got: boolean;
     try {
-      const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1::bigint) AS ok', [key]);
+      // With a status: written in the same statement, only when the lock was got (D94). The
+      // lease session has no search_path of its own: the table is named with its schema.
+      const text = status
+        ? `WITH l AS (SELECT pg_try_advisory_lock(${pg.escapeLiteral(key)}::bigint) AS ok), s AS (${statusStatement(`${this.opts.schema}.mailbox`, user, status, false)} FROM l WHERE l.ok ${statusConflict(status)}) SELECT ok FROM l`
+        : `SELECT pg_try_advisory_lock(${pg.escapeLiteral(key)}::bigint) AS ok`;
+      const { rows } = await client.query<{ ok: boolean }>(text);
       got = rows[0]!.ok;
     } catch (err) {
+      // A session lock taken by a statement that failed afterwards stays held: let it go.
+      await client.query('SELECT pg_advisory_unlock($1::bigint)', [key]).catch(() => undefined);
       throw this.unavailable('take a mailbox lease', err);
     }
     if (!got) throw new MailboxLeasedError(user, await this.leaseHolder(key));
@@ -656,10 +683,13 @@ export class PostgresStateStore implements StateStore, ClusterTables {
   }
 
   async fieldHashKey(adopt?: string): Promise<string> {
-    // Created once by whichever process asks first; every other process reads the same key.
+    // Created once by whichever process asks first; every other process reads the same key. It
+    // never changes after, so each store reads it once, not once per mailbox sync (D94).
+    if (this.hashKey) return this.hashKey;
     await this.q('INSERT INTO setting (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING', [FIELD_HASH_KEY, adopt ?? randomBytes(32).toString('hex')]);
     const [row] = await this.q<{ value: string }>('SELECT value FROM setting WHERE key = $1', [FIELD_HASH_KEY]);
-    return row!.value;
+    this.hashKey = row!.value;
+    return this.hashKey;
   }
 
   // ClusterTables (shared.ts): assignments and sealed passwords, shared by every host.

@@ -9,7 +9,9 @@ import { shorten } from '../../providers/dav/errors.js';
 import type { RecordKind } from '../../providers/crm/model.js';
 import { acquireLock } from '../lock.js';
 import {
+  patchedStatusFields,
   recordKey,
+  STATUS_COLUMNS,
   type AttentionItem,
   type CollectionKind,
   type CrmCursors,
@@ -24,6 +26,7 @@ import {
   type RecordRef,
   type StateChange,
   type StateStore,
+  type StatusPatch,
 } from './store.js';
 
 /** Longest error message kept in the state store (status and failure records). */
@@ -181,6 +184,7 @@ class SqliteStateStore implements StateStore {
   private readonly keyFile: string;
   private readonly statements = new Map<string, Database.Statement>();
   private readonly tx: (fn: () => void) => void;
+  private hashKey: string | undefined;
 
   constructor(file: string, opts: SqliteStateStoreOptions) {
     fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
@@ -313,12 +317,16 @@ class SqliteStateStore implements StateStore {
     return { items: [...items.values()], deviceOnly, excluded };
   }
 
-  async apply(user: string, changes: StateChange[]): Promise<void> {
-    if (!changes.length) return;
+  async apply(user: string, changes: StateChange[], status?: StatusPatch): Promise<void> {
+    if (!changes.length) {
+      if (status) this.writeStatus(user, status);
+      return;
+    }
     this.tx(() => {
       // Every mailbox with state has a status row, so listStatuses / staleUsers / a state move see it.
       this.sql('INSERT OR IGNORE INTO mailbox (user) VALUES (?)').run(user);
       for (const c of changes) this.applyOne(user, c);
+      if (status) this.writeStatus(user, status);
     });
   }
 
@@ -428,16 +436,26 @@ class SqliteStateStore implements StateStore {
     return rowToStatus(user, this.mailboxRow(user));
   }
 
-  async setStatus(user: string, patch: Partial<Omit<MailboxStatus, 'user'>>): Promise<void> {
-    const next = { ...rowToStatus(user, this.mailboxRow(user)), ...patch };
+  async setStatus(user: string, patch: StatusPatch): Promise<void> {
+    this.writeStatus(user, patch);
+  }
+
+  async setStatuses(patches: ReadonlyMap<string, StatusPatch>): Promise<void> {
+    if (patches.size) this.tx(() => patches.forEach((patch, user) => this.writeStatus(user, patch)));
+  }
+
+  private writeStatus(user: string, patch: StatusPatch): void {
+    // Only the patched columns, without reading the row first (one statement per status write).
+    const keys = patchedStatusFields(patch);
+    const values: Record<string, unknown> = { user };
+    for (const k of keys) values[k] = patch[k];
     // A hostile server's answer must not become a 100 kB status line.
-    if (next.lastError && next.lastError.length > MAX_STORED_MESSAGE) next.lastError = shorten(next.lastError, MAX_STORED_MESSAGE);
+    if (typeof values.lastError === 'string' && values.lastError.length > MAX_STORED_MESSAGE) values.lastError = shorten(values.lastError, MAX_STORED_MESSAGE);
+    const cols = keys.map((k) => STATUS_COLUMNS[k]);
     this.sql(
-      `INSERT INTO mailbox (user, state, last_success, last_error, next_run, pending, started_at, finished_at)
-       VALUES (@user, @state, @lastSuccess, @lastError, @nextRun, @pending, @startedAt, @finishedAt)
-       ON CONFLICT(user) DO UPDATE SET state=@state, last_success=@lastSuccess, last_error=@lastError,
-         next_run=@nextRun, pending=@pending, started_at=@startedAt, finished_at=@finishedAt`,
-    ).run(next);
+      `INSERT INTO mailbox (user${cols.map((c) => `, ${c}`).join('')}) VALUES (@user${keys.map((k) => `, @${k}`).join('')})
+       ON CONFLICT(user) DO ${cols.length ? `UPDATE SET ${cols.map((c) => `${c} = excluded.${c}`).join(', ')}` : 'NOTHING'}`,
+    ).run(values);
   }
 
   async listStatuses(): Promise<MailboxStatus[]> {
@@ -488,12 +506,24 @@ class SqliteStateStore implements StateStore {
     });
   }
 
-  async lease(user: string): Promise<MailboxLease> {
+  async lease(user: string, status?: StatusPatch): Promise<MailboxLease> {
     const lock = acquireLock(this.lockDir, `mailbox-${user}`);
+    try {
+      if (status) this.writeStatus(user, status);
+    } catch (err) {
+      lock.release();
+      throw err;
+    }
     return { release: async () => lock.release() };
   }
 
   async fieldHashKey(adopt?: string): Promise<string> {
+    // Read once per store: it never changes after it was made (D94).
+    this.hashKey ??= this.readOrMakeKey(adopt);
+    return this.hashKey;
+  }
+
+  private readOrMakeKey(adopt?: string): string {
     // Random, 0600, next to (not inside) the database: a copy of the state store alone reveals no
     // field values, not even short ones like phone numbers.
     const file = this.keyFile;

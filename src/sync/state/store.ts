@@ -139,6 +139,19 @@ export type StateChange =
   /** Forgets everything about the mailbox but its status (pointed elsewhere, collection gone). */
   | { op: 'reset' };
 
+/** A change of a mailbox's status: only the fields given are written. */
+export type StatusPatch = Partial<Omit<MailboxStatus, 'user'>>;
+
+/** The column of each status field: the same in every implementation's mailbox table. */
+export const STATUS_COLUMNS: Readonly<Record<keyof StatusPatch, string>> = {
+  state: 'state', lastSuccess: 'last_success', lastError: 'last_error', nextRun: 'next_run', pending: 'pending', startedAt: 'started_at', finishedAt: 'finished_at',
+};
+
+/** The fields a patch sets (a field given as undefined is left as it is). */
+export function patchedStatusFields(patch: StatusPatch): (keyof StatusPatch)[] {
+  return (Object.keys(patch) as (keyof StatusPatch)[]).filter((k) => k in STATUS_COLUMNS && patch[k] !== undefined);
+}
+
 /** Held while one process syncs one mailbox (R24); lost by a dead holder after its lease. */
 export interface MailboxLease {
   release(): Promise<void>;
@@ -159,11 +172,14 @@ export interface StateStore {
    *  (the scoped CRM feed filters by them in the database, issue #16). */
   heldIds(user: string): Promise<{ address: string[]; activity: string[] }>;
 
-  /** One transaction: all changes or none. */
-  apply(user: string, changes: StateChange[]): Promise<void>;
+  /** One transaction: all changes or none; `status`, when given, is written in the same one
+   *  (a sync's last write group and its final status: one round trip on a shared store, D94). */
+  apply(user: string, changes: StateChange[], status?: StatusPatch): Promise<void>;
 
   getStatus(user: string): Promise<MailboxStatus>;
-  setStatus(user: string, patch: Partial<Omit<MailboxStatus, 'user'>>): Promise<void>;
+  setStatus(user: string, patch: StatusPatch): Promise<void>;
+  /** Many mailboxes' status changes at once (the cluster leader's next runs of a tick): one round trip. */
+  setStatuses(patches: ReadonlyMap<string, StatusPatch>): Promise<void>;
   /** Every mailbox with a status or any state (a mailbox that only got `apply`s is listed too), by user. */
   listStatuses(): Promise<MailboxStatus[]>;
   /** Per mailbox: failed records + failed device items + device imports waiting (metrics, status).
@@ -179,13 +195,16 @@ export interface StateStore {
   /** Forgets a mailbox entirely (unassigned, retention). */
   forget(user: string): Promise<void>;
 
-  /** R24 across processes (and, on a shared store, across hosts). Throws MailboxLockedError when held. */
-  lease(user: string): Promise<MailboxLease>;
+  /** R24 across processes (and, on a shared store, across hosts). Throws MailboxLockedError when held.
+   *  `status` is written once the lease is held (a sync's in-progress status; no extra round trip
+   *  on a shared store, D94); not written when the lease is refused. */
+  lease(user: string, status?: StatusPatch): Promise<MailboxLease>;
 
   /**
    * The key of the per-field hashes (R20): created once, shared by every process of the store.
    * `adopt`: when the store has no key yet, keep this one instead of a new random key (moving a
    * state from one store to another keeps its hashes valid); a store that has a key keeps it.
+   * The key never changes once made, so a store reads it once and answers from memory after.
    */
   fieldHashKey(adopt?: string): Promise<string>;
 
