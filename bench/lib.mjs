@@ -3,7 +3,7 @@
 // (wall, user+sys CPU, peak RSS of the child). Plain Node ESM, no test framework: the bench is
 // never part of `npm test`.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -277,4 +277,41 @@ export async function hyperfine(name, command, { runs = 5, warmup = 1 } = {}) {
   if (r.code !== 0) throw new Error(`hyperfine ${name} failed:\n${r.stdout}\n${r.stderr}`);
   const res = JSON.parse(readFileSync(json, 'utf8')).results[0];
   return { name, mean: res.mean, stddev: res.stddev, min: res.min, max: res.max, runs: res.times.length, user: res.user, system: res.system };
+}
+
+// ---------------------------------------------------------------------------------------------
+/**
+ * Radicale 3 for many users (bench/capacity.mjs): `users` is a list of [login, password]
+ * written as a plain htpasswd file (the same scheme as startRadicale: the file is scanned on every
+ * request, a string compare per line, no hashing), owner_only rights. `logFile` receives the
+ * server's log (level `info` logs one line per request, so requests can be counted on the
+ * server's side without a proxy in the path). `dir` may be filled beforehand (collections on disk).
+ */
+export async function startRadicaleServer({ dir, users, logFile, level = 'info', port } = {}) {
+  mkdirSync(dir, { recursive: true });
+  port ??= await freePort();
+  writeFileSync(join(dir, 'users'), users.map(([u, p]) => `${u}:${p}`).join('\n') + '\n');
+  writeFileSync(
+    join(dir, 'config'),
+    ['[server]', `hosts = 127.0.0.1:${port}`, '[auth]', 'type = htpasswd', `htpasswd_filename = ${join(dir, 'users')}`,
+      'htpasswd_encryption = plain', 'delay = 0', '[rights]', 'type = owner_only', '[storage]',
+      `filesystem_folder = ${join(dir, 'collections')}`, '[logging]', `level = ${level}`, ''].join('\n'),
+  );
+  const fd = openSync(logFile ?? '/dev/null', 'a');
+  const child = spawn('radicale', ['--config', join(dir, 'config')], { stdio: ['ignore', 'ignore', fd] });
+  closeSync(fd);
+  children.add(child);
+  const url = `http://127.0.0.1:${port}`;
+  await waitUntilAnswering(url, child);
+  return {
+    url, port, dir, pid: child.pid, logFile,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await exited;
+      }
+      children.delete(child);
+    },
+  };
 }
