@@ -55,6 +55,9 @@ const FLOOR = !argv.includes('--no-floor');
 const WAIT = !argv.includes('--no-wait');
 const DAEMON_JOBS = Number(opt('daemon-jobs', 1));
 const LABEL = opt('label', `n${N}-s${S}`);
+const PREPARE = opt('prepare'); // do steps 1–4 only, keep the home and the servers' storage in this folder
+const FROM = opt('from'); // start from a folder made by --prepare (same --mailboxes/--servers)
+const ADOPT_CONCURRENCY = Number(opt('adopt-concurrency', CONCURRENCY));
 if (!Number.isInteger(N) || N < 1 || !Number.isInteger(S) || S < 1 || N % S) throw new Error('--mailboxes must be a multiple of --servers');
 if (!existsSync(join(L.ROOT, 'dist', 'cli.js'))) throw new Error('build first: npm run build');
 
@@ -68,7 +71,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const work = mkdtempSync(join(tmpdir(), 'bench-capacity-'));
 const schema = `cap_${process.pid}`;
 const R = {
-  label: LABEL, mailboxes: N, servers: S, modes: MODES, bulk: BULK, perMailbox: { contacts: PER, appointments: APPT },
+  label: LABEL, mailboxes: N, servers: S, layout: LAYOUT, modes: MODES, bulk: BULK, perMailbox: { contacts: PER, appointments: APPT },
   startedAt: new Date().toISOString(),
   machine: {
     nproc: Number(sh('nproc')), cpu: cpus()[0]?.model, memGb: +(totalmem() / 2 ** 30).toFixed(1), node: process.version,
@@ -84,10 +87,42 @@ const procs = new Set(); // { child, name }
 const servers = [];
 let schemaCreated = false;
 let cleaned = false;
+/** Pids of this process's descendants (a measured child under /usr/bin/time, too), from /proc. */
+function descendants() {
+  const kids = new Map();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const st = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const ppid = Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]);
+      if (!kids.has(ppid)) kids.set(ppid, []);
+      kids.get(ppid).push(Number(d));
+    } catch {
+      /* gone */
+    }
+  }
+  const out = [];
+  const walk = (pid) => {
+    for (const k of kids.get(pid) ?? []) {
+      out.push(k);
+      walk(k);
+    }
+  };
+  walk(process.pid);
+  return out;
+}
 async function cleanup() {
   if (cleaned) return;
   cleaned = true;
   for (const p of procs) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+  // Anything else still running below this process (a measured `run --once`, the floor child): by pid.
+  for (const pid of descendants().reverse()) {
+    try {
+      if (!servers.some((x) => x.pid === pid)) process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
   for (const s of servers) await s.stop().catch(() => undefined);
   if (schemaCreated) {
     const c = new pg.Client(PG_URL);
@@ -124,7 +159,11 @@ function makeDoc(n) {
   return { users, addresses, activities };
 }
 
-const serverOf = (k) => Math.floor((k - 1) / (N / S)); // user k (1-based) → server index
+// User k (1-based) → server index. Interleaved (default): users 1, S+1, 2S+1, … on server 0, so a
+// sweep in user order reaches every server at once; `--layout blocks`: users 1…N/S on server 0,
+// and so on (a sweep in user order then keeps one server busy at a time).
+const LAYOUT = opt('layout', 'interleaved');
+const serverOf = (k) => (LAYOUT === 'blocks' ? Math.floor((k - 1) / (N / S)) : (k - 1) % S);
 const COLLS = [
   { dir: 'crm-contacts', src: 'CRM-Kontakte', props: { 'D:displayname': 'CRM Kontakte', tag: 'VADDRESSBOOK' } },
   { dir: 'crm-appointments', src: 'CRM-Termine', props: { 'D:displayname': 'CRM Termine', tag: 'VCALENDAR', 'C:supported-calendar-component-set': 'VEVENT' } },
@@ -484,10 +523,43 @@ async function runFloor(perServer) {
 async function main() {
   log(`N=${N} mailboxes over S=${S} Radicale, modes ${MODES.join(',')}${BULK ? ' + bulk' : ''}; work dir ${work}; load ${loadavg()}`);
   R.steps.loadAtStart = sh('uptime');
-
-  // 1. The CRM: one import of N users, 20N addresses, 3N appointments.
   const doc = makeDoc(N);
   const main = join(work, 'main');
+  if (FROM) {
+    // A prepared run: the home (SQLite state after the adopting first sync) is copied, the
+    // servers start on the prepared storage on the same ports (the state names their URLs).
+    const prep = readJson(join(FROM, 'prep.json'));
+    if (prep.N !== N || prep.S !== S || (prep.layout ?? 'blocks') !== LAYOUT) throw new Error(`${FROM} was prepared for ${prep.N} mailboxes over ${prep.S} servers, layout ${prep.layout}`);
+    R.prepared = { preparedAt: prep.preparedAt, commit: prep.commit, from: FROM };
+    for (const k of ['crmImport', 'render', 'fill', 'adopt']) if (prep.steps[k]) R.steps[k] = prep.steps[k];
+    cpSync(join(FROM, 'main'), main, { recursive: true });
+    // The bulk change writes to the servers: then they run on a copy, the prepared storage stays as it was.
+    for (let s = 0; s < S; s++) {
+      const dir = BULK ? join(work, `radicale${s}`) : join(FROM, `radicale${s}`);
+      if (BULK) cpSync(join(FROM, `radicale${s}`), dir, { recursive: true });
+      servers.push({ dir, users: [] });
+    }
+    for (let k = 1; k <= N; k++) servers[serverOf(k)].users.push([`bench${k}`, L.PASSWORD]);
+    for (let s = 0; s < S; s++) Object.assign(servers[s], await L.startRadicaleServer({ dir: servers[s].dir, users: servers[s].users, logFile: join(work, `radicale${s}.log`), port: prep.ports[s] }));
+    log(`from ${FROM} (prepared ${prep.preparedAt}); servers ${servers.map((x) => x.url).join(' ')}`);
+  } else await prepare(doc, main);
+  if (PREPARE) {
+    for (const srv of servers) await srv.stop();
+    mkdirSync(PREPARE, { recursive: true });
+    spawnSync('mv', [main, join(PREPARE, 'main')]);
+    for (let s = 0; s < S; s++) spawnSync('mv', [servers[s].dir, join(PREPARE, `radicale${s}`)]);
+    servers.length = 0;
+    writeJson(join(PREPARE, 'prep.json'), { N, S, layout: LAYOUT, ports: R.steps.ports, preparedAt: new Date().toISOString(), commit: R.machine.commit, steps: { ...R.steps } });
+    log(`prepared in ${PREPARE}`);
+    return;
+  }
+  await measure(doc, main);
+  R.steps.loadAtEnd = sh('uptime');
+}
+
+async function prepare(doc, main) {
+
+  // 1. The CRM: one import of N users, 20N addresses, 3N appointments.
   mkdirSync(main, { mode: 0o700 });
   L.cliSync(main, ['crm', 'init']);
   writeJson(join(main, 'exchange.json'), doc);
@@ -539,7 +611,8 @@ async function main() {
     const started = await L.startRadicaleServer({ dir: servers[s].dir, users: servers[s].users, logFile: join(work, `radicale${s}.log`) });
     Object.assign(servers[s], started);
   }
-  log('filled on disk and started', R.steps.fill, servers.map((s) => s.url).join(' '));
+  R.steps.ports = servers.map((x) => x.port);
+  log('filled on disk and started', R.steps.fill, servers.map((x) => x.url).join(' '));
 
   // All N mailboxes (each on its user's server) and their passwords, as `users assign` writes them.
   const cfg = readJson(cfgFile);
@@ -565,15 +638,26 @@ async function main() {
   {
     const load = loadavg();
     const mark = serverMark();
+    // The admin's defaults, or more mailboxes at once (--adopt-concurrency) for a big first day.
+    const c = readJson(cfgFile);
+    c.sync.mailboxConcurrency = ADOPT_CONCURRENCY;
+    writeJson(cfgFile, c, 0o600);
     const r = ok(await L.cli(main, ['run', '--once', '--json']), 'first sync (adopt)');
+    c.sync.mailboxConcurrency = CONCURRENCY;
+    writeJson(cfgFile, c, 0o600);
     const srv = serverSince(mark);
     const res = JSON.parse(r.stdout).mailboxes;
     const sum = res.reduce((a, m) => ({ created: a.created + m.created, updated: a.updated + m.updated, deleted: a.deleted + m.deleted, errors: a.errors + m.errors.length, failed: a.failed + (m.state === 'success' ? 0 : 1) }), { created: 0, updated: 0, deleted: 0, errors: 0, failed: 0 });
-    R.steps.adopt = { wall: round(r.wall, 2), cpu: round(r.cpu, 2), rssMb: round(r.rssMb, 0), cpuPerMailboxMs: round((r.cpu * 1000) / N, 2), mailboxesPerSecond: round(N / r.wall, 1), serverCpu: srv.cpu, requests: srv.requests, result: sum, load: `${load} → ${loadavg()}` };
+    R.steps.adopt = { mailboxConcurrency: ADOPT_CONCURRENCY, wall: round(r.wall, 2), cpu: round(r.cpu, 2), rssMb: round(r.rssMb, 0), cpuPerMailboxMs: round((r.cpu * 1000) / N, 2), mailboxesPerSecond: round(N / r.wall, 1), serverCpu: srv.cpu, requests: srv.requests, result: sum, load: `${load} → ${loadavg()}` };
     log('first sync (adopt)', R.steps.adopt);
     if (sum.failed) throw new Error(`${sum.failed} mailboxes failed their first sync`);
   }
 
+}
+
+async function measure(doc, main) {
+  const cfgFile = join(main, 'config.json');
+  const webhookPort = readJson(cfgFile).daemon.httpPort;
   // 5. The servers' floor.
   if (FLOOR) {
     R.steps.floor = [];
@@ -614,7 +698,9 @@ async function main() {
       else await stopCli(d);
       continue;
     }
-    const k = Number((/^w(\d+)$/.exec(mode) ?? [])[1]);
+    // wK: K workers at their default concurrency (sync.mailboxConcurrency); wKcC: `worker --concurrency C`.
+    const [, kk, cc] = /^w(\d+)(?:c(\d+))?$/.exec(mode) ?? [];
+    const k = Number(kk);
     if (!k) throw new Error(`unknown mode ${mode}`);
     if (!connected) {
       // The state and the assignments move into PostgreSQL, as an admin sets a cluster up.
@@ -627,7 +713,7 @@ async function main() {
     const workers = [];
     for (let i = 0; i < k; i++) {
       const home = existsSync(join(work, `worker${i}`)) ? join(work, `worker${i}`) : sideHome(`worker${i}`, main);
-      workers.push(startCli(`${mode}-worker${i}`, home, ['worker']));
+      workers.push(startCli(`${mode}-worker${i}`, home, ['worker', ...(cc ? ['--concurrency', cc] : [])]));
     }
     for (const w of workers) await waitForLine(w, /^worker started/, 60_000);
     const dHome = existsSync(join(work, 'daemon')) ? join(work, 'daemon') : sideHome('daemon', main, (c) => (c.sync.mailboxConcurrency = DAEMON_JOBS));
@@ -651,7 +737,7 @@ async function main() {
     const clientCpu = wCpu.reduce((a, b) => a + b, 0) + dCpu;
     const queue = await queueStats();
     const m = {
-      mode, processes: k + 1, wall: round(wall, 2), fromFirstJob: round((st.last - st.minStart) / 1000, 2), mailboxesPerSecond: round(N / wall, 1), syncs: st.syncs, failed: st.failed, busy: st.busy, jobsBy: st.jobsBy,
+      mode, processes: k + 1, workerConcurrency: Number(cc ?? CONCURRENCY), daemonJobs: DAEMON_JOBS, wall: round(wall, 2), fromFirstJob: round((st.last - st.minStart) / 1000, 2), mailboxesPerSecond: round(N / wall, 1), syncs: st.syncs, failed: st.failed, busy: st.busy, jobsBy: st.jobsBy,
       requests: srv.requests, requestsTotal: srv.total, clientCpu: round(clientCpu, 2), clientCpuPerMailboxMs: round((clientCpu * 1000) / N, 2), workerCpu: wCpu.map((c) => round(c, 2)), daemonCpu: round(dCpu, 2), daemonStartCpu: round(dStartCpu, 2),
       pgCpu: pgs.cpu, pgCpuPerMailboxMs: round((pgs.cpu * 1000) / N, 2), pg: pgs, queue, serverCpu: srv.cpu, perServer: srv.perServer, load: `${load} → ${loadavg()}`,
     };
@@ -686,7 +772,6 @@ async function main() {
     log('bulk', R.steps.bulk);
     for (const p of keep.ps) await stopCli(p);
   }
-  R.steps.loadAtEnd = sh('uptime');
 }
 
 async function queueStats() {
@@ -709,7 +794,8 @@ function markdown() {
   out.push(`Machine: ${m.nproc} cores (${m.cpu}), ${m.memGb} GB, Node ${m.node}, Radicale ${m.radicale}, PostgreSQL ${m.postgres}, commit ${m.commit}. Load at start: ${R.steps.loadAtStart}; at end: ${R.steps.loadAtEnd ?? '—'}`, '');
   const s = R.steps;
   if (s.crmImport) out.push(`CRM import ${s.crmImport.records} records: ${s.crmImport.wall} s wall, ${s.crmImport.cpu} s CPU. Items rendered by sync-cli into vdirs: ${s.render?.wall} s (${s.render?.processes} processes, ${s.render?.cpu} s CPU). Filled on disk: ${s.fill?.files} items in ${s.fill?.wall} s.`, '');
-  if (s.adopt) out.push(`First sync (adopts every item, \`run --once\`, SQLite state): ${s.adopt.wall} s wall, ${s.adopt.mailboxesPerSecond} mailboxes/s, ${s.adopt.cpu} s CPU (${s.adopt.cpuPerMailboxMs} ms/mailbox), peak RSS ${s.adopt.rssMb} MB, server CPU ${s.adopt.serverCpu} s, requests ${JSON.stringify(s.adopt.requests)}, result ${JSON.stringify(s.adopt.result)}; load ${s.adopt.load}.`, '');
+  if (R.prepared) out.push(`Prepared (import, fill, first sync) by \`--prepare\` at ${R.prepared.preparedAt}, commit ${R.prepared.commit}; the sweeps below ran from it.`, '');
+  if (s.adopt) out.push(`First sync, ${s.adopt.mailboxConcurrency ?? CONCURRENCY} mailboxes at once (adopts every item, \`run --once\`, SQLite state): ${s.adopt.wall} s wall, ${s.adopt.mailboxesPerSecond} mailboxes/s, ${s.adopt.cpu} s CPU (${s.adopt.cpuPerMailboxMs} ms/mailbox), peak RSS ${s.adopt.rssMb} MB, server CPU ${s.adopt.serverCpu} s, requests ${JSON.stringify(s.adopt.requests)}, result ${JSON.stringify(s.adopt.result)}; load ${s.adopt.load}.`, '');
   if (s.stateConnect) out.push(`\`state connect postgres\` (moves the state of ${N} mailboxes): ${s.stateConnect.wall} s wall, ${s.stateConnect.cpu} s CPU.`, '');
   out.push('| mode | N | servers | processes | wall s | mailboxes/s | requests | client CPU s | client CPU ms/mailbox | PG CPU ms/mailbox | server CPU s | load (1/5/15 min) |', '|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const f of s.floor ?? []) out.push(`| floor: bare REPORT loop, c${f.concurrency} (${f.perServer}/server) | ${N} | ${S} | 1 | ${f.wall} | ${f.mailboxesPerSecond} | ${JSON.stringify(f.requests)} | ${f.cpu} (loop ${f.loopCpu}) | ${round((f.cpu * 1000) / N, 2)} | — | ${f.serverCpu} | ${f.load} |`);
