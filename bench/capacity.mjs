@@ -58,6 +58,7 @@ const LABEL = opt('label', `n${N}-s${S}`);
 const PREPARE = opt('prepare'); // do steps 1–4 only, keep the home and the servers' storage in this folder
 const FROM = opt('from'); // start from a folder made by --prepare (same --mailboxes/--servers)
 const ADOPT_CONCURRENCY = Number(opt('adopt-concurrency', CONCURRENCY));
+const LAYOUT = opt('layout', 'interleaved'); // see serverOf
 if (!Number.isInteger(N) || N < 1 || !Number.isInteger(S) || S < 1 || N % S) throw new Error('--mailboxes must be a multiple of --servers');
 if (!existsSync(join(L.ROOT, 'dist', 'cli.js'))) throw new Error('build first: npm run build');
 
@@ -162,7 +163,6 @@ function makeDoc(n) {
 // User k (1-based) → server index. Interleaved (default): users 1, S+1, 2S+1, … on server 0, so a
 // sweep in user order reaches every server at once; `--layout blocks`: users 1…N/S on server 0,
 // and so on (a sweep in user order then keeps one server busy at a time).
-const LAYOUT = opt('layout', 'interleaved');
 const serverOf = (k) => (LAYOUT === 'blocks' ? Math.floor((k - 1) / (N / S)) : (k - 1) % S);
 const COLLS = [
   { dir: 'crm-contacts', src: 'CRM-Kontakte', props: { 'D:displayname': 'CRM Kontakte', tag: 'VADDRESSBOOK' } },
