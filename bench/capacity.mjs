@@ -33,7 +33,15 @@ const PER = 20; // contacts per user
 const APPT = 3; // appointments per user
 const ITEMS = PER + APPT;
 const CONCURRENCY = 4; // sync.mailboxConcurrency and dav.concurrency defaults
-const PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
+// --pg private (default): a PostgreSQL of its own (initdb as user postgres in a temp dir, a free
+// loopback port, max_connections 500), so other users of the shared server neither take its
+// connections nor blur its CPU; --pg shared: the machine's 127.0.0.1:5432, db test.
+const PG_MODE = (() => {
+  const i = process.argv.indexOf('--pg');
+  return i >= 0 ? process.argv[i + 1] : 'private';
+})();
+let PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
+let privatePg; // { pid (postmaster), dir, port }
 
 // ---------------------------------------------------------------------------------------------
 // The floor child: `node capacity.mjs --floor-child tokens|run FILE`
@@ -112,14 +120,81 @@ function descendants() {
   walk(process.pid);
   return out;
 }
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+async function startPrivatePg() {
+  const bin = readdirSync('/usr/lib/postgresql').sort().map((v) => join('/usr/lib/postgresql', v, 'bin')).pop();
+  const dir = mkdtempSync(join(tmpdir(), 'bench-capacity-pg-'));
+  chmodSync(dir, 0o700);
+  spawnSync('chown', ['-R', 'postgres:postgres', dir]);
+  const init = spawnSync('runuser', ['-u', 'postgres', '--', join(bin, 'initdb'), '-D', join(dir, 'data'), '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--no-sync'], { encoding: 'utf8' });
+  if (init.status !== 0) throw new Error(`initdb: ${init.stderr}`);
+  const port = await L.freePort();
+  const fd = openSync(join(dir, 'server.log'), 'a');
+  spawn('runuser', ['-u', 'postgres', '--', join(bin, 'postgres'), '-D', join(dir, 'data'), '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=500'], { stdio: ['ignore', fd, fd], detached: false });
+  closeSync(fd);
+  const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
+  for (let i = 0; ; i++) {
+    const c = new pg.Client(url);
+    try {
+      await c.connect();
+      await c.end();
+      break;
+    } catch (err) {
+      await c.end().catch(() => undefined);
+      if (i > 200) throw new Error(`private PostgreSQL did not start: ${err.message}`);
+      await sleep(100);
+    }
+  }
+  const pid = Number(readFileSync(join(dir, 'data', 'postmaster.pid'), 'utf8').split('\n')[0]);
+  privatePg = { pid, dir, port };
+  PG_URL = url;
+  return privatePg;
+}
+/** CPU seconds of the whole private PostgreSQL so far: the postmaster, its live children, and the reaped ones (cutime/cstime). */
+function pgInstanceCpu() {
+  if (!privatePg) return NaN;
+  const f = readFileSync(`/proc/${privatePg.pid}/stat`, 'utf8');
+  const x = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  let ticks = Number(x[11]) + Number(x[12]) + Number(x[13]) + Number(x[14]);
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const st = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const y = st.slice(st.lastIndexOf(')') + 2).split(' ');
+      if (Number(y[1]) === privatePg.pid) ticks += Number(y[11]) + Number(y[12]);
+    } catch {
+      /* gone */
+    }
+  }
+  return ticks / 100;
+}
 async function cleanup() {
   if (cleaned) return;
   cleaned = true;
   for (const p of procs) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+  // The private PostgreSQL goes as a whole (its schemas with it): fast shutdown by the postmaster's pid.
+  if (privatePg) {
+    try {
+      process.kill(privatePg.pid, 'SIGINT');
+      for (let i = 0; i < 150 && alive(privatePg.pid); i++) await sleep(100);
+    } catch {
+      /* gone */
+    }
+    rmSync(privatePg.dir, { recursive: true, force: true });
+    schemaCreated = false;
+  }
   // Anything else still running below this process (a measured `run --once`, the floor child): by pid.
   for (const pid of descendants().reverse()) {
     try {
-      if (!servers.some((x) => x.pid === pid)) process.kill(pid, 'SIGKILL');
+      if (servers.some((x) => x.pid === pid)) continue;
+      process.kill(pid, 'SIGKILL');
     } catch {
       /* gone */
     }
@@ -135,6 +210,14 @@ async function cleanup() {
     } finally {
       await c.end().catch(() => undefined);
     }
+  }
+  // The sync-cli processes' logs (every sync with its duration) stay for a later look (git-ignored).
+  try {
+    const logDir = join(L.ROOT, 'bench', 'results', `capacity-${LABEL}-logs`);
+    mkdirSync(logDir, { recursive: true });
+    for (const f of readdirSync(work)) if (f.endsWith('.log') && !f.startsWith('radicale')) copyFileSync(join(work, f), join(logDir, f));
+  } catch (err) {
+    console.error(`cannot keep the logs: ${err.message}`);
   }
   if (!argv.includes('--keep')) rmSync(work, { recursive: true, force: true });
 }
@@ -404,8 +487,11 @@ function sweepState(ps, since, needUpdated = 0) {
       if (done && !first.has(l.user)) first.set(l.user, l.ts);
     }
   }
-  const last = first.size ? Math.max(...first.values()) : NaN;
-  return { done: first.size, last, minStart, syncs, failed, busy, jobsBy, updated: [...updated.values()].reduce((a, b) => a + b, 0) };
+  const times = [...first.values()].sort((a, b) => a - b);
+  const last = times.length ? times[times.length - 1] : NaN;
+  // When 50 / 90 / 99 % of all N mailboxes were done (absolute ms; NaN while fewer are done).
+  const at = (q) => times[Math.ceil(q * N) - 1] ?? NaN;
+  return { done: first.size, last, p50: at(0.5), p90: at(0.9), p99: at(0.99), minStart, syncs, failed, busy, jobsBy, updated: [...updated.values()].reduce((a, b) => a + b, 0) };
 }
 async function waitForSweep(ps, since, { needUpdated = 0, timeoutMs }) {
   const end = Date.now() + timeoutMs;
@@ -691,7 +777,7 @@ async function measure(doc, main) {
       const cpu = cpuOf(d.pid) - cpu0;
       const srv = serverSince(mark);
       const wall = (st.last - since) / 1000;
-      const m = { mode, processes: 1, wall: round(wall, 2), mailboxesPerSecond: round(N / wall, 1), syncs: st.syncs, failed: st.failed, busy: st.busy, requests: srv.requests, requestsTotal: srv.total, clientCpu: round(cpu, 2), clientCpuPerMailboxMs: round((cpu * 1000) / N, 2), pgCpu: null, serverCpu: srv.cpu, perServer: srv.perServer, load: `${load} → ${loadavg()}` };
+      const m = { mode, processes: 1, wall: round(wall, 2), wallTo: { p50: round((st.p50 - since) / 1000, 2), p90: round((st.p90 - since) / 1000, 2), p99: round((st.p99 - since) / 1000, 2) }, mailboxesPerSecond: round(N / wall, 1), syncs: st.syncs, failed: st.failed, busy: st.busy, requests: srv.requests, requestsTotal: srv.total, clientCpu: round(cpu, 2), clientCpuPerMailboxMs: round((cpu * 1000) / N, 2), pgCpu: null, serverCpu: srv.cpu, perServer: srv.perServer, load: `${load} → ${loadavg()}` };
       R.steps.modes.push(m);
       log(`mode ${mode}`, m);
       if (mode === lastMode && BULK) keep = { ps: [d], mode };
@@ -704,6 +790,11 @@ async function measure(doc, main) {
     if (!k) throw new Error(`unknown mode ${mode}`);
     if (!connected) {
       // The state and the assignments move into PostgreSQL, as an admin sets a cluster up.
+      if (PG_MODE === 'private') {
+        await startPrivatePg();
+        R.steps.privatePg = { port: privatePg.port, url: PG_URL };
+        log(`private PostgreSQL on port ${privatePg.port} (postmaster ${privatePg.pid})`);
+      }
       schemaCreated = true;
       const c = ok(await L.cli(main, ['state', 'connect', 'postgres', '--url', PG_URL, '--schema', schema], { env: clusterEnv }), 'state connect postgres');
       R.steps.stateConnect = { wall: round(c.wall, 2), cpu: round(c.cpu, 2) };
@@ -722,6 +813,7 @@ async function measure(doc, main) {
     const wCpu0 = workers.map((w) => cpuOf(w.pid));
     const d = startCli(`${mode}-daemon`, dHome, ['daemon']);
     const sampler = new PgSampler([d.pid, ...workers.map((w) => w.pid)]);
+    const pgAll0 = pgInstanceCpu();
     await sampler.start();
     const lead = await waitForLine(d, /^leading the cluster schedule/, 120_000);
     const dCpu0 = cpuOf(d.pid);
@@ -732,14 +824,16 @@ async function measure(doc, main) {
     const wCpu = workers.map((w, i) => cpuOf(w.pid) - wCpu0[i]);
     const dCpu = cpuOf(d.pid) - dCpu0;
     const pgs = await sampler.stop();
+    pgs.instanceCpu = round(pgInstanceCpu() - pgAll0, 2);
     const srv = serverSince(mark);
     const wall = (st.last - since) / 1000;
     const clientCpu = wCpu.reduce((a, b) => a + b, 0) + dCpu;
     const queue = await queueStats();
     const m = {
+      wallTo: { p50: round((st.p50 - since) / 1000, 2), p90: round((st.p90 - since) / 1000, 2), p99: round((st.p99 - since) / 1000, 2) },
       mode, processes: k + 1, workerConcurrency: Number(cc ?? CONCURRENCY), daemonJobs: DAEMON_JOBS, wall: round(wall, 2), fromFirstJob: round((st.last - st.minStart) / 1000, 2), mailboxesPerSecond: round(N / wall, 1), syncs: st.syncs, failed: st.failed, busy: st.busy, jobsBy: st.jobsBy,
       requests: srv.requests, requestsTotal: srv.total, clientCpu: round(clientCpu, 2), clientCpuPerMailboxMs: round((clientCpu * 1000) / N, 2), workerCpu: wCpu.map((c) => round(c, 2)), daemonCpu: round(dCpu, 2), daemonStartCpu: round(dStartCpu, 2),
-      pgCpu: pgs.cpu, pgCpuPerMailboxMs: round((pgs.cpu * 1000) / N, 2), pg: pgs, queue, serverCpu: srv.cpu, perServer: srv.perServer, load: `${load} → ${loadavg()}`,
+      pgCpu: pgs.cpu, pgCpuPerMailboxMs: round((pgs.cpu * 1000) / N, 2), pgInstanceCpu: pgs.instanceCpu, pgInstanceCpuPerMailboxMs: round((pgs.instanceCpu * 1000) / N, 2), pg: pgs, queue, serverCpu: srv.cpu, perServer: srv.perServer, load: `${load} → ${loadavg()}`,
     };
     R.steps.modes.push(m);
     log(`mode ${mode}`, m);
@@ -755,6 +849,7 @@ async function measure(doc, main) {
     const mark = serverMark();
     const cpu0 = keep.ps.map((p) => cpuOf(p.pid));
     const sampler = connected ? new PgSampler(keep.ps.map((p) => p.pid)) : undefined;
+    const pgAll0 = pgInstanceCpu();
     await sampler?.start();
     const since = Date.now();
     const imp2 = ok(await L.cli(main, ['crm', 'import', join(main, 'bulk.json')]), 'bulk crm import');
@@ -766,8 +861,9 @@ async function measure(doc, main) {
     const srv = serverSince(mark);
     const wall = (st.last - importDone) / 1000;
     R.steps.bulk = {
+      wallTo: { p50: round((st.p50 - importDone) / 1000, 2), p90: round((st.p90 - importDone) / 1000, 2), p99: round((st.p99 - importDone) / 1000, 2) },
       mode: keep.mode, importWall: round(imp2.wall, 2), importCpu: round(imp2.cpu, 2), wallAfterImport: round(wall, 2), wallFromImportStart: round((st.last - since) / 1000, 2), mailboxesPerSecond: round(N / wall, 2), itemsUpdated: st.updated, syncs: st.syncs, failed: st.failed,
-      requests: srv.requests, requestsTotal: srv.total, clientCpu: round(cpu, 2), clientCpuPerMailboxMs: round((cpu * 1000) / N, 2), clientCpuPerItemMs: round((cpu * 1000) / (N * ITEMS), 3), pgCpu: pgs?.cpu ?? null, serverCpu: srv.cpu, perServer: srv.perServer, load: `${load} → ${loadavg()}`,
+      requests: srv.requests, requestsTotal: srv.total, clientCpu: round(cpu, 2), clientCpuPerMailboxMs: round((cpu * 1000) / N, 2), clientCpuPerItemMs: round((cpu * 1000) / (N * ITEMS), 3), pgCpu: pgs?.cpu ?? null, pgInstanceCpu: round(pgInstanceCpu() - pgAll0, 2), serverCpu: srv.cpu, perServer: srv.perServer, load: `${load} → ${loadavg()}`,
     };
     log('bulk', R.steps.bulk);
     for (const p of keep.ps) await stopCli(p);
@@ -799,12 +895,12 @@ function markdown() {
   if (s.stateConnect) out.push(`\`state connect postgres\` (moves the state of ${N} mailboxes): ${s.stateConnect.wall} s wall, ${s.stateConnect.cpu} s CPU.`, '');
   out.push('| mode | N | servers | processes | wall s | mailboxes/s | requests | client CPU s | client CPU ms/mailbox | PG CPU ms/mailbox | server CPU s | load (1/5/15 min) |', '|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const f of s.floor ?? []) out.push(`| floor: bare REPORT loop, c${f.concurrency} (${f.perServer}/server) | ${N} | ${S} | 1 | ${f.wall} | ${f.mailboxesPerSecond} | ${JSON.stringify(f.requests)} | ${f.cpu} (loop ${f.loopCpu}) | ${round((f.cpu * 1000) / N, 2)} | — | ${f.serverCpu} | ${f.load} |`);
-  for (const x of s.modes ?? []) out.push(`| ${x.mode === 'sqlite' ? 'sqlite: daemon, SQLite state' : `${x.mode}: daemon + ${x.processes - 1} worker(s), PostgreSQL`} | ${N} | ${S} | ${x.processes} | ${x.wall} | ${x.mailboxesPerSecond} | ${JSON.stringify(x.requests)} | ${x.clientCpu} | ${x.clientCpuPerMailboxMs} | ${x.pgCpuPerMailboxMs ?? '—'} | ${x.serverCpu} | ${x.load} |`);
+  for (const x of s.modes ?? []) out.push(`| ${x.mode === 'sqlite' ? 'sqlite: daemon, SQLite state' : `${x.mode}: daemon + ${x.processes - 1} worker(s), PostgreSQL`} | ${N} | ${S} | ${x.processes} | ${x.wall} | ${x.mailboxesPerSecond} | ${JSON.stringify(x.requests)} | ${x.clientCpu} | ${x.clientCpuPerMailboxMs} | ${x.pgInstanceCpuPerMailboxMs ?? x.pgCpuPerMailboxMs ?? '—'} | ${x.serverCpu} | ${x.load} |`);
   if (s.bulk) out.push(`| bulk: first sweep after a change of all ${N * ITEMS} records (${s.bulk.mode}) | ${N} | ${S} | — | ${s.bulk.wallAfterImport} | ${s.bulk.mailboxesPerSecond} | ${JSON.stringify(s.bulk.requests)} | ${s.bulk.clientCpu} | ${s.bulk.clientCpuPerMailboxMs} | ${s.bulk.pgCpu === null ? '—' : round((s.bulk.pgCpu * 1000) / N, 2)} | ${s.bulk.serverCpu} | ${s.bulk.load} |`);
   out.push('');
   for (const x of s.modes ?? []) {
     if (x.mode === 'sqlite') continue;
-    out.push(`- ${x.mode}: jobs per process ${JSON.stringify(x.jobsBy)}, syncs ${x.syncs} (busy ${x.busy}, failed ${x.failed}), from the first job ${x.fromFirstJob} s; worker CPU ${JSON.stringify(x.workerCpu)} s, daemon ${x.daemonCpu} s (+${x.daemonStartCpu} s start-up, not counted); PG backends ${x.pg.backends}, peak sessions ${x.pg.peakSessions} (per process ${JSON.stringify(x.pg.peakPerProcess)}; per component, max of one process ${JSON.stringify(x.pg.peakPerComponentOfOneProcess)}); PG CPU ${x.pgCpu} s; queue ${JSON.stringify(x.queue)}; per server ${JSON.stringify(x.perServer)}`);
+    out.push(`- ${x.mode}: jobs per process ${JSON.stringify(x.jobsBy)}, syncs ${x.syncs} (busy ${x.busy}, failed ${x.failed}), from the first job ${x.fromFirstJob} s; worker CPU ${JSON.stringify(x.workerCpu)} s, daemon ${x.daemonCpu} s (+${x.daemonStartCpu} s start-up, not counted); PG backends ${x.pg.backends}, peak sessions ${x.pg.peakSessions} (per process ${JSON.stringify(x.pg.peakPerProcess)}; per component, max of one process ${JSON.stringify(x.pg.peakPerComponentOfOneProcess)}); PG CPU ${x.pgCpu} s (the sessions' backends), ${x.pgInstanceCpu ?? '—'} s (the whole private instance, in the table); queue ${JSON.stringify(x.queue)}; per server ${JSON.stringify(x.perServer)}`);
   }
   if (s.bulk) out.push(`- bulk: import ${s.bulk.importWall} s (${s.bulk.importCpu} s CPU), sweep ${s.bulk.wallAfterImport} s after it (${s.bulk.wallFromImportStart} s from its start), items updated ${s.bulk.itemsUpdated}, syncs ${s.bulk.syncs} (failed ${s.bulk.failed}), client CPU ${s.bulk.clientCpuPerItemMs} ms per item, PG CPU ${s.bulk.pgCpu ?? '—'} s, per server ${JSON.stringify(s.bulk.perServer)}`);
   return out.join('\n');
