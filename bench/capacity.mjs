@@ -12,9 +12,13 @@
 // changes every record (run with the processes of the last mode).
 //
 //   npm run build && node bench/capacity.mjs --mailboxes 1000 --servers 1 --modes sqlite,w1,w2,w4 --bulk
-// Options: --mailboxes N (100), --servers S (1), --modes list (sqlite,w1,w2,w4), --bulk,
-//   --no-floor, --no-wait (skip waiting out the CRM overlap window: a dev run), --daemon-jobs J
-//   (sync.mailboxConcurrency of the cluster's scheduling daemon, 1), --label TEXT.
+// Options: --mailboxes N (100), --servers S (1), --modes list (sqlite,w1,w2,w4; wKcC = K workers
+//   at --concurrency C), --bulk, --no-floor, --no-wait (skip waiting out the CRM overlap window: a
+//   dev run), --daemon-jobs J (sync.mailboxConcurrency of the cluster's scheduling daemon, 1),
+//   --adopt-concurrency M (mailboxes at once in the first sync, 4), --layout interleaved|blocks,
+//   --pg private|shared (a PostgreSQL of its own, default, or 127.0.0.1:5432 db test),
+//   --prepare DIR (import, fill, first sync; keep them in DIR and stop), --from DIR (start from
+//   a prepared DIR: same --mailboxes/--servers/--layout), --keep (leave the work dir), --label TEXT.
 // CPU: user+sys from /proc/PID/stat (sync-cli processes, Radicale servers, PostgreSQL backends of
 // the run's sessions, found by application_name), deltas over the sweep. Requests: counted from
 // Radicale's own log (level info: one line per request), no proxy in the path. Every server and
