@@ -10,7 +10,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CLI, freePort } from './lib.mjs';
+import { CLI, freePort, waitUntilAnswering } from './lib.mjs';
 import { parseConfig, saveConfig } from '../dist/config/load.js';
 import { resolvePaths } from '../dist/config/paths.js';
 import { SqlCrmProvider, openSqlCrmProvider } from '../dist/providers/crm/index.js';
@@ -47,15 +47,7 @@ const radicale = spawn('radicale', ['--config', join(radDir, 'config')], { stdio
 // A crash of this script must not leave the server (or the daemon) running.
 process.once('exit', () => radicale.kill('SIGKILL'));
 const radUrl = `http://127.0.0.1:${radPort}`;
-for (let i = 0; ; i++) {
-  try {
-    await fetch(radUrl, { method: 'OPTIONS' });
-    break;
-  } catch {
-    if (i > 100) throw new Error('radicale did not start');
-    await sleep(100);
-  }
-}
+await waitUntilAnswering(radUrl, radicale);
 
 // --- CRM: N users, PER_USER addresses each, tagged with the user's tag ---
 const paths = resolvePaths(home);

@@ -74,7 +74,7 @@ export async function freePort() {
   });
 }
 
-async function waitUntilAnswering(url, child, timeoutMs = 20_000) {
+export async function waitUntilAnswering(url, child, timeoutMs = 20_000) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`server exited (${child.exitCode})`);

@@ -69,15 +69,7 @@ process.once('exit', () => {
 });
 for (const sig of ['SIGINT', 'SIGTERM']) process.once(sig, () => process.exit(130));
 const radUrl = `http://127.0.0.1:${radPort}`;
-for (let i = 0; ; i++) {
-  try {
-    await fetch(radUrl, { method: 'OPTIONS' });
-    break;
-  } catch {
-    if (i > 200) throw new Error('radicale did not start');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+await L.waitUntilAnswering(radUrl, radicale);
 
 // --- CRM: user i has 2–5 addresses and one appointment, all tagged with its own tag ---
 function docFor(n) {
