@@ -1,15 +1,17 @@
 // CardDAV/CalDAV mailbox. tsdav builds the XML request bodies and parses multistatus answers
-// (davRequest, propfind, syncCollection, makeCollection, makeCalendar); every byte goes through
+// (davRequest, propfind, makeCollection, makeCalendar; the sync-collection REPORT is ours, see
+// sync-report.ts); every byte goes through
 // our DavTransport (passed to tsdav as its `fetch`), and the decisions tsdav gets wrong for us
 // are made here: no href-extension filter (smartCollectionSync loses items), per-item 404s in
 // multiget, no write without a precondition, invalid sync tokens → full listing.
-import { DAVNamespace, davRequest, getDAVAttribute, makeCalendar, propfind, syncCollection, type DAVResponse } from 'tsdav';
+import { DAVNamespace, davRequest, getDAVAttribute, makeCalendar, propfind, type DAVResponse } from 'tsdav';
 import type { ElementCompact } from 'xml-js';
 import { ConfigError } from '../../errors.js';
 import { sameOrigin } from './credential-scope.js';
 import { DavProtocolError, displayUrl, ItemRejectedError, LimitExceededError, NetworkError, MissingEtagError, NotFoundError, PreconditionFailedError, ServerError, shorten, UidConflictError } from './errors.js';
 import { canonicalHref, hrefPath, safeFileName, sameUrl, withTrailingSlash } from './href.js';
 import { isCounterEtag, KNOWN_DAV_ROOTS, NO_QUIRKS, notMultistatus, uidConflict, type ServerDiagnosis, type ServerQuirks } from './quirks.js';
+import { parseSyncMultistatus, syncCollectionBody } from './sync-report.js';
 import { DavTransport, errorForStatus, expectOk, type HttpResult, type RequestOptions } from './transport.js';
 import type {
   CollectionDelta,
@@ -139,18 +141,7 @@ export class DavMailbox implements MailboxProvider {
       });
       const body = typeof init?.body === 'string' ? init.body : init?.body == null ? undefined : String(init.body);
       const method = init?.method ?? 'GET';
-      const result = await this.transport.request(method, url, { headers, body, ...options });
-      // DAV answers never carry a DTD: entity declarations (a "billion laughs" bomb) are refused
-      // before any parser sees them.
-      if (/<!(DOCTYPE|ENTITY)/i.test(result.text) && /xml/i.test(result.headers.get('content-type') ?? 'xml')) {
-        throw new DavProtocolError(`the answer to ${method} ${displayUrl(url)} declares a DTD or entities, which no CardDAV/CalDAV answer needs; refused`, 'ask the server admin; if a proxy rewrites answers, bypass it');
-      }
-      // A listing is parsed into objects only when its size is sane (the XML tree costs many
-      // times the text): counted on the raw answer first.
-      if ((method === 'PROPFIND' || method === 'REPORT') && result.text.length > 64 * 1024) {
-        const hrefs = countHrefs(result.text);
-        if (hrefs > this.maxHrefs) throw new LimitExceededError(url, 'limits.maxHrefsPerListing', this.maxHrefs, `the ${method} answer lists ${hrefs} hrefs`);
-      }
+      const result = this.screened(method, url, await this.transport.request(method, url, { headers, body, ...options }));
       if (seen) seen.last = result;
       return new Response(NULL_BODY_STATUSES.has(result.status) ? null : result.text, {
         status: result.status,
@@ -158,6 +149,22 @@ export class DavMailbox implements MailboxProvider {
         headers: result.headers.toRecord(),
       });
     }) as TsdavFetch;
+  }
+
+  /** What every answer passes before a parser sees it. */
+  private screened(method: string, url: string, result: HttpResult): HttpResult {
+    // DAV answers never carry a DTD: entity declarations (a "billion laughs" bomb) are refused
+    // before any parser sees them.
+    if (/<!(DOCTYPE|ENTITY)/i.test(result.text) && /xml/i.test(result.headers.get('content-type') ?? 'xml')) {
+      throw new DavProtocolError(`the answer to ${method} ${displayUrl(url)} declares a DTD or entities, which no CardDAV/CalDAV answer needs; refused`, 'ask the server admin; if a proxy rewrites answers, bypass it');
+    }
+    // A listing is parsed into objects only when its size is sane (the XML tree costs many
+    // times the text): counted on the raw answer first.
+    if ((method === 'PROPFIND' || method === 'REPORT') && result.text.length > 64 * 1024) {
+      const hrefs = countHrefs(result.text);
+      if (hrefs > this.maxHrefs) throw new LimitExceededError(url, 'limits.maxHrefsPerListing', this.maxHrefs, `the ${method} answer lists ${hrefs} hrefs`);
+    }
+    return result;
   }
 
   /** A multistatus parsed by tsdav, or the HTTP answer when the server did not send one. */
@@ -495,17 +502,18 @@ export class DavMailbox implements MailboxProvider {
     const refused = new Map<string, string>();
     let current = token;
     for (let page = 0; page < MAX_SYNC_PAGES; page++) {
-      const seen: { last?: HttpResult } = {};
-      const responses = await syncCollection({
-        url: collection.url,
-        props: { 'd:getetag': {} },
-        syncLevel: 1,
-        syncToken: current ?? '',
-        // Xandikos answers 500 to an unknown token: that is an answer, not an outage, when we sent one.
-        fetch: this.tsdavFetch({ retryServerErrors: current === null }, seen),
-      });
-      const http = seen.last!;
-      if (!DavMailbox.isMultistatus(responses)) {
+      const http = this.screened(
+        'REPORT',
+        collection.url,
+        await this.transport.request('REPORT', collection.url, {
+          headers: { 'Content-Type': 'text/xml;charset=UTF-8' },
+          body: syncCollectionBody(current ?? ''),
+          // Xandikos answers 500 to an unknown token: that is an answer, not an outage, when we sent one.
+          retryServerErrors: current === null,
+        }),
+      );
+      const answer = http.status >= 200 && http.status < 300 && /xml/i.test(http.headers.get('content-type') ?? '') ? parseSyncMultistatus(http.text, http.status) : undefined;
+      if (!answer) {
         if (http.status === 404 || http.status === 410) throw new NotFoundError(collection.url);
         // RFC 6578 says 403 + valid-sync-token; Radicale sends that, Xandikos 500, others 409/412/400.
         if (current !== null && [400, 403, 409, 410, 412, 422, 500, 507].includes(http.status)) return 'invalid';
@@ -514,12 +522,11 @@ export class DavMailbox implements MailboxProvider {
         if (current === null && [400, 403, 405, 415, 501, 507].includes(http.status)) return 'unsupported';
         throw errorForStatus('REPORT', collection.url, http);
       }
-      const raw = responses[0]!.raw as { multistatus?: { syncToken?: unknown } };
-      const nextToken = text(raw.multistatus?.syncToken) ?? null;
+      const nextToken = answer.syncToken || null;
       let truncated = false;
-      for (const r of responses) {
-        for (const rawHref of asArray(r.href)) {
-          const href = this.itemHref(String(rawHref), collection, refused);
+      for (const r of answer.responses) {
+        for (const rawHref of r.hrefs) {
+          const href = this.itemHref(rawHref, collection, refused);
           if (href === undefined) continue;
           if (sameUrl(href, collection.url)) {
             if (r.status === 507) truncated = true;
@@ -530,7 +537,7 @@ export class DavMailbox implements MailboxProvider {
             if (token !== null) deleted.add(href);
           } else if (r.ok) {
             deleted.delete(href);
-            changed.set(href, text(r.props?.getetag) ?? '');
+            changed.set(href, r.etag ?? '');
           }
         }
       }
