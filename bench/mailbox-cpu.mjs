@@ -11,8 +11,11 @@
 //       both pids over one interval / the syncs both logged in it. Cluster overhead = (c) − (b).
 //       PostgreSQL's own CPU: the backends whose application_name names these pids, summed from
 //       /proc (approximate: a backend that ended within the window is missed; reported apart).
+//   (w) warm: bench/warm-sweep-child.mjs runs --warm K no-change sweeps inside ONE process (the
+//       engine of each build, imported from its dist/), CPU per mailbox of each, median of the
+//       second half; then the same REPORTs from a bare http.request loop, warm too: the floor.
 // Wall times and the interval are printed too; the machine is shared, so read medians.
-//   npm run build && node bench/mailbox-cpu.mjs [--mailboxes 200] [--interval 20] [--sweeps 3] [--only a,b,c] [--profile]
+//   npm run build && node bench/mailbox-cpu.mjs [--mailboxes 200] [--interval 20] [--sweeps 3] [--only a,b,c,w] [--warm 12] [--profile]
 //        [--cli /path/to/other/checkout/bin/sync-cli,…]   (each measured in turn with this one)
 import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -32,6 +35,8 @@ const { values } = parseArgs({
     interval: { type: 'string', default: '20' },
     sweeps: { type: 'string', default: '3' },
     only: { type: 'string', default: 'a,b,c' },
+    // (w): sweeps inside one process per build (start and JIT warm-up out of the numbers).
+    warm: { type: 'string', default: '12' },
     profile: { type: 'boolean', default: false },
     'pg-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/test' },
     // Other builds' bin/sync-cli to measure in turn with this one (before/after on a shared machine).
@@ -43,6 +48,7 @@ const { values } = parseArgs({
 const N = Number(values.mailboxes);
 const INTERVAL = Number(values.interval);
 const SWEEPS = Number(values.sweeps);
+const WARM = Number(values.warm);
 const ONLY = new Set(values.only.split(','));
 const PG_URL = values['pg-url'];
 const CLIS = [L.CLI, ...values.cli.split(',').filter(Boolean)];
@@ -208,6 +214,20 @@ try {
       log(`profile kept in ${join(tmpdir(), `mailbox-cpu-${process.pid}.cpuprofile`)}`);
     }
     for (const cli of CLIS) (results[label(cli)] ??= {}).runOnce = { msPerMailbox: +median(sweeps.get(cli).map((s) => s.msPerMailbox)).toFixed(3), sweeps: sweeps.get(cli) };
+  }
+
+  if (ONLY.has('w')) {
+    // (w) warm, inside one process: the engine's sweeps and the bare REPORT loop's, in turn.
+    log(`(w) ${WARM} no-change sweeps inside one process (median of the second half), and the bare REPORT loop`);
+    const child = (mode, cli) => L.measured(process.execPath, [join(L.ROOT, 'bench', 'warm-sweep-child.mjs'), mode, cli.replace(/\/bin\/sync-cli$/, ''), home, String(WARM)], { env: { BENCH_PASSWORD: L.PASSWORD } });
+    for (const cli of CLIS) {
+      const r = ok(await child('sync', cli), 'warm sweeps');
+      const f = ok(await child('floor', cli), 'warm floor');
+      const sync = JSON.parse(r.stdout.trim().split('\n').at(-1));
+      const floor = JSON.parse(f.stdout.trim().split('\n').at(-1));
+      (results[label(cli)] ??= {}).warm = { msPerMailbox: sync.msPerMailbox, floorMsPerMailbox: floor.msPerMailbox, aboveFloorMs: +(sync.msPerMailbox - floor.msPerMailbox).toFixed(3), sweeps: sync.sweeps, floorSweeps: floor.sweeps };
+      log(`  ${label(cli)}: ${JSON.stringify(results[label(cli)].warm)}`);
+    }
   }
 
   if (ONLY.has('b')) {

@@ -1,5 +1,6 @@
 // Push from the CRM side without CRM cooperation: the change feed (the same one the engine reads,
-// indexed by (updated_at, id)) is checked every pushPollMs — three cheap index range reads. A
+// indexed by (updated_at, id)) is checked every pushPollMs — one probe of the three feeds, their
+// pages only when it finds something. A
 // PostgreSQL NOTIFY or a webhook only makes the next check happen at once.
 import type { CrmCursor, CrmProvider } from '../providers/crm/model.js';
 import type { ChangedRecord } from './affected.js';
@@ -50,6 +51,13 @@ export class CrmFeedWatcher {
   private async read(): Promise<ChangedRecord[]> {
     const now = Date.now();
     const out: ChangedRecord[] = [];
+    // Most checks find nothing: one probe of the three feeds (the engine's quiet path) first,
+    // the pages only when something is there — even inside the overlap (D98).
+    const from = { addresses: this.back(this.cursors.addresses), activities: this.back(this.cursors.activities), tombstones: this.back(this.cursors.tombstones) };
+    if (!(await this.crm.hasChangesSince(from))) {
+      this.forget(now);
+      return out;
+    }
     const drain = async <T>(
       cursor: CrmCursor | null,
       fetch: (c: CrmCursor | null, n: number) => Promise<{ items: T[]; next: CrmCursor | null; more: boolean }>,
@@ -74,8 +82,12 @@ export class CrmFeedWatcher {
     this.cursors.tombstones = await drain(this.cursors.tombstones, (c, n) => this.crm.tombstonesSince(c, n), (t) => {
       if (this.fresh(`tomb:${t.kind}:${t.id}:${t.deletedAt}`, now)) out.push({ kind: t.kind, id: t.id });
     });
-    // Forget keys older than twice the overlap: they cannot come back through the window.
-    for (const [k, t] of this.seen) if (now - t > 2 * OVERLAP_MS + 60_000) this.seen.delete(k);
+    this.forget(now);
     return out;
+  }
+
+  /** Forget keys older than twice the overlap: they cannot come back through the window. */
+  private forget(now: number): void {
+    for (const [k, t] of this.seen) if (now - t > 2 * OVERLAP_MS + 60_000) this.seen.delete(k);
   }
 }

@@ -396,13 +396,16 @@ async function finishMailbox(state: StateStore, run: MailboxRun, snap: SnapshotR
   const user = result.user;
   const failed = result.errors.length > 0;
   const now = new Date().toISOString();
-  const changes: StateChange[] = COLLECTION_KINDS.map((kind) => ({ op: 'collection-put', kind, url: run.collections[kind].url, token: snap.nextTokens[kind] }));
+  // Only what moved is written: a no-change sync's tokens are the stored ones (D98).
+  const changes: StateChange[] = COLLECTION_KINDS.filter((kind) => run.head.collections[kind]?.url !== run.collections[kind].url || run.head.collections[kind]?.token !== snap.nextTokens[kind]).map(
+    (kind) => ({ op: 'collection-put', kind, url: run.collections[kind].url, token: snap.nextTokens[kind] }),
+  );
   changes.push({ op: 'cursors-put', cursors: snap.nextCursors });
   // After a sync without a single error every create of this plan is settled and any device
   // item an older, cut-short create made has been adopted: pending creates left now belong to
   // records that left the scope before their create ran. Kept, they would make every later
   // sync take the full path.
-  if (counts.errors.length === 0) changes.push({ op: 'creates-settled' });
+  if (counts.errors.length === 0 && !(snap.unchanged && run.head.pendingCreates.size === 0)) changes.push({ op: 'creates-settled' });
   if (run.full && !failed) changes.push({ op: 'last-full-put', at: now });
   // The status goes with the last write group, in its transaction (D94).
   await state.apply(user, changes, {

@@ -202,6 +202,36 @@ for (const target of targets) {
       expect(all.items.every((t) => /Z$/.test(t.deletedAt))).toBe(true);
     });
 
+    it('R6/D16: the quiet-path probe sees a change in each feed after its cursor, and none at the feeds\' ends', async () => {
+      const tail = async (read: (c: CrmCursor | null, n: number) => Promise<{ items: unknown[]; next: CrmCursor | null; more: boolean }>) => {
+        let cursor: CrmCursor | null = null;
+        for (;;) {
+          const page = await read(cursor, 500);
+          if (page.next) cursor = page.next;
+          if (!page.more) return cursor;
+        }
+      };
+      const ends = { addresses: await tail((c, n) => crm.addressChangesSince(c, n)), activities: await tail((c, n) => crm.activityChangesSince(c, n)), tombstones: await tail((c, n) => crm.tombstonesSince(c, n)) };
+      expect(ends.addresses && ends.activities).toBeTruthy();
+      expect(await crm.hasChangesSince(ends)).toBe(false);
+      // A feed without a cursor has everything after it.
+      expect(await crm.hasChangesSince({ ...ends, addresses: null })).toBe(true);
+      // One change in any one feed is seen, whatever the others say (stamped later than every
+      // stamp the earlier tests wrote, so the probe, not the clock, is what is tested).
+      let now = ends;
+      for (const [feed, table, set] of [
+        ['activities', 'sync_activities', `updated_at = ${stamp(target.name, '2031-01-01T00:00:00.000Z')} where id = 't1'`],
+        ['addresses', 'sync_addresses', `updated_at = ${stamp(target.name, '2031-01-01T00:00:00.000Z')} where id = 'a1'`],
+        ['tombstones', 'sync_tombstones', `deleted_at = ${stamp(target.name, '2031-01-01T00:00:00.000Z')} where id = 'probe-gone'`],
+      ] as const) {
+        if (feed === 'tombstones') await importExchange(crm, parseExchangeText(JSON.stringify({ addresses: [{ id: 'probe-gone', deleted: true }] }), 'probe.json'), 'probe.json');
+        await db.exec(`update ${table} set ${set}`);
+        expect(await crm.hasChangesSince(now), feed).toBe(true);
+        now = { addresses: await tail((c, n) => crm.addressChangesSince(c, n)), activities: await tail((c, n) => crm.activityChangesSince(c, n)), tombstones: await tail((c, n) => crm.tombstonesSince(c, n)) };
+        expect(await crm.hasChangesSince(now), feed).toBe(false);
+      }
+    });
+
     it('imports in one transaction: a bad reference leaves nothing written', async () => {
       const file = parseExchangeText(JSON.stringify({
         addresses: [{ id: 'new1', company: 'Neu GmbH', tags: ['MM'] }],

@@ -158,11 +158,7 @@ export class SqlCrmProvider implements CrmProvider {
   }
 
   async hasChangesSince(from: { addresses: CrmCursor | null; activities: CrmCursor | null; tombstones: CrmCursor | null }): Promise<boolean> {
-    const store = this.store();
-    for (const [view, cursor] of [['sync_addresses', from.addresses], ['sync_activities', from.activities], ['sync_tombstones', from.tombstones]] as const) {
-      if (await store.highWater(view, cursor)) return true;
-    }
-    return false;
+    return this.store().anyChangeSince(from);
   }
 
   /**

@@ -219,6 +219,32 @@ export class CrmStore {
     return parts.length ? sql<boolean>`(${sql.join(parts, sql` or `)})` : sql<boolean>`1 = 0`;
   }
 
+  /**
+   * True when any of the three feeds has something after its cursor: one statement of three
+   * EXISTS probes (each an index range that stops at its first row). The quiet path of every
+   * no-change sync asks this; three statements cost three times the per-statement overhead, and
+   * on a remote CRM three round trips.
+   */
+  async anyChangeSince(from: { addresses: CrmCursor | null; activities: CrmCursor | null; tombstones: CrmCursor | null }): Promise<boolean> {
+    const feed = (view: 'sync_addresses' | 'sync_activities', cursor: CrmCursor | null) => {
+      const q = this.db.selectFrom(view).select(sql<number>`1`.as('one'));
+      return cursor ? q.where(this.cursorWhere(cursor, 'updated_at')) : q;
+    };
+    const tombstones = this.db.selectFrom('sync_tombstones').select(sql<number>`1`.as('one'));
+    const r = await this.db
+      .selectNoFrom((eb) =>
+        eb
+          .case()
+          .when(eb.or([eb.exists(feed('sync_addresses', from.addresses)), eb.exists(feed('sync_activities', from.activities)), eb.exists(from.tombstones ? tombstones.where(this.tombstoneWhere(from.tombstones)) : tombstones)]))
+          .then(1)
+          .else(0)
+          .end()
+          .as('changed'),
+      )
+      .executeTakeFirst();
+    return Number(r?.changed) === 1;
+  }
+
   /** The newest (stamp, id) after the cursor, or null when the feed has nothing after it. */
   async highWater(view: 'sync_addresses' | 'sync_activities' | 'sync_tombstones', cursor: CrmCursor | null): Promise<CrmCursor | null> {
     if (view === 'sync_tombstones') {
