@@ -2,7 +2,12 @@
 // instead of several hundred modules (kysely, zod, winston, …), which halves the start
 // of every `run --once`. Native addons, the TUI stack and the optional database drivers stay
 // external and load from node_modules when used.
+import { rmSync } from 'node:fs';
 import { build } from 'esbuild';
+
+// Chunk names are content hashes: without this, every rebuild of a checkout leaves the old ones
+// behind (and `npm pack` would ship them).
+rmSync('dist/bundle', { recursive: true, force: true });
 
 await build({
   entryPoints: ['dist/cli.js'],

@@ -4,7 +4,7 @@
 // our DavTransport (passed to tsdav as its `fetch`), and the decisions tsdav gets wrong for us
 // are made here: no href-extension filter (smartCollectionSync loses items), per-item 404s in
 // multiget, no write without a precondition, invalid sync tokens → full listing.
-import { DAVNamespace, davRequest, getDAVAttribute, makeCalendar, propfind, type DAVResponse } from 'tsdav';
+import type { DAVResponse } from 'tsdav';
 import type { ElementCompact } from 'xml-js';
 import { ConfigError } from '../../errors.js';
 import { sameOrigin } from './credential-scope.js';
@@ -32,7 +32,17 @@ export const MULTIGET_BATCH = 50;
 /** Upper bound of sync-collection pages followed in one delta (a server looping its token). */
 const MAX_SYNC_PAGES = 1000;
 
-type TsdavFetch = NonNullable<Parameters<typeof davRequest>[0]['fetch']>;
+const importTsdav = () => import('tsdav');
+type Tsdav = Awaited<ReturnType<typeof importTsdav>>;
+type TsdavFetch = NonNullable<Parameters<Tsdav['davRequest']>[0]['fetch']>;
+
+/**
+ * tsdav (and xml-js under it) is loaded on first use: a no-change sync sends only its own
+ * sync-collection REPORTs (sync-report.ts) and never needs it, so `run --once` does not pay for
+ * loading it (D98).
+ */
+let tsdavModule: Promise<Tsdav> | undefined;
+const loadTsdav = (): Promise<Tsdav> => (tsdavModule ??= importTsdav());
 
 interface Discovery {
   principal: string;
@@ -175,6 +185,7 @@ export class DavMailbox implements MailboxProvider {
 
   private async propfind(url: string, props: ElementCompact, depth: '0' | '1'): Promise<{ responses: DAVResponse[]; http: HttpResult }> {
     const seen: { last?: HttpResult } = {};
+    const { propfind } = await loadTsdav();
     const responses = await propfind({ url, props, depth, fetch: this.tsdavFetch({}, seen) });
     const http = seen.last!;
     if (!DavMailbox.isMultistatus(responses)) {
@@ -299,6 +310,7 @@ export class DavMailbox implements MailboxProvider {
 
   private async makeCollection(kind: CollectionKind, name: string, url: string): Promise<void> {
     const seen: { last?: HttpResult } = {};
+    const { DAVNamespace, davRequest, getDAVAttribute, makeCalendar } = await loadTsdav();
     if (kind === 'contacts') {
       // Extended MKCOL (RFC 5689) sets the type and the name in one request.
       // (tsdav's makeCollection does this but is not exported by its package entry.)
@@ -602,6 +614,7 @@ export class DavMailbox implements MailboxProvider {
     const card = collection.kind === 'contacts';
     const seen: { last?: HttpResult } = {};
     const ns = card ? 'card' : 'c';
+    const { DAVNamespace, davRequest, getDAVAttribute } = await loadTsdav();
     let responses: DAVResponse[];
     try {
       responses = await davRequest({
