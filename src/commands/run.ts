@@ -39,7 +39,8 @@ Examples:
     .action((flags: RunFlags, cmd: Command) =>
       run(cmd, async (ctx) => {
         if (!flags.once) throw new UsageError('run needs --once', 'use `sync-cli run --once` for one pass, or `sync-cli daemon` to keep syncing');
-        const { runSyncCommand } = await import('./run-impl.js');
+        const [{ runSyncCommand }, { limitHeapGrowth }] = await Promise.all([import('./run-impl.js'), import('../sync/heap-growth.js')]);
+        limitHeapGrowth(); // a lower heap peak for large syncs (D99): this command only, before the sync starts
         return runSyncCommand(ctx, { users: flags.user, dryRun: flags.dryRun, full: flags.full, forceDelete: flags.forceDelete });
       }),
     );
