@@ -24,7 +24,7 @@ describe('the sync-collection REPORT body', () => {
   });
 });
 
-describe('reading a sync-collection answer', () => {
+describe('R6: reading a sync-collection answer (the device delta since the stored token)', () => {
   it('no change (Radicale: default namespace, only the token)', () => {
     const xml = `<?xml version='1.0' encoding='utf-8'?>\n<multistatus xmlns="DAV:"><sync-token>http://radicale.org/ns/sync/8ec5</sync-token></multistatus>`;
     expect(parseSyncMultistatus(xml, 207)).toEqual({ syncToken: 'http://radicale.org/ns/sync/8ec5', responses: [] });
