@@ -407,6 +407,9 @@ async function finishMailbox(state: StateStore, run: MailboxRun, snap: SnapshotR
   // sync take the full path.
   if (counts.errors.length === 0 && !(snap.unchanged && run.head.pendingCreates.size === 0)) changes.push({ op: 'creates-settled' });
   if (run.full && !failed) changes.push({ op: 'last-full-put', at: now });
+  // A quirk learned by this sync (D100: the server's token property is not its REPORT's token).
+  const quirks = run.mailbox.serverQuirks?.();
+  if (quirks?.tokenProbeUseless && !run.head.serverQuirks?.tokenProbeUseless) changes.push({ op: 'quirks-put', quirks: quirks as unknown as Record<string, boolean> });
   // The status goes with the last write group, in its transaction (D94).
   await state.apply(user, changes, {
     state: failed ? 'failed' : 'success',

@@ -283,15 +283,17 @@ async function readCrmFeed(input: SnapshotInput, c: CrmRead): Promise<void> {
   for (const k of [...c.deleted]) if (!versions.has(k)) c.deleted.delete(k);
 }
 
-/** Device side: one delta per collection (a single REPORT each when nothing changed). */
+/** Device side: one delta per collection (when nothing changed, one token probe or a REPORT each: D100). */
 async function readDeltas(input: SnapshotInput): Promise<{ deltas: Record<CollectionKind, CollectionDelta>; nextTokens: Record<CollectionKind, string | null> }> {
   const deltas = {} as Record<CollectionKind, CollectionDelta>;
   const nextTokens = {} as Record<CollectionKind, string | null>;
-  for (const kind of COLLECTION_KINDS) {
-    const token = input.full ? null : (input.head.collections[kind]?.token ?? null);
-    deltas[kind] = await input.mailbox.delta(input.collections[kind], token);
+  const answers = await input.mailbox.deltas(
+    COLLECTION_KINDS.map((kind) => ({ collection: input.collections[kind], token: input.full ? null : (input.head.collections[kind]?.token ?? null) })),
+  );
+  COLLECTION_KINDS.forEach((kind, i) => {
+    deltas[kind] = answers[i]!;
     nextTokens[kind] = deltas[kind].token;
-  }
+  });
   const listed = COLLECTION_KINDS.reduce((n, k) => n + deltas[k].changed.length, 0);
   if (input.maxItems !== undefined && listed > input.maxItems) {
     throw new LimitExceededError(input.collections.contacts.url, 'limits.maxItemsPerMailbox', input.maxItems, `the mailbox lists ${listed} items in its three collections`);

@@ -242,6 +242,38 @@ describe.each(backends)('mailbox contract: $name', (backend) => {
     if (backend.isDav) expect(requests.at(-1)?.method).toBe('REPORT');
   });
 
+  it('R6: the deltas of all three collections: a change in one is seen, a change right after a delta is seen, no change costs one request per parent or per collection (D100)', async () => {
+    const kinds = ['contacts', 'appointments', 'tasks'] as const;
+    const ask = (tokens: (string | null)[]) => provider.deltas(kinds.map((k, i) => ({ collection: cols[k], token: tokens[i]! })));
+    let tokens = (await ask([null, null, null])).map((d) => d.token);
+    const before = requests.length;
+    const quiet = await ask(tokens);
+    const sent = requests.slice(before).map((r) => r.method);
+    console.log(`${backend.name}: a no-change check of three collections sends ${sent.join(', ') || 'nothing'}`);
+    if (backend.kind !== 'sogo') quiet.forEach((d, i) => expect(d).toEqual({ changed: [], deleted: [], full: false, token: tokens[i] }));
+    // Where the collections live decides: Radicale and DAViCal keep all three in the user's home,
+    // Xandikos and Cyrus the contacts apart from the calendars; SOGo's tokens are seconds (never probed).
+    const expected: Record<string, string[]> = {
+      Radicale: ['PROPFIND'],
+      DAViCal: ['PROPFIND'],
+      Xandikos: ['PROPFIND', 'REPORT'],
+      Cyrus: ['PROPFIND', 'REPORT'],
+      SOGo: ['REPORT', 'REPORT', 'REPORT'],
+      vdir: [],
+    };
+    expect(sent).toEqual(expected[backend.name]);
+    tokens = quiet.map((d) => d.token);
+    // A change in one collection, and then (three times, so that some land in the second of
+    // the token just read: SOGo's tokens are Unix seconds) a change right after a delta.
+    for (let round = 0; round < 3; round++) {
+      const t = await provider.create(cols.tasks, `probe-${round}.ics`, vtodo(`probe-${round}`, `Probe ${round}`), ICAL_TYPE);
+      const seen = await ask(tokens);
+      expect(seen[2]!.changed.map((c) => c.href)).toContain(t.href);
+      if (backend.kind !== 'sogo') expect(seen[0]!.changed).toEqual([]);
+      tokens = seen.map((d) => d.token);
+    }
+  });
+
   it('R6: an invalid or expired sync token falls back to a full listing', async () => {
     const col = cols.tasks;
     const t = await provider.create(col, 'token-task.ics', vtodo('token-task', 'Task'), ICAL_TYPE);

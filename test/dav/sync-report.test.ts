@@ -3,7 +3,7 @@
 // Xandikos, Cyrus, DAViCal, SOGo); these are the corner cases a hostile or unusual server sends.
 import { describe, expect, it } from 'vitest';
 import sax from 'sax';
-import { parseSyncMultistatus, syncCollectionBody } from '../../src/providers/dav/sync-report.js';
+import { parseSyncMultistatus, syncCollectionBody, syncTokenPropfindBody } from '../../src/providers/dav/sync-report.js';
 
 describe('the sync-collection REPORT body', () => {
   it('carries the token escaped, and an empty token as an empty element (first listing)', () => {
@@ -81,6 +81,22 @@ describe('R6: reading a sync-collection answer (the device delta since the store
       { hrefs: ['/c/1.vcf'], status: 207, ok: true, etag: '"1"' },
       { hrefs: ['/c/2.vcf'], status: 200, ok: true },
     ]);
+  });
+
+  it('D100: a PROPFIND of the collections\' sync-token: each response\'s token, only from a 2xx propstat', () => {
+    const xml = `<?xml version="1.0"?><d:multistatus xmlns:d="DAV:">
+      <d:response><d:href>/u/</d:href><d:propstat><d:prop><d:sync-token/></d:prop><d:status>HTTP/1.1 404 Not Found</d:status></d:propstat></d:response>
+      <d:response><d:href>/u/contacts/</d:href><d:propstat><d:prop><d:sync-token> http://radicale.org/ns/sync/aa </d:sync-token></d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response>
+      <d:response><d:href>/u/tasks/</d:href><d:propstat><d:prop><d:sync-token><![CDATA[data:,7]]></d:sync-token></d:prop></d:propstat></d:response>
+    </d:multistatus>`;
+    const answer = parseSyncMultistatus(xml, 207)!;
+    expect(answer.syncToken).toBeUndefined();
+    expect(answer.responses.map((r) => [r.hrefs[0], r.syncToken])).toEqual([
+      ['/u/', undefined],
+      ['/u/contacts/', 'http://radicale.org/ns/sync/aa'],
+      ['/u/tasks/', 'data:,7'],
+    ]);
+    expect(syncTokenPropfindBody()).toContain('<d:prop><d:sync-token/></d:prop>');
   });
 
   it('not a multistatus, or not well-formed: undefined (the caller reads the HTTP status)', () => {

@@ -10,8 +10,8 @@ import { ConfigError } from '../../errors.js';
 import { sameOrigin } from './credential-scope.js';
 import { DavProtocolError, displayUrl, ItemRejectedError, LimitExceededError, NetworkError, MissingEtagError, NotFoundError, PreconditionFailedError, ServerError, shorten, UidConflictError } from './errors.js';
 import { canonicalHref, hrefPath, safeFileName, sameUrl, withTrailingSlash } from './href.js';
-import { isCounterEtag, KNOWN_DAV_ROOTS, NO_QUIRKS, notMultistatus, uidConflict, type ServerDiagnosis, type ServerQuirks } from './quirks.js';
-import { parseSyncMultistatus, syncCollectionBody } from './sync-report.js';
+import { isCounterEtag, isSecondsToken, KNOWN_DAV_ROOTS, NO_QUIRKS, notMultistatus, uidConflict, type ServerDiagnosis, type ServerQuirks } from './quirks.js';
+import { parseSyncMultistatus, syncCollectionBody, syncTokenPropfindBody } from './sync-report.js';
 import { DavTransport, errorForStatus, expectOk, type HttpResult, type RequestOptions } from './transport.js';
 import type {
   CollectionDelta,
@@ -107,6 +107,11 @@ function countHrefs(xml: string): number {
   return n;
 }
 
+/** The collection's parent ('https://h/u/contacts/' → 'https://h/u/'); the URL itself at the root. */
+function parentOf(url: string): string {
+  return new URL('../', url).href;
+}
+
 /** Longest per-item error message kept (a hostile server's page is not stored whole). */
 const MAX_ITEM_MESSAGE = 500;
 
@@ -115,6 +120,8 @@ export class DavMailbox implements MailboxProvider {
   private discovery: Discovery | undefined;
   /** Probed at provisioning (or given from the state store): preconditions the server ignores. */
   private quirks: ServerQuirks | undefined;
+  /** D100: this server's DAV:sync-token property is not its REPORT's token (learned, or remembered). */
+  private tokenProbeUseless = false;
 
   private readonly account: MailboxAccount;
   private readonly maxHrefs: number;
@@ -420,7 +427,7 @@ export class DavMailbox implements MailboxProvider {
 
   /** What the last probe found (undefined before provisioning). */
   serverQuirks(): ServerQuirks | undefined {
-    return this.quirks;
+    return this.quirks && this.tokenProbeUseless ? { ...this.quirks, tokenProbeUseless: true } : this.quirks;
   }
 
   /** For doctor and `users assign`: preconditions, token refusal, server name (after provision). */
@@ -445,6 +452,7 @@ export class DavMailbox implements MailboxProvider {
   /** Quirks remembered from an earlier probe of this mailbox: provisioning does not probe again. */
   useServerQuirks(quirks: ServerQuirks): void {
     this.quirks = { ...NO_QUIRKS, ...quirks };
+    this.tokenProbeUseless = quirks.tokenProbeUseless === true;
   }
 
   /**
@@ -593,6 +601,68 @@ export class DavMailbox implements MailboxProvider {
     // A full listing is diffed by ETag; counters (SOGo) repeat after delete + re-create.
     if (delta.full && delta.changed.some((c) => isCounterEtag(c.etag))) delta.etagsUnreliable = true;
     return delta;
+  }
+
+  /**
+   * D100: the deltas of a mailbox's collections. Where two or more of them with a stored token
+   * share a parent (Radicale, Xandikos, DAViCal: the user's home), one PROPFIND Depth 1 of that
+   * parent asks each one's current DAV:sync-token; a collection whose token has not moved needs
+   * no REPORT. On Radicale that one request costs the server no more than the REPORTs it replaces
+   * (less for small collections) and the client a third (bench/token-probe-cost.mjs). Anything
+   * but a clean answer naming the collection with the same token means: ask by REPORT as before.
+   */
+  async deltas(requests: { collection: CollectionRef; token: string | null }[]): Promise<CollectionDelta[]> {
+    const probed = await this.probeTokens(requests);
+    const out: CollectionDelta[] = [];
+    for (const { collection, token } of requests) {
+      const current = probed.get(collection.url);
+      if (current !== undefined && current === token) {
+        out.push({ changed: [], deleted: [], full: false, token });
+        continue;
+      }
+      const delta = await this.delta(collection, token);
+      // The probe said the token moved, the REPORT says nothing changed at the stored token: this
+      // server's property is not the REPORT's token (SOGo 5.8 answers "-1"). The probe would only
+      // add a request: this mailbox stops sending it, and the state remembers (a quirk).
+      if (current !== undefined && token !== null && delta.token === token && !delta.full && !delta.changed.length && !delta.deleted.length) this.tokenProbeUseless = true;
+      out.push(delta);
+    }
+    return out;
+  }
+
+  /** Current sync tokens by collection URL, for the collections the probe may answer for. */
+  private async probeTokens(requests: { collection: CollectionRef; token: string | null }[]): Promise<Map<string, string>> {
+    const byParent = new Map<string, CollectionRef[]>();
+    for (const { collection, token } of requests) {
+      if (this.tokenProbeUseless || !collection.supportsSyncToken || token === null || token.startsWith('ctag:') || isSecondsToken(token)) continue;
+      const parent = parentOf(collection.url);
+      if (parent === collection.url) continue;
+      byParent.set(parent, [...(byParent.get(parent) ?? []), collection]);
+    }
+    const found = new Map<string, string>();
+    for (const [parent, collections] of byParent) {
+      if (collections.length < 2) continue;
+      const http = this.screened(
+        'PROPFIND',
+        parent,
+        await this.transport.request('PROPFIND', parent, { headers: { 'Content-Type': 'text/xml;charset=UTF-8', Depth: '1' }, body: syncTokenPropfindBody() }),
+      );
+      const answer = http.status === 207 && /xml/i.test(http.headers.get('content-type') ?? '') ? parseSyncMultistatus(http.text, http.status) : undefined;
+      if (!answer) continue;
+      for (const r of answer.responses) {
+        if (!r.ok || r.syncToken === undefined || r.hrefs.length !== 1) continue;
+        const raw = r.hrefs[0]!;
+        let href: string;
+        try {
+          href = canonicalHref(raw, parent);
+        } catch {
+          continue;
+        }
+        const collection = collections.find((c) => sameUrl(c.url, href));
+        if (collection) found.set(collection.url, r.syncToken);
+      }
+    }
+    return found;
   }
 
   private async plainDelta(collection: CollectionRef, token: string | null): Promise<CollectionDelta> {

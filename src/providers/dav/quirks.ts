@@ -8,6 +8,12 @@ export interface ServerQuirks {
   ignoresIfNoneMatch: boolean;
   /** A DELETE with a stale `If-Match` deletes instead of answering 412 (SOGo 5.8). */
   ignoresIfMatchOnDelete: boolean;
+  /**
+   * The DAV:sync-token property of a collection is not the token its sync-collection REPORT
+   * returns (SOGo 5.8: "-1"), so the one-PROPFIND token probe (D100) proves nothing here. Learned
+   * by a sync, not probed; absent means not seen.
+   */
+  tokenProbeUseless?: boolean;
 }
 
 export const NO_QUIRKS: ServerQuirks = { ignoresIfNoneMatch: false, ignoresIfMatchOnDelete: false };
@@ -50,6 +56,15 @@ export function looksLikeHtml(contentType: string | null, body: string): boolean
  * the host: SOGo, Nextcloud/ownCloud (SabreDAV), Baïkal, DAViCal, Cyrus (and Fastmail).
  */
 export const KNOWN_DAV_ROOTS = ['/SOGo/dav/', '/remote.php/dav/', '/dav.php/', '/caldav.php/', '/dav/'];
+
+/**
+ * A sync token that is a time in whole seconds (SOGo: Unix seconds, and a REPORT with it returns
+ * its own second again). A change later in the same second leaves such a token as it was, so an
+ * unchanged token proves nothing: the token probe (D100) never skips the REPORT for it.
+ */
+export function isSecondsToken(token: string): boolean {
+  return /^\d{9,11}$/.test(token.trim());
+}
 
 /** ETags that are per-item version counters (SOGo: `"gcs00000000"` for every new item). */
 export function isCounterEtag(etag: string): boolean {

@@ -3,7 +3,9 @@
 // status and etag, the new token. It is the request every no-change sync sends once per
 // collection, and tsdav's path (an object tree built and serialised by xml-js, a WHATWG Response
 // per answer, the answer parsed into a tree with its keys camel-cased) cost more CPU than the
-// request itself (D98). Everything else (PROPFIND, multiget, MKCOL) stays on tsdav.
+// request itself (D98). The token probe (a PROPFIND of DAV:sync-token on the collections' parent,
+// D100) is read by the same parser. Everything else (other PROPFINDs, multiget, MKCOL) stays on
+// tsdav.
 //
 // Element names are matched by their local name, whatever the namespace, as tsdav did: a server
 // that puts DAV: elements in another namespace keeps working. Texts are trimmed, not converted
@@ -27,6 +29,14 @@ function escapeXml(s: string): string {
   return s.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c]!);
 }
 
+/**
+ * The PROPFIND body that asks only for DAV:sync-token (RFC 6578 §4): sent Depth 1 to the parent
+ * of a mailbox's collections, it returns each child collection's current token (D100).
+ */
+export function syncTokenPropfindBody(): string {
+  return '<?xml version="1.0" encoding="utf-8"?>\n<d:propfind xmlns:d="DAV:"><d:prop><d:sync-token/></d:prop></d:propfind>';
+}
+
 export interface SyncResponse {
   /** Every href of the response (RFC 4918 allows several with one status). */
   hrefs: string[];
@@ -35,6 +45,8 @@ export interface SyncResponse {
   ok: boolean;
   /** getetag of the response's 2xx propstats (or of a propstat without a status). */
   etag?: string;
+  /** The DAV:sync-token property of a 2xx propstat: a collection listed by a PROPFIND (D100). */
+  syncToken?: string;
 }
 
 export interface SyncAnswer {
@@ -66,7 +78,9 @@ export function parseSyncMultistatus(xml: string, httpStatus: number): SyncAnswe
   let responseStatus: string | undefined;
   let propstatStatus: string | undefined;
   let propstatEtag: string | undefined;
+  let propstatToken: string | undefined;
   let etag: string | undefined;
+  let token: string | undefined;
   const local = (name: string) => name.slice(name.indexOf(':') + 1);
   parser.onerror = () => {
     failed = true;
@@ -80,9 +94,11 @@ export function parseSyncMultistatus(xml: string, httpStatus: number): SyncAnswe
       hrefs = [];
       responseStatus = undefined;
       etag = undefined;
+      token = undefined;
     } else if (name === 'propstat' && path.length === 3) {
       propstatStatus = undefined;
       propstatEtag = undefined;
+      propstatToken = undefined;
     }
   };
   parser.ontext = (t) => {
@@ -100,12 +116,15 @@ export function parseSyncMultistatus(xml: string, httpStatus: number): SyncAnswe
     else if (depth === 2 && parent === 'response' && name === 'status') responseStatus = text.trim();
     else if (depth === 3 && parent === 'propstat' && name === 'status') propstatStatus = text.trim();
     else if (depth === 4 && parent === 'prop' && name === 'getetag') propstatEtag = text.trim();
+    else if (depth === 4 && parent === 'prop' && name === 'sync-token') propstatToken = text.trim();
     else if (depth === 2 && name === 'propstat') {
       const s = statusOf(propstatStatus);
-      if (propstatEtag !== undefined && (s === undefined || (s >= 200 && s < 300))) etag = propstatEtag;
+      const ok = s === undefined || (s >= 200 && s < 300);
+      if (propstatEtag !== undefined && ok) etag = propstatEtag;
+      if (propstatToken && ok) token = propstatToken;
     } else if (depth === 1 && name === 'response') {
       const status = statusOf(responseStatus) ?? httpStatus;
-      answer.responses.push({ hrefs, status, ok: status >= 200 && status < 300, ...(etag !== undefined ? { etag } : {}) });
+      answer.responses.push({ hrefs, status, ok: status >= 200 && status < 300, ...(etag !== undefined ? { etag } : {}), ...(token !== undefined ? { syncToken: token } : {}) });
     }
     text = '';
   };

@@ -108,6 +108,8 @@ export interface MailboxProvider {
   provision(names: Record<CollectionKind, string>, known?: Partial<Record<CollectionKind, string>>): Promise<Record<CollectionKind, CollectionRef>>;
   /** Cheap delta: one sync-collection REPORT when nothing changed; full listing when the token is null, invalid or unsupported. */
   delta(collection: CollectionRef, token: string | null): Promise<CollectionDelta>;
+  /** The deltas of several collections (a mailbox's), in order; may ask all their tokens at once first (D100). */
+  deltas(requests: { collection: CollectionRef; token: string | null }[]): Promise<CollectionDelta[]>;
   /** Multiget in batches; items that vanished are returned in `missing`, items that could not be read in `failed` (one item's failure is its own). */
   fetch(collection: CollectionRef, hrefs: string[]): Promise<FetchResult>;
   /** PUT with If-None-Match: *. 412 → PreconditionFailedError (already exists). */

@@ -196,6 +196,12 @@ export class VdirMailbox implements MailboxProvider {
    * A folder has no change log: the token is a hash over names, sizes and mtimes, so an
    * unchanged folder costs one readdir + stats, and any change yields a full listing to diff.
    */
+  async deltas(requests: { collection: CollectionRef; token: string | null }[]): Promise<CollectionDelta[]> {
+    const out: CollectionDelta[] = [];
+    for (const { collection, token } of requests) out.push(await this.delta(collection, token));
+    return out;
+  }
+
   async delta(collection: CollectionRef, token: string | null): Promise<CollectionDelta> {
     const folder = await this.folderInside(collection.url);
     const names = (await this.itemNames(folder)).sort();
