@@ -13,7 +13,8 @@
 //       /proc (approximate: a backend that ended within the window is missed; reported apart).
 //   (w) warm: bench/warm-sweep-child.mjs runs --warm K no-change sweeps inside ONE process (the
 //       engine of each build, imported from its dist/), CPU per mailbox of each, median of the
-//       second half; then the same REPORTs from a bare http.request loop, warm too: the floor.
+//       second half; then the same REPORTs from a bare http.request loop, warm too: the floor (and the
+//       one PROPFIND per mailbox that a no-change sync sends since D100: the floor of that).
 // Wall times and the interval are printed too; the machine is shared, so read medians.
 //   npm run build && node bench/mailbox-cpu.mjs [--mailboxes 200] [--interval 20] [--sweeps 3] [--only a,b,c,w] [--warm 12] [--profile]
 //        [--cli /path/to/other/checkout/bin/sync-cli,…]   (each measured in turn with this one)
@@ -220,12 +221,15 @@ try {
     // (w) warm, inside one process: the engine's sweeps and the bare REPORT loop's, in turn.
     log(`(w) ${WARM} no-change sweeps inside one process (median of the second half), and the bare REPORT loop`);
     const child = (mode, cli) => L.measured(process.execPath, [join(L.ROOT, 'bench', 'warm-sweep-child.mjs'), mode, cli.replace(/\/bin\/sync-cli$/, ''), home, String(WARM)], { env: { BENCH_PASSWORD: L.PASSWORD } });
+    // The floors do not depend on the build: the three REPORTs a no-change sync sent before D100,
+    // and the one PROPFIND of the collections' parent it sends since (where they share one).
+    const floors = {};
+    for (const mode of ['floor', 'probe']) floors[mode] = JSON.parse(ok(await child(mode, CLIS[0]), `warm ${mode}`).stdout.trim().split('\n').at(-1));
+    log(`  floors: three REPORTs ${floors.floor.msPerMailbox} ms, one PROPFIND ${floors.probe.msPerMailbox} ms per mailbox`);
     for (const cli of CLIS) {
       const r = ok(await child('sync', cli), 'warm sweeps');
-      const f = ok(await child('floor', cli), 'warm floor');
       const sync = JSON.parse(r.stdout.trim().split('\n').at(-1));
-      const floor = JSON.parse(f.stdout.trim().split('\n').at(-1));
-      (results[label(cli)] ??= {}).warm = { msPerMailbox: sync.msPerMailbox, floorMsPerMailbox: floor.msPerMailbox, aboveFloorMs: +(sync.msPerMailbox - floor.msPerMailbox).toFixed(3), sweeps: sync.sweeps, floorSweeps: floor.sweeps };
+      (results[label(cli)] ??= {}).warm = { msPerMailbox: sync.msPerMailbox, floorReportsMs: floors.floor.msPerMailbox, floorProbeMs: floors.probe.msPerMailbox, sweeps: sync.sweeps, floorSweeps: floors.floor.sweeps, probeSweeps: floors.probe.sweeps };
       log(`  ${label(cli)}: ${JSON.stringify(results[label(cli)].warm)}`);
     }
   }

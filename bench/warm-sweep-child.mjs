@@ -4,6 +4,8 @@
 //   node bench/warm-sweep-child.mjs sync DIST_ROOT HOME K   — the engine of the build at DIST_ROOT
 //   node bench/warm-sweep-child.mjs floor DIST_ROOT HOME K  — the same REPORTs (stored tokens) from
 //        a bare http.request loop, 4 at a time: the floor of the same requests, warm as well
+//   node bench/warm-sweep-child.mjs probe DIST_ROOT HOME K  — one PROPFIND Depth 1 of DAV:sync-token
+//        per mailbox, of its collections' parent (what a no-change sync sends since D100), the same way
 import http from 'node:http';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -40,19 +42,22 @@ if (mode === 'sync') {
   const db = new Database(join(home, 'state.sqlite'), { readonly: true });
   const config = JSON.parse(readFileSync(join(home, 'config.json'), 'utf8'));
   const loginOf = new Map(config.mailboxes.map((m) => [m.user, m.username]));
-  const jobs = db.prepare('SELECT user, url, sync_token AS token FROM collection').all();
+  const all = db.prepare('SELECT user, url, sync_token AS token FROM collection').all();
   db.close();
+  // probe: one request per user, to the parent its collections share.
+  const jobs = mode === 'probe' ? [...new Map(all.map((j) => [j.user, { user: j.user, url: new URL('../', j.url).href, probe: true }])).values()] : all;
   const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
   const body = (t) => `<?xml version="1.0" encoding="utf-8"?>\n<d:sync-collection xmlns:d="DAV:"><d:sync-level>1</d:sync-level><d:sync-token>${t}</d:sync-token><d:prop><d:getetag/></d:prop></d:sync-collection>`;
+  const probeBody = '<?xml version="1.0" encoding="utf-8"?>\n<d:propfind xmlns:d="DAV:"><d:prop><d:sync-token/></d:prop></d:propfind>';
   const report = (j) =>
     new Promise((resolve, reject) => {
       const u = new URL(j.url);
-      const b = body(j.token ?? '');
-      const req = http.request({ host: u.hostname, port: u.port, path: u.pathname, method: 'REPORT', agent, headers: { Authorization: 'Basic ' + Buffer.from(`${loginOf.get(j.user)}:${process.env.BENCH_PASSWORD}`).toString('base64'), 'Content-Type': 'text/xml;charset=UTF-8', 'Accept-Encoding': 'gzip, deflate, br', 'Content-Length': Buffer.byteLength(b) } }, (res) => {
+      const b = j.probe ? probeBody : body(j.token ?? '');
+      const req = http.request({ host: u.hostname, port: u.port, path: u.pathname, method: j.probe ? 'PROPFIND' : 'REPORT', agent, headers: { ...(j.probe ? { Depth: '1' } : {}), Authorization: 'Basic ' + Buffer.from(`${loginOf.get(j.user)}:${process.env.BENCH_PASSWORD}`).toString('base64'), 'Content-Type': 'text/xml;charset=UTF-8', 'Accept-Encoding': 'gzip, deflate, br', 'Content-Length': Buffer.byteLength(b) } }, (res) => {
         let d = '';
         res.setEncoding('utf8');
         res.on('data', (x) => (d += x));
-        res.on('end', () => (res.statusCode === 207 ? resolve() : reject(new Error(`floor REPORT ${j.url}: HTTP ${res.statusCode}`))));
+        res.on('end', () => (res.statusCode === 207 ? resolve() : reject(new Error(`floor ${j.probe ? 'PROPFIND' : 'REPORT'} ${j.url}: HTTP ${res.statusCode}`))));
       });
       req.on('error', reject);
       req.end(b);

@@ -27,7 +27,7 @@ function answerProbesLikeSogo(p: HostileProxy) {
   p.rewrite((req, body) => (req.method === 'PROPFIND' && req.body.includes('sync-token') ? body.replace(/(<(?:\w+:)?sync-token>)[^<]*(<\/)/g, '$1-1$2') : undefined));
 }
 
-it('D100: a server whose token property differs from its REPORT token: every change is seen, the probe is dropped after one contradiction and stays dropped', async () => {
+it('R6 D100: a server whose token property differs from its REPORT token: every change is seen, the probe is dropped after one contradiction and stays dropped', async () => {
   radicale = await startRadicale({ users: { anna: 'pw-anna' } });
   proxy = await startHostileProxy(radicale.url);
   answerProbesLikeSogo(proxy);
@@ -62,7 +62,7 @@ it('D100: a server whose token property differs from its REPORT token: every cha
   await provider.close();
 });
 
-it('D100: the engine stores the learned quirk, so later runs send only the REPORTs', async () => {
+it('R6 D100: the engine stores the learned quirk, so later runs send only the REPORTs', async () => {
   sc = await Scenario.create({ logins: ['mmueller'] });
   proxy = await startHostileProxy(sc.server.url);
   sc.setConfig((c) => (c.mailboxes[0]!.url = proxy!.url + '/'));
