@@ -109,8 +109,8 @@ const sumOf = (r) => JSON.parse(r.stdout).mailboxes.reduce((s, x) => ({ created:
 const results = { mailboxes: N, intervalSeconds: INTERVAL, node: process.version };
 
 /** A sync-cli process whose finished syncs ("synced …" log lines) are counted as they stream in. */
-function startCli(cli, args, env = {}) {
-  const child = spawn(process.execPath, [cli, '--home', home, '--log-format', 'json', ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NO_COLOR: '1', ...env } });
+function startCli(cli, args, env = {}, nodeArgs = []) {
+  const child = spawn(process.execPath, [...nodeArgs, cli, '--home', home, '--log-format', 'json', ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NO_COLOR: '1', ...env } });
   children.add(child);
   const p = { child, synced: 0, failed: 0, tail: '', buf: '' };
   child.stderr.on('data', (d) => {
@@ -236,14 +236,23 @@ try {
 
   if (ONLY.has('b')) {
     for (const cli of CLIS) {
-      log(`(b) ${label(cli)}: daemon on SQLite, interval ${INTERVAL} s`);
-      const d = startCli(cli, ['daemon']);
+      log(`(b) ${label(cli)}: daemon on SQLite, interval ${INTERVAL} s${values.profile ? ' (under the V8 profiler)' : ''}`);
+      const profDir = join(root, `profile-daemon-${CLIS.indexOf(cli)}`);
+      const d = startCli(cli, ['daemon'], {}, values.profile ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []);
       try {
         (results[label(cli)] ??= {}).daemon = await cycles([d]);
       } catch (err) {
         throw new Error(`${err.message}\n${d.tail}`);
       } finally {
         await stopCli(d);
+      }
+      if (values.profile) {
+        // Where a daemon's CPU goes over its whole life (start sweep, settling and measured windows).
+        const file = join(profDir, readdirSync(profDir)[0]);
+        for (const t of topFunctions(file, 40)) log(`${String(t.selfMs).padStart(7)} ms ${String(t.pct).padStart(5)} %  ${t.name}  ${t.where}`);
+        for (const t of byPackage(file, 25)) log(`${String(t.selfMs).padStart(7)} ms ${String(t.pct).padStart(5)} %  ${t.group}`);
+        copyFileSync(file, join(tmpdir(), `mailbox-cpu-daemon-${process.pid}-${CLIS.indexOf(cli)}.cpuprofile`));
+        log(`profile kept in ${join(tmpdir(), `mailbox-cpu-daemon-${process.pid}-${CLIS.indexOf(cli)}.cpuprofile`)}`);
       }
     }
   }

@@ -25,7 +25,7 @@ const human = winston.format.printf((info) => {
 
 export function createLogger(opts: { level?: LogLevel; format?: LogFormat; stream?: NodeJS.WritableStream } = {}): Logger {
   const format = opts.format ?? 'human';
-  return winston.createLogger({
+  const logger = winston.createLogger({
     level: opts.level ?? 'info',
     format: winston.format.combine(
       redactFormat(),
@@ -37,4 +37,12 @@ export function createLogger(opts: { level?: LogLevel; format?: LogFormat; strea
         : new winston.transports.Console({ stderrLevels: ['error', 'warn', 'info', 'debug', 'verbose', 'silly'] }),
     ],
   });
+  // winston formats (redacts, stamps, serialises) every record and lets the transport drop the
+  // ones below its level: a debug line the daemon does not print cost as much as one it does,
+  // several per sync. A level below the logger's (read at each call: it may change) returns here.
+  for (const level of ['debug', 'info', 'warn'] as const) {
+    const write = logger[level].bind(logger) as winston.LeveledLogMethod;
+    logger[level] = ((...args: Parameters<winston.LeveledLogMethod>) => (logger.isLevelEnabled(level) ? write(...args) : logger)) as winston.LeveledLogMethod;
+  }
+  return logger;
 }

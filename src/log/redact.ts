@@ -3,10 +3,55 @@
 // secret registered at runtime (passwords read by `users assign`, loaded credentials).
 
 const knownSecrets = new Set<string>();
+/**
+ * The registered secrets by their first three characters, longest first. A daemon holds one
+ * password per mailbox: looking each one up in every logged string (as `includes` did) cost
+ * O(mailboxes) per string, so O(mailboxes²) per sweep; a scan of the string with this index costs
+ * O(length of the string) whatever their number.
+ */
+const byPrefix = new Map<string, string[]>();
+const PREFIX = 3;
 
 /** Registers a secret value so that it is masked wherever it would appear. */
 export function registerSecret(value: string | undefined | null): void {
-  if (value && value.length >= 3) knownSecrets.add(value);
+  if (!value || value.length < PREFIX || knownSecrets.has(value)) return;
+  knownSecrets.add(value);
+  const key = value.slice(0, PREFIX);
+  const list = byPrefix.get(key) ?? [];
+  list.push(value);
+  list.sort((a, b) => b.length - a.length);
+  byPrefix.set(key, list);
+}
+
+/** The longest registered secret that starts at `at` in `s`, or undefined. */
+function secretAt(s: string, at: number): string | undefined {
+  const list = byPrefix.get(s.slice(at, at + PREFIX));
+  return list?.find((secret) => s.startsWith(secret, at));
+}
+
+/**
+ * Every registered secret in `s` masked. Where secrets overlap, the mask covers all of them
+ * (a secret that starts inside a masked one and reaches further extends the mask).
+ */
+function maskKnownSecrets(s: string): string {
+  if (byPrefix.size === 0 || s.length < PREFIX) return s;
+  let out = '';
+  let copied = 0;
+  for (let i = 0; i + PREFIX <= s.length; ) {
+    const hit = secretAt(s, i);
+    if (!hit) {
+      i++;
+      continue;
+    }
+    let end = i + hit.length;
+    for (let j = i + 1; j < end && j + PREFIX <= s.length; j++) {
+      const inner = secretAt(s, j);
+      if (inner && j + inner.length > end) end = j + inner.length;
+    }
+    out += s.slice(copied, i) + MASK;
+    copied = i = end;
+  }
+  return copied === 0 ? s : out + s.slice(copied);
 }
 
 const SECRET_KEY = /^(password|passwd|pass|secret|token|authorization|auth|cookie|apikey|api_key|credentials?|bearer)$/i;
@@ -24,10 +69,7 @@ export function redactString(input: string): string {
     // Authorization: Basic xxx / Bearer xxx / Digest ..., also in JSON-ish dumps
     .replace(/(authorization["']?\s*[:=]\s*["']?)(basic|bearer|digest)?\s*[^"'\r\n,}]+/gi, (_m, p1: string, scheme?: string) => `${p1}${scheme ? scheme + ' ' : ''}${MASK}`)
     .replace(/\b(password|passwd|secret|token)=([^&\s"']+)/gi, `$1=${MASK}`);
-  for (const secret of knownSecrets) {
-    if (out.includes(secret)) out = out.split(secret).join(MASK);
-  }
-  return out;
+  return maskKnownSecrets(out);
 }
 
 /** The value of one key/value pair, masked entirely when the key names a secret. */

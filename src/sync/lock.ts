@@ -55,8 +55,14 @@ export interface Lock {
 /** Lock files this process holds: a second holder in the same process is refused too (R24). */
 const heldHere = new Set<string>();
 
+/** Lock folders this process made (or found): not made again per sync, only if one vanished. */
+const madeDirs = new Set<string>();
+
 export function acquireLock(dir: string, name: string): Lock {
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (!madeDirs.has(dir)) {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    madeDirs.add(dir);
+  }
   const file = path.join(dir, `${encodeURIComponent(name)}.lock`);
   if (heldHere.has(file)) {
     if (ownedByUs(file)) throw new MailboxLockedError(name, process.pid);
@@ -65,8 +71,13 @@ export function acquireLock(dir: string, name: string): Lock {
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
       const fd = fs.openSync(file, 'wx', 0o600);
-      fs.writeSync(fd, String(process.pid));
-      fs.closeSync(fd);
+      let made: fs.BigIntStats;
+      try {
+        fs.writeSync(fd, String(process.pid));
+        made = fs.fstatSync(fd, { bigint: true });
+      } finally {
+        fs.closeSync(fd);
+      }
       let released = false;
       heldHere.add(file);
       return {
@@ -75,14 +86,25 @@ export function acquireLock(dir: string, name: string): Lock {
           released = true;
           heldHere.delete(file);
           try {
-            if (fs.readFileSync(file, 'utf8') === String(process.pid)) fs.unlinkSync(file);
+            // Still the file this lock made (one stat, not a read: same inode, same nanosecond of
+            // its last write): a file another process made after ours was removed behind our
+            // back is not ours to remove.
+            const now = fs.statSync(file, { bigint: true });
+            if (now.ino === made.ino && now.mtimeNs === made.mtimeNs) fs.unlinkSync(file);
           } catch {
             /* already gone */
           }
         },
       };
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' && madeDirs.delete(dir)) {
+        // The folder was removed since this process made it: made again, then tried again.
+        fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+        madeDirs.add(dir);
+        continue;
+      }
+      if (code !== 'EEXIST') throw err;
       let pid = NaN;
       try {
         pid = Number(fs.readFileSync(file, 'utf8'));

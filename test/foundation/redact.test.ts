@@ -50,4 +50,52 @@ describe('R25: credentials never reach a log', () => {
     expect(redactString('x S3cr3t-Pass! y')).toBe('x *** y');
     expect(redact({ nested: ['S3cr3t-Pass!'] })).toEqual({ nested: ['***'] });
   });
+
+  it('R25: with a password per mailbox of a large installation registered (10,000), each one is masked, and secrets that overlap are masked together', () => {
+    const secrets = Array.from({ length: 10_000 }, (_, i) => `mbx-pw-${i.toString(36)}-${(i * 7919).toString(36)}`);
+    for (const s of secrets) registerSecret(s);
+    for (const i of [0, 1, 4_999, 9_999]) expect(redactString(`login failed with ${secrets[i]}, retrying`)).toBe('login failed with ***, retrying');
+    // One secret's start inside another (the later one reaches further): nothing of either is left.
+    registerSecret('abcd-1234');
+    registerSecret('1234-wxyz');
+    expect(redactString('x abcd-1234-wxyz y')).toBe('x *** y');
+    // A secret inside a longer one, and the same secret twice.
+    registerSecret('ruth-pw');
+    registerSecret('ruth-pw-2026');
+    expect(redactString('ruth-pw-2026 and ruth-pw and ruth-pw')).toBe('*** and *** and ***');
+    expect(redactString('nothing secret here: mbx-pw- is only a prefix')).toBe('nothing secret here: mbx-pw- is only a prefix');
+  });
+});
+
+describe('log levels', () => {
+  it('a line below the level is not written and not even formatted; a level raised at run time takes effect', async () => {
+    const stream = new PassThrough();
+    const chunks: string[] = [];
+    stream.on('data', (c) => chunks.push(String(c)));
+    const logger = createLogger({ level: 'info', format: 'json', stream });
+    let read = 0;
+    const meta = {
+      get detail() {
+        read++;
+        return 'expensive';
+      },
+    };
+    logger.debug('phase: reading', meta);
+    logger.info('synced anna', { created: 0 });
+    await new Promise((r) => setImmediate(r));
+    expect(read).toBe(0);
+    expect(chunks.join('')).not.toContain('phase: reading');
+    expect(chunks.join('')).toContain('synced anna');
+    logger.level = 'debug';
+    logger.debug('phase: writing', meta);
+    await new Promise((r) => setImmediate(r));
+    expect(chunks.join('')).toContain('phase: writing');
+    expect(chunks.join('')).toContain('expensive');
+    logger.level = 'warn';
+    logger.info('not shown');
+    logger.warn('shown');
+    await new Promise((r) => setImmediate(r));
+    expect(chunks.join('')).not.toContain('not shown');
+    expect(chunks.join('')).toContain('shown');
+  });
 });
