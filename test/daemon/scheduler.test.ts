@@ -52,6 +52,38 @@ describe('Scheduler', () => {
     for (const u of ['a', 'b', 'c', 'd', 'e']) expect(runs.filter((r) => r === u).length).toBeGreaterThanOrEqual(2);
   });
 
+  it('D101: mailboxes due within a moment of a running burst start with it (at most a tenth of their interval early), not one at a time', async () => {
+    const started = new Map<string, number[]>();
+    const t0 = Date.now();
+    const s = new Scheduler({
+      concurrency: 4,
+      retrySeconds: 1,
+      maxBackoffSeconds: 10,
+      // Five mailboxes staggered over 2 s: first runs at 0, 0.4, 0.8, 1.2, 1.6 s.
+      staggerSeconds: 2,
+      runMailbox: async (u) => {
+        started.set(u, [...(started.get(u) ?? []), Date.now() - t0]);
+        await sleep(30);
+        return ok;
+      },
+    });
+    // A 4 s interval: a window of 400 ms (a tenth of it; the cap is 1 s).
+    s.setMailboxes(['a', 'b', 'c', 'd', 'e'].map((u) => ({ user: u, login: u, intervalSeconds: 4 })));
+    s.start();
+    await sleep(6_500);
+    await s.stop(1000);
+    const runs = [...started.values()];
+    for (const times of runs) {
+      expect(times.length).toBeGreaterThanOrEqual(2);
+      // Never sooner than the interval minus the window after its previous start.
+      for (let i = 1; i < times.length; i++) expect(times[i]! - times[i - 1]!).toBeGreaterThanOrEqual(4_000 - 400 - 50);
+    }
+    // The runs come in fewer bursts than runs: starts within 50 ms of another count as one burst.
+    const all = runs.flat().sort((x, y) => x - y);
+    const bursts = all.filter((t, i) => i === 0 || t - all[i - 1]! > 50).length;
+    expect(bursts).toBeLessThanOrEqual(Math.ceil(all.length * 0.7));
+  });
+
   it('D95: a cluster leader hands every due mailbox over in one call per tick, with its reason; a failed hand-over is retried', async () => {
     const calls: { user: string; reason: string }[][] = [];
     let fail = true;
