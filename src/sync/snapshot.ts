@@ -310,7 +310,7 @@ function lazyAttention(input: SnapshotInput): () => Promise<Map<string, Attentio
 /**
  * Nothing new on either side (our own writes coming back with the ETag we stored do not count):
  * the plan would be empty, so it is not made (R6: a no-change sync costs the feed queries and
- * one REPORT per collection).
+ * a token probe, and a REPORT only where a token moved: D100).
  */
 async function isQuiet(input: SnapshotInput, c: CrmRead, deltas: Record<CollectionKind, CollectionDelta>, attention: () => Promise<Map<string, AttentionItem>>): Promise<boolean> {
   const { head, settings: s } = input;
