@@ -60,7 +60,7 @@ const MASK = '***';
 const LOGIN = /^[a-z][a-z0-9._-]{0,23}$/i;
 
 export function redactString(input: string): string {
-  let out = input
+  const out = input
     // scheme://user:pass@host → scheme://user:***@host; a login alone (postgres://sync@db) is no
     // secret and stays readable, a long token in its place (https://ghp_…@host) is masked.
     .replace(/\b([a-z][a-z0-9+.-]*:\/\/)([^/\s@:]+)(:[^/\s@]*)?@/gi, (_m, scheme: string, user: string, pass?: string) =>
