@@ -9,6 +9,14 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const ok: MailboxOutcome = { kind: 'ok' };
 const soft = (retryAfterMs?: number): MailboxOutcome => ({ kind: 'soft', message: 'down', retryAfterMs });
 
+/** A started scheduler over mailboxes a–e with a fake sync (retries after 1 s, backoff capped at 10 s). */
+function startFive(o: { concurrency: number; staggerSeconds: number; intervalSeconds: number; runMailbox: (user: string) => Promise<MailboxOutcome> }): Scheduler {
+  const s = new Scheduler({ concurrency: o.concurrency, retrySeconds: 1, maxBackoffSeconds: 10, staggerSeconds: o.staggerSeconds, runMailbox: o.runMailbox });
+  s.setMailboxes(['a', 'b', 'c', 'd', 'e'].map((u) => ({ user: u, login: u, intervalSeconds: o.intervalSeconds })));
+  s.start();
+  return s;
+}
+
 describe('backoff', () => {
   it('doubles per failure, stays within [exp/2, exp] and never passes the cap', () => {
     expect(backoffSeconds(1, 30, 3600, () => 0)).toBe(15);
@@ -30,11 +38,10 @@ describe('Scheduler', () => {
     let now = 0;
     let max = 0;
     const runs: string[] = [];
-    const s = new Scheduler({
+    const s = startFive({
       concurrency: 2,
-      retrySeconds: 1,
-      maxBackoffSeconds: 10,
       staggerSeconds: 0,
+      intervalSeconds: 0.3,
       runMailbox: async (u) => {
         now++;
         max = Math.max(max, now);
@@ -44,8 +51,6 @@ describe('Scheduler', () => {
         return ok;
       },
     });
-    s.setMailboxes(['a', 'b', 'c', 'd', 'e'].map((u) => ({ user: u, login: u, intervalSeconds: 0.3 })));
-    s.start();
     await sleep(500);
     await s.stop(1000);
     expect(max).toBe(2);
@@ -55,21 +60,18 @@ describe('Scheduler', () => {
   it('D101: mailboxes due within a moment of a running burst start with it (at most a tenth of their interval early), not one at a time', async () => {
     const started = new Map<string, number[]>();
     const t0 = Date.now();
-    const s = new Scheduler({
+    const s = startFive({
       concurrency: 4,
-      retrySeconds: 1,
-      maxBackoffSeconds: 10,
       // Five mailboxes staggered over 2 s: first runs at 0, 0.4, 0.8, 1.2, 1.6 s.
       staggerSeconds: 2,
+      // A 4 s interval: a window of 400 ms (a tenth of it; the cap is 1 s).
+      intervalSeconds: 4,
       runMailbox: async (u) => {
         started.set(u, [...(started.get(u) ?? []), Date.now() - t0]);
         await sleep(30);
         return ok;
       },
     });
-    // A 4 s interval: a window of 400 ms (a tenth of it; the cap is 1 s).
-    s.setMailboxes(['a', 'b', 'c', 'd', 'e'].map((u) => ({ user: u, login: u, intervalSeconds: 4 })));
-    s.start();
     await sleep(6_500);
     await s.stop(1000);
     const runs = [...started.values()];
