@@ -15,8 +15,12 @@
 //       engine of each build, imported from its dist/), CPU per mailbox of each, median of the
 //       second half; then the same REPORTs from a bare http.request loop, warm too: the floor (and the
 //       one PROPFIND per mailbox that a no-change sync sends since D100: the floor of that).
+//   (s) spaced: the warm engine again, one mailbox at a time with --gaps G ms of idle between two
+//       syncs (4 sweeps, median of the second half): the same work as (w) at concurrency 1, only the
+//       idle between syncs differs — what a daemon's sleeping between wake-ups costs each sync;
+//       and the one-PROPFIND floor spaced the same way.
 // Wall times and the interval are printed too; the machine is shared, so read medians.
-//   npm run build && node bench/mailbox-cpu.mjs [--mailboxes 200] [--interval 20] [--sweeps 3] [--only a,b,c,w] [--warm 12] [--profile]
+//   npm run build && node bench/mailbox-cpu.mjs [--mailboxes 200] [--interval 20] [--sweeps 3] [--only a,b,c,w,s] [--warm 12] [--gaps 0,20,100] [--profile]
 //        [--cli /path/to/other/checkout/bin/sync-cli,…]   (each measured in turn with this one)
 import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -39,6 +43,8 @@ const { values } = parseArgs({
     // (w): sweeps inside one process per build (start and JIT warm-up out of the numbers).
     warm: { type: 'string', default: '12' },
     profile: { type: 'boolean', default: false },
+    // (s): the idle gaps between two syncs, ms.
+    gaps: { type: 'string', default: '0,20,100' },
     'pg-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/test' },
     // Other builds' bin/sync-cli to measure in turn with this one (before/after on a shared machine).
     cli: { type: 'string', default: '' },
@@ -220,7 +226,9 @@ try {
   if (ONLY.has('w')) {
     // (w) warm, inside one process: the engine's sweeps and the bare REPORT loop's, in turn.
     log(`(w) ${WARM} no-change sweeps inside one process (median of the second half), and the bare REPORT loop`);
-    const child = (mode, cli) => L.measured(process.execPath, [join(L.ROOT, 'bench', 'warm-sweep-child.mjs'), mode, cli.replace(/\/bin\/sync-cli$/, ''), home, String(WARM)], { env: { BENCH_PASSWORD: L.PASSWORD } });
+    // --profile: the engine's sweeps under the V8 profiler too (to set beside the daemon's).
+    const warmProf = (mode, cli) => (values.profile && mode === 'sync' ? ['--cpu-prof', '--cpu-prof-dir', join(root, `profile-warm-${CLIS.indexOf(cli)}`)] : []);
+    const child = (mode, cli) => L.measured(process.execPath, [...warmProf(mode, cli), join(L.ROOT, 'bench', 'warm-sweep-child.mjs'), mode, cli.replace(/\/bin\/sync-cli$/, ''), home, String(WARM)], { env: { BENCH_PASSWORD: L.PASSWORD } });
     // The floors do not depend on the build: the three REPORTs a no-change sync sent before D100,
     // and the one PROPFIND of the collections' parent it sends since (where they share one).
     const floors = {};
@@ -231,6 +239,29 @@ try {
       const sync = JSON.parse(r.stdout.trim().split('\n').at(-1));
       (results[label(cli)] ??= {}).warm = { msPerMailbox: sync.msPerMailbox, floorReportsMs: floors.floor.msPerMailbox, floorProbeMs: floors.probe.msPerMailbox, sweeps: sync.sweeps, floorSweeps: floors.floor.sweeps, probeSweeps: floors.probe.sweeps };
       log(`  ${label(cli)}: ${JSON.stringify(results[label(cli)].warm)}`);
+      if (values.profile) {
+        const dir = join(root, `profile-warm-${CLIS.indexOf(cli)}`);
+        const kept = join(tmpdir(), `mailbox-cpu-warm-${process.pid}-${CLIS.indexOf(cli)}.cpuprofile`);
+        copyFileSync(join(dir, readdirSync(dir).find((f) => f.endsWith('.cpuprofile'))), kept);
+        log(`  profile kept in ${kept}`);
+      }
+    }
+  }
+
+  if (ONLY.has('s')) {
+    // (s) spaced: the warm engine syncs one mailbox at a time with a gap of idle between two
+    // syncs, as a daemon does between its wake-ups: the same work, only the idle differs.
+    for (const gap of values.gaps.split(',').map(Number)) {
+      for (const cli of CLIS) {
+        const r = ok(await L.measured(process.execPath, [join(L.ROOT, 'bench', 'warm-sweep-child.mjs'), 'spaced', cli.replace(/\/bin\/sync-cli$/, ''), home, String(Math.min(WARM, 4))], { env: { BENCH_PASSWORD: L.PASSWORD, GAP_MS: String(gap) } }), 'spaced sweeps');
+        const out = JSON.parse(r.stdout.trim().split('\n').at(-1));
+        ((results[label(cli)] ??= {}).spaced ??= {})[gap] = out;
+        log(`(s) ${label(cli)}: one mailbox at a time, ${gap} ms idle between: ${out.msPerMailbox} ms per sync (${out.sweeps.join(', ')})`);
+      }
+      // The floor spaced the same way: the one PROPFIND per mailbox from a bare loop.
+      const f = JSON.parse(ok(await L.measured(process.execPath, [join(L.ROOT, 'bench', 'warm-sweep-child.mjs'), 'probe', CLIS[0].replace(/\/bin\/sync-cli$/, ''), home, String(Math.min(WARM, 4))], { env: { BENCH_PASSWORD: L.PASSWORD, GAP_MS: String(gap) } }), 'spaced floor').stdout.trim().split('\n').at(-1));
+      (results.spacedFloor ??= {})[gap] = f;
+      log(`(s) floor, one PROPFIND at a time, ${gap} ms idle between: ${f.msPerMailbox} ms per mailbox (${f.sweeps.join(', ')})`);
     }
   }
 

@@ -6,6 +6,9 @@
 //        a bare http.request loop, 4 at a time: the floor of the same requests, warm as well
 //   node bench/warm-sweep-child.mjs probe DIST_ROOT HOME K  — one PROPFIND Depth 1 of DAV:sync-token
 //        per mailbox, of its collections' parent (what a no-change sync sends since D100), the same way
+//   GAP_MS=G node bench/warm-sweep-child.mjs spaced DIST_ROOT HOME K — the engine, one mailbox at a
+//        time with G ms of idle between two syncs (a daemon's life): what idling costs each sync
+//   GAP_MS=G node bench/warm-sweep-child.mjs probe …       — the probe floor spaced the same way
 import http from 'node:http';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -22,7 +25,26 @@ const measure = async (fn) => {
     per.push((c.user + c.system) / 1000 / n);
   }
 };
-if (mode === 'sync') {
+if (mode === 'spaced') {
+  const { createContext, configWithMailboxes } = await imp('context.js');
+  const { syncMailbox } = await imp('sync/engine.js');
+  const ctx = createContext({ home, logLevel: 'warn' });
+  const config = await configWithMailboxes(ctx);
+  const crm = await ctx.crm();
+  const deps = { config, paths: ctx.paths, crm, state: await ctx.state(), logger: ctx.logger };
+  const users = await crm.listUsers();
+  const byId = new Map(users.map((u) => [u.id, u]));
+  const gap = Number(process.env.GAP_MS ?? 0);
+  await measure(async () => {
+    for (const m of config.mailboxes) {
+      const r = await syncMailbox(deps, m, byId.get(m.user), users, {});
+      if (r.state !== 'success' || r.created || r.updated || r.deleted) throw new Error(`the no-change sync changed or failed something: ${JSON.stringify(r)}`);
+      if (gap) await new Promise((resolve) => setTimeout(resolve, gap));
+    }
+    return config.mailboxes.length;
+  });
+  await ctx.close();
+} else if (mode === 'sync') {
   const { createContext, configWithMailboxes } = await imp('context.js');
   const { runOnce } = await imp('sync/engine.js');
   const ctx = createContext({ home, logLevel: 'warn' });
@@ -63,10 +85,15 @@ if (mode === 'sync') {
       req.end(b);
     });
   const mailboxes = new Set(jobs.map((j) => j.user)).size;
+  // GAP_MS set: one request at a time with that much idle between (the floor of mode spaced).
+  const gap = process.env.GAP_MS === undefined ? undefined : Number(process.env.GAP_MS);
   await measure(async () => {
     let next = 0;
-    await Promise.all(Array.from({ length: 4 }, async () => {
-      while (next < jobs.length) await report(jobs[next++]);
+    await Promise.all(Array.from({ length: gap === undefined ? 4 : 1 }, async () => {
+      while (next < jobs.length) {
+        await report(jobs[next++]);
+        if (gap) await new Promise((resolve) => setTimeout(resolve, gap));
+      }
     }));
     return mailboxes;
   });

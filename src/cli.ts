@@ -3,6 +3,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { assertTrustedHome } from './config/home.js';
 import { createContext, globalOptions, type Context } from './context.js';
 import { SyncCliError } from './errors.js';
+import { flushLogs } from './log/logger.js';
 import { redactString } from './log/redact.js';
 import { registerCrmCommands } from './commands/crm.js';
 import { registerUsersCommands } from './commands/users.js';
@@ -76,6 +77,7 @@ export function reportError(err: unknown): number {
     // help and version "errors" are successful exits; usage errors were printed by commander.
     return err.exitCode === 0 ? 0 : 2;
   }
+  flushLogs(); // the log lines that led here come first
   if (err instanceof SyncCliError) {
     process.stderr.write(`error: ${redactString(err.message)}\n`);
     if (err.remedy) process.stderr.write(`  fix: ${redactString(err.remedy)}\n`);
