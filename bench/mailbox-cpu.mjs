@@ -20,7 +20,7 @@
 //       idle between syncs differs — what a daemon's sleeping between wake-ups costs each sync;
 //       and the one-PROPFIND floor spaced the same way.
 // Wall times and the interval are printed too; the machine is shared, so read medians.
-//   npm run build && node bench/mailbox-cpu.mjs [--mailboxes 200] [--interval 20] [--sweeps 3] [--only a,b,c,w,s] [--warm 12] [--gaps 0,20,100] [--profile]
+//   npm run build && node bench/mailbox-cpu.mjs [--mailboxes 200] [--interval 20] [--sweeps 3] [--only a,b,c,w,s] [--warm 12] [--gaps 0,20,100] [--abba] [--profile]
 //        [--cli /path/to/other/checkout/bin/sync-cli,…]   (each measured in turn with this one)
 import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -43,6 +43,9 @@ const { values } = parseArgs({
     // (w): sweeps inside one process per build (start and JIT warm-up out of the numbers).
     warm: { type: 'string', default: '12' },
     profile: { type: 'boolean', default: false },
+    // Builds measured A B … then … B A (a: the order turns every sweep; b, c: each build twice),
+    // medians over both: the build measured first is dearer by itself (bench/README.md, 2026-12-02).
+    abba: { type: 'boolean', default: false },
     // (s): the idle gaps between two syncs, ms.
     gaps: { type: 'string', default: '0,20,100' },
     'pg-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/test' },
@@ -201,7 +204,7 @@ try {
     const sweeps = new Map(CLIS.map((c) => [c, []]));
     const run = (cli, args) => L.measured(process.execPath, [cli, '--home', home, ...args]);
     for (let k = 0; k < SWEEPS; k++) {
-      for (const cli of CLIS) {
+      for (const cli of values.abba && k % 2 ? [...CLIS].reverse() : CLIS) {
         const one = ok(await run(cli, ['run', '--once', '--user', logins[0]]), 'run --once --user');
         const all = ok(await run(cli, ['run', '--once', '--json']), 'run --once');
         const s = sumOf(all);
@@ -265,13 +268,23 @@ try {
     }
   }
 
+  // --abba: each build's daemon (and cluster) twice, in the order A B B A; their windows together.
+  const IN_TURN = values.abba ? [...CLIS, ...[...CLIS].reverse()] : CLIS;
+  const together = (before, now) => {
+    if (!before) return now;
+    const windows = [...before.windows, ...now.windows];
+    const pg = windows.every((w) => w.pgMsPerMailbox !== undefined) ? { pgMsPerMailbox: +median(windows.map((w) => w.pgMsPerMailbox)).toFixed(3) } : {};
+    return { msPerMailbox: +median(windows.map((w) => w.msPerMailbox)).toFixed(3), ...pg, windows, firstMs: before.msPerMailbox, secondMs: now.msPerMailbox };
+  };
+
   if (ONLY.has('b')) {
-    for (const cli of CLIS) {
+    for (const cli of IN_TURN) {
       log(`(b) ${label(cli)}: daemon on SQLite, interval ${INTERVAL} s${values.profile ? ' (under the V8 profiler)' : ''}`);
       const profDir = join(root, `profile-daemon-${CLIS.indexOf(cli)}`);
       const d = startCli(cli, ['daemon'], {}, values.profile ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []);
       try {
-        (results[label(cli)] ??= {}).daemon = await cycles([d]);
+        const r = (results[label(cli)] ??= {});
+        r.daemon = together(r.daemon, await cycles([d]));
       } catch (err) {
         throw new Error(`${err.message}\n${d.tail}`);
       } finally {
@@ -292,13 +305,13 @@ try {
     ok(await L.cli(home, ['state', 'connect', 'postgres', '--url', PG_URL, '--schema', schema], { env: { SYNC_CLI_CLUSTER_KEY: '', CREDENTIALS_DIRECTORY: '' } }), 'state connect postgres');
     admin = new pg.Client(PG_URL);
     await admin.connect();
-    for (const cli of CLIS) {
+    for (const cli of IN_TURN) {
       log(`(c) ${label(cli)}: cluster: PostgreSQL state (schema ${schema}), one daemon + one worker`);
       const d = startCli(cli, ['daemon']);
       const w = startCli(cli, ['worker', '--concurrency', String(config.sync.mailboxConcurrency)]);
       const r = (results[label(cli)] ??= {});
       try {
-        r.cluster = await cycles([d, w], admin);
+        r.cluster = together(r.cluster, await cycles([d, w], admin));
         r.cluster.syncedBy = { daemon: d.synced, worker: w.synced };
       } catch (err) {
         throw new Error(`${err.message}\n--- daemon\n${d.tail}\n--- worker\n${w.tail}`);

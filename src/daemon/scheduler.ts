@@ -264,8 +264,11 @@ export class Scheduler {
 
   private pump(now: number): void {
     if (this.opts.runBatch) {
+      // A cluster leader's tick: what is due now, and with it what comes due within the
+      // coalescing window (D101) — one queue insert, and one wake of the leader, per window
+      // instead of per mailbox; the workers then fetch those jobs together.
       const due: Entry[] = [];
-      for (let e = this.takeDue(now); e; e = this.takeDue(now)) due.push(e);
+      for (let e = this.takeDue(now); e; e = this.takeDue(now, true)) due.push(e);
       if (due.length) this.launchBatch(due);
       return;
     }

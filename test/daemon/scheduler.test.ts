@@ -119,6 +119,36 @@ describe('Scheduler', () => {
     expect(Math.min(...[...next.values()].map((d) => d!.getTime())) - Date.now()).toBeGreaterThan(55_000);
   });
 
+  it('D101: a cluster leader hands mailboxes due within a moment over together (at most a tenth of their interval early)', async () => {
+    const t0 = Date.now();
+    const calls: { at: number; users: string[] }[] = [];
+    const s = new Scheduler({
+      concurrency: 32,
+      retrySeconds: 1,
+      maxBackoffSeconds: 10,
+      // Five mailboxes staggered over 2 s (first due at 0, 0.4, 0.8, 1.2, 1.6 s), a 4 s interval:
+      // a window of 400 ms.
+      staggerSeconds: 2,
+      runMailbox: () => Promise.reject(new Error('runMailbox must not be called with runBatch')),
+      runBatch: async (due) => {
+        calls.push({ at: Date.now() - t0, users: due.map((d) => d.user) });
+      },
+    });
+    s.setMailboxes(['a', 'b', 'c', 'd', 'e'].map((u) => ({ user: u, login: u, intervalSeconds: 4 })));
+    s.start();
+    await sleep(6_500);
+    await s.stop(1000);
+    const handed = calls.flatMap((c) => c.users.map((u) => ({ u, at: c.at })));
+    for (const u of ['a', 'b', 'c', 'd', 'e']) {
+      const times = handed.filter((h) => h.u === u).map((h) => h.at);
+      expect(times.length).toBeGreaterThanOrEqual(2);
+      for (let i = 1; i < times.length; i++) expect(times[i]! - times[i - 1]!).toBeGreaterThanOrEqual(4_000 - 400 - 50);
+    }
+    // Fewer hand-overs than mailboxes handed over: some calls carry more than one.
+    expect(calls.length).toBeLessThanOrEqual(Math.ceil(handed.length * 0.7));
+    expect(Math.max(...calls.map((c) => c.users.length))).toBeGreaterThanOrEqual(2);
+  });
+
   it('R22: a soft failure is retried with growing delays and reports each next run; success resets', async () => {
     const outcomes: MailboxOutcome[] = [soft(), soft(), ok];
     const times: number[] = [];
