@@ -45,6 +45,8 @@ interface Entry {
   running: boolean;
   /** A push arrived while running: run once more right after. */
   again: boolean;
+  /** Due because of a push or a human (not its interval): in the push lane, ahead of overdue interval runs (D103). */
+  pushed: boolean;
   reason: string;
   /** Held after a hard failure: runs again only when `rearm`ed or its settings changed. */
   held: boolean;
@@ -123,7 +125,10 @@ export class Scheduler {
   private active = 0;
   private stopped = false;
   private readonly inflight = new Set<Promise<void>>();
+  /** Interval runs and retries, by due time. */
   private readonly due = new DueHeap();
+  /** Pushed changes and human requests, by due time: taken before any interval run (D103). */
+  private readonly pushedDue = new DueHeap();
 
   constructor(private readonly opts: SchedulerOptions) {}
 
@@ -142,7 +147,7 @@ export class Scheduler {
       // About one second apart, at most over the stagger window (or the interval, if shorter).
       const window = Math.min(this.opts.staggerSeconds, m.intervalSeconds, fresh.length * STAGGER_STEP_SECONDS);
       const dueAt = now + staggerOffsetSeconds(i, fresh.length, window) * 1000;
-      const e: Entry = { mailbox: m, dueAt, failures: 0, running: false, again: false, reason: 'start', held: false, notBefore: 0, version: 0 };
+      const e: Entry = { mailbox: m, dueAt, failures: 0, running: false, again: false, pushed: false, reason: 'start', held: false, notBefore: 0, version: 0 };
       this.entries.set(m.user, e);
       this.due.push(e);
       this.opts.onNextRun?.(m.user, new Date(dueAt), 0);
@@ -167,7 +172,10 @@ export class Scheduler {
       hit.push(user);
       e.reason = reason;
       if (e.running) e.again = true;
-      else this.setDue(e, Math.max(e.notBefore, Math.min(e.dueAt, now + PUSH_DEBOUNCE_MS)));
+      else {
+        e.pushed = true;
+        this.setDue(e, Math.max(e.notBefore, Math.min(e.dueAt, now + PUSH_DEBOUNCE_MS)));
+      }
     }
     this.wake();
     return hit;
@@ -185,6 +193,7 @@ export class Scheduler {
       if (!e?.held) continue;
       if (opts.force) e.held = false;
       e.reason = reason;
+      e.pushed = true;
       this.setDue(e, Math.min(e.dueAt, now + PUSH_DEBOUNCE_MS));
       hit.push(user);
     }
@@ -225,7 +234,7 @@ export class Scheduler {
     this.timer = undefined;
     const now = Date.now();
     this.pump(now);
-    const next = this.nextDue()?.at ?? Infinity;
+    const next = this.nextDue()?.n.at ?? Infinity;
     if (next === Infinity || this.active >= this.opts.concurrency) return; // a finishing sync wakes us
     // Clamp: setTimeout overflows past ~24.8 days, and a shorter wait costs nothing.
     this.timer = setTimeout(() => this.wake(), Math.min(Math.max(0, next - now), 3_600_000));
@@ -235,31 +244,49 @@ export class Scheduler {
   private setDue(e: Entry, at: number): void {
     e.dueAt = at;
     e.version++;
-    this.due.push(e);
+    (e.pushed ? this.pushedDue : this.due).push(e);
   }
 
-  /** The earliest due mailbox that may start; stale nodes (changed, running, removed) are dropped. */
-  private nextDue(): DueNode | undefined {
-    // Stale nodes pile up only with due-time changes; rebuilt when they outnumber the entries.
-    if (this.due.size > 2 * this.entries.size + 64) {
-      this.due.clear();
-      for (const e of this.entries.values()) if (!e.running) this.due.push(e);
-    }
-    for (let top = this.due.top(); top; top = this.due.top()) {
+  /** The current top of one heap; stale nodes (changed, moved, running, removed) are dropped. */
+  private live(heap: DueHeap): DueNode | undefined {
+    for (let top = heap.top(); top; top = heap.top()) {
       if (top.version === top.e.version && !top.e.running && this.entries.get(top.e.mailbox.user) === top.e) return top;
-      this.due.pop();
+      heap.pop();
     }
     return undefined;
   }
 
-  /** The earliest mailbox due by `now` (or, in a burst, within its coalescing window), taken out of the heap. */
+  /** The earliest due mailbox of both lanes, and its heap. */
+  private nextDue(): { n: DueNode; heap: DueHeap } | undefined {
+    // Stale nodes pile up only with due-time changes; rebuilt when they outnumber the entries.
+    if (this.due.size + this.pushedDue.size > 2 * this.entries.size + 64) {
+      this.due.clear();
+      this.pushedDue.clear();
+      for (const e of this.entries.values()) if (!e.running) (e.pushed ? this.pushedDue : this.due).push(e);
+    }
+    const p = this.live(this.pushedDue);
+    const d = this.live(this.due);
+    if (p && (!d || p.at <= d.at)) return { n: p, heap: this.pushedDue };
+    return d ? { n: d, heap: this.due } : undefined;
+  }
+
+  /**
+   * The next mailbox to start, taken out of its heap: a pushed one due by `now` first — before
+   * interval runs that are overdue, so a CRM edit does not wait for a backlogged sweep (D103) —
+   * else the earliest due by `now` (or, in a burst, within its coalescing window).
+   */
   private takeDue(now: number, inBurst = false): Entry | undefined {
-    const top = this.nextDue();
-    if (!top) return undefined;
-    const early = inBurst ? Math.min(COALESCE_MS, (top.e.mailbox.intervalSeconds * 1000) / 10) : 0;
-    if (top.at > now + early) return undefined;
-    this.due.pop();
-    return top.e;
+    const pushed = this.live(this.pushedDue);
+    if (pushed && pushed.at <= now) {
+      this.pushedDue.pop();
+      return pushed.e;
+    }
+    const next = this.nextDue();
+    if (!next) return undefined;
+    const early = inBurst ? Math.min(COALESCE_MS, (next.n.e.mailbox.intervalSeconds * 1000) / 10) : 0;
+    if (next.n.at > now + early) return undefined;
+    next.heap.pop();
+    return next.n.e;
   }
 
   private pump(now: number): void {
@@ -326,6 +353,7 @@ export class Scheduler {
         e.dueAt = now + interval;
         break;
     }
+    e.pushed = e.again; // a push while it ran: its re-run is in the push lane
     this.setDue(e, e.dueAt);
     if (this.entries.get(e.mailbox.user) === e) this.opts.onNextRun?.(e.mailbox.user, e.held ? null : new Date(e.dueAt), e.failures);
   }
@@ -335,6 +363,7 @@ export class Scheduler {
     const items = due.map((e) => {
       e.running = true;
       e.again = false;
+      e.pushed = false;
       const reason = e.reason;
       e.reason = 'interval';
       return { user: e.mailbox.user, reason };
@@ -363,6 +392,7 @@ export class Scheduler {
   private launch(e: Entry): void {
     e.running = true;
     e.again = false;
+    e.pushed = false;
     this.active++;
     const reason = e.reason;
     e.reason = 'interval';

@@ -149,6 +149,34 @@ describe('Scheduler', () => {
     expect(Math.max(...calls.map((c) => c.users.length))).toBeGreaterThanOrEqual(2);
   });
 
+  /** One slot, every mailbox due at once (a backlog), each run `ms` long; the order runs start in. */
+  function backlog(users: string[], ms: number): { s: Scheduler; order: string[] } {
+    const order: string[] = [];
+    const s = new Scheduler({ concurrency: 1, retrySeconds: 1, maxBackoffSeconds: 10, staggerSeconds: 0, runMailbox: (u) => (order.push(u), sleep(ms).then(() => ok)) });
+    s.setMailboxes(users.map((u) => ({ user: u, login: u, intervalSeconds: 60 })));
+    s.start();
+    return { s, order };
+  }
+
+  it('D103: a pushed mailbox starts before interval runs that are overdue (a CRM edit does not wait for a backlog)', async () => {
+    const { s, order } = backlog(['a', 'b', 'c', 'd', 'e', 'f'], 80);
+    await sleep(20); // a runs; b–f wait, overdue
+    expect(s.trigger(['f'], 'crm-feed')).toEqual(['f']);
+    await sleep(700);
+    await s.stop(1000);
+    // f (pushed, its debounce long past when a ends) goes right after a, before the overdue b–e.
+    expect(order).toEqual(['a', 'f', 'b', 'c', 'd', 'e']);
+  });
+
+  it('D103: a push that arrives while its mailbox runs re-runs it right after, ahead of the backlog', async () => {
+    const { s, order } = backlog(['a', 'b', 'c', 'd'], 100);
+    await sleep(20);
+    s.trigger(['a'], 'webhook'); // a is running
+    await sleep(600);
+    await s.stop(1000);
+    expect(order).toEqual(['a', 'a', 'b', 'c', 'd']);
+  });
+
   it('R22: a soft failure is retried with growing delays and reports each next run; success resets', async () => {
     const outcomes: MailboxOutcome[] = [soft(), soft(), ok];
     const times: number[] = [];
