@@ -2,7 +2,7 @@
 // its next run reported, pushes coalesced and re-run after a running sync, config changes.
 import { describe, expect, it } from 'vitest';
 import { backoffSeconds, staggerOffsetSeconds } from '../../src/daemon/backoff.js';
-import { Scheduler } from '../../src/daemon/scheduler.js';
+import { Scheduler, type SchedulerOptions } from '../../src/daemon/scheduler.js';
 import type { MailboxOutcome } from '../../src/sync/outcome.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -13,6 +13,14 @@ const soft = (retryAfterMs?: number): MailboxOutcome => ({ kind: 'soft', message
 function startFive(o: { concurrency: number; staggerSeconds: number; intervalSeconds: number; runMailbox: (user: string) => Promise<MailboxOutcome> }): Scheduler {
   const s = new Scheduler({ concurrency: o.concurrency, retrySeconds: 1, maxBackoffSeconds: 10, staggerSeconds: o.staggerSeconds, runMailbox: o.runMailbox });
   s.setMailboxes(['a', 'b', 'c', 'd', 'e'].map((u) => ({ user: u, login: u, intervalSeconds: o.intervalSeconds })));
+  s.start();
+  return s;
+}
+
+/** A started cluster leader's scheduler (runBatch, never runMailbox) over `users`, each every `intervalSeconds`. */
+function startLeader(users: string[], intervalSeconds: number, o: Partial<SchedulerOptions> & Pick<SchedulerOptions, 'runBatch' | 'staggerSeconds'>): Scheduler {
+  const s = new Scheduler({ concurrency: 32, retrySeconds: 1, maxBackoffSeconds: 10, runMailbox: () => Promise.reject(new Error('runMailbox must not be called with runBatch')), ...o });
+  s.setMailboxes(users.map((u) => ({ user: u, login: u, intervalSeconds })));
   s.start();
   return s;
 }
@@ -90,12 +98,11 @@ describe('Scheduler', () => {
     const calls: { user: string; reason: string }[][] = [];
     let fail = true;
     const next = new Map<string, Date | null>();
-    const s = new Scheduler({
-      concurrency: 32,
+    const users = Array.from({ length: 50 }, (_, i) => `m${i}`);
+    const s = startLeader(users, 60, {
       retrySeconds: 0.05,
       maxBackoffSeconds: 0.1,
       staggerSeconds: 0,
-      runMailbox: () => Promise.reject(new Error('runMailbox must not be called with runBatch')),
       runBatch: async (due) => {
         calls.push(due);
         if (fail) {
@@ -106,9 +113,6 @@ describe('Scheduler', () => {
       onNextRun: (u, at) => next.set(u, at),
       random: () => 1, // the same backoff for all: they come due together again
     });
-    const users = Array.from({ length: 50 }, (_, i) => `m${i}`);
-    s.setMailboxes(users.map((u) => ({ user: u, login: u, intervalSeconds: 60 })));
-    s.start();
     await sleep(300);
     await s.stop(1000);
     // The first hand-over failed (all 50 retried after a backoff), the second took all 50 at once.
@@ -122,20 +126,14 @@ describe('Scheduler', () => {
   it('D101: a cluster leader hands mailboxes due within a moment over together (at most a tenth of their interval early)', async () => {
     const t0 = Date.now();
     const calls: { at: number; users: string[] }[] = [];
-    const s = new Scheduler({
-      concurrency: 32,
-      retrySeconds: 1,
-      maxBackoffSeconds: 10,
-      // Five mailboxes staggered over 2 s (first due at 0, 0.4, 0.8, 1.2, 1.6 s), a 4 s interval:
-      // a window of 400 ms.
+    // Five mailboxes staggered over 2 s (first due at 0, 0.4, 0.8, 1.2, 1.6 s), a 4 s interval:
+    // a window of 400 ms.
+    const s = startLeader(['a', 'b', 'c', 'd', 'e'], 4, {
       staggerSeconds: 2,
-      runMailbox: () => Promise.reject(new Error('runMailbox must not be called with runBatch')),
       runBatch: async (due) => {
         calls.push({ at: Date.now() - t0, users: due.map((d) => d.user) });
       },
     });
-    s.setMailboxes(['a', 'b', 'c', 'd', 'e'].map((u) => ({ user: u, login: u, intervalSeconds: 4 })));
-    s.start();
     await sleep(6_500);
     await s.stop(1000);
     const handed = calls.flatMap((c) => c.users.map((u) => ({ u, at: c.at })));
