@@ -16,6 +16,7 @@ import { registerDoctorCommand } from './commands/doctor.js';
 import { registerClusterCommands } from './commands/cluster.js';
 import { registerStateCommands } from './commands/state.js';
 import { registerWorkerCommand } from './commands/worker.js';
+import { setLaunchArgv } from './sync/young-generation.js';
 
 /** Runs a command action with a context that is closed afterwards; sets process.exitCode. */
 export type ActionRunner = (cmd: Command, fn: (ctx: Context) => Promise<number | void>) => Promise<void>;
@@ -90,7 +91,9 @@ export function reportError(err: unknown): number {
   return 1;
 }
 
-export async function main(argv: string[]): Promise<void> {
+/** `relaunchable`: argv is this process's own command line, so `run` may start it again (D104). */
+export async function main(argv: string[], opts: { relaunchable?: boolean } = {}): Promise<void> {
+  if (opts.relaunchable) setLaunchArgv(argv);
   // `sync-cli … | head` closes stdout early: that is not an error worth a stack trace.
   for (const stream of [process.stdout, process.stderr]) {
     stream.on('error', (err: NodeJS.ErrnoException) => {

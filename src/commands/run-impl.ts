@@ -34,6 +34,21 @@ function summaryTable(results: MailboxResult[]): string[] {
   return [fmt(head), fmt(widths.map((w) => '-'.repeat(w))), ...rows.map(fmt)];
 }
 
+/**
+ * Whether this run makes a first sync: some chosen mailbox has never finished one (no state yet,
+ * or only failed or unfinished runs). `users` are matched by CRM id, which the state knows; when
+ * they are logins (known only to the CRM, not read here) every assigned mailbox counts.
+ */
+export async function makesFirstSync(ctx: Context, users: string[]): Promise<boolean> {
+  const config = await configWithMailboxes(ctx);
+  if (!config.mailboxes.length) return false;
+  const state = await ctx.existingState();
+  if (!state) return true;
+  const synced = new Set((await state.listStatuses()).filter((s) => s.lastSuccess).map((s) => s.user));
+  const byId = config.mailboxes.filter((m) => users.includes(m.user));
+  return (byId.length ? byId : config.mailboxes).some((m) => !synced.has(m.user));
+}
+
 export async function runSyncCommand(ctx: Context, opts: RunOptions): Promise<number> {
   const config = await configWithMailboxes(ctx);
   const crm = await ctx.crm();

@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import type { ActionRunner } from '../cli.js';
 import { UsageError } from '../errors.js';
+import { getLaunchArgv, relaunch, relaunchHelps, SEMI_SPACE_MB } from '../sync/young-generation.js';
 
 interface RunFlags {
   once?: boolean;
@@ -39,7 +40,15 @@ Examples:
     .action((flags: RunFlags, cmd: Command) =>
       run(cmd, async (ctx) => {
         if (!flags.once) throw new UsageError('run needs --once', 'use `sync-cli run --once` for one pass, or `sync-cli daemon` to keep syncing');
-        const [{ runSyncCommand }, { limitHeapGrowth }] = await Promise.all([import('./run-impl.js'), import('../sync/heap-growth.js')]);
+        const [{ runSyncCommand, makesFirstSync }, { limitHeapGrowth }] = await Promise.all([import('./run-impl.js'), import('../sync/heap-growth.js')]);
+        // A first sync on Node ≥ 22 runs in a node started with a smaller young generation (D104).
+        const argv = getLaunchArgv();
+        if (argv && relaunchHelps() && (await makesFirstSync(ctx, flags.user))) {
+          ctx.logger.debug(`first sync: running it in a node started with --max-semi-space-size=${SEMI_SPACE_MB} (D104)`);
+          const code = await relaunch(argv);
+          if (code !== null) return code;
+          ctx.logger.debug('could not start a second node: syncing in this one');
+        }
         limitHeapGrowth(); // a lower heap peak for large syncs (D99): this command only, before the sync starts
         return runSyncCommand(ctx, { users: flags.user, dryRun: flags.dryRun, full: flags.full, forceDelete: flags.forceDelete });
       }),
