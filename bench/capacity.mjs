@@ -3,6 +3,7 @@
 // of bench.mjs does), adopted by a first `run --once`, then one no-change sweep per mode:
 //   sqlite  the single-process daemon on its SQLite state (the sweep: every mailbox triggered at
 //           once by a signed webhook `{}`, measured from the daemon's own log)
+//   once    one `sync-cli run --once` over all N mailboxes on the SQLite state (the whole process)
 //   wK      the state moved to PostgreSQL (`state connect postgres`, schema cap_<pid>), one
 //           scheduling daemon + K `sync-cli worker` processes, each in its own --home (the sweep:
 //           the leader's takeover enqueues every mailbox; from the leader's log line to the last
@@ -12,9 +13,9 @@
 // changes every record (run with the processes of the last mode).
 //
 //   npm run build && node bench/capacity.mjs --mailboxes 1000 --servers 1 --modes sqlite,w1,w2,w4 --bulk
-// Options: --mailboxes N (100), --servers S (1), --modes list (sqlite,w1,w2,w4; wKcC = K workers
+// Options: --mailboxes N (100), --servers S (1), --modes list (sqlite,w1,w2,w4; also once; wKcC = K workers
 //   at --concurrency C), --bulk, --no-floor, --no-wait (skip waiting out the CRM overlap window: a
-//   dev run), --daemon-jobs J (sync.mailboxConcurrency of the cluster's scheduling daemon, 1),
+//   dev run), --daemon-sweeps K (sweeps of the sqlite daemon, 1), --daemon-jobs J (sync.mailboxConcurrency of the cluster's scheduling daemon, 1),
 //   --adopt-concurrency M (mailboxes at once in the first sync, 4), --layout interleaved|blocks,
 //   --pg private|shared (a PostgreSQL of its own, default, or 127.0.0.1:5432 db test),
 //   --prepare DIR (import, fill, first sync; keep them in DIR and stop), --from DIR (start from
@@ -65,6 +66,7 @@ const MODES = opt('modes', 'sqlite,w1,w2,w4').split(',').filter(Boolean);
 const BULK = argv.includes('--bulk');
 const FLOOR = !argv.includes('--no-floor');
 const WAIT = !argv.includes('--no-wait');
+const DAEMON_SWEEPS = Number(opt('daemon-sweeps', '1'));
 const DAEMON_JOBS = Number(opt('daemon-jobs', 1));
 const LABEL = opt('label', `n${N}-s${S}`);
 const PREPARE = opt('prepare'); // do steps 1–4 only, keep the home and the servers' storage in this folder
@@ -772,20 +774,39 @@ async function measure(doc, main) {
       await waitForLine(d, /^HTTP endpoint on/, 60_000);
       await waitForLine(d, /^daemon started/, 60_000);
       // Its start-up runs are staggered over 60 s; the webhook `{}` makes every mailbox due now.
-      const load = loadavg();
-      const mark = serverMark();
-      const cpu0 = cpuOf(d.pid);
-      const since = Date.now();
-      await postWebhook(webhookPort, secret, {});
-      const st = await waitForSweep([d], since, { timeoutMs: Math.max(300_000, N * 200) });
-      const cpu = cpuOf(d.pid) - cpu0;
-      const srv = serverSince(mark);
-      const wall = (st.last - since) / 1000;
-      const m = { mode, processes: 1, wall: round(wall, 2), wallTo: { p50: round((st.p50 - since) / 1000, 2), p90: round((st.p90 - since) / 1000, 2), p99: round((st.p99 - since) / 1000, 2) }, mailboxesPerSecond: round(N / wall, 1), syncs: st.syncs, failed: st.failed, busy: st.busy, requests: srv.requests, requestsTotal: srv.total, clientCpu: round(cpu, 2), clientCpuPerMailboxMs: round((cpu * 1000) / N, 2), pgCpu: null, serverCpu: srv.cpu, perServer: srv.perServer, load: `${load} → ${loadavg()}` };
-      R.steps.modes.push(m);
-      log(`mode ${mode}`, m);
+      // --daemon-sweeps K: K sweeps in a row (the first with V8's JIT still cold, the later ones
+      // as a daemon runs for the rest of its life), one row each.
+      for (let sweep = 1; sweep <= DAEMON_SWEEPS; sweep++) {
+        const load = loadavg();
+        const mark = serverMark();
+        const cpu0 = cpuOf(d.pid);
+        const since = Date.now();
+        await postWebhook(webhookPort, secret, {});
+        const st = await waitForSweep([d], since, { timeoutMs: Math.max(300_000, N * 200) });
+        const cpu = cpuOf(d.pid) - cpu0;
+        const srv = serverSince(mark);
+        const wall = (st.last - since) / 1000;
+        const m = { mode, ...(DAEMON_SWEEPS > 1 ? { sweep } : {}), processes: 1, wall: round(wall, 2), wallTo: { p50: round((st.p50 - since) / 1000, 2), p90: round((st.p90 - since) / 1000, 2), p99: round((st.p99 - since) / 1000, 2) }, mailboxesPerSecond: round(N / wall, 1), syncs: st.syncs, failed: st.failed, busy: st.busy, requests: srv.requests, requestsTotal: srv.total, clientCpu: round(cpu, 2), clientCpuPerMailboxMs: round((cpu * 1000) / N, 2), pgCpu: null, serverCpu: srv.cpu, perServer: srv.perServer, load: `${load} → ${loadavg()}` };
+        R.steps.modes.push(m);
+        log(`mode ${mode}${DAEMON_SWEEPS > 1 ? ` sweep ${sweep}` : ''}`, m);
+      }
       if (mode === lastMode && BULK) keep = { ps: [d], mode };
       else await stopCli(d);
+      continue;
+    }
+    if (mode === 'once') {
+      // One `sync-cli run --once` over all N mailboxes (SQLite state), the whole process measured:
+      // its start-up is shared by the N mailboxes, as a power user's cron job shares it.
+      if (connected) throw new Error('once must come before the PostgreSQL modes');
+      const load = loadavg();
+      const mark = serverMark();
+      const r = ok(await L.cli(main, ['run', '--once', '--json']), 'run --once sweep');
+      const srv = serverSince(mark);
+      const res = JSON.parse(r.stdout).mailboxes;
+      const failed = res.filter((x) => x.state !== 'success').length;
+      const m = { mode, processes: 1, wall: round(r.wall, 2), mailboxesPerSecond: round(N / r.wall, 1), syncs: res.length, failed, busy: 0, requests: srv.requests, requestsTotal: srv.total, clientCpu: round(r.cpu, 2), clientCpuPerMailboxMs: round((r.cpu * 1000) / N, 2), pgCpu: null, serverCpu: srv.cpu, perServer: srv.perServer, load: `${load} → ${loadavg()}` };
+      R.steps.modes.push(m);
+      log(`mode ${mode}`, m);
       continue;
     }
     // wK: K workers at their default concurrency (sync.mailboxConcurrency); wKcC: `worker --concurrency C`.
@@ -899,11 +920,11 @@ function markdown() {
   if (s.stateConnect) out.push(`\`state connect postgres\` (moves the state of ${N} mailboxes): ${s.stateConnect.wall} s wall, ${s.stateConnect.cpu} s CPU.`, '');
   out.push('| mode | N | servers | processes | wall s | mailboxes/s | requests | client CPU s | client CPU ms/mailbox | PG CPU ms/mailbox | server CPU s | load (1/5/15 min) |', '|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const f of s.floor ?? []) out.push(`| floor: bare REPORT loop, c${f.concurrency} (${f.perServer}/server) | ${N} | ${S} | 1 | ${f.wall} | ${f.mailboxesPerSecond} | ${JSON.stringify(f.requests)} | ${f.cpu} (loop ${f.loopCpu}) | ${round((f.cpu * 1000) / N, 2)} | — | ${f.serverCpu} | ${f.load} |`);
-  for (const x of s.modes ?? []) out.push(`| ${x.mode === 'sqlite' ? 'sqlite: daemon, SQLite state' : `${x.mode}: daemon + ${x.processes - 1} worker(s), PostgreSQL`} | ${N} | ${S} | ${x.processes} | ${x.wall} | ${x.mailboxesPerSecond} | ${JSON.stringify(x.requests)} | ${x.clientCpu} | ${x.clientCpuPerMailboxMs} | ${x.pgInstanceCpuPerMailboxMs ?? x.pgCpuPerMailboxMs ?? '—'} | ${x.serverCpu} | ${x.load} |`);
+  for (const x of s.modes ?? []) out.push(`| ${x.mode === 'sqlite' ? `sqlite: daemon, SQLite state${x.sweep ? `, sweep ${x.sweep}` : ''}` : x.mode === 'once' ? 'once: `run --once`, SQLite state (whole process)' : `${x.mode}: daemon + ${x.processes - 1} worker(s), PostgreSQL`} | ${N} | ${S} | ${x.processes} | ${x.wall} | ${x.mailboxesPerSecond} | ${JSON.stringify(x.requests)} | ${x.clientCpu} | ${x.clientCpuPerMailboxMs} | ${x.pgInstanceCpuPerMailboxMs ?? x.pgCpuPerMailboxMs ?? '—'} | ${x.serverCpu} | ${x.load} |`);
   if (s.bulk) out.push(`| bulk: first sweep after a change of all ${N * ITEMS} records (${s.bulk.mode}) | ${N} | ${S} | — | ${s.bulk.wallAfterImport} | ${s.bulk.mailboxesPerSecond} | ${JSON.stringify(s.bulk.requests)} | ${s.bulk.clientCpu} | ${s.bulk.clientCpuPerMailboxMs} | ${s.bulk.pgCpu === null ? '—' : round((s.bulk.pgCpu * 1000) / N, 2)} | ${s.bulk.serverCpu} | ${s.bulk.load} |`);
   out.push('');
   for (const x of s.modes ?? []) {
-    if (x.mode === 'sqlite') continue;
+    if (x.mode === 'sqlite' || x.mode === 'once') continue;
     out.push(`- ${x.mode}: jobs per process ${JSON.stringify(x.jobsBy)}, syncs ${x.syncs} (busy ${x.busy}, failed ${x.failed}), from the first job ${x.fromFirstJob} s; worker CPU ${JSON.stringify(x.workerCpu)} s, daemon ${x.daemonCpu} s (+${x.daemonStartCpu} s start-up, not counted); PG backends ${x.pg.backends}, peak sessions ${x.pg.peakSessions} (per process ${JSON.stringify(x.pg.peakPerProcess)}; per component, max of one process ${JSON.stringify(x.pg.peakPerComponentOfOneProcess)}); PG CPU ${x.pgCpu} s (the sessions' backends), ${x.pgInstanceCpu ?? '—'} s (the whole private instance, in the table); queue ${JSON.stringify(x.queue)}; per server ${JSON.stringify(x.perServer)}`);
   }
   if (s.bulk) out.push(`- bulk: import ${s.bulk.importWall} s (${s.bulk.importCpu} s CPU), sweep ${s.bulk.wallAfterImport} s after it (${s.bulk.wallFromImportStart} s from its start), items updated ${s.bulk.itemsUpdated}, syncs ${s.bulk.syncs} (failed ${s.bulk.failed}), client CPU ${s.bulk.clientCpuPerItemMs} ms per item, PG CPU ${s.bulk.pgCpu ?? '—'} s, per server ${JSON.stringify(s.bulk.perServer)}`);

@@ -37,7 +37,7 @@ function summaryTable(results: MailboxResult[]): string[] {
 /**
  * Whether this run makes a first sync: some chosen mailbox has never finished one (no state yet,
  * or only failed or unfinished runs). `users` are matched by CRM id, which the state knows; when
- * they are logins (known only to the CRM, not read here) every assigned mailbox counts.
+ * any is a login (known only to the CRM, not read here) every assigned mailbox counts.
  */
 export async function makesFirstSync(ctx: Context, users: string[]): Promise<boolean> {
   const config = await configWithMailboxes(ctx);
@@ -45,8 +45,9 @@ export async function makesFirstSync(ctx: Context, users: string[]): Promise<boo
   const state = await ctx.existingState();
   if (!state) return true;
   const synced = new Set((await state.listStatuses()).filter((s) => s.lastSuccess).map((s) => s.user));
-  const byId = config.mailboxes.filter((m) => users.includes(m.user));
-  return (byId.length ? byId : config.mailboxes).some((m) => !synced.has(m.user));
+  // Only when every --user named a mailbox by id is the choice known here; else count them all.
+  const byId = users.length && users.every((u) => config.mailboxes.some((m) => m.user === u));
+  return (byId ? config.mailboxes.filter((m) => users.includes(m.user)) : config.mailboxes).some((m) => !synced.has(m.user));
 }
 
 export async function runSyncCommand(ctx: Context, opts: RunOptions): Promise<number> {

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import type { ActionRunner } from '../cli.js';
 import { UsageError } from '../errors.js';
-import { getLaunchArgv, relaunch, relaunchHelps, SEMI_SPACE_MB } from '../sync/young-generation.js';
+import { getLaunchArgv, relaunchHelps, runRelaunched, SEMI_SPACE_MB, watchRelaunchParent } from '../sync/young-generation.js';
 
 interface RunFlags {
   once?: boolean;
@@ -42,10 +42,11 @@ Examples:
         if (!flags.once) throw new UsageError('run needs --once', 'use `sync-cli run --once` for one pass, or `sync-cli daemon` to keep syncing');
         const [{ runSyncCommand, makesFirstSync }, { limitHeapGrowth }] = await Promise.all([import('./run-impl.js'), import('../sync/heap-growth.js')]);
         // A first sync on Node ≥ 22 runs in a node started with a smaller young generation (D104).
+        watchRelaunchParent();
         const argv = getLaunchArgv();
         if (argv && relaunchHelps() && (await makesFirstSync(ctx, flags.user))) {
           ctx.logger.debug(`first sync: running it in a node started with --max-semi-space-size=${SEMI_SPACE_MB} (D104)`);
-          const code = await relaunch(argv);
+          const code = await runRelaunched(argv);
           if (code !== null) return code;
           ctx.logger.debug('could not start a second node: syncing in this one');
         }

@@ -2,12 +2,13 @@
 // semi-spaces (the 20k initial sync's peak RSS: ~270 → ~140 MB on Node 24); a later run, and any
 // run on Node 20, stays in one process. Which node processes ran with which flags is recorded by
 // a module that NODE_OPTIONS preloads into each of them: what ran, not what we logged.
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { relaunchHelps, SEMI_SPACE_MB } from '../../src/sync/young-generation.js';
-import { runCli, tempHome } from '../helpers/cli.js';
+import { repoRoot, runCli, tempHome } from '../helpers/cli.js';
 
 const node = { nodeVersion: process.versions.node, execArgv: [] as string[], env: {} };
 const major = Number(process.versions.node.split('.')[0]);
@@ -31,7 +32,8 @@ describe('D104: which runs start node again with a smaller young generation', ()
     homes.push(home);
     const rec = path.join(home, 'processes.jsonl');
     const preload = path.join(home, 'record.mjs');
-    fs.writeFileSync(preload, `import fs from 'node:fs';\nfs.appendFileSync(${JSON.stringify(rec)}, JSON.stringify({ pid: process.pid, execArgv: process.execArgv }) + '\\n');\n`);
+    fs.writeFileSync(preload, `import { spawn } from 'node:child_process';
+import fs from 'node:fs';\nfs.appendFileSync(${JSON.stringify(rec)}, JSON.stringify({ pid: process.pid, execArgv: process.execArgv }) + '\\n');\n`);
     const env = { NODE_OPTIONS: `--import=${pathToFileURL(preload).href}` };
     const processes = () => {
       const lines = fs.existsSync(rec) ? fs.readFileSync(rec, 'utf8').trim().split('\n') : [];
@@ -87,5 +89,62 @@ describe('D104: which runs start node again with a smaller young generation', ()
     fs.rmSync(path.join(home, 'vdir'));
     expect(runCli(['--home', home, 'run', '--once'], { env }).code).toBe(0);
     expect(processes()).toHaveLength(major >= 22 ? 2 : 1);
+  });
+});
+
+// The two processes themselves, on every Node: a parent that relaunches a stand-in child (the
+// built module, as the CLI uses it) and what a user or a service manager sees of them.
+describe('D104: the first process and its child', () => {
+  const mod = pathToFileURL(path.join(repoRoot, 'dist/sync/young-generation.js')).href;
+  function pair(childBody: string) {
+    const dir = tempHome('sync-cli-relaunch-');
+    homes.push(dir);
+    const pidFile = path.join(dir, 'child.pid');
+    const child = path.join(dir, 'child.mjs');
+    fs.writeFileSync(child, `import fs from 'node:fs';\nimport { watchRelaunchParent } from ${JSON.stringify(mod)};\nwatchRelaunchParent();\nfs.writeFileSync(${JSON.stringify(pidFile)}, String(process.pid));\n${childBody}\n`);
+    const parent = path.join(dir, 'parent.mjs');
+    fs.writeFileSync(parent, `import { runRelaunched } from ${JSON.stringify(mod)};\nconst code = await runRelaunched([process.execPath, ${JSON.stringify(child)}]);\nprocess.exitCode = code ?? 99;\n`);
+    const p = spawn(process.execPath, [parent], { stdio: 'ignore' });
+    const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => p.once('exit', (code, signal) => resolve({ code, signal })));
+    const childPid = async () => {
+      for (let i = 0; i < 200 && !fs.existsSync(pidFile); i++) await new Promise((r) => setTimeout(r, 50));
+      return Number(fs.readFileSync(pidFile, 'utf8'));
+    };
+    return { p, ended, childPid };
+  }
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return !/^\d+ \(.*\) Z/.test(stat);
+    } catch {
+      return false;
+    }
+  };
+  async function gone(pid: number) {
+    for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 50));
+    return !alive(pid);
+  }
+
+  it(`the child runs with --max-semi-space-size=${SEMI_SPACE_MB} and its exit code is the parent's`, async () => {
+    const { ended } = pair(`if (!process.execArgv.includes('--max-semi-space-size=${SEMI_SPACE_MB}')) process.exit(7);\nprocess.exitCode = 3;`);
+    expect(await ended).toEqual({ code: 3, signal: null });
+  });
+
+  it('SIGTERM to the parent stops the child, and the parent then ends by SIGTERM itself (as systemd and shells expect)', async () => {
+    const { p, ended, childPid } = pair('setInterval(() => {}, 1000);');
+    const pid = await childPid();
+    p.kill('SIGTERM');
+    expect(await ended).toEqual({ code: null, signal: 'SIGTERM' });
+    expect(await gone(pid)).toBe(true);
+  });
+
+  it('a parent killed outright (SIGKILL) leaves no child syncing on', async () => {
+    const { p, ended, childPid } = pair('setInterval(() => {}, 1000);');
+    const pid = await childPid();
+    expect(alive(pid)).toBe(true);
+    p.kill('SIGKILL');
+    await ended;
+    expect(await gone(pid)).toBe(true);
   });
 });

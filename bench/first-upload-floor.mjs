@@ -1,0 +1,96 @@
+// The first upload's client CPU against the raw-PUT floor, smaller than bench.mjs step 1 so it
+// can be repeated while working on it: N contacts + N/4 appointments from the embedded CRM into
+// fresh collections of one Radicale, measured in the order floor, sync-cli, sync-cli, floor
+// (so neither is always measured first), each a process of its own under /usr/bin/time.
+//   node bench/first-upload-floor.mjs [--contacts 1000] [--rounds 1] [--profile DIR]
+// --profile also writes a --cpu-prof of one more floor and one more sync-cli upload into
+// DIR/floor and DIR/sync-cli and prints their top functions by self time.
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { topFunctions } from './cpuprofile-top.mjs';
+import * as L from './lib.mjs';
+
+const { values: opt } = parseArgs({ options: { contacts: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '1' }, profile: { type: 'string' } } });
+const rounds = Number(opt.rounds);
+const contacts = Number(opt.contacts);
+const doc = L.exchangeDoc({ addresses: contacts, appointments: contacts / 4 });
+const auth = (user) => `Basic ${Buffer.from(`${user}:${L.PASSWORD}`).toString('base64')}`;
+const ok = (r, what) => {
+  if (r.code !== 0) throw new Error(`${what} exited ${r.code}:\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`);
+  return r;
+};
+
+// The exact items sync-cli uploads: written by sync-cli itself into a vdir first.
+const srcHome = L.crmHome(doc, 'floor-src');
+const vdir = mkdtempSync(join(tmpdir(), 'bench-vdir-floor-'));
+L.assign(srcHome, pathToFileURL(vdir).href);
+ok(await L.cli(srcHome, ['run', '--once']), 'sync-cli into a vdir');
+const folders = [
+  { folder: join(vdir, 'CRM-Kontakte'), ext: '.vcf', type: 'text/vcard; charset=utf-8', kind: 'addressbook' },
+  { folder: join(vdir, 'CRM-Termine'), ext: '.ics', type: 'text/calendar; charset=utf-8', kind: 'calendar' },
+];
+
+const rad = await L.startRadicale();
+let floors = 0;
+async function floor(nodeArgs = []) {
+  const n = ++floors;
+  const jobs = [];
+  for (const f of folders) {
+    const path = `/floor/${f.kind}-${n}/`;
+    const body = f.kind === 'calendar'
+      ? '<?xml version="1.0"?><C:mkcalendar xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:set><D:prop><D:displayname>floor</D:displayname></D:prop></D:set></C:mkcalendar>'
+      : '<?xml version="1.0"?><D:mkcol xmlns:D="DAV:" xmlns:CR="urn:ietf:params:xml:ns:carddav"><D:set><D:prop><D:resourcetype><D:collection/><CR:addressbook/></D:resourcetype></D:prop></D:set></D:mkcol>';
+    const res = await fetch(`${rad.url}${path}`, { method: f.kind === 'calendar' ? 'MKCALENDAR' : 'MKCOL', headers: { Authorization: auth('floor'), 'Content-Type': 'application/xml' }, body });
+    if (res.status >= 300) throw new Error(`making ${path}: HTTP ${res.status}`);
+    for (const name of readdirSync(f.folder).filter((x) => x.endsWith(f.ext)).sort()) jobs.push({ url: `${rad.url}${path}${encodeURIComponent(name)}`, file: join(f.folder, name), type: f.type });
+  }
+  const file = join(mkdtempSync(join(tmpdir(), 'bench-floor-')), 'jobs.json');
+  writeFileSync(file, JSON.stringify({ concurrency: 4, authorization: auth('floor'), jobs }));
+  const r = ok(await L.measured(process.execPath, [...nodeArgs, join(L.ROOT, 'bench', 'put-floor.mjs'), file]), 'raw PUT floor');
+  const out = JSON.parse(r.stdout.trim().split('\n').pop());
+  if (out.failures) throw new Error(`floor: ${out.failures} PUTs failed`);
+  return r;
+}
+async function syncCli(nodeArgs = []) {
+  const home = L.crmHome(doc, 'floor-sync');
+  // Each run its own Radicale user, so its collections start empty like the floor's.
+  const user = `u${floors}${Math.random().toString(36).slice(2, 8)}`;
+  writeFileSync(join(rad.dataDir, 'users'), `${readFileSync(join(rad.dataDir, 'users'), 'utf8')}${user}:${L.PASSWORD}\n`);
+  L.assign(home, `${rad.url}/`, user);
+  return ok(await L.cli(home, ['run', '--once'], { nodeArgs }), 'sync-cli first upload');
+}
+
+const rows = { floor: [], sync: [] };
+try {
+  for (let i = 0; i < rounds; i++) {
+    rows.floor.push(await floor());
+    rows.sync.push(await syncCli());
+    rows.sync.push(await syncCli());
+    rows.floor.push(await floor());
+  }
+  const med = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
+  const show = (rs) => rs.map((r) => `${r.cpu.toFixed(2)} s CPU / ${r.wall.toFixed(1)} s wall`).join(', ');
+  console.log(`first upload of ${contacts} contacts + ${contacts / 4} appointments into Radicale`);
+  if (rounds) {
+  console.log(`  raw PUT floor: ${show(rows.floor)}`);
+  console.log(`  sync-cli:      ${show(rows.sync)}`);
+  const f = med(rows.floor.map((r) => r.cpu));
+  const s = med(rows.sync.map((r) => r.cpu));
+  console.log(`  medians: floor ${f.toFixed(2)} s, sync-cli ${s.toFixed(2)} s: ${(s / f).toFixed(2)}× the floor's CPU; wall ${(med(rows.sync.map((r) => r.wall)) / med(rows.floor.map((r) => r.wall))).toFixed(2)}×`);
+  }
+  if (opt.profile) {
+    for (const [name, run] of [['floor', floor], ['sync-cli', syncCli]]) {
+      const dir = join(opt.profile, name);
+      mkdirSync(dir, { recursive: true });
+      await run(['--cpu-prof', '--cpu-prof-dir', dir]);
+      const file = readdirSync(dir).filter((x) => x.endsWith('.cpuprofile')).sort().pop();
+      console.log(`  ${name}: profile ${join(dir, file)}, top self time:`);
+      for (const t of topFunctions(join(dir, file), 25)) console.log(`    ${String(t.selfMs).padStart(6)} ms ${String(t.pct).padStart(5)} %  ${t.name}  ${t.where}`);
+    }
+  }
+} finally {
+  await rad.stop();
+}
