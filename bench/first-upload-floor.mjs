@@ -5,6 +5,10 @@
 //   node bench/first-upload-floor.mjs [--contacts 1000] [--rounds 1] [--profile DIR]
 // --profile also writes a --cpu-prof of one more floor and one more sync-cli upload into
 // DIR/floor and DIR/sync-cli and prints their top functions by self time.
+// --base PATH (another build's bin/sync-cli) adds it to every round, in the order floor, this
+// build, base, base, this build, floor: a before/after comparison on the same servers.
+// --threads runs one more of each with bench/thread-times.mjs preloaded and prints the CPU of
+// each thread (main, V8's helpers, libuv's pool): what a main-thread profile does not show.
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +17,7 @@ import { parseArgs } from 'node:util';
 import { topFunctions } from './cpuprofile-top.mjs';
 import * as L from './lib.mjs';
 
-const { values: opt } = parseArgs({ options: { contacts: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '1' }, profile: { type: 'string' } } });
+const { values: opt } = parseArgs({ options: { contacts: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '1' }, profile: { type: 'string' }, threads: { type: 'boolean' }, base: { type: 'string' } } });
 const rounds = Number(opt.rounds);
 const contacts = Number(opt.contacts);
 const doc = L.exchangeDoc({ addresses: contacts, appointments: contacts / 4 });
@@ -35,7 +39,7 @@ const folders = [
 
 const rad = await L.startRadicale();
 let floors = 0;
-async function floor(nodeArgs = []) {
+async function floor(nodeArgs = [], env = {}) {
   const n = ++floors;
   const jobs = [];
   for (const f of folders) {
@@ -49,25 +53,27 @@ async function floor(nodeArgs = []) {
   }
   const file = join(mkdtempSync(join(tmpdir(), 'bench-floor-')), 'jobs.json');
   writeFileSync(file, JSON.stringify({ concurrency: 4, authorization: auth('floor'), jobs }));
-  const r = ok(await L.measured(process.execPath, [...nodeArgs, join(L.ROOT, 'bench', 'put-floor.mjs'), file]), 'raw PUT floor');
+  const r = ok(await L.measured(process.execPath, [...nodeArgs, join(L.ROOT, 'bench', 'put-floor.mjs'), file], { env }), 'raw PUT floor');
   const out = JSON.parse(r.stdout.trim().split('\n').pop());
   if (out.failures) throw new Error(`floor: ${out.failures} PUTs failed`);
   return r;
 }
-async function syncCli(nodeArgs = []) {
+async function syncCli(nodeArgs = [], env = {}, cli = L.CLI) {
   const home = L.crmHome(doc, 'floor-sync');
   // Each run its own Radicale user, so its collections start empty like the floor's.
   const user = `u${floors}${Math.random().toString(36).slice(2, 8)}`;
   writeFileSync(join(rad.dataDir, 'users'), `${readFileSync(join(rad.dataDir, 'users'), 'utf8')}${user}:${L.PASSWORD}\n`);
   L.assign(home, `${rad.url}/`, user);
-  return ok(await L.cli(home, ['run', '--once'], { nodeArgs }), 'sync-cli first upload');
+  return ok(await L.measured(process.execPath, [...nodeArgs, cli, '--home', home, 'run', '--once'], { env }), 'sync-cli first upload');
 }
 
-const rows = { floor: [], sync: [] };
+const rows = { floor: [], sync: [], base: [] };
+const base = () => syncCli([], {}, opt.base);
 try {
   for (let i = 0; i < rounds; i++) {
     rows.floor.push(await floor());
     rows.sync.push(await syncCli());
+    if (opt.base) rows.base.push(await base(), await base());
     rows.sync.push(await syncCli());
     rows.floor.push(await floor());
   }
@@ -79,7 +85,9 @@ try {
   console.log(`  sync-cli:      ${show(rows.sync)}`);
   const f = med(rows.floor.map((r) => r.cpu));
   const s = med(rows.sync.map((r) => r.cpu));
+  if (opt.base) console.log(`  base:          ${show(rows.base)} (${opt.base})`);
   console.log(`  medians: floor ${f.toFixed(2)} s, sync-cli ${s.toFixed(2)} s: ${(s / f).toFixed(2)}× the floor's CPU; wall ${(med(rows.sync.map((r) => r.wall)) / med(rows.floor.map((r) => r.wall))).toFixed(2)}×`);
+  if (opt.base) console.log(`  base median ${med(rows.base.map((r) => r.cpu)).toFixed(2)} s: ${(med(rows.base.map((r) => r.cpu)) / f).toFixed(2)}× the floor's CPU`);
   }
   if (opt.profile) {
     for (const [name, run] of [['floor', floor], ['sync-cli', syncCli]]) {
@@ -89,6 +97,21 @@ try {
       const file = readdirSync(dir).filter((x) => x.endsWith('.cpuprofile')).sort().pop();
       console.log(`  ${name}: profile ${join(dir, file)}, top self time:`);
       for (const t of topFunctions(join(dir, file), 25)) console.log(`    ${String(t.selfMs).padStart(6)} ms ${String(t.pct).padStart(5)} %  ${t.name}  ${t.where}`);
+    }
+  }
+  if (opt.threads) {
+    for (const [name, run] of [['floor', floor], ['sync-cli', syncCli]]) {
+      const file = join(mkdtempSync(join(tmpdir(), 'bench-threads-')), 'threads.json');
+      const r = await run(['--import', pathToFileURL(join(L.ROOT, 'bench', 'thread-times.mjs')).href], { THREAD_TIMES_FILE: file });
+      const threads = JSON.parse(readFileSync(file, 'utf8'));
+      const byName = new Map();
+      for (const t of threads) {
+        const key = t.tid === Math.min(...threads.map((x) => x.tid)) ? 'main' : t.name;
+        const s = byName.get(key) ?? { n: 0, user: 0, sys: 0 };
+        byName.set(key, { n: s.n + 1, user: s.user + t.user, sys: s.sys + t.sys });
+      }
+      console.log(`  ${name}: ${r.cpu.toFixed(2)} s CPU (user ${r.user.toFixed(2)}, sys ${r.sys.toFixed(2)}) by thread at exit:`);
+      for (const [k, v] of [...byName].sort((a, b) => b[1].user + b[1].sys - a[1].user - a[1].sys)) console.log(`    ${k.padEnd(16)} ×${v.n}  user ${v.user.toFixed(2)}  sys ${v.sys.toFixed(2)}`);
     }
   }
 } finally {

@@ -4,8 +4,9 @@
 // pure functions (render.ts) from the action and the remote answer; nothing is rendered here.
 // Per-item errors are collected and the other items go on (R22).
 //
-// Batching (D59): the answers of device creates and the state-only actions are settled in groups
-// (SETTLE_EVERY answers or SETTLE_MS, whichever comes first), one `apply` each. R23 still holds:
+// Batching (D59, D105): the answers of device creates and the state-only actions are settled in
+// groups (SETTLE_EVERY answers, or the first answer that comes SETTLE_MS after the group's first;
+// a timer only when no answer follows), one `apply` each. R23 still holds:
 // every create of the plan is recorded as a pending create (with its merge base) in one
 // transaction before the first write, so a create whose answer was not settled yet is adopted by
 // UID at the next sync, exactly like one whose state write a crash cut off.
@@ -22,9 +23,15 @@ import { parseRecordKey, type ItemState, type RecordRef, type StateChange, type 
 import { failpoint } from './marker.js';
 import { stopsTheMailbox } from './outcome.js';
 
-/** Answers settled per `apply` and the longest an answer waits for its group. */
+/**
+ * Answers settled per `apply`, and how long a group stays open (D105). A group is written by the
+ * answer that fills it or that arrives SETTLE_MS after its first one — in the same wake-up, so a
+ * slow server (Radicale answers a growing collection every 50–250 ms) costs one transaction per
+ * second, not one per answer plus a timer wake-up each. The timer is the backstop for a group
+ * whose next answer never comes; `flush` ends every run.
+ */
 const SETTLE_EVERY = 100;
-const SETTLE_MS = 50;
+const SETTLE_MS = 1000;
 
 export interface ExecuteCounts {
   created: number;
@@ -114,6 +121,7 @@ function failureOf(a: Action, message: string): StateChange[] {
 class SettleQueue {
   private changes: StateChange[] = [];
   private answers = 0;
+  private openedAt = 0;
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<void> = Promise.resolve();
   private failed: unknown;
@@ -125,8 +133,10 @@ class SettleQueue {
 
   add(changes: StateChange[]): void {
     this.changes.push(...changes);
-    if (++this.answers >= SETTLE_EVERY) this.write();
-    else this.timer ??= setTimeout(() => this.write(), SETTLE_MS);
+    const now = Date.now();
+    if (this.answers++ === 0) this.openedAt = now;
+    if (this.answers >= SETTLE_EVERY || now - this.openedAt >= SETTLE_MS) void this.write();
+    else this.timer ??= setTimeout(() => void this.write(), SETTLE_MS);
   }
 
   private write(): Promise<void> {
