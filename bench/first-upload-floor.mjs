@@ -7,8 +7,12 @@
 // DIR/floor and DIR/sync-cli and prints their top functions by self time.
 // --base PATH (another build's bin/sync-cli) adds it to every round, in the order floor, this
 // build, base, base, this build, floor: a before/after comparison on the same servers.
+// --base-node-args "ARGS" runs the base with these node options (e.g. --base bin/sync-cli
+// --base-node-args=--single-threaded-gc compares one build with and without a V8 flag).
 // --threads runs one more of each with bench/thread-times.mjs preloaded and prints the CPU of
 // each thread (main, V8's helpers, libuv's pool): what a main-thread profile does not show.
+// --strace DIR runs one more of each under `strace -f -c` (every thread) and prints the system
+// calls each made, by count: wake-ups (epoll_wait), socket calls, file writes per item.
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +21,7 @@ import { parseArgs } from 'node:util';
 import { topFunctions } from './cpuprofile-top.mjs';
 import * as L from './lib.mjs';
 
-const { values: opt } = parseArgs({ options: { contacts: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '1' }, profile: { type: 'string' }, threads: { type: 'boolean' }, base: { type: 'string' } } });
+const { values: opt } = parseArgs({ options: { contacts: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '1' }, profile: { type: 'string' }, threads: { type: 'boolean' }, strace: { type: 'string' }, 'base-node-args': { type: 'string', default: '' }, base: { type: 'string' } } });
 const rounds = Number(opt.rounds);
 const contacts = Number(opt.contacts);
 const doc = L.exchangeDoc({ addresses: contacts, appointments: contacts / 4 });
@@ -39,6 +43,9 @@ const folders = [
 
 const rad = await L.startRadicale();
 let floors = 0;
+// --strace: the command run under `strace -f -c -o FILE` instead of directly.
+let traceTo = null;
+const run = (args, env) => (traceTo ? L.measured('strace', ['-f', '-c', '-o', traceTo, process.execPath, ...args], { env }) : L.measured(process.execPath, args, { env }));
 async function floor(nodeArgs = [], env = {}) {
   const n = ++floors;
   const jobs = [];
@@ -53,7 +60,7 @@ async function floor(nodeArgs = [], env = {}) {
   }
   const file = join(mkdtempSync(join(tmpdir(), 'bench-floor-')), 'jobs.json');
   writeFileSync(file, JSON.stringify({ concurrency: 4, authorization: auth('floor'), jobs }));
-  const r = ok(await L.measured(process.execPath, [...nodeArgs, join(L.ROOT, 'bench', 'put-floor.mjs'), file], { env }), 'raw PUT floor');
+  const r = ok(await run([...nodeArgs, join(L.ROOT, 'bench', 'put-floor.mjs'), file], env), 'raw PUT floor');
   const out = JSON.parse(r.stdout.trim().split('\n').pop());
   if (out.failures) throw new Error(`floor: ${out.failures} PUTs failed`);
   return r;
@@ -64,11 +71,11 @@ async function syncCli(nodeArgs = [], env = {}, cli = L.CLI) {
   const user = `u${floors}${Math.random().toString(36).slice(2, 8)}`;
   writeFileSync(join(rad.dataDir, 'users'), `${readFileSync(join(rad.dataDir, 'users'), 'utf8')}${user}:${L.PASSWORD}\n`);
   L.assign(home, `${rad.url}/`, user);
-  return ok(await L.measured(process.execPath, [...nodeArgs, cli, '--home', home, 'run', '--once'], { env }), 'sync-cli first upload');
+  return ok(await run([...nodeArgs, cli, '--home', home, 'run', '--once'], env), 'sync-cli first upload');
 }
 
 const rows = { floor: [], sync: [], base: [] };
-const base = () => syncCli([], {}, opt.base);
+const base = () => syncCli(opt['base-node-args'].split(' ').filter(Boolean), {}, opt.base);
 try {
   for (let i = 0; i < rounds; i++) {
     rows.floor.push(await floor());
@@ -112,6 +119,19 @@ try {
       }
       console.log(`  ${name}: ${r.cpu.toFixed(2)} s CPU (user ${r.user.toFixed(2)}, sys ${r.sys.toFixed(2)}) by thread at exit:`);
       for (const [k, v] of [...byName].sort((a, b) => b[1].user + b[1].sys - a[1].user - a[1].sys)) console.log(`    ${k.padEnd(16)} ×${v.n}  user ${v.user.toFixed(2)}  sys ${v.sys.toFixed(2)}`);
+    }
+  }
+  if (opt.strace) {
+    mkdirSync(opt.strace, { recursive: true });
+    for (const [name, fn] of [['floor', floor], ['sync-cli', syncCli]]) {
+      traceTo = join(opt.strace, `${name}.txt`);
+      await fn();
+      traceTo = null;
+      // strace -c: "% time seconds usecs/call calls errors syscall", then a total line.
+      const rowsOf = readFileSync(join(opt.strace, `${name}.txt`), 'utf8').split('\n').map((l) => l.trim().split(/\s+/)).filter((c) => c.length >= 5 && /^\d/.test(c[0]) && /^\d+$/.test(c[3]));
+      const calls = rowsOf.map((c) => ({ name: c[c.length - 1], calls: Number(c[3]) })).sort((a, b) => b.calls - a.calls);
+      console.log(`  ${name}: system calls (all threads), ${join(opt.strace, `${name}.txt`)}:`);
+      for (const c of calls.slice(0, 18)) console.log(`    ${String(c.calls).padStart(8)}  ${c.name}`);
     }
   }
 } finally {

@@ -40,7 +40,8 @@ Examples:
     .action((flags: RunFlags, cmd: Command) =>
       run(cmd, async (ctx) => {
         if (!flags.once) throw new UsageError('run needs --once', 'use `sync-cli run --once` for one pass, or `sync-cli daemon` to keep syncing');
-        const [{ runSyncCommand, makesFirstSync }, { limitHeapGrowth }] = await Promise.all([import('./run-impl.js'), import('../sync/heap-growth.js')]);
+        const [{ runSyncCommand, makesFirstSync }, { delayOptimization, limitHeapGrowth }] = await Promise.all([import('./run-impl.js'), import('../sync/v8-flags.js')]);
+        delayOptimization(); // one pass: fewer optimizing compiles (D106), before most functions first run
         // A first sync on Node ≥ 22 runs in a node started with a smaller young generation (D104).
         watchRelaunchParent();
         const argv = getLaunchArgv();
