@@ -106,9 +106,13 @@ describe('D104: the first process and its child', () => {
     fs.writeFileSync(parent, `import { runRelaunched } from ${JSON.stringify(mod)};\nconst code = await runRelaunched([process.execPath, ${JSON.stringify(child)}]);\nprocess.exitCode = code ?? 99;\n`);
     const p = spawn(process.execPath, [parent], { stdio: 'ignore' });
     const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => p.once('exit', (code, signal) => resolve({ code, signal })));
+    // The file exists (empty) a moment before the child's pid is in it: wait for the number.
+    const written = () => (fs.existsSync(pidFile) ? Number(fs.readFileSync(pidFile, 'utf8')) : 0);
     const childPid = async () => {
-      for (let i = 0; i < 200 && !fs.existsSync(pidFile); i++) await new Promise((r) => setTimeout(r, 50));
-      return Number(fs.readFileSync(pidFile, 'utf8'));
+      for (let i = 0; i < 200 && !(written() > 0); i++) await new Promise((r) => setTimeout(r, 50));
+      const pid = written();
+      if (!(pid > 0)) throw new Error(`the stand-in child wrote no pid into ${pidFile} within 10 s`);
+      return pid;
     };
     return { p, ended, childPid };
   }
