@@ -56,15 +56,16 @@ describe('delayOptimization (D106)', () => {
     expect(delayOptimization({}, [], '10.2.154.26-node.30')).toBe(false);
   });
 
-  // V8 13 (Node 24) tiers through Maglev first; the budget was measured on V8 11 only (D106).
+  // V8 13 (Node 24) tiers through Maglev first (its first "marking" line comes within a few
+  // hundred calls, whatever this budget); the budget was measured on V8 11 only (D106).
   const measuredHere = v8Major === 11;
-  if (!measuredHere) console.log(`delayOptimization: V8 ${process.versions.v8} is not one it was measured on; it must leave the flag alone here`);
+  if (!measuredHere) console.log(`delayOptimization (D106): skipping the child-process check on V8 ${process.versions.v8}: run sets the flag only on V8 11 (Node 20), and here it must leave it alone (the test before this one checks that)`);
 
   it(`on this Node (V8 ${v8Major}) sets the flag only where it was measured, without throwing`, () => {
     expect(delayOptimization({}, [], process.versions.v8)).toBe(measuredHere);
   });
 
-  it('set from inside the process, V8 optimizes a hot function later: nothing on stderr, ~×4 the calls first', () => {
+  it.skipIf(!measuredHere)('set from inside the process, V8 optimizes a hot function later: nothing on stderr, ~×4 the calls first', () => {
     // A child process, so that this test's own V8 keeps its defaults. --trace-opt prints the
     // moment V8 marks `hot` for optimization; the program prints the call count every 200 calls,
     // so the number of counts printed before the mark says how long V8 waited.
