@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { relaunchHelps, SEMI_SPACE_MB } from '../../src/sync/young-generation.js';
 import { repoRoot, runCli, tempHome } from '../helpers/cli.js';
 
@@ -95,6 +95,17 @@ import fs from 'node:fs';\nfs.appendFileSync(${JSON.stringify(rec)}, JSON.string
 // The two processes themselves, on every Node: a parent that relaunches a stand-in child (the
 // built module, as the CLI uses it) and what a user or a service manager sees of them.
 describe('D104: the first process and its child', () => {
+  // A test that fails half-way must not leave its stand-in pair running: both are killed by pid.
+  const started: number[] = [];
+  afterEach(() => {
+    for (const pid of started.splice(0)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  });
   const mod = pathToFileURL(path.join(repoRoot, 'dist/sync/young-generation.js')).href;
   function pair(childBody: string) {
     const dir = tempHome('sync-cli-relaunch-');
@@ -105,12 +116,14 @@ describe('D104: the first process and its child', () => {
     const parent = path.join(dir, 'parent.mjs');
     fs.writeFileSync(parent, `import { runRelaunched } from ${JSON.stringify(mod)};\nconst code = await runRelaunched([process.execPath, ${JSON.stringify(child)}]);\nprocess.exitCode = code ?? 99;\n`);
     const p = spawn(process.execPath, [parent], { stdio: 'ignore' });
+    if (p.pid) started.push(p.pid);
     const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => p.once('exit', (code, signal) => resolve({ code, signal })));
     // The file exists (empty) a moment before the child's pid is in it: wait for the number.
     const written = () => (fs.existsSync(pidFile) ? Number(fs.readFileSync(pidFile, 'utf8')) : 0);
     const childPid = async () => {
       for (let i = 0; i < 200 && !(written() > 0); i++) await new Promise((r) => setTimeout(r, 50));
       const pid = written();
+      if (pid > 0) started.push(pid);
       if (!(pid > 0)) throw new Error(`the stand-in child wrote no pid into ${pidFile} within 10 s`);
       return pid;
     };
