@@ -13,6 +13,9 @@
 // each thread (main, V8's helpers, libuv's pool): what a main-thread profile does not show.
 // --strace DIR runs one more of each under `strace -f -c` (every thread) and prints the system
 // calls each made, by count: wake-ups (epoll_wait), socket calls, file writes per item.
+// --perf DIR runs one more of each under `perf record` (cpu-clock, every thread, node's
+// --perf-basic-prof for the names of JIT code) and prints where the CPU went by shared object
+// and the top symbols: what a V8 profile counts as idle (the kernel, libuv, SQLite, OpenSSL).
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,7 +24,7 @@ import { parseArgs } from 'node:util';
 import { topFunctions } from './cpuprofile-top.mjs';
 import * as L from './lib.mjs';
 
-const { values: opt } = parseArgs({ options: { contacts: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '1' }, profile: { type: 'string' }, threads: { type: 'boolean' }, strace: { type: 'string' }, 'base-node-args': { type: 'string', default: '' }, base: { type: 'string' } } });
+const { values: opt } = parseArgs({ options: { contacts: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '1' }, profile: { type: 'string' }, threads: { type: 'boolean' }, strace: { type: 'string' }, perf: { type: 'string' }, 'base-node-args': { type: 'string', default: '' }, base: { type: 'string' } } });
 const rounds = Number(opt.rounds);
 const contacts = Number(opt.contacts);
 const doc = L.exchangeDoc({ addresses: contacts, appointments: contacts / 4 });
@@ -45,7 +48,12 @@ const rad = await L.startRadicale();
 let floors = 0;
 // --strace: the command run under `strace -f -c -o FILE` instead of directly.
 let traceTo = null;
-const run = (args, env) => (traceTo ? L.measured('strace', ['-f', '-c', '-o', traceTo, process.execPath, ...args], { env }) : L.measured(process.execPath, args, { env }));
+let perfTo = null;
+const run = (args, env) => {
+  if (traceTo) return L.measured('strace', ['-f', '-c', '-o', traceTo, process.execPath, ...args], { env });
+  if (perfTo) return L.measured('perf', ['record', '-e', 'cpu-clock', '-F', '999', '-g', '-o', perfTo, '--', process.execPath, '--perf-basic-prof', ...args], { env });
+  return L.measured(process.execPath, args, { env });
+};
 async function floor(nodeArgs = [], env = {}) {
   const n = ++floors;
   const jobs = [];
@@ -132,6 +140,21 @@ try {
       const calls = rowsOf.map((c) => ({ name: c[c.length - 1], calls: Number(c[3]) })).sort((a, b) => b.calls - a.calls);
       console.log(`  ${name}: system calls (all threads), ${join(opt.strace, `${name}.txt`)}:`);
       for (const c of calls.slice(0, 18)) console.log(`    ${String(c.calls).padStart(8)}  ${c.name}`);
+    }
+  }
+  if (opt.perf) {
+    mkdirSync(opt.perf, { recursive: true });
+    for (const [name, fn] of [['floor', floor], ['sync-cli', syncCli]]) {
+      perfTo = join(opt.perf, `${name}.data`);
+      await fn();
+      perfTo = null;
+      for (const sort of ['dso', 'dso,sym']) {
+        const r = await L.measured('perf', ['report', '-i', join(opt.perf, `${name}.data`), '--no-children', '--sort', sort, '--stdio', '-g', 'none', '--percent-limit', sort === 'dso' ? '0.5' : '0.4'], {});
+        writeFileSync(join(opt.perf, `${name}.${sort.replace(',', '-')}.txt`), r.stdout);
+        const lines = r.stdout.split('\n').filter((l) => /^\s+\d/.test(l));
+        console.log(`  ${name}: perf, by ${sort === 'dso' ? 'shared object' : 'symbol'} (${join(opt.perf, `${name}.${sort.replace(',', '-')}.txt`)}):`);
+        for (const l of lines.slice(0, sort === 'dso' ? 12 : 30)) console.log(`    ${l.trim().slice(0, 150)}`);
+      }
     }
   }
 } finally {

@@ -9,6 +9,9 @@ import { listenForCrmNotifications, type PgListener } from './pg-listen.js';
 import type { Scheduler } from './scheduler.js';
 import type { WebhookPayload } from './webhook.js';
 
+/** Mailboxes named in the log line of one pushed change; the rest are counted. */
+const LOGGED_TARGETS = 20;
+
 export interface PushDeps extends DaemonParts {
   /** The scheduler, or on a cluster what enqueues the jobs at once (any daemon may get a webhook). */
   scheduler: Pick<Scheduler, 'trigger'>;
@@ -87,7 +90,9 @@ export class PushSources {
     const hit = scheduler.trigger(await affectedUsers(changes, config(), await users.current(), state), `${source}: ${changes.length} change(s)`);
     if (hit.length) {
       metrics.pushes.inc({ source });
-      logger.info(`CRM change (${source}) → syncing ${hit.map((id) => users.loginOf(id)).join(', ')}`);
+      // A bulk change reaches thousands of mailboxes: name the first few, count the rest.
+      const named = hit.slice(0, LOGGED_TARGETS).map((id) => users.loginOf(id)).join(', ');
+      logger.info(`CRM change (${source}) → syncing ${named}${hit.length > LOGGED_TARGETS ? ` and ${hit.length - LOGGED_TARGETS} more mailboxes` : ''}`);
     }
   }
 }

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { MIGRATIONS, openSqliteStateStore } from '../../src/sync/state/sqlite.js';
+import { HOLDERS_SQL, MIGRATIONS, openSqliteStateStore } from '../../src/sync/state/sqlite.js';
 import { describeStateStore } from './contract.js';
 
 let dir = '';
@@ -86,5 +86,18 @@ describe('sqlite state store: migration v3 (one table per meaning)', () => {
     expect(db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length);
     expect(db.prepare("SELECT count(*) FROM sqlite_master WHERE name = 'retry'").pluck().get()).toBe(0);
     db.close();
+  });
+
+  it('finds the holders of a changed record by an index lookup, not a scan of every mailbox (v4)', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'state-holders-'));
+    const file = path.join(dir, 'state.sqlite');
+    const s = await openSqliteStateStore(file, { lockDir: path.join(dir, 'locks') });
+    await s.close();
+    const db = new Database(file, { readonly: true });
+    const plan = (db.prepare(`EXPLAIN QUERY PLAN ${HOLDERS_SQL}`).all('[["address","a1"]]') as { detail: string }[]).map((r) => r.detail).join(' | ');
+    db.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+    expect(plan).toMatch(/SEARCH item USING (COVERING )?INDEX item_record/);
+    expect(plan).not.toMatch(/SCAN item/);
   });
 });

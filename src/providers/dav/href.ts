@@ -23,6 +23,29 @@ export function canonicalHref(href: string, base: string): string {
   return `${u.origin}${path}${u.search}`;
 }
 
+// Canonical forms of collection URLs already seen (bounded: a daemon serves many mailboxes).
+const canonicalBases = new Map<string, string | null>();
+const CANONICAL_BASES_MAX = 4096;
+
+/**
+ * `canonicalHref(encodeURIComponent(name), collectionUrl)` for a file name in a collection,
+ * without parsing the collection's URL again for every item of a first upload: the collection's
+ * canonical form is kept, and one encoded segment appended. A collection URL with a query or a
+ * fragment takes the general path.
+ */
+export function childHref(collectionUrl: string, name: string): string {
+  const base = withTrailingSlash(collectionUrl);
+  let canonical = canonicalBases.get(base);
+  if (canonical === undefined) {
+    const c = canonicalHref(base, base);
+    canonical = c.includes('?') || c.includes('#') || !c.endsWith('/') ? null : c;
+    if (canonicalBases.size >= CANONICAL_BASES_MAX) canonicalBases.clear();
+    canonicalBases.set(base, canonical);
+  }
+  const segment = encodeURIComponent(name);
+  return canonical === null || segment === '.' || segment === '..' ? canonicalHref(segment, base) : `${canonical}${canonicalSegment(segment)}`;
+}
+
 /** The href as sent in a DAV request body (absolute path). */
 export function hrefPath(url: string): string {
   const u = new URL(url);

@@ -9,7 +9,7 @@ import type { ElementCompact } from 'xml-js';
 import { ConfigError } from '../../errors.js';
 import { sameOrigin } from './credential-scope.js';
 import { DavProtocolError, displayUrl, ItemRejectedError, LimitExceededError, NetworkError, MissingEtagError, NotFoundError, PreconditionFailedError, ServerError, shorten, UidConflictError } from './errors.js';
-import { canonicalHref, hrefPath, safeFileName, sameUrl, withTrailingSlash } from './href.js';
+import { canonicalHref, childHref, hrefPath, safeFileName, sameUrl, withTrailingSlash } from './href.js';
 import { isCounterEtag, isSecondsToken, KNOWN_DAV_ROOTS, NO_QUIRKS, notMultistatus, uidConflict, type ServerDiagnosis, type ServerQuirks } from './quirks.js';
 import { parseSyncMultistatus, syncCollectionBody, syncTokenPropfindBody } from './sync-report.js';
 import { DavTransport, errorForStatus, expectOk, type HttpResult, type RequestOptions } from './transport.js';
@@ -824,7 +824,7 @@ export class DavMailbox implements MailboxProvider {
   }
 
   async create(collection: CollectionRef, name: string, data: string, contentType: string): Promise<ItemRef> {
-    const url = canonicalHref(encodeURIComponent(safeFileName(name)), withTrailingSlash(collection.url));
+    const url = childHref(collection.url, safeFileName(name));
     if (this.quirks?.ignoresIfNoneMatch) await this.checkPrecondition(url, null, 'PUT (create)');
     return this.put('create', url, data, contentType, { 'If-None-Match': '*' });
   }

@@ -100,7 +100,14 @@ export const MIGRATIONS: readonly string[] = [
        CASE WHEN json_valid(message) THEN coalesce(json_extract(message, '$.message'), '') ELSE message END
      FROM retry WHERE side = 'attention';
    DROP TABLE retry;`,
+  // v4 (issue #16): which mailboxes hold a changed record (`holders`, the daemon's routing of a CRM
+  // change) is an index lookup per record, not a scan of every mailbox's items: without it a bulk
+  // change of 230,000 records over 10,000 mailboxes kept the daemon in one query for hours.
+  `CREATE INDEX IF NOT EXISTS item_record ON item (kind, crm_id);`,
 ];
+
+/** Which mailboxes hold one of the records (a JSON list of [kind, crm_id]): one index lookup per record (v4). */
+export const HOLDERS_SQL = `SELECT DISTINCT item.user FROM json_each(?) j CROSS JOIN item WHERE item.kind = j.value ->> 0 AND item.crm_id = j.value ->> 1`;
 
 /** The number of migrations: a database at this user_version is current. */
 export const STATE_SCHEMA_VERSION = MIGRATIONS.length;
@@ -479,9 +486,7 @@ class SqliteStateStore implements StateStore {
     const out = new Set<string>();
     for (let i = 0; i < refs.length; i += CHUNK) {
       const json = JSON.stringify(refs.slice(i, i + CHUNK).map((r) => [r.kind, r.crmId]));
-      const users = this.sql(
-        `SELECT DISTINCT item.user FROM json_each(?) j CROSS JOIN item WHERE item.kind = j.value ->> 0 AND item.crm_id = j.value ->> 1`,
-      )
+      const users = this.sql(HOLDERS_SQL)
         .pluck()
         .all(json) as string[];
       for (const u of users) out.add(u);
