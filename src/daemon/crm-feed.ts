@@ -5,8 +5,12 @@
 import type { CrmCursor, CrmProvider } from '../providers/crm/model.js';
 import type { ChangedRecord } from './affected.js';
 
-/** Records stamped this long before the watermark are read again: a slow transaction commits late. */
-const OVERLAP_MS = 5_000;
+/**
+ * Records stamped this long before the watermark are read again: a slow transaction commits late.
+ * Only until the CRM's clock has passed the watermark by this much (D108): a record stamped
+ * earlier than `OVERLAP_MS` before a check was committed by then and that check read it.
+ */
+export const OVERLAP_MS = 5_000;
 const PAGE = 500;
 
 export class CrmFeedWatcher {
@@ -18,6 +22,8 @@ export class CrmFeedWatcher {
   /** `kind:id:version` seen recently, so the overlap window does not re-trigger syncs. */
   private seen = new Map<string, number>();
   private checking: Promise<ChangedRecord[]> | undefined;
+  /** The CRM's clock (ms) when the last read of pages began: what was stamped OVERLAP_MS before it is settled. */
+  private lastRead: number | undefined;
 
   constructor(private readonly crm: CrmProvider) {}
 
@@ -36,10 +42,19 @@ export class CrmFeedWatcher {
     return this.checking;
   }
 
+  /**
+   * Where a check starts reading: OVERLAP_MS before the watermark, but no earlier than OVERLAP_MS
+   * before the last read began — what is older was committed then and read. Once the CRM's clock
+   * is that far past the watermark, the check starts at the watermark itself: a quiet feed is one
+   * probe again, and a bulk change is not read again and again after it (D108).
+   */
   private back(c: CrmCursor | null): CrmCursor | null {
     if (!c) return null;
     const t = Date.parse(c.ts);
-    return Number.isNaN(t) ? c : { ts: new Date(t - OVERLAP_MS).toISOString(), id: '' };
+    if (Number.isNaN(t)) return c;
+    const settled = this.lastRead === undefined ? -Infinity : this.lastRead - OVERLAP_MS;
+    if (settled >= t) return c;
+    return { ts: new Date(Math.max(t - OVERLAP_MS, settled)).toISOString(), id: '' };
   }
 
   private fresh(key: string, now: number): boolean {
@@ -58,6 +73,8 @@ export class CrmFeedWatcher {
       this.forget(now);
       return out;
     }
+    // Taken before the pages are read: everything committed before it is in them.
+    const readAt = Date.parse(await this.crm.now());
     const drain = async <T>(
       cursor: CrmCursor | null,
       fetch: (c: CrmCursor | null, n: number) => Promise<{ items: T[]; next: CrmCursor | null; more: boolean }>,
@@ -82,6 +99,7 @@ export class CrmFeedWatcher {
     this.cursors.tombstones = await drain(this.cursors.tombstones, (c, n) => this.crm.tombstonesSince(c, n), (t) => {
       if (this.fresh(`tomb:${t.kind}:${t.id}:${t.deletedAt}`, now)) out.push({ kind: t.kind, id: t.id });
     });
+    if (!Number.isNaN(readAt)) this.lastRead = readAt;
     this.forget(now);
     return out;
   }
