@@ -47,13 +47,22 @@ const folders = [
 const rad = await L.startRadicale();
 let floors = 0;
 // --strace: the command run under `strace -f -c -o FILE` instead of directly.
-let traceTo = null;
-let perfTo = null;
-const run = (args, env) => {
-  if (traceTo) return L.measured('strace', ['-f', '-c', '-o', traceTo, process.execPath, ...args], { env });
-  if (perfTo) return L.measured('perf', ['record', '-e', 'cpu-clock', '-F', '999', '-g', '-o', perfTo, '--', process.execPath, '--perf-basic-prof', ...args], { env });
-  return L.measured(process.execPath, args, { env });
-};
+// --strace/--perf: one more floor and sync-cli run under a tool, (file, node args) → [command, argv].
+let wrapWith = null;
+const run = (args, env) => (wrapWith ? L.measured(...wrapWith(args), { env }) : L.measured(process.execPath, args, { env }));
+async function eachUnder(dir, ext, wrap, report) {
+  mkdirSync(dir, { recursive: true });
+  for (const [name, fn] of [['floor', floor], ['sync-cli', syncCli]]) {
+    const file = join(dir, `${name}.${ext}`);
+    wrapWith = (args) => wrap(file, args);
+    try {
+      await fn();
+    } finally {
+      wrapWith = null;
+    }
+    await report(name, file);
+  }
+}
 async function floor(nodeArgs = [], env = {}) {
   const n = ++floors;
   const jobs = [];
@@ -130,32 +139,26 @@ try {
     }
   }
   if (opt.strace) {
-    mkdirSync(opt.strace, { recursive: true });
-    for (const [name, fn] of [['floor', floor], ['sync-cli', syncCli]]) {
-      traceTo = join(opt.strace, `${name}.txt`);
-      await fn();
-      traceTo = null;
+    await eachUnder(opt.strace, 'txt', (file, args) => ['strace', ['-f', '-c', '-o', file, process.execPath, ...args]], (name, file) => {
       // strace -c: "% time seconds usecs/call calls errors syscall", then a total line.
-      const rowsOf = readFileSync(join(opt.strace, `${name}.txt`), 'utf8').split('\n').map((l) => l.trim().split(/\s+/)).filter((c) => c.length >= 5 && /^\d/.test(c[0]) && /^\d+$/.test(c[3]));
+      const rowsOf = readFileSync(file, 'utf8').split('\n').map((l) => l.trim().split(/\s+/)).filter((c) => c.length >= 5 && /^\d/.test(c[0]) && /^\d+$/.test(c[3]));
       const calls = rowsOf.map((c) => ({ name: c[c.length - 1], calls: Number(c[3]) })).sort((a, b) => b.calls - a.calls);
-      console.log(`  ${name}: system calls (all threads), ${join(opt.strace, `${name}.txt`)}:`);
+      console.log(`  ${name}: system calls (all threads), ${file}:`);
       for (const c of calls.slice(0, 18)) console.log(`    ${String(c.calls).padStart(8)}  ${c.name}`);
-    }
+    });
   }
   if (opt.perf) {
-    mkdirSync(opt.perf, { recursive: true });
-    for (const [name, fn] of [['floor', floor], ['sync-cli', syncCli]]) {
-      perfTo = join(opt.perf, `${name}.data`);
-      await fn();
-      perfTo = null;
+    const perfRecord = (file, args) => ['perf', ['record', '-e', 'cpu-clock', '-F', '999', '-g', '-o', file, '--', process.execPath, '--perf-basic-prof', ...args]];
+    await eachUnder(opt.perf, 'data', perfRecord, async (name, file) => {
       for (const sort of ['dso', 'dso,sym']) {
-        const r = await L.measured('perf', ['report', '-i', join(opt.perf, `${name}.data`), '--no-children', '--sort', sort, '--stdio', '-g', 'none', '--percent-limit', sort === 'dso' ? '0.5' : '0.4'], {});
-        writeFileSync(join(opt.perf, `${name}.${sort.replace(',', '-')}.txt`), r.stdout);
+        const r = await L.measured('perf', ['report', '-i', file, '--no-children', '--sort', sort, '--stdio', '-g', 'none', '--percent-limit', sort === 'dso' ? '0.5' : '0.4'], {});
+        const out = join(opt.perf, `${name}.${sort.replace(',', '-')}.txt`);
+        writeFileSync(out, r.stdout);
         const lines = r.stdout.split('\n').filter((l) => /^\s+\d/.test(l));
-        console.log(`  ${name}: perf, by ${sort === 'dso' ? 'shared object' : 'symbol'} (${join(opt.perf, `${name}.${sort.replace(',', '-')}.txt`)}):`);
+        console.log(`  ${name}: perf, by ${sort === 'dso' ? 'shared object' : 'symbol'} (${out}):`);
         for (const l of lines.slice(0, sort === 'dso' ? 12 : 30)) console.log(`    ${l.trim().slice(0, 150)}`);
       }
-    }
+    });
   }
 } finally {
   await rad.stop();
