@@ -121,15 +121,19 @@ const results = { mailboxes: N, intervalSeconds: INTERVAL, node: process.version
 function startCli(cli, args, env = {}, nodeArgs = []) {
   const child = spawn(process.execPath, [...nodeArgs, cli, '--home', home, '--log-format', 'json', ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NO_COLOR: '1', ...env } });
   children.add(child);
-  const p = { child, synced: 0, failed: 0, tail: '', buf: '' };
+  // doneAt: when each finished sync's line arrived (to count the bursts a window's syncs came in).
+  const p = { child, synced: 0, failed: 0, tail: '', buf: '', doneAt: [] };
   child.stderr.on('data', (d) => {
     p.buf += d.toString();
     const lines = p.buf.split('\n');
     p.buf = lines.pop();
     for (const l of lines) {
       p.tail = (p.tail + l + '\n').slice(-4000);
-      if (l.includes('"message":"synced ')) p.synced++;
-      else if (l.includes('"message":"sync of ')) p.failed++;
+      const isSynced = l.includes('"message":"synced ');
+      if (!isSynced && !l.includes('"message":"sync of ')) continue;
+      if (isSynced) p.synced++;
+      else p.failed++;
+      p.doneAt.push(Date.now());
     }
   });
   return p;
@@ -178,8 +182,11 @@ async function cycles(procs, admin) {
     const b1 = admin ? await backendCpu(admin, procs.map((p) => p.child.pid)) : null;
     const syncs = done() - base;
     const failed = procs.reduce((s, p) => s + p.failed, 0);
-    out.push({ msPerMailbox: ((c1 - c0) * 1000) / syncs, pgMsPerMailbox: admin ? (pgDelta(b0, b1) * 1000) / syncs : undefined, syncs, wallS: (Date.now() - t0) / 1000, failed });
-    log(`  window ${k + 1}: ${syncs} syncs, ${out.at(-1).msPerMailbox.toFixed(2)} ms CPU per sync${admin ? `, PostgreSQL ${out.at(-1).pgMsPerMailbox.toFixed(2)} ms` : ''} (${out.at(-1).wallS.toFixed(1)} s, failed so far ${failed})`);
+    // Bursts: the window's finished syncs in groups, a new group after 200 ms without one.
+    const at = procs.flatMap((p) => p.doneAt.filter((t) => t >= t0)).sort((x, y) => x - y);
+    const bursts = at.filter((t, i) => i === 0 || t - at[i - 1] > 200).length;
+    out.push({ msPerMailbox: ((c1 - c0) * 1000) / syncs, pgMsPerMailbox: admin ? (pgDelta(b0, b1) * 1000) / syncs : undefined, syncs, bursts, wallS: (Date.now() - t0) / 1000, failed });
+    log(`  window ${k + 1}: ${syncs} syncs in ${bursts} bursts, ${out.at(-1).msPerMailbox.toFixed(2)} ms CPU per sync${admin ? `, PostgreSQL ${out.at(-1).pgMsPerMailbox.toFixed(2)} ms` : ''} (${out.at(-1).wallS.toFixed(1)} s, failed so far ${failed})`);
   }
   return { msPerMailbox: +median(out.map((o) => o.msPerMailbox)).toFixed(3), ...(admin ? { pgMsPerMailbox: +median(out.map((o) => o.pgMsPerMailbox)).toFixed(3) } : {}), windows: out };
 }

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importExchange, parseExchangeText } from '../../src/providers/crm/exchange.js';
 import { SqlCrmProvider } from '../../src/providers/crm/index.js';
 import type { ChangePage, CrmCursor } from '../../src/providers/crm/model.js';
+import { FEED_PLAN } from '../../src/providers/crm/store.js';
 import { taggedFor, visibleTo } from '../../src/sync/scope.js';
 import { targets, type TestDatabase } from '../crm/databases.js';
 
@@ -38,6 +39,7 @@ async function readAll<T>(read: (c: CrmCursor | null, limit: number) => Promise<
   return { items, last: cursor };
 }
 const USERS = ['u1', 'u2', 'u3'];
+const BY_TAG_MAX = FEED_PLAN.byTagMax;
 
 // A private record always has an owner (the CRM's own rule, D32).
 const recordArb = fc.oneof(
@@ -118,10 +120,13 @@ for (const target of targets) {
               t: await readAll((c, l) => crm.activityChangesSince(c, l), 50),
               d: await readAll((c, l) => crm.tombstonesSince(c, l), 50),
             };
-            for (const userId of USERS) {
+            // Both forms of the scoped page (D109): read by the tag index, and by the change index.
+            for (const [userId, byTagMax] of USERS.flatMap((u) => [[u, BY_TAG_MAX], [u, 0]] as const)) {
+              FEED_PLAN.byTagMax = byTagMax;
               const s = { userId, userTag: 'UT', addressTags: userTags, activityTags: userTags };
               const a = await readAll((c, l) => crm.addressChangesSince(c, l, { userId, tags: userTags, held: heldA }));
               const t = await readAll((c, l) => crm.activityChangesSince(c, l, { userId, tags: userTags, held: heldT }));
+              FEED_PLAN.byTagMax = BY_TAG_MAX;
               const d = await readAll((c, l) => crm.tombstonesSince(c, l, { held: { address: heldA, activity: heldT } }));
               const alive = (i: number) => !deleteMask[i];
               const wantA = addrs.flatMap((r, i) => (alive(i) && (taggedFor('address', r, s) || heldMask[i]) ? [aId(i)] : [])).sort();

@@ -241,11 +241,17 @@ export class SqlCrmProvider implements CrmProvider {
     });
   }
 
-  /** EXPLAIN output of the change-feed query (tests prove it reads an index). */
-  async explainChangeQuery(view: 'sync_addresses' | 'sync_activities' | 'sync_tombstones'): Promise<string> {
+  /** EXPLAIN output of the change-feed query, or of one mailbox's page of it (tests prove it reads an index). */
+  async explainChangeQuery(view: 'sync_addresses' | 'sync_activities' | 'sync_tombstones', scoped?: { from: CrmCursor; scope: FeedScope }): Promise<string> {
     const store = this.store();
-    const cursor = { ts: new Date().toISOString(), id: view === 'sync_tombstones' ? 'address:x' : 'x' };
-    const compiled = view === 'sync_tombstones' ? store.tombstoneQuery(cursor, 100).compile() : store.changeQuery(view, cursor, 100).compile();
+    const cursor = scoped?.from ?? { ts: new Date().toISOString(), id: view === 'sync_tombstones' ? 'address:x' : 'x' };
+    let compiled;
+    if (view === 'sync_tombstones') compiled = store.tombstoneQuery(cursor, 100).compile();
+    else if (!scoped) compiled = store.changeQuery(view, cursor, 100).compile();
+    else {
+      const upTo = (await store.highWater(view, cursor)) ?? cursor;
+      compiled = store.changeQuery(view, cursor, 100, { where: scoped.scope, upTo, byTag: await store.readByTag(view, scoped.scope) }).compile();
+    }
     const prefix = this.dialect === 'sqlite' ? 'EXPLAIN QUERY PLAN ' : 'EXPLAIN ';
     const result = await this.db.executeQuery({ ...compiled, sql: prefix + compiled.sql });
     return (result.rows as Record<string, unknown>[]).map((r) => JSON.stringify(r)).join('\n');

@@ -100,6 +100,17 @@ function activityFields(d: ActivityData) {
 }
 
 /** Cursor ids of tombstones carry the kind, since (deleted_at, kind, id) is their order. */
+/**
+ * D109: a mailbox's scoped feed pages are read by the tag index while its tags carry at most this
+ * many records (see `CrmStore.readByTag`). An object so that the contract tests can run the
+ * scoped feed both ways; nothing else changes it.
+ */
+export const FEED_PLAN = { byTagMax: 2_000 };
+
+function tagViewOf(view: 'sync_addresses' | 'sync_activities') {
+  return view === 'sync_addresses' ? (['sync_address_tags', 'address_id'] as const) : (['sync_activity_tags', 'activity_id'] as const);
+}
+
 export function tombstoneCursorId(kind: string, id: string): string {
   return `${kind}:${id}`;
 }
@@ -207,13 +218,19 @@ export class CrmStore {
     }
   }
 
-  /** The SQL form of FeedScope: tagged for the user and visible to the user (R1, R2, R4), or held. */
-  private feedScopeWhere(view: 'sync_addresses' | 'sync_activities', scope: FeedScope) {
-    const [tagView, fk] = view === 'sync_addresses' ? (['sync_address_tags', 'address_id'] as const) : (['sync_activity_tags', 'activity_id'] as const);
+  /**
+   * The SQL form of FeedScope: tagged for the user and visible to the user (R1, R2, R4), or held.
+   * `byTag`: the same predicate written so that the database reads the mailbox's records by the
+   * tag index (`id IN (…tagged…)`) instead of testing every row of the changed range (D109).
+   */
+  private feedScopeWhere(view: 'sync_addresses' | 'sync_activities', scope: FeedScope, byTag = false) {
+    const [tagView, fk] = tagViewOf(view);
     const parts = [];
     if (scope.tags.length) {
-      parts.push(sql<boolean>`(exists (select 1 from ${sql.table(tagView)} st where ${sql.ref(`st.${fk}`)} = ${sql.ref(`${view}.id`)} and st.tag in (${sql.join(scope.tags)}))
-        and (${sql.ref(`${view}.is_private`)} = 0 or ${sql.ref(`${view}.owner_id`)} = ${scope.userId}))`);
+      const tagged = byTag
+        ? sql<boolean>`${sql.ref(`${view}.id`)} in (select ${sql.ref(fk)} from ${sql.table(tagView)} where tag in (${sql.join(scope.tags)}))`
+        : sql<boolean>`exists (select 1 from ${sql.table(tagView)} st where ${sql.ref(`st.${fk}`)} = ${sql.ref(`${view}.id`)} and st.tag in (${sql.join(scope.tags)}))`;
+      parts.push(sql<boolean>`(${tagged} and (${sql.ref(`${view}.is_private`)} = 0 or ${sql.ref(`${view}.owner_id`)} = ${scope.userId}))`);
     }
     if (scope.held.length) parts.push(this.oneOf(`${view}.id`, scope.held));
     return parts.length ? sql<boolean>`(${sql.join(parts, sql` or `)})` : sql<boolean>`1 = 0`;
@@ -251,11 +268,25 @@ export class CrmStore {
   }
 
   /** A page of the feed after `cursor`; with `scope`, of what concerns one mailbox, up to `upTo`. */
-  changeQuery(view: 'sync_addresses' | 'sync_activities', cursor: CrmCursor | null, limit: number, scope?: { where: FeedScope; upTo: CrmCursor }) {
+  changeQuery(view: 'sync_addresses' | 'sync_activities', cursor: CrmCursor | null, limit: number, scope?: { where: FeedScope; upTo: CrmCursor; byTag?: boolean }) {
     let q = this.db.selectFrom(view).select(this.columns(view) as never[]);
     if (cursor) q = q.where(this.cursorWhere(cursor, 'updated_at'));
-    if (scope) q = q.where(this.cursorWhere(scope.upTo, 'updated_at', '<=')).where(this.feedScopeWhere(view, scope.where));
+    if (scope) q = q.where(this.cursorWhere(scope.upTo, 'updated_at', '<=')).where(this.feedScopeWhere(view, scope.where, scope.byTag));
     return q.orderBy('updated_at').orderBy('id').limit(limit);
+  }
+
+  /**
+   * D109: whether a mailbox's feed page is read by its tags. A changed range can hold every
+   * record of the CRM (a bulk import): walking it by the change index and testing each row
+   * costs changes × mailboxes. A mailbox whose tags carry at most `FEED_PLAN.byTagMax` records
+   * reads those by the tag index instead (bounded by its share, whatever the range); a larger
+   * share is dense enough in any range for the change index, which stops at the page's end.
+   */
+  async readByTag(view: 'sync_addresses' | 'sync_activities', scope: FeedScope): Promise<boolean> {
+    if (!scope.tags.length || FEED_PLAN.byTagMax <= 0) return false;
+    const [tagView] = tagViewOf(view);
+    const { rows } = await sql<{ n: number | string }>`select count(*) as n from (select 1 as one from ${sql.table(tagView)} where tag in (${sql.join(scope.tags)}) limit ${sql.lit(FEED_PLAN.byTagMax + 1)}) share`.execute(this.db);
+    return Number(rows[0]?.n ?? 0) <= FEED_PLAN.byTagMax;
   }
 
   tombstoneQuery(cursor: CrmCursor | null, limit: number, scope?: { where: TombstoneScope; upTo: CrmCursor }) {
@@ -273,12 +304,14 @@ export class CrmStore {
   }
 
   async addressPage(cursor: CrmCursor | null, limit: number, scope?: { where: FeedScope; upTo: CrmCursor }): Promise<StoredAddress[]> {
-    const rows = (await this.changeQuery('sync_addresses', cursor, limit, scope).execute()) as AddressRow[];
+    const byTag = scope ? await this.readByTag('sync_addresses', scope.where) : false;
+    const rows = (await this.changeQuery('sync_addresses', cursor, limit, scope && { ...scope, byTag }).execute()) as AddressRow[];
     return this.hydrateAddresses(rows);
   }
 
   async activityPage(cursor: CrmCursor | null, limit: number, scope?: { where: FeedScope; upTo: CrmCursor }): Promise<StoredActivity[]> {
-    const rows = (await this.changeQuery('sync_activities', cursor, limit, scope).execute()) as ActivityRow[];
+    const byTag = scope ? await this.readByTag('sync_activities', scope.where) : false;
+    const rows = (await this.changeQuery('sync_activities', cursor, limit, scope && { ...scope, byTag }).execute()) as ActivityRow[];
     return this.hydrateActivities(rows);
   }
 
