@@ -134,8 +134,11 @@ function zoneOf(activity: Activity): string {
 
 function timeLine(name: string, t: TimeValue, zone: string): ContentLine {
   if (t.date) return builtLine(name, t.date.replace(/-/g, ''), [{ name: 'VALUE', values: ['DATE'] }]);
-  if (zone === 'UTC') return builtLine(name, utcStamp(t.ms));
-  return builtLine(name, icalWall(wallTime(t.ms, zone)), [{ name: 'TZID', values: [zone] }]);
+  const wall = zone === 'UTC' ? null : wallTime(t.ms, zone);
+  // A wall time in the autumn overlap means its first occurrence (RFC 5545 §3.3.5): an instant in
+  // the repeated hour's second pass cannot be written with TZID and is written in UTC (D110).
+  if (!wall || wallToInstant(wall, zone) !== Math.floor(t.ms / 1000) * 1000) return builtLine(name, utcStamp(t.ms));
+  return builtLine(name, icalWall(wall), [{ name: 'TZID', values: [zone] }]);
 }
 
 function triggerValue(minutes: number): string {

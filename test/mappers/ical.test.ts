@@ -43,6 +43,21 @@ describe('R14: start, end, all-day, time zones, alarm and note travel 1:1', () =
     expect(a.fields.subject).toBe('Nachtumzug');
   });
 
+  it('R14: an instant in the repeated autumn hour is written in UTC, since a TZID wall time there means its first pass (D110)', () => {
+    // Berlin falls back at 01:00Z on 2026-10-25: 02:30 local happens at 00:30Z (CEST) and again at 01:30Z (CET).
+    const a = appointment({ start: '2026-10-25T00:30:00Z', end: '2026-10-25T01:30:00Z', timeZone: 'Europe/Berlin' });
+    const lines = unfoldedLines(activityToICal(a, ctx(), opts));
+    expect(lines).toContain('DTSTART;TZID=Europe/Berlin:20261025T023000');
+    expect(lines).toContain('DTEND:20261025T013000Z');
+    const back = iCalToActivity(activityToICal(a, ctx(), opts), opts, a.type);
+    expect(instant(back.fields.end) - instant(back.fields.start)).toBe(3600_000);
+    // The same through a patch of an item that ended elsewhere.
+    const patched = patchICal(activityToICal(appointment({ timeZone: 'Europe/Berlin' }), ctx(), opts), a, ctx(), opts);
+    const again = iCalToActivity(patched, opts, a.type);
+    expect(instant(again.fields.start)).toBe(instant(a.start));
+    expect(instant(again.fields.end)).toBe(instant(a.end));
+  });
+
   it('R14: all-day events use VALUE=DATE with an exclusive end, both ways', () => {
     const a = iCalToActivity(fixtureText('allday.ics'), opts);
     expect(a.fields).toMatchObject({ allDay: true, start: '2026-11-25', end: '2026-11-27', timeZone: null });
