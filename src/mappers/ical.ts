@@ -19,7 +19,7 @@ import {
   unescapeText,
 } from './content-lines.js';
 import { MappingError } from './errors.js';
-import { ianaFromTzid, icalWall, isIanaZone, isoWithOffset, formatOffset, pad, vtimezone, wallTime, wallToInstant } from './timezones.js';
+import { ianaFromTzid, icalWall, isIanaZone, isoWithOffset, formatOffset, pad, vtimezone, wallRepeats, wallTime, wallToInstant } from './timezones.js';
 import type { DeviceActivity, FfdataContext, MapperOptions } from './types.js';
 import { stableUid } from './uid.js';
 
@@ -134,11 +134,10 @@ function zoneOf(activity: Activity): string {
 
 function timeLine(name: string, t: TimeValue, zone: string): ContentLine {
   if (t.date) return builtLine(name, t.date.replace(/-/g, ''), [{ name: 'VALUE', values: ['DATE'] }]);
-  const wall = zone === 'UTC' ? null : wallTime(t.ms, zone);
-  // A wall time in the autumn overlap means its first occurrence (RFC 5545 §3.3.5): an instant in
-  // the repeated hour's second pass cannot be written with TZID and is written in UTC (D110).
-  if (!wall || wallToInstant(wall, zone) !== Math.floor(t.ms / 1000) * 1000) return builtLine(name, utcStamp(t.ms));
-  return builtLine(name, icalWall(wall), [{ name: 'TZID', values: [zone] }]);
+  // An instant in the hour repeated when clocks go back is written in UTC: as a TZID wall time
+  // readers take it for different instants (D110).
+  if (zone === 'UTC' || wallRepeats(t.ms, zone)) return builtLine(name, utcStamp(t.ms));
+  return builtLine(name, icalWall(wallTime(t.ms, zone)), [{ name: 'TZID', values: [zone] }]);
 }
 
 function triggerValue(minutes: number): string {
@@ -190,19 +189,24 @@ function alarmComponent(minutes: number, summary: string, task: boolean, hasDue:
   return `BEGIN:VALARM\r\nACTION:DISPLAY\r\n${formatLine(builtLine('DESCRIPTION', escapeText(summary)))}\r\n${trigger}\r\nEND:VALARM\r\n`;
 }
 
-function zonesNeeded(o: Owned): Array<{ zone: string; year: number }> {
-  const out: Array<{ zone: string; year: number }> = [];
-  if (o.zone === 'UTC') return out;
-  const t = [o.start, o.end, o.due].find((x) => x && !x.date);
-  if (t) out.push({ zone: o.zone, year: new Date(t.ms).getUTCFullYear() });
-  return out;
+/** The VTIMEZONE the zoned times of `ms` need: right from the first's year to the last's. */
+function vtimezoneFor(zone: string, ms: number[]): string {
+  const years = ms.map((t) => new Date(t).getUTCFullYear());
+  return vtimezone(zone, Math.min(...years), Math.max(...years));
+}
+
+/** The instants of the owned times written with TZID (not dates, not UTC: timeLine). */
+function zonedInstants(o: Owned, times: Array<TimeValue | null> = [o.start, o.end, o.due]): number[] {
+  if (o.zone === 'UTC') return [];
+  return times.filter((t): t is TimeValue => t !== null && !t.date && !wallRepeats(t.ms, o.zone)).map((t) => t.ms);
 }
 
 export function activityToICal(activity: Activity, ctx: FfdataContext, opts: MapperOptions): string {
   const o = owned(activity, ctx, opts);
   const task = o.compName === 'VTODO';
   let out = `BEGIN:VCALENDAR\r\nVERSION:2.0\r\n${formatLine(builtLine('PRODID', escapeText(opts.prodId ?? DEFAULT_PRODID)))}\r\n`;
-  for (const z of zonesNeeded(o)) out += vtimezone(z.zone, z.year);
+  const zoned = zonedInstants(o);
+  if (zoned.length) out += vtimezoneFor(o.zone, zoned);
   out += `BEGIN:${o.compName}\r\nUID:${stableUid('activity', activity.id)}\r\nDTSTAMP:${stampOf(activity.updatedAt)}\r\n`;
   out += `${formatLine(builtLine('SUMMARY', escapeText(o.summary)))}\r\n`;
   if (o.start) out += `${formatLine(timeLine('DTSTART', o.start, o.zone))}\r\n`;
@@ -272,6 +276,31 @@ interface ReadTime {
 
 const icalTzCache = new WeakMap<ComponentNode, ICAL.Timezone>();
 
+/** ical.js's evaluator of a VTIMEZONE from the item, once it is known to be bounded. */
+function icalTimezone(tzComp: ComponentNode, tzid: string): ICAL.Timezone {
+  let tz = icalTzCache.get(tzComp);
+  if (!tz) {
+    assertEvaluableVTimezone(tzComp, tzid); // bounded: no rule that repeats every second (docs/security.md)
+    tz = new ICAL.Timezone(new ICAL.Component(ICAL.parse(serializeComponent(tzComp))));
+    icalTzCache.set(tzComp, tz);
+  }
+  return tz;
+}
+
+/**
+ * Whether a client that evaluates the item's VTIMEZONE (ical.js: Thunderbird) reads the zone's
+ * wall time of `ms` as `ms`. A VTIMEZONE that cannot be evaluated safely does not agree.
+ */
+function icalJsAgrees(tzComp: ComponentNode, zone: string, ms: number): boolean {
+  try {
+    const w = wallTime(ms, zone);
+    const t = ICAL.Time.fromData({ year: w.y, month: w.mo, day: w.d, hour: w.h, minute: w.mi, second: w.s, isDate: false }, icalTimezone(tzComp, zone));
+    return t.toUnixTime() * 1000 === Math.floor(ms / 1000) * 1000;
+  } catch {
+    return false;
+  }
+}
+
 function readTime(line: ContentLine, tzs: Map<string, ComponentNode>, opts: MapperOptions): ReadTime {
   const v = line.value.trim();
   const bad = (why: string) => new MappingError(`${line.name} ${why}`, { line: line.lineNo || undefined, lineText: `${line.name}:${line.value}` });
@@ -305,12 +334,7 @@ function readTime(line: ContentLine, tzs: Map<string, ComponentNode>, opts: Mapp
   const tzComp = tzs.get(tzid.trim());
   if (!tzComp) throw bad(`uses time zone "${tzid}", which is neither an IANA name nor defined by a VTIMEZONE in the item`);
   // Custom zone (Outlook/Exchange names not in our table): ical.js evaluates the VTIMEZONE rules.
-  let tz = icalTzCache.get(tzComp);
-  if (!tz) {
-    assertEvaluableVTimezone(tzComp, tzid); // bounded: no rule that repeats every second (docs/security.md)
-    tz = new ICAL.Timezone(new ICAL.Component(ICAL.parse(serializeComponent(tzComp))));
-    icalTzCache.set(tzComp, tz);
-  }
+  const tz = icalTimezone(tzComp, tzid);
   const t = ICAL.Time.fromData({ year: w.y, month: w.mo, day: w.d, hour: w.h, minute: w.mi, second: w.s, isDate: false }, tz);
   const ms = t.toUnixTime() * 1000;
   const off = Math.round(tz.utcOffset(t) / 60);
@@ -481,12 +505,12 @@ export function patchICal(existing: string, activity: Activity, ctx: FfdataConte
   const times = readMasterTimes(master, tzs, opts);
   const sameTime = (have: ReadTime | null, want: TimeValue | null) =>
     have === null || want === null ? have === want : want.date !== null ? have.date === want.date : have.date === null && have.ms === want.ms;
-  let usesZone = false;
+  const written: Array<TimeValue | null> = [];
   const setTime = (name: string, have: ReadTime | null, want: TimeValue | null) => {
     // A device that shows the same instant in another zone is left alone (R14 compares instants).
     if (sameTime(have, want)) return;
     set(name, want ? timeLine(name, want, o.zone) : null);
-    if (want && !want.date && o.zone !== 'UTC') usesZone = true;
+    written.push(want);
   };
 
   const summaryLine = find('SUMMARY')[0];
@@ -498,7 +522,7 @@ export function patchICal(existing: string, activity: Activity, ctx: FfdataConte
     if (!endSame || (find('DURATION').length > 0 && o.end !== null && !sameTime(times.start, o.start))) {
       set('DURATION', null);
       set('DTEND', o.end ? timeLine('DTEND', o.end, o.zone) : null);
-      if (o.end && !o.end.date && o.zone !== 'UTC') usesZone = true;
+      written.push(o.end);
     }
   }
   const descLine = find('DESCRIPTION')[0];
@@ -565,11 +589,16 @@ export function patchICal(existing: string, activity: Activity, ctx: FfdataConte
 
   if (!changed) return existing;
 
-  if (usesZone && !tzs.has(o.zone)) {
-    const t = [o.start, o.end, o.due].find((x) => x && !x.date)!;
-    const tzRoot = parseItem(vtimezone(o.zone, new Date(t.ms).getUTCFullYear()));
-    const at = cal.children.findIndex((c) => isComponent(c) && (c.name === 'VEVENT' || c.name === 'VTODO'));
-    cal.children.splice(at < 0 ? cal.children.length : at, 0, ...childComponents(tzRoot));
+  // Times written with our TZID need its VTIMEZONE, and one that gives them their instants: the
+  // device's own is kept when it does (byte for byte), else replaced by one right for the years of
+  // the item's times before and after the patch (D111).
+  const zoned = zonedInstants(o, written);
+  const have = tzs.get(o.zone);
+  if (zoned.length && (!have || !zoned.every((ms) => icalJsAgrees(have, o.zone, ms)))) {
+    const before = [times.start, times.end, times.due].filter((t): t is ReadTime => t !== null && t.date === null).map((t) => t.ms);
+    const tzRoot = parseItem(vtimezoneFor(o.zone, [...zoned, ...before]));
+    const at = have ? cal.children.indexOf(have) : cal.children.findIndex((c) => isComponent(c) && (c.name === 'VEVENT' || c.name === 'VTODO'));
+    cal.children.splice(at < 0 ? cal.children.length : at, have ? 1 : 0, ...childComponents(tzRoot));
   }
   const stamp = stampOf(activity.updatedAt);
   set('DTSTAMP', builtLine('DTSTAMP', stamp));

@@ -116,7 +116,37 @@ interface Transition {
   to: number;
 }
 
+const transitionCache = new Map<string, Transition[]>();
+
 function transitionsInYear(zone: string, year: number): Transition[] {
+  const key = `${zone}@${year}`;
+  let hit = transitionCache.get(key);
+  if (!hit) {
+    hit = scanYear(zone, year);
+    if (transitionCache.size >= 4096) transitionCache.clear(); // bounded, whatever years items hold
+    transitionCache.set(key, hit);
+  }
+  return hit;
+}
+
+/**
+ * Whether the instant's wall time in the zone is shown at another instant too (the hour repeated
+ * when clocks go back). Readers disagree on such a TZID time: RFC 5545 §3.3.5 takes the first
+ * pass, ical.js (Thunderbird) the second; so it is written in UTC (D110).
+ */
+export function wallRepeats(ms: number, zone: string): boolean {
+  if (zone === 'UTC') return false;
+  const year = new Date(ms).getUTCFullYear();
+  for (let y = year - 1; y <= year + 1; y++) {
+    for (const t of transitionsInYear(zone, y)) {
+      const back = (t.from - t.to) * 60000;
+      if (back > 0 && ms >= t.at - back && ms < t.at + back) return true;
+    }
+  }
+  return false;
+}
+
+function scanYear(zone: string, year: number): Transition[] {
   const out: Transition[] = [];
   const start = Date.UTC(year, 0, 1);
   const end = Date.UTC(year + 1, 0, 1);
@@ -176,22 +206,29 @@ function wallOfUtcMs(ms: number): string {
 
 const vtimezoneCache = new Map<string, string>();
 
-/** A VTIMEZONE (CRLF lines) for an IANA zone, describing its rules around `year`. */
-export function vtimezone(zone: string, year: number): string {
-  const cacheKey = `${zone}@${year}`;
+/**
+ * A VTIMEZONE (CRLF lines) for an IANA zone that is right for every instant from the start of
+ * `fromYear` to the end of `toYear` (and, with a yearly rule, as long as the rule holds).
+ */
+export function vtimezone(zone: string, fromYear: number, toYear: number = fromYear): string {
+  const cacheKey = `${zone}@${fromYear}-${toYear}`;
   const hit = vtimezoneCache.get(cacheKey);
   if (hit) return hit;
-  const trans = transitionsInYear(zone, year);
+  const years = Array.from({ length: toYear - fromYear + 6 }, (_, i) => fromYear - 1 + i);
+  const byYear = new Map(years.map((y) => [y, transitionsInYear(zone, y)]));
+  const trans = byYear.get(fromYear)!;
   let body: string;
-  if (trans.length === 0) {
-    const off = formatOffset(offsetMinutes(Date.UTC(year, 0, 1), zone), false);
+  if ([...byYear.values()].every((t) => t.length === 0)) {
+    const off = formatOffset(offsetMinutes(Date.UTC(fromYear, 0, 1), zone), false);
     body = `BEGIN:STANDARD\r\nDTSTART:19700101T000000\r\nTZOFFSETFROM:${off}\r\nTZOFFSETTO:${off}\r\nEND:STANDARD\r\n`;
   } else {
     const rules = trans.map(ruleOf);
-    // The yearly rule must reproduce what Intl says for the following years, else list dates.
+    // The yearly rule must reproduce what Intl says for every year asked for, the one before and
+    // the four after; else the transitions are listed one by one.
     let yearly = trans.length === 2 && rules.every((r) => r.weekday === 0);
-    for (let y = year + 1; yearly && y <= year + 4; y++) {
-      const actual = transitionsInYear(zone, y);
+    for (const y of years) {
+      if (!yearly) break;
+      const actual = byYear.get(y)!;
       yearly = actual.length === trans.length && actual.every((t, i) => ruleDate(rules[i]!, y) === t.at + t.from * 60000 && t.from === trans[i]!.from && t.to === trans[i]!.to);
     }
     body = '';
@@ -206,7 +243,7 @@ export function vtimezone(zone: string, year: number): string {
       });
     } else {
       const all: Transition[] = [];
-      for (let y = year - 1; y <= year + 10; y++) all.push(...transitionsInYear(zone, y));
+      for (let y = fromYear - 1; y <= toYear + 10; y++) all.push(...(byYear.get(y) ?? transitionsInYear(zone, y)));
       const groups = new Map<string, Transition[]>();
       for (const t of all) {
         const k = `${t.from}/${t.to}`;
@@ -215,8 +252,10 @@ export function vtimezone(zone: string, year: number): string {
       for (const list of groups.values()) {
         const t0 = list[0]!;
         const kind = t0.to > t0.from ? 'DAYLIGHT' : 'STANDARD';
+        // The first onset is listed as an RDATE too: RFC 5545 counts DTSTART as an onset, but
+        // ical.js (Thunderbird's evaluator) reads only the RDATEs once there are any (D111).
         body += `BEGIN:${kind}\r\nDTSTART:${wallOfUtcMs(t0.at + t0.from * 60000)}\r\n`;
-        for (const t of list.slice(1)) body += `RDATE:${wallOfUtcMs(t.at + t.from * 60000)}\r\n`;
+        for (const t of list) body += `RDATE:${wallOfUtcMs(t.at + t.from * 60000)}\r\n`;
         body += `TZOFFSETFROM:${formatOffset(t0.from, false)}\r\nTZOFFSETTO:${formatOffset(t0.to, false)}\r\nEND:${kind}\r\n`;
       }
     }

@@ -43,19 +43,49 @@ describe('R14: start, end, all-day, time zones, alarm and note travel 1:1', () =
     expect(a.fields.subject).toBe('Nachtumzug');
   });
 
-  it('R14: an instant in the repeated autumn hour is written in UTC, since a TZID wall time there means its first pass (D110)', () => {
-    // Berlin falls back at 01:00Z on 2026-10-25: 02:30 local happens at 00:30Z (CEST) and again at 01:30Z (CET).
+  it('R14: an instant in the hour repeated when clocks go back is written in UTC, where readers disagree on a TZID time (D110)', () => {
+    // Berlin falls back at 01:00Z on 2026-10-25: 02:30 local happens at 00:30Z (CEST) and again at
+    // 01:30Z (CET). RFC 5545 reads such a TZID time as the first pass, ical.js as the second.
     const a = appointment({ start: '2026-10-25T00:30:00Z', end: '2026-10-25T01:30:00Z', timeZone: 'Europe/Berlin' });
-    const lines = unfoldedLines(activityToICal(a, ctx(), opts));
-    expect(lines).toContain('DTSTART;TZID=Europe/Berlin:20261025T023000');
-    expect(lines).toContain('DTEND:20261025T013000Z');
-    const back = iCalToActivity(activityToICal(a, ctx(), opts), opts, a.type);
-    expect(instant(back.fields.end) - instant(back.fields.start)).toBe(3600_000);
-    // The same through a patch of an item that ended elsewhere.
+    const text = activityToICal(a, ctx(), opts);
+    expect(unfoldedLines(text)).toEqual(expect.arrayContaining(['DTSTART:20261025T003000Z', 'DTEND:20261025T013000Z']));
+    const back = iCalToActivity(text, opts, a.type);
+    expect([instant(back.fields.start), instant(back.fields.end)]).toEqual([instant(a.start), instant(a.end)]);
+    // Next to the repeated hour the zone's wall time is kept, and ical.js agrees on the instant.
+    const b = appointment({ start: '2026-10-24T23:30:00Z', end: '2026-10-25T02:00:00Z', timeZone: 'Europe/Berlin' });
+    const textB = activityToICal(b, ctx(), opts);
+    expect(unfoldedLines(textB)).toEqual(expect.arrayContaining(['DTSTART;TZID=Europe/Berlin:20261025T013000', 'DTEND;TZID=Europe/Berlin:20261025T030000']));
+    const cal = new ICAL.Component(ICAL.parse(textB));
+    const tz = new ICAL.Timezone(cal.getFirstSubcomponent('vtimezone')!);
+    const ev = cal.getFirstSubcomponent('vevent')!;
+    for (const [prop, want] of [['dtstart', b.start], ['dtend', b.end]] as const) {
+      const t = ev.getFirstPropertyValue(prop) as ICAL.Time;
+      t.zone = tz;
+      expect(t.toUnixTime() * 1000).toBe(instant(want));
+    }
+    // The same through a patch of an item that was elsewhere.
     const patched = patchICal(activityToICal(appointment({ timeZone: 'Europe/Berlin' }), ctx(), opts), a, ctx(), opts);
     const again = iCalToActivity(patched, opts, a.type);
-    expect(instant(again.fields.start)).toBe(instant(a.start));
-    expect(instant(again.fields.end)).toBe(instant(a.end));
+    expect([instant(again.fields.start), instant(again.fields.end)]).toEqual([instant(a.start), instant(a.end)]);
+  });
+
+  it('R14: a patched time keeps the device\'s VTIMEZONE when it gives the right instant, and replaces one that does not (D111)', () => {
+    const vtz = (text: string) => /BEGIN:VTIMEZONE[\s\S]*?END:VTIMEZONE\r\n/.exec(text)![0];
+    const ios = fixtureText('berlin-dst-crossing.ics');
+    const moved = appointment({ start: '2026-07-01T10:00:00+02:00', end: '2026-07-01T11:00:00+02:00', timeZone: 'Europe/Berlin' });
+    const patched = patchICal(ios, moved, ctx(), opts);
+    expect(unfoldedLines(patched)).toContain('DTSTART;TZID=Europe/Berlin:20260701T100000');
+    expect(vtz(patched)).toBe(vtz(ios)); // iOS's own (TZNAME MESZ/MEZ), byte for byte
+    // São Paulo kept daylight saving time until 2019: a VTIMEZONE made for 2025 does not know it.
+    const first = activityToICal(appointment({ start: '2025-06-01T10:00:00-03:00', end: '2025-06-01T11:00:00-03:00', timeZone: 'America/Sao_Paulo' }), ctx(), opts);
+    const back = appointment({ start: '2014-02-01T10:00:00-02:00', end: '2014-02-01T11:00:00-02:00', timeZone: 'America/Sao_Paulo' });
+    const old = patchICal(first, back, ctx(), opts);
+    expect(vtz(old)).not.toBe(vtz(first));
+    const cal = new ICAL.Component(ICAL.parse(old));
+    expect(cal.getAllSubcomponents('vtimezone')).toHaveLength(1);
+    const t = cal.getFirstSubcomponent('vevent')!.getFirstPropertyValue('dtstart') as ICAL.Time;
+    t.zone = new ICAL.Timezone(cal.getFirstSubcomponent('vtimezone')!);
+    expect(t.toUnixTime() * 1000).toBe(instant(back.start));
   });
 
   it('R14: all-day events use VALUE=DATE with an exclusive end, both ways', () => {
