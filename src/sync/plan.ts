@@ -7,6 +7,7 @@ import { decide, type Decision } from './decide.js';
 import { factsOf, type DeviceByRecord, type RecordView } from './facts.js';
 import { parseRecordKey, recordKey } from './state/store.js';
 import {
+  contentHash,
   activityFieldHashes,
   activityToICal,
   addressFieldHashes,
@@ -60,6 +61,8 @@ export type Action = (
       /** The device item as read, and what it must become (null: already right). */
       ref: ItemRef;
       data: string | null;
+      /** With `data` null: the content hash of the device item as read, which then stays (R20). */
+      deviceHash: string | null;
       item: ItemBase;
       conflicts: string[];
       summary: string;
@@ -390,7 +393,7 @@ export function planMailboxSync(snap: MailboxSnapshot, opts: MapperOptions, flag
       case 'device-update': {
         const data = render(kind, rec!, dev!.raw, snap, opts);
         const base = itemBase(kind, rec!, s, reason, crmFieldHashes(kind, rec!, opts));
-        if (data === dev!.raw) actions.push({ type: 'state-update', item: { ...base, href: st!.href, etag: dev!.etag, contentHash: st!.contentHash }, summary: `note new CRM version of ${name} (device already right)` });
+        if (data === dev!.raw) actions.push({ type: 'state-update', item: { ...base, href: st!.href, etag: dev!.etag, contentHash: contentHash(dev!.raw) }, summary: `note new CRM version of ${name} (device already right)` });
         else actions.push({ type: 'device-update', kind, crmId: id, ref: { href: st!.href, etag: dev!.etag }, data, item: base, summary: `update ${name} on the device` });
         break;
       }
@@ -529,6 +532,7 @@ function planMerge(
       expectedVersion: rec.version,
       ref: { href: dev.href, etag: dev.etag },
       data: data === dev.raw ? null : data,
+      deviceHash: data === dev.raw ? contentHash(dev.raw) : null,
       item,
       conflicts: m.conflicts,
       summary: `update ${name} in the CRM from the device (${Object.keys(patch).join(', ')})${conflictNote}`,
@@ -536,7 +540,9 @@ function planMerge(
   } else if (data !== dev.raw) {
     actions.push({ type: 'device-update', kind, crmId: rec.id, ref: { href: dev.href, etag: dev.etag }, data, item, summary: `update ${name} on the device${conflictNote}` });
   } else {
-    actions.push({ type: 'state-update', item: { ...item, href: dev.href, etag: dev.etag, contentHash: '' }, summary: `note device change of ${name} (nothing the CRM owns)` });
+    // The content hash of what the device holds now: where ETags are counters (SOGo) a full
+    // comparison compares content, and an empty hash would count the item changed every time.
+    actions.push({ type: 'state-update', item: { ...item, href: dev.href, etag: dev.etag, contentHash: contentHash(dev.raw) }, summary: `note device change of ${name} (nothing the CRM owns)` });
   }
 }
 

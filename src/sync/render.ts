@@ -19,7 +19,7 @@ export function stateAfterDeviceWrite(item: ItemBase, ref: ItemRef, data: string
 
 /** A CRM update answered with `rec` (its new version), the device item then at `ref`. */
 export function stateAfterCrmUpdate(a: CrmUpdate, rec: Address | Activity, ref: ItemRef, mapper: MapperOptions): ItemState {
-  return { ...a.item, crmVersion: rec.version, fieldHashes: crmFieldHashes(a.kind, rec, mapper), href: ref.href, etag: ref.etag, contentHash: a.data ? contentHash(a.data) : '' };
+  return { ...a.item, crmVersion: rec.version, fieldHashes: crmFieldHashes(a.kind, rec, mapper), href: ref.href, etag: ref.etag, contentHash: a.data ? contentHash(a.data) : (a.deviceHash ?? '') };
 }
 
 /** The device item after its import: what the CRM made of it (type prefix R15, [FFDATA] R16) and

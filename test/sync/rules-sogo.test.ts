@@ -53,6 +53,22 @@ if (skip) {
       expect(Date.now() - Date.parse(lastFull!)).toBeLessThan(60_000);
     });
 
+    it('R20: a device change to what the CRM does not own is noted once; later full comparisons (counter ETags: by content) see nothing new', async () => {
+      sc = await Scenario.create({ logins: ['mmueller'] });
+      await sc.syncOk();
+      const dev = await sc.device('mmueller');
+      const ev = (await dev.find('appointments', 'Besichtigung Hauptstraße 5'))!;
+      expect(await dev.put(ev.href, ev.data.replace(/END:VEVENT/, 'LOCATION:Hauptstraße 5\r\nEND:VEVENT'), ev.etag)).toBeLessThan(300);
+      const [first] = await sc.syncOk({ full: true });
+      expect(first).toMatchObject({ created: 0, updated: 0, deleted: 0, crmUpdates: 0, errors: [] });
+      for (let round = 0; round < 2; round++) {
+        const [dry] = await sc.sync({ full: true, dryRun: true });
+        expect(dry!.plan ?? [], `full comparison ${round + 1}`).toEqual([]);
+        await sc.syncOk({ full: true });
+      }
+      expect((await dev.find('appointments', 'Besichtigung Hauptstraße 5'))!.data).toContain('LOCATION:Hauptstraße 5');
+    });
+
     it('R14: an event deleted and created again at the same href (same ETag "gcs00000000" on SOGo) is compared by content in a full comparison', async () => {
       sc = await Scenario.create({ logins: ['mmueller'] });
       await sc.syncOk();
